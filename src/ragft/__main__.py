@@ -1,0 +1,3 @@
+from ragft.cli import app
+
+app()

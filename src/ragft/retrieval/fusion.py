@@ -1,0 +1,42 @@
+"""Rank arithmetic shared by the retrievers: masked top-k selection and reciprocal rank fusion.
+
+Kept free of any index so the math can be tested on hand-computed ranks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+
+def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the `k` largest finite scores, best first; -inf marks an excluded entry.
+
+    Uses `argpartition` (linear time) and sorts only the `k` survivors, so the cost at 100k
+    chunks is one pass over the scores, not a full sort.
+    """
+    n = int(scores.shape[0])
+    if k <= 0 or n == 0:
+        return np.empty(0, dtype=np.int64)
+    if k < n:
+        part = np.argpartition(scores, n - k)[n - k :]
+    else:
+        part = np.arange(n)
+    order = part[np.argsort(-scores[part], kind="stable")]
+    return order[np.isfinite(scores[order])]
+
+
+def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[int]], rrf_k: int) -> list[tuple[int, float]]:
+    """Fuse ranked lists of item ids: score(d) = sum over lists of 1 / (rrf_k + rank of d), rank 1-based.
+
+    RRF needs no score calibration between BM25 and cosine, which live on unrelated scales.
+    Returns (item, fused score) best first; ties go to the smaller item id, so results repeat.
+    """
+    if rrf_k < 0:
+        raise ValueError(f"rrf_k must be >= 0, got {rrf_k}")
+    fused: dict[int, float] = {}
+    for ranking in rankings.values():
+        for rank, item in enumerate(ranking, start=1):
+            fused[int(item)] = fused.get(int(item), 0.0) + 1.0 / (rrf_k + rank)
+    return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))

@@ -1,0 +1,295 @@
+"""`Retriever`: hybrid BM25 + dense retrieval over one corpus version, with access control.
+
+Construction stores settings; `warm_up` builds or loads the indexes for a corpus version
+(re-embedding only text the embedding cache has not seen); `search` returns fused hits that
+the asking user is allowed to see, each carrying every retriever's score for the trace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ragft.config import RetrievalConfig
+from ragft.retrieval import store
+from ragft.retrieval.dense import DenseIndex, Visibility
+from ragft.retrieval.embedding_cache import EmbeddingCache, text_sha256
+from ragft.retrieval.fusion import reciprocal_rank_fusion, top_k_indices
+from ragft.retrieval.lexical import TOKENIZER_VERSION, Bm25Index
+from ragft.retrieval.rerank import Reranker
+from ragft.types import Chunk, Hit, User
+
+if TYPE_CHECKING:  # ragft.models pulls in the model backends; retrieval only needs the protocol's shape
+    from ragft.models.base import Embedder
+
+MODES = ("hybrid", "bm25", "dense")
+EMBED_BATCH = 64  # chunks per embedder call; each batch is committed to the cache at once
+CACHE_FILE = "embeddings.sqlite"
+_MAX_CACHED_VISIBILITIES = 256
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """What `warm_up` did, for the CLI and the benchmark."""
+
+    version_key: str
+    chunks_total: int
+    chunks_embedded: int  # embedded during this warm_up
+    chunks_reused: int  # vectors taken from the embedding cache or the saved index
+    loaded: bool  # True when a saved index for this version was loaded as is
+    dense_backend: str  # "exact" | "hnsw"
+    bm25_s: float
+    embed_s: float
+    hnsw_s: float
+    total_s: float
+
+
+class RetrievalError(RuntimeError):
+    """Retrieval was misused or its index is unusable; the message says what to do."""
+
+
+def passage_text(chunk: Chunk) -> str:
+    """The text that is indexed for a chunk: its title (when not already its opening) and its text."""
+    if chunk.title and not chunk.text.startswith(chunk.title):
+        return f"{chunk.title}\n{chunk.text}"
+    return chunk.text
+
+
+class Retriever:
+    """Hybrid BM25 + dense retrieval over one corpus version, fused by reciprocal rank fusion."""
+
+    def __init__(
+        self,
+        config: RetrievalConfig,
+        embedder: Embedder,
+        index_dir: Path,
+        *,
+        reranker: Reranker | None = None,
+    ) -> None:
+        if config.mode not in MODES:
+            raise RetrievalError(f"[retrieval] mode {config.mode!r} is not known; choose one of: {', '.join(MODES)}")
+        self.config = config
+        self.embedder = embedder
+        self.index_dir = Path(index_dir)
+        self.reranker = reranker
+        self._chunks: list[Chunk] = []
+        self._bm25: Bm25Index | None = None
+        self._dense: DenseIndex | None = None
+        self._acl_rows: list[tuple[frozenset[str], np.ndarray]] = []
+        self._public: np.ndarray = np.empty(0, dtype=bool)
+        self._visibility: dict[frozenset[str] | None, Visibility | None] = {}
+        self._local = threading.local()
+
+    # ------------------------------------------------------------------ building and loading
+
+    def warm_up(self, chunks: Sequence[Chunk], version_key: str) -> IndexStats:
+        """Build (or load, if already built) the indexes for this corpus version."""
+        started = time.perf_counter()
+        store.check_version_key(version_key)
+        embedder_warm_up = getattr(self.embedder, "warm_up", None)
+        if callable(embedder_warm_up):  # some embedders only know their `dim` once loaded
+            embedder_warm_up()
+        chunks = list(chunks)
+        ids = [chunk.chunk_id for chunk in chunks]
+        if len(set(ids)) != len(ids):
+            duplicate = next(chunk_id for chunk_id in ids if ids.count(chunk_id) > 1)
+            raise RetrievalError(f"chunk ids must be unique; {duplicate!r} appears more than once")
+        texts = [passage_text(chunk) for chunk in chunks]
+        shas = [text_sha256(text) for text in texts]
+        manifest = self._manifest(ids, shas)
+        final = self.index_dir / version_key
+        store.remove_leftovers(self.index_dir)
+
+        stats: IndexStats | None = None
+        if store.read_manifest(final) == manifest:
+            try:
+                self._bm25 = Bm25Index.load(final / store.BM25_DIR)
+                self._dense = DenseIndex.load(final)
+                if len(self._bm25) != len(chunks) or len(self._dense) != len(chunks):
+                    raise ValueError("index size does not match the manifest")
+                stats = IndexStats(version_key, len(chunks), 0, len(chunks), True, self._dense.backend,
+                                   0.0, 0.0, 0.0, time.perf_counter() - started)  # fmt: skip
+            except (OSError, ValueError, KeyError):  # damaged on disk: rebuild below (embeddings are cached)
+                self._bm25 = self._dense = None
+        if stats is None:
+            stats = self._build(texts, shas, ids, manifest, final, started)
+        self._chunks = chunks
+        self._index_access(chunks)
+        return stats
+
+    def _manifest(self, ids: list[str], shas: list[str]) -> dict[str, object]:
+        digest = hashlib.sha256()
+        for chunk_id, sha in zip(ids, shas):
+            digest.update(f"{chunk_id}\0{sha}\n".encode())
+        return {
+            "format": store.FORMAT_VERSION,
+            "embedder": self._embedder_key(),
+            "tokenizer": TOKENIZER_VERSION,
+            "chunks": len(ids),
+            "fingerprint": digest.hexdigest(),
+            "hnsw": len(ids) > self.config.hnsw_threshold_chunks,
+        }
+
+    def _embedder_key(self) -> str:
+        return f"{self.embedder.name}:{self.embedder.dim}"
+
+    def _build(
+        self, texts: list[str], shas: list[str], ids: list[str], manifest: dict[str, object], final: Path, started: float
+    ) -> IndexStats:
+        t0 = time.perf_counter()
+        bm25 = Bm25Index.build(texts)
+        t1 = time.perf_counter()
+        vectors, embedded = self._vectors_for(texts, shas)
+        t2 = time.perf_counter()
+        dense = DenseIndex.build(vectors, use_hnsw=bool(manifest["hnsw"]))
+        t3 = time.perf_counter()
+        temp = store.new_temp_dir(self.index_dir, final.name)
+        try:
+            bm25.save(temp / store.BM25_DIR)
+            dense.save(temp)
+            store.write_json(temp / store.CHUNK_IDS_FILE, ids)
+            store.write_json(temp / store.MANIFEST_FILE, manifest)  # last: its presence marks a complete index
+            store.publish(temp, final)
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
+        self._bm25, self._dense = bm25, dense
+        return IndexStats(final.name, len(texts), embedded, len(texts) - embedded, False, dense.backend,
+                          t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - started)  # fmt: skip
+
+    def _vectors_for(self, texts: list[str], shas: list[str]) -> tuple[np.ndarray, int]:
+        """One vector per text: from the cache when its text was embedded before, else embedded now."""
+        key, dim = self._embedder_key(), int(self.embedder.dim)
+        cache = EmbeddingCache(self.index_dir / CACHE_FILE)
+        known = cache.get_many(key, dim, shas)
+        missing: dict[str, str] = {}  # sha -> text, in first-seen order (duplicates embed once)
+        for sha, text in zip(shas, texts):
+            if sha not in known and sha not in missing:
+                missing[sha] = text
+        pending = list(missing.items())
+        for start in range(0, len(pending), EMBED_BATCH):
+            batch = pending[start : start + EMBED_BATCH]
+            batch_vectors = self._embed([text for _, text in batch], is_query=False)
+            cache.put_many(key, [sha for sha, _ in batch], batch_vectors)
+            known.update(zip((sha for sha, _ in batch), batch_vectors))
+        vectors = np.empty((len(texts), dim), dtype=np.float32)
+        for row, sha in enumerate(shas):
+            vectors[row] = known[sha]
+        embedded = sum(1 for sha in shas if sha in missing)
+        return vectors, embedded
+
+    def _embed(self, texts: list[str], *, is_query: bool) -> np.ndarray:
+        vectors = np.asarray(self.embedder.embed(texts, is_query=is_query), dtype=np.float32)
+        if vectors.shape != (len(texts), self.embedder.dim):
+            raise RetrievalError(
+                f"embedder {self.embedder.name!r} returned shape {vectors.shape} for {len(texts)} texts; "
+                f"expected ({len(texts)}, {self.embedder.dim})"
+            )
+        return vectors
+
+    def _index_access(self, chunks: list[Chunk]) -> None:
+        """Group restricted rows by their acl, so a user's visibility is a few vector ORs."""
+        by_acl: dict[frozenset[str], list[int]] = {}
+        for row, chunk in enumerate(chunks):
+            if chunk.acl:
+                by_acl.setdefault(chunk.acl, []).append(row)
+        self._acl_rows = [(acl, np.asarray(rows, dtype=np.int64)) for acl, rows in by_acl.items()]
+        self._public = np.ones(len(chunks), dtype=bool)
+        for _, rows in self._acl_rows:
+            self._public[rows] = False
+        self._visibility = {}
+
+    def _visible_to(self, user: User | None) -> Visibility | None:
+        """Which chunks `user` may see (None = every chunk, the common all-public case)."""
+        groups = None if user is None else user.groups
+        if groups in self._visibility:
+            return self._visibility[groups]
+        if not self._acl_rows:
+            visibility = None
+        else:
+            allowed = self._public.copy()
+            if user is not None:
+                for acl, rows in self._acl_rows:
+                    if user.may_see(acl):
+                        allowed[rows] = True
+            visibility = None if allowed.all() else Visibility(allowed, np.flatnonzero(~allowed))
+        if len(self._visibility) >= _MAX_CACHED_VISIBILITIES:
+            self._visibility.clear()
+        self._visibility[groups] = visibility
+        return visibility
+
+    # ------------------------------------------------------------------ searching
+
+    @property
+    def last_timings(self) -> dict[str, float]:
+        """Seconds spent by this thread's last `search`: embed_query_s, bm25_s, dense_s, fuse_s, search_s."""
+        return dict(getattr(self._local, "timings", {}))
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        return list(self._chunks)
+
+    def search(self, query: str, k: int, *, user: User | None = None) -> list[Hit]:
+        """The best `k` chunks for `query` that `user` may see (None = anonymous: public chunks only).
+
+        `Hit.score` is the fused RRF score in hybrid mode and the retriever's own score otherwise;
+        `Hit.scores` holds bm25 / bm25_rank / dense / dense_rank / rrf where they apply.
+        """
+        if self._bm25 is None or self._dense is None:
+            raise RetrievalError("Retriever.search called before warm_up(chunks, version_key)")
+        mode = self.config.mode
+        timings = {"embed_query_s": 0.0, "bm25_s": 0.0, "dense_s": 0.0, "fuse_s": 0.0, "search_s": 0.0}
+        self._local.timings = timings
+        if k <= 0 or not self._chunks:
+            return []
+        t0 = time.perf_counter()
+        query_vector = self._embed([query], is_query=True)[0] if mode != "bm25" else None
+        t1 = time.perf_counter()
+        visible = self._visible_to(user)
+        depth = max(self.config.candidates, k)
+        rankings: dict[str, list[int]] = {}
+
+        bm25_scores = None
+        if mode != "dense":
+            bm25_scores = self._bm25.scores(query)
+            matched = np.flatnonzero(bm25_scores > 0)  # no shared term: not a candidate (and usually few rows)
+            if visible is not None:
+                matched = matched[visible.allowed[matched]]
+            rankings["bm25"] = matched[top_k_indices(bm25_scores[matched], depth)].tolist()
+        t2 = time.perf_counter()
+        if query_vector is not None:
+            dense_rows, _ = self._dense.search(query_vector, depth, visible)
+            rankings["dense"] = dense_rows.tolist()
+        t3 = time.perf_counter()
+
+        fused = reciprocal_rank_fusion(rankings, self.config.rrf_k)
+        wanted = depth if self.reranker is not None and self.config.rerank else k
+        rows = np.asarray([row for row, _ in fused[:wanted]], dtype=np.int64)
+        cosines = self._dense.cosine(query_vector, rows) if query_vector is not None else None
+        ranks = {name: {row: rank for rank, row in enumerate(ranking, start=1)} for name, ranking in rankings.items()}
+        hits = []
+        for i, (row, rrf) in enumerate(fused[:wanted]):
+            scores: dict[str, float] = {"rrf": rrf}
+            if bm25_scores is not None and bm25_scores[row] > 0:
+                scores["bm25"] = float(bm25_scores[row])
+            if cosines is not None:
+                scores["dense"] = float(cosines[i])
+            for name in rankings:
+                if row in ranks[name]:
+                    scores[f"{name}_rank"] = float(ranks[name][row])
+            score = rrf if mode == "hybrid" else scores.get(mode, 0.0)
+            hits.append(Hit(chunk=self._chunks[row], score=score, scores=scores))
+        if self.reranker is not None and self.config.rerank:
+            allowed_ids = {hit.chunk.chunk_id for hit in hits}
+            hits = [hit for hit in self.reranker.rerank(query, hits) if hit.chunk.chunk_id in allowed_ids]
+        t4 = time.perf_counter()
+        timings.update(embed_query_s=t1 - t0, bm25_s=t2 - t1, dense_s=t3 - t2, fuse_s=t4 - t3, search_s=t4 - t1)
+        return hits[:k]

@@ -1,0 +1,1 @@
+"""Ways of answering: base (closed-book floor), rag; every one is a `ragft.types.System`."""

@@ -1,0 +1,82 @@
+"""Build systems from a workspace: chunk the corpus, warm the retriever, pick the generator.
+
+This is the one place that wires settings to components, so the CLI, the evaluator and the
+server all build a system the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ragft.config import ConfigError
+from ragft.corpus.chunking import chunk_document
+from ragft.models.base import DecodingSettings, Embedder, Generator
+from ragft.models.factory import build_embedder, build_generator
+from ragft.retrieval.retriever import IndexStats, Retriever
+from ragft.systems.closed_book import ClosedBookSystem
+from ragft.systems.rag import RagSystem
+from ragft.types import Chunk, System
+from ragft.workspace import Workspace
+
+SYSTEMS = ("base", "rag")
+
+
+@dataclass(frozen=True)
+class IndexedCorpus:
+    """A warmed retriever over one corpus version, and what indexing it cost."""
+
+    retriever: Retriever
+    version: int
+    chunks: int
+    stats: IndexStats
+    chunking_s: float
+
+
+def decoding_settings(ws: Workspace) -> DecodingSettings:
+    """The one DecodingSettings every system in this workspace uses."""
+    d = ws.config.decoding
+    return DecodingSettings(max_new_tokens=d.max_new_tokens, temperature=d.temperature, top_p=d.top_p, seed=d.seed)
+
+
+def corpus_chunks(ws: Workspace, embedder: Embedder, version: int | None = None) -> list[Chunk]:
+    """Chunks of every document in a corpus version, sized in the embedder's tokens."""
+    settings = ws.config.corpus
+    count = getattr(embedder, "count_tokens", None)
+    chunks: list[Chunk] = []
+    for document in ws.store.documents(version):
+        kwargs = {"count_tokens": count} if callable(count) else {}
+        chunks.extend(
+            chunk_document(document, size_tokens=settings.chunk_size_tokens, overlap_tokens=settings.chunk_overlap_tokens, **kwargs)
+        )
+    return chunks
+
+
+def index_corpus(ws: Workspace, version: int | None = None, *, embedder: Embedder | None = None) -> IndexedCorpus:
+    """Build or load the retrieval index for a corpus version (incremental: only new text is embedded)."""
+    version = version or ws.store.latest_version()
+    embedder = embedder or build_embedder(ws.config.models)
+    warm_up = getattr(embedder, "warm_up", None)
+    if callable(warm_up):
+        warm_up()
+    started = time.perf_counter()
+    chunks = corpus_chunks(ws, embedder, version)
+    chunking_s = time.perf_counter() - started
+    retriever = Retriever(ws.config.retrieval, embedder, ws.index_dir)
+    stats = retriever.warm_up(chunks, version_key=f"corpus-v{version}")
+    return IndexedCorpus(retriever=retriever, version=version or 0, chunks=len(chunks), stats=stats, chunking_s=chunking_s)
+
+
+def build_system(ws: Workspace, name: str, *, generator: Generator | None = None, indexed: IndexedCorpus | None = None) -> System:
+    """The system called `name`, ready to answer (models loaded, index built)."""
+    if name not in SYSTEMS:
+        raise ConfigError(f"unknown system {name!r}; choose one of: {', '.join(SYSTEMS)}")
+    generator = generator or build_generator(ws.config.models)
+    generator.warm_up()
+    if name == "base":
+        return ClosedBookSystem(generator, decoding_settings(ws), name="base")
+    indexed = indexed or index_corpus(ws)
+    retrieval = ws.config.retrieval
+    return RagSystem(
+        generator, indexed.retriever, decoding_settings(ws), k=retrieval.k, context_budget_tokens=retrieval.context_budget_tokens
+    )

@@ -1,0 +1,116 @@
+"""RAG: retrieve passages the user may see, answer from them with [n] citations, keep the trace."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+
+from ragft.models.base import DecodingSettings, Generation, Generator, TokenCallback
+from ragft.retrieval.retriever import Retriever
+from ragft.systems.closed_book import validate_question
+from ragft.systems.prompts import REFUSAL, cited_numbers, is_refusal, rag_messages
+from ragft.types import Answer, Citation, Hit, User
+
+_WORD = re.compile(r"\w+")
+
+
+class RagSystem:
+    """Hybrid retrieval + the generator; citations map back to document spans and pages."""
+
+    def __init__(
+        self,
+        generator: Generator,
+        retriever: Retriever,
+        decoding: DecodingSettings,
+        *,
+        k: int = 4,
+        context_budget_tokens: int = 600,
+        name: str = "rag",
+    ) -> None:
+        self.name = name
+        self.generator = generator
+        self.retriever = retriever
+        self.decoding = decoding
+        self.k = k
+        self.context_budget_tokens = context_budget_tokens
+
+    def answer(self, question: str, *, user: User | None = None, on_token: TokenCallback | None = None) -> Answer:
+        """Answer `question` for `user` (None: an anonymous outsider who sees public documents only)."""
+        question = validate_question(question)
+        started = time.perf_counter()
+        hits = self.retriever.search(question, self.k, user=user)
+        retrieval = self.retriever.last_timings
+        retrieval_s = time.perf_counter() - started
+        passages = self._within_budget(hits)
+        messages = rag_messages(question, passages)
+        if not passages:  # nothing the user may see matched: refusing is the only honest answer
+            if on_token:
+                on_token(REFUSAL)
+            generation = Generation(REFUSAL, 0, 0, 0.0, 0.0, 0.0, model="(no passages: not called)")
+        else:
+            generation = self.generator.generate(messages, self.decoding, on_token)
+        text = generation.text.strip()
+        refused = is_refusal(text)
+        citations, citation_source = ((), "none") if refused else self._citations(text, passages)
+        total_s = time.perf_counter() - started
+        trace = {
+            "system": self.name,
+            "query": question,
+            "user": user.name if user else None,
+            "hits": [_hit_trace(hit, used=hit in passages) for hit in hits],
+            "messages": messages,
+            "model": generation.model or self.generator.name,
+            "prompt_tokens": generation.prompt_tokens,
+            "completion_tokens": generation.completion_tokens,
+            "citation_source": citation_source,
+        }
+        timings = {
+            "retrieval_s": retrieval_s,
+            "embed_query_s": retrieval.get("embed_query_s", 0.0),
+            "search_s": retrieval.get("search_s", 0.0),
+            "prefill_s": generation.prefill_s,
+            "time_to_first_token_s": retrieval_s + generation.time_to_first_token_s,
+            "generate_s": generation.total_s,
+            "total_s": total_s,
+        }
+        return Answer(text=text, citations=citations, refused=refused, trace=trace, timings=timings)
+
+    def _within_budget(self, hits: Sequence[Hit]) -> list[Hit]:
+        """The best hits whose passages fit the context budget (always at least the first)."""
+        chosen, used = [], 0
+        for hit in hits:
+            tokens = self.generator.count_tokens(hit.chunk.text)
+            if chosen and used + tokens > self.context_budget_tokens:
+                break
+            chosen.append(hit)
+            used += tokens
+        return chosen
+
+    def _citations(self, text: str, passages: Sequence[Hit]) -> tuple[tuple[Citation, ...], str]:
+        numbers = cited_numbers(text, len(passages))
+        source = "model"
+        if not numbers:  # the model answered without citing: attribute to passages sharing its words
+            numbers, source = _overlapping_passages(text, passages), "post_hoc"
+        return tuple(_citation(passages[n - 1]) for n in numbers), source if numbers else "none"
+
+
+def _overlapping_passages(text: str, passages: Sequence[Hit]) -> list[int]:
+    words = {w for w in _WORD.findall(text.lower()) if len(w) > 2}
+    if not words:
+        return []
+    best = max(range(len(passages)), key=lambda i: len(words & set(_WORD.findall(passages[i].chunk.text.lower()))))
+    overlap = len(words & set(_WORD.findall(passages[best].chunk.text.lower()))) / len(words)
+    return [best + 1] if overlap >= 0.5 else []
+
+
+def _citation(hit: Hit) -> Citation:
+    chunk = hit.chunk
+    return Citation(doc_id=chunk.doc_id, title=chunk.title, start=chunk.start, end=chunk.end,
+                    quote=chunk.text, page=chunk.page, chunk_id=chunk.chunk_id)  # fmt: skip
+
+
+def _hit_trace(hit: Hit, *, used: bool) -> dict[str, object]:
+    chunk = hit.chunk
+    return {"chunk_id": chunk.chunk_id, "doc_id": chunk.doc_id, "title": chunk.title, "start": chunk.start,
+            "end": chunk.end, "page": chunk.page, "score": hit.score, "scores": dict(hit.scores), "in_prompt": used}  # fmt: skip

@@ -1,0 +1,72 @@
+"""The on-disk project: `ragft.toml` (settings) plus a `.ragft/` state folder beside it.
+
+Commands find the workspace the way git finds a repository: from the current directory upwards,
+unless `--workspace` names one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from ragft.config import DEFAULT_TOML, Config, load_config
+from ragft.corpus.store import SQLiteStore
+from ragft.errors import RagftError
+
+CONFIG_FILE = "ragft.toml"
+STATE_DIR = ".ragft"
+
+
+class WorkspaceError(RagftError, RuntimeError):
+    """No workspace where one was expected (or one where none should be)."""
+
+
+@dataclass
+class Workspace:
+    """A ragft project folder; construction reads settings only, the store opens on first use."""
+
+    root: Path
+    config: Config = field(default_factory=Config)
+
+    @classmethod
+    def init(cls, directory: Path) -> Workspace:
+        """Create `ragft.toml` and `.ragft/` in `directory` (made if missing)."""
+        directory = directory.expanduser().resolve()
+        config_path = directory / CONFIG_FILE
+        if config_path.exists():
+            raise WorkspaceError(f"{config_path} already exists: this folder is already a ragft workspace")
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / STATE_DIR).mkdir(exist_ok=True)
+        config_path.write_text(DEFAULT_TOML, encoding="utf-8")
+        return cls.open(directory)
+
+    @classmethod
+    def open(cls, directory: Path) -> Workspace:
+        """The workspace whose `ragft.toml` is in `directory`."""
+        directory = directory.expanduser().resolve()
+        config_path = directory / CONFIG_FILE
+        if not config_path.is_file():
+            raise WorkspaceError(f"{directory} is not a ragft workspace (no {CONFIG_FILE}); create one with `ragft init {directory}`")
+        return cls(root=directory, config=load_config(config_path))
+
+    @classmethod
+    def find(cls, start: Path | None = None) -> Workspace:
+        """The nearest workspace at or above `start` (default: the current directory)."""
+        here = (start or Path.cwd()).expanduser().resolve()
+        for folder in (here, *here.parents):
+            if (folder / CONFIG_FILE).is_file():
+                return cls.open(folder)
+        raise WorkspaceError(f"no ragft workspace at or above {here}; run `ragft init` first or pass --workspace DIR")
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def index_dir(self) -> Path:
+        return self.state_dir / "indexes"
+
+    @cached_property
+    def store(self) -> SQLiteStore:
+        return SQLiteStore(self.state_dir / "store.sqlite3")

@@ -1,0 +1,70 @@
+"""Shared fixtures: small documents of every supported format, made in the test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+HTML_PAGE = """<!doctype html><html><head><title>Widget FAQ</title>
+<script>var tracking = "do not index me";</script><style>body{color:red}</style></head>
+<body><nav><a href="/">Home</a> | <a href="/shop">Shop</a></nav>
+<header>Site header boilerplate</header>
+<main><h1>Widget FAQ</h1><p>The <b>Widget Pro</b> weighs 1.2 kg.</p>
+<p>Support hours are 9:00 to 17:00 CET.</p>
+<table><tr><th>Tier</th><th>Price</th></tr><tr><td>Basic</td><td>$10</td></tr></table></main>
+<footer>Copyright footer boilerplate</footer></body></html>"""
+
+
+def make_pdf(path: Path, pages: list[str], title: str = "") -> None:
+    """A real text PDF, one string per page."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    pdf = canvas.Canvas(str(path), pagesize=A4, invariant=1)
+    if title:
+        pdf.setTitle(title)
+    for text in pages:
+        y = 800
+        for line in text.split("\n"):
+            pdf.drawString(72, y, line)
+            y -= 16
+        pdf.showPage()
+    pdf.save()
+
+
+def make_docx(path: Path, heading: str, paragraphs: list[str], table: list[list[str]] | None = None) -> None:
+    import docx
+
+    document = docx.Document()
+    document.add_heading(heading, level=1)
+    for text in paragraphs:
+        document.add_paragraph(text)
+    if table:
+        grid = document.add_table(rows=len(table), cols=len(table[0]))
+        for r, row in enumerate(table):
+            for c, value in enumerate(row):
+                grid.cell(r, c).text = value
+    document.save(str(path))
+
+
+@pytest.fixture
+def mixed_folder(tmp_path: Path) -> Path:
+    """A folder with one good document of each supported format."""
+    root = tmp_path / "docs"
+    (root / "policies").mkdir(parents=True)
+    (root / "policies" / "travel.md").write_text(
+        "---\ntitle: Travel Policy\n---\n# Travel\n\nEconomy class for flights under 6 hours.\n\n"
+        "## Hotels\n\nHotel cap is 180 EUR per night.\n"
+    )
+    (root / "salaries.md").write_text("---\ntitle: Salary Bands\nacl: hr, legal\n---\n# Salary Bands\n\nBand L3 pays 70,000 EUR.\n")
+    (root / "notes.txt").write_text("Team notes\n\nThe launch moved to 3 March.\n")
+    (root / "faq.html").write_text(HTML_PAGE)
+    make_pdf(root / "spec.pdf", ["Gizmo spec page one.\nBattery lasts 11 hours.", "Page two.\nWarranty is 3 years."], title="Gizmo Spec")
+    make_docx(root / "minutes.docx", "Board Minutes", ["Budget approved: 2.5M EUR.", "Next meeting on 12 May."], [["Owner", "Task"], ["Ada", "Hiring"]])
+    (root / "extra.jsonl").write_text(
+        json.dumps({"doc_id": "kb-1", "title": "KB one", "text": "Reset the router by holding the button for 10 seconds."}) + "\n"
+        + json.dumps({"doc_id": "kb-2", "title": "KB two", "text": "The admin password expires every 90 days."}) + "\n"
+    )
+    return root

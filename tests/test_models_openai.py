@@ -1,0 +1,130 @@
+"""The OpenAI-compatible client against a real SSE server on 127.0.0.1 (no mocks of httpx)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from ragft.models.base import DecodingSettings, Generator, ModelError
+from ragft.models.openai_backend import OpenAIGenerator
+
+REPLY_PIECES = ["The refund ", "window is ", "14 days."]
+
+
+class FakeServer(ThreadingHTTPServer):
+    daemon_threads = True
+    failures_left = 0  # answer this many chat requests with 503 first
+    requests: list[dict]
+    send_usage = True
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: FakeServer
+
+    def log_message(self, *args: object) -> None:  # keep test output clean
+        pass
+
+    def do_GET(self) -> None:
+        body = json.dumps({"data": [{"id": "tiny"}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), **payload})
+        if self.server.failures_left > 0:
+            self.server.failures_left -= 1
+            self.send_response(503)
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.write(b"busy")
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        events = [{"choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}]
+        events += [{"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]} for p in REPLY_PIECES]
+        events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if self.server.send_usage:
+            events.append({"choices": [], "usage": {"prompt_tokens": 21, "completion_tokens": 7, "total_tokens": 28}})
+        for event in events:
+            self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+            self.wfile.flush()
+        self.wfile.write(b": keep-alive comment\n\ndata: [DONE]\n\n")
+
+
+@pytest.fixture()
+def server() -> Iterator[FakeServer]:
+    srv = FakeServer(("127.0.0.1", 0), Handler)
+    srv.requests = []
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def _client(srv: FakeServer, **kwargs: object) -> OpenAIGenerator:
+    host, port = srv.server_address[:2]
+    return OpenAIGenerator(f"http://{host}:{port}/v1", "tiny", backoff_s=0.01, **kwargs)  # type: ignore[arg-type]
+
+
+MESSAGES = [{"role": "user", "content": "What is the refund window?"}]
+
+
+def test_streams_pieces_that_join_to_the_text(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGFT_TEST_KEY", "sekret")
+    gen = _client(server, api_key_env="RAGFT_TEST_KEY")
+    assert isinstance(gen, Generator)
+    gen.warm_up()
+    seen: list[str] = []
+    result = gen.generate(MESSAGES, DecodingSettings(max_new_tokens=20, stop=("\n",)), on_token=seen.append)
+    assert seen == REPLY_PIECES
+    assert result.text == "".join(REPLY_PIECES)
+    assert (result.prompt_tokens, result.completion_tokens) == (21, 7)
+    assert 0 < result.time_to_first_token_s <= result.total_s
+    assert result.extra["finish_reason"] == "stop"
+    sent = server.requests[-1]
+    assert sent["path"] == "/v1/chat/completions" and sent["stream"] is True
+    assert sent["max_tokens"] == 20 and sent["temperature"] == 0.0 and sent["stop"] == ["\n"]
+    assert sent["auth"] == "Bearer sekret"
+
+
+def test_counts_pieces_when_the_server_reports_no_usage(server: FakeServer) -> None:
+    server.send_usage = False
+    result = _client(server).generate(MESSAGES, DecodingSettings())
+    assert result.completion_tokens == len(REPLY_PIECES)
+    assert result.prompt_tokens > 0 and result.extra["usage_reported"] is False
+
+
+def test_retries_after_a_503(server: FakeServer) -> None:
+    server.failures_left = 1
+    result = _client(server, max_retries=2).generate(MESSAGES, DecodingSettings())
+    assert result.text == "".join(REPLY_PIECES)
+    assert result.extra["attempts"] == 2
+    assert len(server.requests) == 2
+
+
+def test_gives_up_after_max_retries_with_a_clear_error(server: FakeServer) -> None:
+    server.failures_left = 5
+    with pytest.raises(ModelError, match="kept failing after 2 tries"):
+        _client(server, max_retries=1).generate(MESSAGES, DecodingSettings())
+
+
+def test_unreachable_server_says_what_to_do() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    gen = OpenAIGenerator(f"http://127.0.0.1:{port}/v1", "tiny", max_retries=1, backoff_s=0.01)
+    with pytest.raises(ModelError, match=r"cannot reach http://127\.0\.0\.1:\d+/v1.*is the server running.*openai_base_url"):
+        gen.generate(MESSAGES, DecodingSettings())
+    with pytest.raises(ModelError, match="cannot reach"):
+        gen.warm_up()

@@ -1,0 +1,85 @@
+"""The transformers backend on a tiny random Qwen2 built in the test (about a second)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ragft.models.base import DecodingSettings, Generator, ModelError
+from ragft.models.testing import make_tiny_hf_model
+from ragft.models.transformers_backend import TransformersGenerator
+
+MESSAGES = [
+    {"role": "system", "content": "Answer from the context."},
+    {"role": "user", "content": "What is the refund window?"},
+]
+GREEDY = DecodingSettings(max_new_tokens=24)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_hf_model(tmp_path_factory.mktemp("tiny-hf"))
+
+
+@pytest.fixture(scope="module")
+def generator(tiny_dir: Path) -> TransformersGenerator:
+    gen = TransformersGenerator(tiny_dir, threads=1)
+    gen.warm_up()
+    return gen
+
+
+def test_streamed_pieces_join_to_the_text(generator: TransformersGenerator) -> None:
+    assert isinstance(generator, Generator)
+    pieces: list[str] = []
+    result = generator.generate(MESSAGES, GREEDY, on_token=pieces.append)
+    assert len(pieces) > 1
+    assert "".join(pieces) == result.text
+    assert result.completion_tokens == GREEDY.max_new_tokens  # a random model does not stop early
+    assert result.prompt_tokens > 10
+
+
+def test_timings_are_positive_and_ordered(generator: TransformersGenerator) -> None:
+    result = generator.generate(MESSAGES, GREEDY)
+    assert 0 < result.prefill_s <= result.time_to_first_token_s <= result.total_s
+    assert result.decode_tokens_per_s > 0
+
+
+def test_greedy_decoding_is_deterministic(generator: TransformersGenerator) -> None:
+    assert generator.generate(MESSAGES, GREEDY).text == generator.generate(MESSAGES, GREEDY).text
+
+
+def test_sampling_repeats_with_the_same_seed(generator: TransformersGenerator) -> None:
+    sampled = DecodingSettings(max_new_tokens=24, temperature=1.0, top_p=0.9, seed=7)
+    assert generator.generate(MESSAGES, sampled).text == generator.generate(MESSAGES, sampled).text
+
+
+def test_stop_string_ends_the_text_before_it(generator: TransformersGenerator) -> None:
+    full = generator.generate(MESSAGES, GREEDY).text
+    stop = full[len(full) // 2 : len(full) // 2 + 2]
+    pieces: list[str] = []
+    cut = generator.generate(MESSAGES, DecodingSettings(max_new_tokens=24, stop=(stop,)), on_token=pieces.append)
+    assert cut.text == full[: full.index(stop)]
+    assert "".join(pieces) == cut.text
+    assert cut.extra["finish_reason"] == "stop"
+
+
+def test_count_tokens_uses_the_model_tokenizer(generator: TransformersGenerator, tiny_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    text = "Refunds are processed within 14 days."
+    expected = len(AutoTokenizer.from_pretrained(tiny_dir)(text, add_special_tokens=False)["input_ids"])
+    assert generator.count_tokens(text) == expected > 0
+
+
+def test_falls_back_to_a_plain_transcript_without_a_chat_template(tiny_dir: Path) -> None:
+    gen = TransformersGenerator(tiny_dir, threads=1)
+    gen.warm_up()
+    gen._tokenizer.chat_template = None
+    prompt = gen._tokenizer.decode(gen._encode_chat(MESSAGES))
+    assert prompt == "system: Answer from the context.\nuser: What is the refund window?\nassistant:"
+
+
+def test_missing_model_directory_is_a_model_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="could not load a transformers model"):
+        TransformersGenerator(tmp_path / "nope", threads=1).warm_up()
