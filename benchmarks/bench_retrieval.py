@@ -105,21 +105,21 @@ def ndcg_at_10(docs: list[str], gold: set[str]) -> float:
     return dcg / ideal
 
 
-def evaluate(name: str, sample: int, index_dir: Path, embedder: SentenceTransformerEmbedder, rrf_k: int, candidates: int) -> dict:
+def evaluate(name: str, sample: int, index_dir: Path, embedder: SentenceTransformerEmbedder, fusion: RetrievalConfig) -> dict:
     chunks, questions = load_set(name)
     if sample and len(questions) > sample:
         questions = random.Random(0).sample(questions, sample)
     memo = QueryMemo(embedder)
     result: dict = {"chunks": len(chunks), "documents": len({c.doc_id for c in chunks}), "questions": len(questions)}
     for mode in MODES:
-        config = replace(RetrievalConfig(), mode=mode, rrf_k=rrf_k, candidates=candidates)
+        config = replace(fusion, mode=mode)
         retriever = Retriever(config, memo, index_dir)
         stats = retriever.warm_up(chunks, name)
         if mode == MODES[0]:
             result["index"] = asdict(stats)
         recall5, ndcg10, both10, search_s = [], [], [], []
         for q in questions:
-            docs = ranked_docs(retriever.search(q["question"], max(candidates, 10)))
+            docs = ranked_docs(retriever.search(q["question"], max(fusion.candidates, 10)))
             gold = set(q["gold_doc_ids"])
             recall5.append(len(gold & set(docs[:5])) / len(gold))
             ndcg10.append(ndcg_at_10(docs, gold))
@@ -132,9 +132,26 @@ def evaluate(name: str, sample: int, index_dir: Path, embedder: SentenceTransfor
             "search_ms_p50": 1000 * float(np.median(search_s)),
         }
     result["embed_query_ms_p50"] = 1000 * float(np.median(memo.query_seconds))
+    result["hnsw_vs_exact"] = hnsw_agreement(name, chunks, questions, index_dir, memo, fusion)
     best_single = max(result["bm25"]["ndcg@10"], result["dense"]["ndcg@10"])
     result["hybrid_at_least_best_single_ndcg"] = result["hybrid"]["ndcg@10"] >= best_single - 1e-9
     return result
+
+
+def hnsw_agreement(name: str, chunks: list[Chunk], questions: list[dict], index_dir: Path, memo: QueryMemo,
+                   fusion: RetrievalConfig) -> dict:
+    """How often the HNSW graph (threshold forced to 0) returns exact search's top-1, and top-10 overlap."""
+    exact = Retriever(replace(fusion, mode="dense"), memo, index_dir)
+    exact.warm_up(chunks, name)
+    graph = Retriever(replace(fusion, mode="dense", hnsw_threshold_chunks=0), memo, index_dir)
+    graph.warm_up(chunks, f"{name}-hnsw")
+    top1, overlap10 = [], []
+    for q in questions:
+        a = [h.chunk.chunk_id for h in exact.search(q["question"], 10)]
+        b = [h.chunk.chunk_id for h in graph.search(q["question"], 10)]
+        top1.append(a[:1] == b[:1])
+        overlap10.append(len(set(a) & set(b)) / max(len(a), 1))
+    return {"top1_agreement": float(np.mean(top1)), "top10_overlap": float(np.mean(overlap10))}
 
 
 def latency(sizes: Sequence[int], queries: int, index_dir: Path, embedder: SentenceTransformerEmbedder) -> list[dict]:
@@ -181,14 +198,19 @@ def latency(sizes: Sequence[int], queries: int, index_dir: Path, embedder: Sente
 
 
 def print_tables(report: dict) -> None:
-    print("\nRetrieval quality (document level; chunks of 200 tokens, overlap 30; k=60 RRF, 30 candidates)")
+    s = report["settings"]
+    print(f"\nRetrieval quality (document level; chunks of 200 tokens, overlap 30; rrf_k={s['rrf_k']}, "
+          f"dense_weight={s['dense_weight']}, {s['candidates']} candidates per retriever)")
     print(f"{'set':<22}{'mode':<8}{'recall@5':>10}{'nDCG@10':>10}{'all gold@10':>13}{'search p50 ms':>15}")
     for name, result in report["quality"].items():
         for mode in MODES:
             r = result[mode]
             print(f"{name:<22}{mode:<8}{r['recall@5']:>10.3f}{r['ndcg@10']:>10.3f}{r['all_gold@10']:>13.3f}{r['search_ms_p50']:>15.2f}")
         print(f"{'':<22}({result['questions']} questions, {result['chunks']} chunks, {result['documents']} docs; "
-              f"query embedding p50 {result['embed_query_ms_p50']:.1f} ms; index embed {result['index']['embed_s']:.0f}s)")
+              f"query embedding p50 {result['embed_query_ms_p50']:.1f} ms; index embed {result['index']['embed_s']:.0f}s; "
+              f"hybrid >= best single on nDCG@10: {result['hybrid_at_least_best_single_ndcg']}; HNSW vs exact: "
+              f"top-1 agreement {result['hnsw_vs_exact']['top1_agreement']:.3f}, "
+              f"top-10 overlap {result['hnsw_vs_exact']['top10_overlap']:.3f})")
     print("\nFused search latency (hybrid, k=4; vectors are random unit 384-d, query embedding is real MiniLM)")
     print(f"{'chunks':>8} {'dense':<6}{'p50 ms':>8}{'p95 ms':>8}{'bm25 ms':>9}{'dense ms':>10}{'fuse ms':>9}{'embed q p50':>13}{'build s':>9}")
     for r in report["latency"]:
@@ -203,27 +225,36 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--latency-queries", type=int, default=200)
     parser.add_argument("--rrf-k", type=int, default=RetrievalConfig().rrf_k)
     parser.add_argument("--candidates", type=int, default=RetrievalConfig().candidates)
-    parser.add_argument("--index-dir", type=Path, help="reuse indexes and the embedding cache here (default: a temp dir)")
+    parser.add_argument("--dense-weight", type=float, default=RetrievalConfig().dense_weight)
+    parser.add_argument("--index-dir", type=Path, default=Path.home() / ".cache" / "ragft" / "bench_retrieval",
+                        help="indexes and embedding cache for the quality sets, reused across runs")
+    parser.add_argument("--fresh", action="store_true", help="embed everything again (index in a temp dir)")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
     embedder = SentenceTransformerEmbedder()
     embedder.warm_up()
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:
-        index_dir = args.index_dir or Path(scratch)
+        index_dir = Path(scratch) / "quality" if args.fresh else args.index_dir
         squad_sample = 200 if args.quick else args.squad_questions
         other_sample = 200 if args.quick else 0
         quality = {}
-        for name, sample in (("squad2_dev", squad_sample), ("covid_qa", other_sample), ("hotpotqa_hipporag100", 0)):
+        fusion = replace(RetrievalConfig(), rrf_k=args.rrf_k, candidates=args.candidates, dense_weight=args.dense_weight)
+        sets = () if args.skip_quality else (("squad2_dev", squad_sample), ("covid_qa", other_sample), ("hotpotqa_hipporag100", 0))
+        for name, sample in sets:
             print(f"quality: {name} ...", flush=True)
-            quality[name] = evaluate(name, sample, index_dir, embedder, args.rrf_k, args.candidates)
+            quality[name] = evaluate(name, sample, index_dir, embedder, fusion)
         sizes = [] if args.skip_latency else ([1_000, 10_000] if args.quick else [1_000, 10_000, 100_000])
-        latency_rows = latency(sizes, args.latency_queries, index_dir, embedder)
+        latency_rows = latency(sizes, args.latency_queries, Path(scratch) / "latency", embedder)
     report = {
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform()},
-        "settings": {"rrf_k": args.rrf_k, "candidates": args.candidates, "chunk_size_tokens": 200,
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(),
+                    "load_avg_1m_start": load_before[0], "load_avg_1m_end": os.getloadavg()[0]},
+        "settings": {"rrf_k": args.rrf_k, "candidates": args.candidates, "dense_weight": args.dense_weight,
+                     "chunk_size_tokens": 200,
                      "chunk_overlap_tokens": 30, "embedder": embedder.name, "quick": args.quick},
         "quality": quality,
         "latency": latency_rows,
@@ -234,7 +265,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print_tables(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwrote {args.out} in {report['total_s']:.0f}s")
+    print(f"\nwrote {args.out} in {report['total_s']:.0f}s (1-minute load average {load_before[0]:.1f} at start, "
+          f"{report['machine']['load_avg_1m_end']:.1f} at end; other work on the machine slows every number)")
 
 
 if __name__ == "__main__":

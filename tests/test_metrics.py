@@ -9,6 +9,7 @@ from ragft.evaluate.metrics import contains_answer, exact_match, normalize_answe
 
 def test_normalisation_drops_case_punctuation_articles_and_thousands_commas() -> None:
     assert normalize_answer("The  Price is $1,249!") == "price is 1249"
+    assert normalize_answer("€64,000 “quoted” 10:00–15:00") == "64000 quoted 10001500"
 
 
 def test_exact_match_takes_the_best_gold() -> None:

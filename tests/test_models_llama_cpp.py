@@ -10,6 +10,7 @@ import pytest
 from ragft.models.base import DecodingSettings, Generator, ModelError
 from ragft.models.llama_cpp import LlamaCppGenerator
 from ragft.models.testing import make_tiny_gguf, make_tiny_hf_model
+from ragft.models.transcript import plain_transcript
 from ragft.models.transformers_backend import TransformersGenerator
 
 pytest.importorskip("gguf")
@@ -77,6 +78,16 @@ def test_stop_string_ends_the_text_before_it(generator: LlamaCppGenerator) -> No
     stop = full[len(full) // 2 : len(full) // 2 + 2]
     cut = generator.generate(MESSAGES, DecodingSettings(max_new_tokens=16, stop=(stop,)))
     assert cut.text == full[: full.index(stop)]
+
+
+def test_a_model_without_chat_template_gets_a_plain_transcript(tiny_dirs: tuple[Path, Path]) -> None:
+    base = LlamaCppGenerator(
+        make_tiny_gguf(tiny_dirs[0], tiny_dirs[0] / "base.gguf", chat_template=False), threads=1, context_window_tokens=256
+    )
+    pieces: list[str] = []
+    result = base.generate(MESSAGES, GREEDY, on_token=pieces.append)
+    assert result.prompt_tokens == base.count_tokens(plain_transcript(MESSAGES))
+    assert "".join(pieces) == result.text and "\nuser:" not in result.text
 
 
 def test_missing_model_file_names_the_file(tmp_path: Path) -> None:

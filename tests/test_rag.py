@@ -30,7 +30,7 @@ def answer_from_passage_containing(word: str, reply: str):
 
     def respond(messages):
         prompt = messages[-1]["content"]
-        for number, body in re.findall(r"\[(\d+)\] [^\n]*\n<<<\n(.*?)\n>>>", prompt, re.DOTALL):
+        for number, body in re.findall(r"^\[(\d+)\] [^\n]*\n(.*?)(?=\n\n\[\d+\] |\n\nQuestion:)", prompt, re.DOTALL | re.MULTILINE):
             if word in body:
                 return f"{reply} [{number}]"
         return REFUSAL
@@ -83,7 +83,15 @@ def test_the_context_budget_limits_the_passages_in_the_prompt(tmp_path: Path) ->
     system = rag(tmp_path, generator, k=3, context_budget_tokens=1)
     answer = system.answer("office refunds")
     assert sum(hit["in_prompt"] for hit in answer.trace["hits"]) == 1
-    assert generator.calls[0][-1]["content"].count("<<<") == 1
+    assert re.findall(r"^\[(\d+)\] ", generator.calls[0][-1]["content"], re.MULTILINE) == ["1"]
+
+
+def test_an_answer_the_passages_do_not_support_becomes_a_refusal(tmp_path: Path) -> None:
+    system = rag(tmp_path, ScriptedGenerator(lambda m: "Refunds take 30 days [1]."))
+    answer = system.answer("How long do refunds take?")
+    assert answer.refused and answer.text == REFUSAL and not answer.citations
+    assert answer.trace["ungrounded_answer"] == "Refunds take 30 days [1]."
+    assert "30" in answer.trace["grounding"]["unsupported"]
 
 
 def test_an_uncited_answer_is_attributed_post_hoc_and_says_so(tmp_path: Path) -> None:

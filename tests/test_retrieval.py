@@ -85,6 +85,13 @@ def test_rrf_scores_match_hand_computed_ranks() -> None:
     assert scores[2] == pytest.approx(1 / 63)
 
 
+def test_weighted_rrf_scales_each_list_by_its_weight() -> None:
+    fused = dict(reciprocal_rank_fusion({"bm25": [1, 2], "dense": [2, 1]}, rrf_k=10, weights={"dense": 0.5}))
+    assert fused[1] == pytest.approx(1 / 11 + 0.5 / 12)
+    assert fused[2] == pytest.approx(1 / 12 + 0.5 / 11)
+    assert fused[1] > fused[2]  # the BM25 winner wins when dense counts half
+
+
 def test_rrf_breaks_ties_by_item_id_so_results_repeat() -> None:
     assert [item for item, _ in reciprocal_rank_fusion({"a": [7], "b": [2]}, rrf_k=0)] == [2, 7]
 
@@ -234,6 +241,8 @@ def test_a_changed_chunk_under_the_same_version_key_is_reindexed(tmp_path: Path)
 def test_errors_name_the_problem(tmp_path: Path) -> None:
     with pytest.raises(RetrievalError, match="hybrid, bm25, dense"):
         Retriever(replace(RetrievalConfig(), mode="fancy"), ToyEmbedder(), tmp_path)
+    with pytest.raises(RetrievalError, match="candidates >= 1"):
+        Retriever(replace(RetrievalConfig(), candidates=0), ToyEmbedder(), tmp_path)
     retriever = Retriever(RetrievalConfig(), ToyEmbedder(), tmp_path)
     with pytest.raises(RetrievalError, match="before warm_up"):
         retriever.search("anything", 3)

@@ -81,3 +81,17 @@ def test_a_saved_hnsw_index_loads_with_identical_results(tmp_path: Path, space) 
     assert second.warm_up(chunks, "v1").loaded
     for i in range(10):
         assert first.search(f"query {i}", 5) == second.search(f"query {i}", 5)
+
+
+def test_hnsw_falls_back_to_exact_search_when_most_chunks_are_hidden(tmp_path: Path, space) -> None:  # noqa: ANN001
+    chunks, embedder, _ = space
+    mostly_private = [replace(c, acl=frozenset() if i % 5 == 0 else frozenset({"team"})) for i, c in enumerate(chunks)]
+    dense = replace(RetrievalConfig(), mode="dense")
+    graph = Retriever(replace(dense, hnsw_threshold_chunks=0), embedder, tmp_path / "hnsw")
+    graph.warm_up(mostly_private, "v1")
+    exact = Retriever(dense, embedder, tmp_path / "exact")
+    exact.warm_up(mostly_private, "v1")
+    for i in range(20):
+        hits = graph.search(f"query {i}", 5)
+        assert all(not hit.chunk.acl for hit in hits) and len(hits) == 5
+        assert hits == exact.search(f"query {i}", 5)  # the fallback is the exact search itself

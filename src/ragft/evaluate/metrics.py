@@ -7,20 +7,27 @@ Each metric takes the best score over all accepted gold answers.
 from __future__ import annotations
 
 import re
-import string
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = str.maketrans("", "", string.punctuation)
 
 
 def normalize_answer(text: str) -> str:
-    """SQuAD normalisation: lower, no punctuation, no articles, single spaces."""
-    text = text.lower().replace(",", "")  # "1,249" and "1249" are the same number
-    text = text.translate(_PUNCT)
+    """SQuAD normalisation: lower, no punctuation, no articles, single spaces.
+
+    Beyond SQuAD's ASCII punctuation, every Unicode punctuation mark (en dashes, curly quotes)
+    and currency sign is dropped too, so "€64,000" matches "64000".
+    """
+    text = "".join(ch for ch in text.lower() if not _is_punct_or_currency(ch))
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
+
+
+def _is_punct_or_currency(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    return category.startswith("P") or category == "Sc"
 
 
 def exact_match(prediction: str, golds: Sequence[str]) -> float:
@@ -47,3 +54,24 @@ def contains_answer(prediction: str, golds: Sequence[str]) -> float:
     """1.0 if a normalised gold answer appears as a whole-word span of the normalised prediction."""
     pred = f" {normalize_answer(prediction)} "
     return float(any(normalize_answer(g) and f" {normalize_answer(g)} " in pred for g in golds))
+
+
+def contains_all(prediction: str, parts: Sequence[str]) -> float:
+    """1.0 if every part (e.g. both facts of a two-document question) is contained in the prediction."""
+    return float(bool(parts) and all(contains_answer(prediction, [part]) for part in parts))
+
+
+def citation_precision(cited_doc_ids: Sequence[str], gold_doc_ids: Sequence[str]) -> float:
+    """Share of distinct cited documents that are gold documents (0.0 when nothing is cited)."""
+    cited = set(cited_doc_ids)
+    return len(cited & set(gold_doc_ids)) / len(cited) if cited else 0.0
+
+
+def citation_recall(cited_doc_ids: Sequence[str], gold_doc_ids: Sequence[str], *, need_all: bool = False) -> float:
+    """Share of gold documents cited; with `need_all=False` (gold ids are alternatives) any one counts fully."""
+    gold, cited = set(gold_doc_ids), set(cited_doc_ids)
+    if not gold:
+        return 0.0
+    if need_all:
+        return len(gold & cited) / len(gold)
+    return float(bool(gold & cited))

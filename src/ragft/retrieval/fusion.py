@@ -27,16 +27,20 @@ def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
     return order[np.isfinite(scores[order])]
 
 
-def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[int]], rrf_k: int) -> list[tuple[int, float]]:
-    """Fuse ranked lists of item ids: score(d) = sum over lists of 1 / (rrf_k + rank of d), rank 1-based.
+def reciprocal_rank_fusion(
+    rankings: Mapping[str, Sequence[int]], rrf_k: int, weights: Mapping[str, float] | None = None
+) -> list[tuple[int, float]]:
+    """Fuse ranked lists of item ids: score(d) = sum over lists of w / (rrf_k + rank of d), rank 1-based.
 
     RRF needs no score calibration between BM25 and cosine, which live on unrelated scales.
-    Returns (item, fused score) best first; ties go to the smaller item id, so results repeat.
+    `weights` maps a list's name to w (default 1). Returns (item, fused score) best first; ties
+    go to the smaller item id, so results repeat.
     """
     if rrf_k < 0:
         raise ValueError(f"rrf_k must be >= 0, got {rrf_k}")
     fused: dict[int, float] = {}
-    for ranking in rankings.values():
+    for name, ranking in rankings.items():
+        weight = 1.0 if weights is None else weights.get(name, 1.0)
         for rank, item in enumerate(ranking, start=1):
-            fused[int(item)] = fused.get(int(item), 0.0) + 1.0 / (rrf_k + rank)
+            fused[int(item)] = fused.get(int(item), 0.0) + weight / (rrf_k + rank)
     return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))

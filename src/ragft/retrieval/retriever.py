@@ -11,6 +11,7 @@ import hashlib
 import shutil
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,8 @@ import numpy as np
 
 from ragft.config import RetrievalConfig
 from ragft.retrieval import store
-from ragft.retrieval.dense import DenseIndex, Visibility
+from ragft.retrieval.access import AccessIndex
+from ragft.retrieval.dense import DenseIndex
 from ragft.retrieval.embedding_cache import EmbeddingCache, text_sha256
 from ragft.retrieval.fusion import reciprocal_rank_fusion, top_k_indices
 from ragft.retrieval.lexical import TOKENIZER_VERSION, Bm25Index
@@ -33,7 +35,6 @@ if TYPE_CHECKING:  # ragft.models pulls in the model backends; retrieval only ne
 MODES = ("hybrid", "bm25", "dense")
 EMBED_BATCH = 64  # chunks per embedder call; each batch is committed to the cache at once
 CACHE_FILE = "embeddings.sqlite"
-_MAX_CACHED_VISIBILITIES = 256
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,16 @@ class IndexStats:
     embed_s: float
     hnsw_s: float
     total_s: float
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """Everything a search reads, swapped in as one object so a concurrent search never mixes versions."""
+
+    chunks: list[Chunk]
+    bm25: Bm25Index
+    dense: DenseIndex
+    access: AccessIndex
 
 
 class RetrievalError(RuntimeError):
@@ -76,16 +87,16 @@ class Retriever:
     ) -> None:
         if config.mode not in MODES:
             raise RetrievalError(f"[retrieval] mode {config.mode!r} is not known; choose one of: {', '.join(MODES)}")
+        if config.candidates < 1 or config.rrf_k < 0 or config.dense_weight < 0:
+            raise RetrievalError(
+                f"[retrieval] needs candidates >= 1, rrf_k >= 0 and dense_weight >= 0; got candidates="
+                f"{config.candidates}, rrf_k={config.rrf_k}, dense_weight={config.dense_weight}"
+            )
         self.config = config
         self.embedder = embedder
         self.index_dir = Path(index_dir)
         self.reranker = reranker
-        self._chunks: list[Chunk] = []
-        self._bm25: Bm25Index | None = None
-        self._dense: DenseIndex | None = None
-        self._acl_rows: list[tuple[frozenset[str], np.ndarray]] = []
-        self._public: np.ndarray = np.empty(0, dtype=bool)
-        self._visibility: dict[frozenset[str] | None, Visibility | None] = {}
+        self._loaded: _Loaded | None = None
         self._local = threading.local()
 
     # ------------------------------------------------------------------ building and loading
@@ -100,7 +111,7 @@ class Retriever:
         chunks = list(chunks)
         ids = [chunk.chunk_id for chunk in chunks]
         if len(set(ids)) != len(ids):
-            duplicate = next(chunk_id for chunk_id in ids if ids.count(chunk_id) > 1)
+            duplicate = next(chunk_id for chunk_id, count in Counter(ids).items() if count > 1)
             raise RetrievalError(f"chunk ids must be unique; {duplicate!r} appears more than once")
         texts = [passage_text(chunk) for chunk in chunks]
         shas = [text_sha256(text) for text in texts]
@@ -108,22 +119,26 @@ class Retriever:
         final = self.index_dir / version_key
         store.remove_leftovers(self.index_dir)
 
-        stats: IndexStats | None = None
-        if store.read_manifest(final) == manifest:
-            try:
-                self._bm25 = Bm25Index.load(final / store.BM25_DIR)
-                self._dense = DenseIndex.load(final)
-                if len(self._bm25) != len(chunks) or len(self._dense) != len(chunks):
-                    raise ValueError("index size does not match the manifest")
-                stats = IndexStats(version_key, len(chunks), 0, len(chunks), True, self._dense.backend,
-                                   0.0, 0.0, 0.0, time.perf_counter() - started)  # fmt: skip
-            except (OSError, ValueError, KeyError):  # damaged on disk: rebuild below (embeddings are cached)
-                self._bm25 = self._dense = None
-        if stats is None:
-            stats = self._build(texts, shas, ids, manifest, final, started)
-        self._chunks = chunks
-        self._index_access(chunks)
+        loaded = self._load(final, manifest, len(chunks))
+        if loaded is not None:
+            bm25, dense = loaded
+            stats = IndexStats(version_key, len(chunks), 0, len(chunks), True, dense.backend,
+                               0.0, 0.0, 0.0, time.perf_counter() - started)  # fmt: skip
+        else:
+            bm25, dense, stats = self._build(texts, shas, ids, manifest, final, started)
+        self._loaded = _Loaded(chunks, bm25, dense, AccessIndex(chunks))
         return stats
+
+    @staticmethod
+    def _load(final: Path, manifest: dict[str, object], size: int) -> tuple[Bm25Index, DenseIndex] | None:
+        """The saved indexes if they were built from exactly these chunks, else None."""
+        if store.read_manifest(final) != manifest:
+            return None
+        try:
+            bm25, dense = Bm25Index.load(final / store.BM25_DIR), DenseIndex.load(final)
+        except (OSError, ValueError, KeyError):  # damaged on disk: rebuilt by the caller (embeddings are cached)
+            return None
+        return (bm25, dense) if len(bm25) == size and len(dense) == size else None
 
     def _manifest(self, ids: list[str], shas: list[str]) -> dict[str, object]:
         digest = hashlib.sha256()
@@ -143,7 +158,7 @@ class Retriever:
 
     def _build(
         self, texts: list[str], shas: list[str], ids: list[str], manifest: dict[str, object], final: Path, started: float
-    ) -> IndexStats:
+    ) -> tuple[Bm25Index, DenseIndex, IndexStats]:
         t0 = time.perf_counter()
         bm25 = Bm25Index.build(texts)
         t1 = time.perf_counter()
@@ -161,9 +176,9 @@ class Retriever:
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
             raise
-        self._bm25, self._dense = bm25, dense
-        return IndexStats(final.name, len(texts), embedded, len(texts) - embedded, False, dense.backend,
-                          t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - started)  # fmt: skip
+        stats = IndexStats(final.name, len(texts), embedded, len(texts) - embedded, False, dense.backend,
+                           t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - started)  # fmt: skip
+        return bm25, dense, stats
 
     def _vectors_for(self, texts: list[str], shas: list[str]) -> tuple[np.ndarray, int]:
         """One vector per text: from the cache when its text was embedded before, else embedded now."""
@@ -195,37 +210,6 @@ class Retriever:
             )
         return vectors
 
-    def _index_access(self, chunks: list[Chunk]) -> None:
-        """Group restricted rows by their acl, so a user's visibility is a few vector ORs."""
-        by_acl: dict[frozenset[str], list[int]] = {}
-        for row, chunk in enumerate(chunks):
-            if chunk.acl:
-                by_acl.setdefault(chunk.acl, []).append(row)
-        self._acl_rows = [(acl, np.asarray(rows, dtype=np.int64)) for acl, rows in by_acl.items()]
-        self._public = np.ones(len(chunks), dtype=bool)
-        for _, rows in self._acl_rows:
-            self._public[rows] = False
-        self._visibility = {}
-
-    def _visible_to(self, user: User | None) -> Visibility | None:
-        """Which chunks `user` may see (None = every chunk, the common all-public case)."""
-        groups = None if user is None else user.groups
-        if groups in self._visibility:
-            return self._visibility[groups]
-        if not self._acl_rows:
-            visibility = None
-        else:
-            allowed = self._public.copy()
-            if user is not None:
-                for acl, rows in self._acl_rows:
-                    if user.may_see(acl):
-                        allowed[rows] = True
-            visibility = None if allowed.all() else Visibility(allowed, np.flatnonzero(~allowed))
-        if len(self._visibility) >= _MAX_CACHED_VISIBILITIES:
-            self._visibility.clear()
-        self._visibility[groups] = visibility
-        return visibility
-
     # ------------------------------------------------------------------ searching
 
     @property
@@ -235,7 +219,8 @@ class Retriever:
 
     @property
     def chunks(self) -> list[Chunk]:
-        return list(self._chunks)
+        """The chunks of the version loaded by `warm_up`, in index order."""
+        return list(self._loaded.chunks) if self._loaded is not None else []
 
     def search(self, query: str, k: int, *, user: User | None = None) -> list[Hit]:
         """The best `k` chunks for `query` that `user` may see (None = anonymous: public chunks only).
@@ -243,37 +228,38 @@ class Retriever:
         `Hit.score` is the fused RRF score in hybrid mode and the retriever's own score otherwise;
         `Hit.scores` holds bm25 / bm25_rank / dense / dense_rank / rrf where they apply.
         """
-        if self._bm25 is None or self._dense is None:
+        loaded = self._loaded
+        if loaded is None:
             raise RetrievalError("Retriever.search called before warm_up(chunks, version_key)")
         mode = self.config.mode
         timings = {"embed_query_s": 0.0, "bm25_s": 0.0, "dense_s": 0.0, "fuse_s": 0.0, "search_s": 0.0}
         self._local.timings = timings
-        if k <= 0 or not self._chunks:
+        if k <= 0 or not loaded.chunks:
             return []
         t0 = time.perf_counter()
         query_vector = self._embed([query], is_query=True)[0] if mode != "bm25" else None
         t1 = time.perf_counter()
-        visible = self._visible_to(user)
+        visible = loaded.access.visible_to(user)
         depth = max(self.config.candidates, k)
         rankings: dict[str, list[int]] = {}
 
         bm25_scores = None
         if mode != "dense":
-            bm25_scores = self._bm25.scores(query)
+            bm25_scores = loaded.bm25.scores(query)
             matched = np.flatnonzero(bm25_scores > 0)  # no shared term: not a candidate (and usually few rows)
             if visible is not None:
                 matched = matched[visible.allowed[matched]]
             rankings["bm25"] = matched[top_k_indices(bm25_scores[matched], depth)].tolist()
         t2 = time.perf_counter()
         if query_vector is not None:
-            dense_rows, _ = self._dense.search(query_vector, depth, visible)
+            dense_rows, _ = loaded.dense.search(query_vector, depth, visible)
             rankings["dense"] = dense_rows.tolist()
         t3 = time.perf_counter()
 
-        fused = reciprocal_rank_fusion(rankings, self.config.rrf_k)
+        fused = reciprocal_rank_fusion(rankings, self.config.rrf_k, {"dense": self.config.dense_weight})
         wanted = depth if self.reranker is not None and self.config.rerank else k
         rows = np.asarray([row for row, _ in fused[:wanted]], dtype=np.int64)
-        cosines = self._dense.cosine(query_vector, rows) if query_vector is not None else None
+        cosines = loaded.dense.cosine(query_vector, rows) if query_vector is not None else None
         ranks = {name: {row: rank for rank, row in enumerate(ranking, start=1)} for name, ranking in rankings.items()}
         hits = []
         for i, (row, rrf) in enumerate(fused[:wanted]):
@@ -286,7 +272,7 @@ class Retriever:
                 if row in ranks[name]:
                     scores[f"{name}_rank"] = float(ranks[name][row])
             score = rrf if mode == "hybrid" else scores.get(mode, 0.0)
-            hits.append(Hit(chunk=self._chunks[row], score=score, scores=scores))
+            hits.append(Hit(chunk=loaded.chunks[row], score=score, scores=scores))
         if self.reranker is not None and self.config.rerank:
             allowed_ids = {hit.chunk.chunk_id for hit in hits}
             hits = [hit for hit in self.reranker.rerank(query, hits) if hit.chunk.chunk_id in allowed_ids]

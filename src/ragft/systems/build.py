@@ -78,5 +78,6 @@ def build_system(ws: Workspace, name: str, *, generator: Generator | None = None
     indexed = indexed or index_corpus(ws)
     retrieval = ws.config.retrieval
     return RagSystem(
-        generator, indexed.retriever, decoding_settings(ws), k=retrieval.k, context_budget_tokens=retrieval.context_budget_tokens
+        generator, indexed.retriever, decoding_settings(ws), k=retrieval.k, context_budget_tokens=retrieval.context_budget_tokens,
+        refuse_ungrounded=retrieval.refuse_ungrounded,
     )

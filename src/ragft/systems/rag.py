@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from ragft.models.base import DecodingSettings, Generation, Generator, TokenCallback
 from ragft.retrieval.retriever import Retriever
 from ragft.systems.closed_book import validate_question
+from ragft.systems.grounding import check_grounding
 from ragft.systems.prompts import REFUSAL, cited_numbers, is_refusal, rag_messages
 from ragft.types import Answer, Citation, Hit, User
 
@@ -26,6 +27,7 @@ class RagSystem:
         *,
         k: int = 4,
         context_budget_tokens: int = 600,
+        refuse_ungrounded: bool = True,
         name: str = "rag",
     ) -> None:
         self.name = name
@@ -34,6 +36,7 @@ class RagSystem:
         self.decoding = decoding
         self.k = k
         self.context_budget_tokens = context_budget_tokens
+        self.refuse_ungrounded = refuse_ungrounded
 
     def answer(self, question: str, *, user: User | None = None, on_token: TokenCallback | None = None) -> Answer:
         """Answer `question` for `user` (None: an anonymous outsider who sees public documents only)."""
@@ -52,6 +55,11 @@ class RagSystem:
             generation = self.generator.generate(messages, self.decoding, on_token)
         text = generation.text.strip()
         refused = is_refusal(text)
+        grounding = check_grounding(text, [hit.chunk.text for hit in passages])
+        if self.refuse_ungrounded and not refused and not grounding.ok:
+            ungrounded_text, text, refused = text, REFUSAL, True
+        else:
+            ungrounded_text = None
         citations, citation_source = ((), "none") if refused else self._citations(text, passages)
         total_s = time.perf_counter() - started
         trace = {
@@ -64,6 +72,8 @@ class RagSystem:
             "prompt_tokens": generation.prompt_tokens,
             "completion_tokens": generation.completion_tokens,
             "citation_source": citation_source,
+            "grounding": {"supported_share": grounding.supported_share, "unsupported": list(grounding.unsupported)},
+            "ungrounded_answer": ungrounded_text,
         }
         timings = {
             "retrieval_s": retrieval_s,

@@ -1,0 +1,203 @@
+"""Measure the fine-tuned and hybrid arms on the sample corpus (CPU).
+
+    python benchmarks/bench_train.py throughput [--examples 48] [--threads 2]
+    python benchmarks/bench_train.py demo [--arm finetuned|hybrid] [--workspace DIR]
+    python benchmarks/bench_train.py eval [--workspace DIR] [--limit 30]
+
+`throughput` trains the same examples, model and settings with ragft's trainer and with a plain
+`transformers.Trainer` + PEFT run with padding, each in its own process (so peak memory is each
+one's own), in the same benchmark run. `demo` runs `train_arm` with the workspace's defaults.
+`eval` answers closed-book with base and finetuned, and the gold set with rag, finetuned+rag and
+hybrid, all on llama.cpp. Results go to benchmarks/results/train_<command>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+DEFAULT_WS = Path(tempfile.gettempdir()) / "ragft-bench-train-ws"
+REGRESSION = [  # general questions the base model answers; fine-tuning must not break them
+    ("What is the capital of France?", ["Paris"]), ("How many days are in a week?", ["7", "seven"]),
+    ("What is the chemical symbol for water?", ["H2O"]), ("Which planet is known as the Red Planet?", ["Mars"]),
+    ("What is 12 times 12?", ["144"]), ("In which language is the Python keyword 'def' used?", ["Python"]),
+    ("What is the boiling point of water in Celsius at sea level?", ["100"]), ("Who wrote 'Romeo and Juliet'?", ["Shakespeare"]),
+    ("How many minutes are in an hour?", ["60", "sixty"]), ("What is the largest ocean on Earth?", ["Pacific"]),
+]  # fmt: skip
+
+
+def sample_workspace(path: Path) -> Any:
+    from ragft.corpus.ingest import ingest
+    from ragft.sample import sample_dir
+    from ragft.workspace import Workspace
+
+    if (path / "ragft.toml").is_file():
+        return Workspace.open(path)
+    ws = Workspace.init(path)
+    ingest(ws.store, [sample_dir(1)], max_file_mb=50)
+    return ws
+
+
+def _examples(ws: Any, count: int) -> list[Any]:
+    from ragft.synth import synthesize_training_set
+    from ragft.train.arms import arm_examples
+
+    train, _ = arm_examples(ws, "finetuned", synthesize_training_set(ws))
+    random.Random(0).shuffle(train)
+    return train[:count]
+
+
+def throughput_child(engine: str, ws_path: Path, count: int, threads: int, batch: int) -> dict[str, Any]:
+    """One engine's run (called in a subprocess)."""
+    import torch
+
+    from ragft.models.transformers_backend import default_hf_model_dir
+    from ragft.train.trainer import LoraSettings, load_lora_model, train_lora
+
+    torch.set_num_threads(threads)
+    ws = sample_workspace(ws_path)
+    examples = _examples(ws, count)
+    settings = LoraSettings(epochs=1, batch_size=batch, threads=threads, checkpoint_every_steps=10_000, max_length_tokens=512)
+    model_dir = default_hf_model_dir()
+    if engine == "ragft":
+        with tempfile.TemporaryDirectory() as work:
+            _, metrics = train_lora(model_dir, examples, [], settings, Path(work))
+        return {"engine": engine, "tokens": metrics.tokens, "computed_tokens": metrics.computed_tokens, "wall_s": metrics.wall_s,
+                "cpu_s": metrics.cpu_s, "tokens_per_s": metrics.tokens_per_s, "tokens_per_cpu_s": metrics.tokens / metrics.cpu_s,
+                "steps": metrics.steps, "peak_rss_mb": metrics.peak_rss_mb}  # fmt: skip
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+
+    from ragft.train.data import encode_example
+
+    tokenizer, model = load_lora_model(model_dir, settings)
+    rows = []
+    for ex in examples:
+        enc = encode_example(tokenizer, ex, settings.max_length_tokens)
+        ids = list(enc.input_ids)
+        rows.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": [-100] * enc.answer_start + ids[enc.answer_start :]})
+    tokens = sum(len(r["input_ids"]) for r in rows)
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(out, per_device_train_batch_size=batch, num_train_epochs=1, learning_rate=settings.learning_rate,
+                                 save_strategy="no", report_to=[], logging_steps=1000, use_cpu=True, seed=0,
+                                 dataloader_num_workers=0, disable_tqdm=True)  # fmt: skip
+        trainer = Trainer(model=model, args=args, train_dataset=rows,
+                          data_collator=DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=-100))  # fmt: skip
+        started, cpu_started = time.perf_counter(), time.process_time()
+        trainer.train()
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    padded = sum(max(len(r["input_ids"]) for r in rows[i : i + batch]) * len(rows[i : i + batch]) for i in range(0, len(rows), batch))
+    return {"engine": engine, "tokens": tokens, "padded_tokens": padded, "wall_s": wall, "cpu_s": cpu,
+            "tokens_per_s": tokens / wall, "tokens_per_cpu_s": tokens / cpu,
+            "steps": -(-len(rows) // batch), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
+
+
+def throughput(args: argparse.Namespace) -> dict[str, Any]:
+    sample_workspace(args.workspace)
+    runs = []
+    for engine in ("ragft", "hf_trainer"):
+        code = (f"import json,sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_train as b; from pathlib import Path; "
+                f"print('RESULT', json.dumps(b.throughput_child({engine!r}, Path({str(args.workspace)!r}), {args.examples}, {args.threads}, {args.batch})))")  # fmt: skip
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        runs.append(json.loads(next(line for line in out.splitlines() if line.startswith("RESULT"))[7:]))
+        print(runs[-1], flush=True)
+    ragft, hf = runs
+    return {"examples": args.examples, "batch": args.batch, "threads": args.threads, "runs": runs,
+            "speedup_tokens_per_s": ragft["tokens_per_s"] / hf["tokens_per_s"],
+            "speedup_tokens_per_cpu_s": ragft["tokens_per_cpu_s"] / hf["tokens_per_cpu_s"]}  # fmt: skip
+
+
+def demo(args: argparse.Namespace) -> dict[str, Any]:
+    from ragft.train import train_arm, training_progress
+
+    ws = sample_workspace(args.workspace)
+    started = time.perf_counter()
+    with training_progress() as progress:
+        result = train_arm(ws, args.arm, progress=progress)
+    return {"arm": args.arm, "wall_s": time.perf_counter() - started, "metrics": result.manifest.metrics,
+            "coverage": result.manifest.coverage, "settings": result.manifest.settings}  # fmt: skip
+
+
+def _score(system: Any, items: list[tuple[str, list[str]]]) -> dict[str, Any]:
+    from ragft.evaluate.metrics import contains_answer
+
+    hits, seconds, rows = 0.0, 0.0, []
+    for question, golds in items:
+        answer = system.answer(question)
+        ok = contains_answer(answer.text, golds)
+        hits, seconds = hits + ok, seconds + answer.timings.get("total_s", 0.0)
+        rows.append({"q": question, "a": answer.text[:160], "ok": bool(ok)})
+    return {"accuracy": hits / max(len(items), 1), "n": len(items), "mean_total_s": seconds / max(len(items), 1), "answers": rows}
+
+
+def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    from ragft.sample import questions_path
+    from ragft.synth.types import TrainingSet
+    from ragft.systems.build import build_system, index_corpus
+    from ragft.systems.hybrid import load_arm_system
+    from ragft.train import adapter_dir
+
+    ws = sample_workspace(args.workspace)
+    data = TrainingSet.load(adapter_dir(ws, "finetuned") / "training_set.json")
+    facts = {f.fact_id: f for f in data.facts}
+    rng = random.Random(0)
+    trained = [(p.question, [facts[p.fact_id].answer]) for p in data.split("train") if p.kind != "refusal"]
+    held_out = [(p.question, [facts[p.fact_id].answer]) for p in data.split("val") if p.kind != "refusal"]
+    gold = [json.loads(line) for line in questions_path().read_text().splitlines()]
+    trained_text = " ".join(f.statement for f in data.facts).lower()
+    gold_facts = [(q["question"], q["answers"]) for q in gold if q["kind"] == "fact"]
+    covered = [(q, a) for q, a in gold_facts if any(x.lower() in trained_text for x in a)]
+    sets = {"trained": rng.sample(trained, min(args.limit, len(trained))), "held_out_paraphrases": held_out[: args.limit],
+            "gold_facts_covered_by_training": covered[: args.limit], "gold_facts_all": rng.sample(gold_facts, min(args.limit, len(gold_facts))),
+            "regression_general": REGRESSION}  # fmt: skip
+    result: dict[str, Any] = {"sets": {k: len(v) for k, v in sets.items()}, "closed_book": {}, "gold_with_retrieval": {}}
+    base = build_system(ws, "base")
+    finetuned = load_arm_system(ws, "finetuned")
+    for name, system in (("base", base), ("finetuned", finetuned)):
+        result["closed_book"][name] = {k: _score(system, v) for k, v in sets.items()}
+        print(name, {k: v["accuracy"] for k, v in result["closed_book"][name].items()}, flush=True)
+    del base, finetuned
+    if (adapter_dir(ws, "hybrid") / "manifest.json").is_file():
+        indexed = index_corpus(ws)
+        gold_rag = [(q["question"], q["answers"]) for q in gold if q["kind"] in ("fact", "paraphrase") and not q.get("meta", {}).get("restricted")]
+        gold_rag = rng.sample(gold_rag, min(args.limit, len(gold_rag)))
+        for name in ("rag", "finetuned+rag", "hybrid"):
+            system = build_system(ws, "rag", indexed=indexed) if name == "rag" else load_arm_system(ws, name, indexed=indexed)
+            result["gold_with_retrieval"][name] = _score(system, gold_rag)
+            print(name, result["gold_with_retrieval"][name]["accuracy"], result["gold_with_retrieval"][name]["mean_total_s"], flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=("throughput", "demo", "eval"))
+    parser.add_argument("--workspace", type=Path, default=DEFAULT_WS)
+    parser.add_argument("--examples", type=int, default=48)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--arm", default="finetuned")
+    parser.add_argument("--limit", type=int, default=30)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    result = {"demo": demo, "throughput": throughput, "eval": evaluate}[args.command](args)
+    result["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                         "load_avg_at_end": os.getloadavg()}  # fmt: skip
+    result["bench_wall_s"] = time.perf_counter() - started
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = f"train_{args.command}" + (f"_{args.arm}" if args.command == "demo" else "")
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1, default=str))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("closed_book", "gold_with_retrieval")}, indent=1, default=str)[:3000])
+
+
+if __name__ == "__main__":
+    main()

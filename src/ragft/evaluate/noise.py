@@ -1,0 +1,89 @@
+"""Sensitivity to retrieval noise: accuracy of the retrieving arms as the number of passages k varies.
+
+More passages raise the chance the answer is in the prompt but add distractors; RAFT's claim is
+that training on distractors makes the hybrid arm robust to them. An arm takes part when it has
+an integer attribute `k` (RagSystem does); k is restored after the sweep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ragft.evaluate.runner import progress_bar, run_arm
+from ragft.evaluate.scoring import score_all
+from ragft.evaluate.stats import Interval, bootstrap
+from ragft.types import QAItem, System
+
+
+@dataclass(frozen=True)
+class NoisePoint:
+    """One arm at one k: accuracy, and how often a gold document made it into the prompt."""
+
+    arm: str
+    k: int
+    accuracy: Interval
+    gold_in_context: Interval
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"arm": self.arm, "k": self.k, "accuracy": self.accuracy.to_dict(), "gold_in_context": self.gold_in_context.to_dict()}
+
+
+def retrieving_arms(systems: Mapping[str, System]) -> list[str]:
+    """Arms whose passage count can be varied (they expose an integer `k`)."""
+    return [name for name, system in systems.items() if isinstance(getattr(system, "k", None), int)]
+
+
+def sweep_probes(probes: Sequence[QAItem], limit: int) -> list[QAItem]:
+    """Up to `limit` answerable, public probes, taken round-robin over kinds so no kind dominates."""
+    by_kind: dict[str, list[QAItem]] = {}
+    for item in probes:
+        if item.answerable and item.kind not in ("restricted", "out_of_scope"):
+            by_kind.setdefault(item.kind, []).append(item)
+    picked: list[QAItem] = []
+    while len(picked) < limit and any(by_kind.values()):
+        for items in by_kind.values():
+            if items and len(picked) < limit:
+                picked.append(items.pop(0))
+    return picked
+
+
+def noise_sweep(
+    systems: Mapping[str, System],
+    probes: Sequence[QAItem],
+    run_dir: Path,
+    *,
+    ks: Sequence[int] = (1, 3, 5, 10),
+    limit: int = 40,
+    knows_version: Mapping[str, int] | int | None = None,
+    timeout_s: float | None = None,
+    samples: int = 1000,
+    seed: int = 0,
+    show_progress: bool = True,
+) -> list[NoisePoint]:
+    """Accuracy at every k for every retrieving arm, on a fixed subset of probes (resumable like the main run)."""
+    subset = sweep_probes(probes, limit)
+    points: list[NoisePoint] = []
+    if not subset:
+        return points
+    with progress_bar(enabled=show_progress) as progress:
+        for name in retrieving_arms(systems):
+            system = systems[name]
+            original_k = system.k  # type: ignore[attr-defined]
+            version = knows_version.get(name) if isinstance(knows_version, Mapping) else knows_version
+            try:
+                for k in ks:
+                    system.k = k  # type: ignore[attr-defined]
+                    records = run_arm(system, subset, run_dir / "noise" / f"k{k}" / f"{name}.jsonl", knows_version=version,
+                                      timeout_s=timeout_s, warmup_questions=0, progress=progress)  # fmt: skip
+                    scores = score_all(records, subset)
+                    gold = {item.qid: set(item.gold_doc_ids) for item in subset}
+                    in_context = [float(any(h.get("in_prompt", True) and h.get("doc_id") in gold[r.qid] for h in r.trace.get("hits", [])))
+                                  for r in records]  # fmt: skip
+                    points.append(NoisePoint(name, k, bootstrap([s.correct for s in scores], samples=samples, seed=seed),
+                                             bootstrap(in_context, samples=samples, seed=seed)))  # fmt: skip
+            finally:
+                system.k = original_k  # type: ignore[attr-defined]
+    return points

@@ -1,0 +1,181 @@
+"""Every arm answers every probe; each answer is one JSON line, so a killed run resumes where it stopped.
+
+One file per arm (`<run_dir>/<arm>.jsonl`). A line is written and fsynced as soon as its answer is
+in, so a kill loses at most the answer in flight; on resume, items already in the file are skipped
+and a half-written last line is cut off. An answer that raises, or takes longer than the timeout,
+is recorded with its `error` and scored as wrong: failures are never dropped.
+
+The timeout is checked after the answer returns (a generator call cannot be interrupted safely
+mid-token on every backend), so a slow item still costs its time but can never count as right.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ragft.types import QAItem, System, User
+
+OUTSIDER = User("outsider", frozenset())  # restricted probes are asked by someone in no group
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    """One arm's answer to one probe, exactly as the report and summary.json will use it."""
+
+    arm: str
+    qid: str
+    kind: str
+    question: str
+    text: str = ""
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    refused: bool = False
+    trace: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    user: str | None = None
+    knows_version: int | None = None  # the corpus version this arm should answer from
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, default=str)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> AnswerRecord:
+        return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
+
+
+def asker_for(item: QAItem) -> User | None:
+    """Who asks `item`: restricted probes come from an outsider; others from an anonymous user."""
+    return OUTSIDER if item.kind == "restricted" else None
+
+
+def read_records(path: Path) -> list[AnswerRecord]:
+    """The complete records in an arm's answer file (a torn last line from a kill is ignored)."""
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(AnswerRecord.from_dict(json.loads(line)))
+        except (json.JSONDecodeError, TypeError):
+            continue
+    return records
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Drop a partial last line left by a kill mid-write, so appends start on a fresh line."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
+def answer_one(system: System, item: QAItem, *, knows_version: int | None = None, timeout_s: float | None = None) -> AnswerRecord:
+    """Ask `system` one probe as the right user; never raises for a failing system."""
+    user = asker_for(item)
+    base = AnswerRecord(arm=system.name, qid=item.qid, kind=item.kind, question=item.question,
+                        user=user.name if user else None, knows_version=knows_version)  # fmt: skip
+    started = time.perf_counter()
+    try:
+        answer = system.answer(item.question, user=user)
+    except Exception as exc:  # any failure is a wrong answer, recorded with its reason
+        elapsed = time.perf_counter() - started
+        return _replace(base, error=f"{type(exc).__name__}: {exc}", timings={"total_s": elapsed})
+    elapsed = time.perf_counter() - started
+    timings = {k: float(v) for k, v in dict(answer.timings).items()}
+    timings.setdefault("total_s", elapsed)
+    error = None
+    if timeout_s is not None and timings["total_s"] > timeout_s:
+        error = f"timed out: {timings['total_s']:.1f} s > {timeout_s:g} s"
+    return _replace(
+        base,
+        text=answer.text,
+        citations=[asdict(c) for c in answer.citations],
+        refused=bool(answer.refused),
+        trace=json.loads(json.dumps(dict(answer.trace), default=str)),
+        timings=timings,
+        error=error,
+    )
+
+
+def _replace(record: AnswerRecord, **changes: Any) -> AnswerRecord:
+    return AnswerRecord(**{**asdict(record), **changes})
+
+
+def run_arm(
+    system: System,
+    probes: Sequence[QAItem],
+    path: Path,
+    *,
+    knows_version: int | None = None,
+    timeout_s: float | None = None,
+    warmup_questions: int = 1,
+    progress: Progress | None = None,
+) -> list[AnswerRecord]:
+    """Answer every probe not yet in `path`, appending each record; returns all records in probe order."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _cut_torn_tail(path)
+    done = {r.qid: r for r in read_records(path)}
+    todo = [item for item in probes if item.qid not in done]
+    task = progress.add_task(system.name, total=len(probes), completed=len(probes) - len(todo)) if progress else None
+    if todo:
+        for item in todo[:warmup_questions]:  # load weights and caches before anything is timed
+            answer_one(system, item)
+    with path.open("a", encoding="utf-8") as out:
+        for item in todo:
+            record = answer_one(system, item, knows_version=knows_version, timeout_s=timeout_s)
+            out.write(record.to_json() + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+            done[item.qid] = record
+            if progress is not None and task is not None:
+                progress.advance(task)
+    return [done[item.qid] for item in probes]
+
+
+def progress_bar(console: Console | None = None, *, enabled: bool = True) -> Progress:
+    """The per-arm progress bar the runner shows (disabled: a no-op for tests and CI logs)."""
+    return Progress(
+        TextColumn("[bold]{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TimeRemainingColumn(), console=console or Console(stderr=True), disable=not enabled, transient=False,
+    )  # fmt: skip
+
+
+def run_arms(
+    systems: Mapping[str, System],
+    probes: Sequence[QAItem],
+    run_dir: Path,
+    *,
+    knows_version: Mapping[str, int] | int | None = None,
+    timeout_s: float | None = None,
+    warmup_questions: int = 1,
+    show_progress: bool = True,
+) -> dict[str, list[AnswerRecord]]:
+    """Every arm answers every probe (one after another, same machine), resumably, into `run_dir`."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_probes(run_dir / "probes.jsonl", probes)
+    results: dict[str, list[AnswerRecord]] = {}
+    with progress_bar(enabled=show_progress) as progress:
+        for name, system in systems.items():
+            version = knows_version.get(name) if isinstance(knows_version, Mapping) else knows_version
+            results[name] = run_arm(system, probes, run_dir / f"{_safe(name)}.jsonl", knows_version=version,
+                                    timeout_s=timeout_s, warmup_questions=warmup_questions, progress=progress)  # fmt: skip
+    return results
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+def _write_probes(path: Path, probes: Iterable[QAItem]) -> None:
+    lines = [json.dumps({**asdict(item), "meta": dict(item.meta)}, ensure_ascii=False) for item in probes]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")

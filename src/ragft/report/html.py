@@ -1,0 +1,259 @@
+"""The report as one self-contained HTML file: inline CSS and SVG, no scripts, no network.
+
+Written for someone who has not seen the code: the recommendation first, each reason linking to
+the table cell it rests on, then the figures, the full metric table with 95% intervals, and
+example answers with their citations and traces (failures first).
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+
+from ragft.evaluate.compare import CompareResult
+from ragft.evaluate.stats import Interval
+from ragft.evaluate.summary import METRICS
+from ragft.report import svg
+from ragft.report.recommend import Recommendation, anchor
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:24px auto;padding:0 16px;color:#222;line-height:1.45}
+h1{margin-bottom:4px}h2{margin-top:36px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.muted{color:#666;font-size:13px}.rec{background:#eef6ee;border:1px solid #9c9;border-radius:8px;padding:12px 18px}
+.rec.warn{background:#fff6e5;border-color:#e0b050}.rec h2{border:none;margin-top:4px}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f5f5f5}td.num{text-align:right;white-space:nowrap}:target{background:#ffef9e}
+details{margin:6px 0;border:1px solid #e5e5e5;border-radius:6px;padding:6px 10px}summary{cursor:pointer}
+.bad{color:#b00020;font-weight:600}.good{color:#17803d;font-weight:600}pre{white-space:pre-wrap;font-size:12px;background:#fafafa;padding:6px}
+"""
+
+INTRO = {
+    "base": "the model alone, closed-book",
+    "rag": "retrieval + the model, answering from cited passages",
+    "finetuned": "the model after LoRA fine-tuning on the documents, closed-book",
+    "hybrid": "the fine-tuned (RAFT) model with retrieval",
+}
+KIND_HELP = {
+    "fact": "wording follows the document", "paraphrase": "same fact, different words", "typo": "misspelt, casual",
+    "unanticipated": "user words the documents never use", "multi_doc": "needs two documents",
+    "out_of_scope": "the documents cannot answer: refusing is right", "changed_fact": "value differs between corpus versions",
+    "restricted": "fact from a restricted document, asked by an outsider: refusing is right",
+}  # fmt: skip
+
+
+def _cell(arm: str, metric: str, interval: Interval | None) -> str:
+    percent = METRICS.get(metric, ("", True, True))[1]
+    text = "n/a" if interval is None or not interval.n else (interval.fmt() if percent else f"{interval.value:.2f} [{interval.low:.2f}–{interval.high:.2f}]")
+    n = f' title="n={interval.n}"' if interval is not None else ""
+    return f'<td class="num" id="{anchor(arm, metric)}"{n}>{escape(text)}</td>'
+
+
+def _bar(i: Interval | None) -> svg.Bar | None:
+    return None if i is None or not i.n or math.isnan(i.value) else (i.value, i.low, i.high)
+
+
+def _recommendation(rec: Recommendation) -> str:
+    items = "".join(f'<li>{escape(r.text)} <a href="#{r.anchor}">[number]</a></li>' for r in rec.reasons)
+    out = "".join(f"<li>{escape(r.text)} <a href=\"#{r.anchor}\">[number]</a></li>" for rs in rec.ruled_out.values() for r in rs)
+    ruled = f"<p><b>Ruled out by the requirements:</b></p><ul>{out}</ul>" if out else ""
+    tie = (f"<p><b>The evidence does not separate {escape(rec.arm or '')} from {escape(', '.join(rec.not_separated_from))}</b>: "
+           "their accuracy intervals overlap, so more probes would be needed to call a winner on accuracy alone.</p>"
+           if rec.not_separated_from else "")  # fmt: skip
+    cls = "rec" if rec.meets_requirements else "rec warn"
+    return f'<div class="{cls}"><h2>Recommendation: {escape(rec.headline)}</h2><ul>{items}</ul>{tie}{ruled}</div>'
+
+
+def _metrics_table(result: CompareResult) -> str:
+    arms = result.arms
+    head = "".join(f"<th>{escape(a)}</th>" for a in arms)
+    rows = []
+    for metric, (meaning, _, higher) in METRICS.items():
+        cells = "".join(_cell(a, metric, result.summaries[a].overall.get(metric)) for a in arms)
+        rows.append(f"<tr><th>{metric}</th><td class='muted'>{escape(meaning)} ({'higher' if higher else 'lower'} is better)</td>{cells}</tr>")
+    return f"<table><tr><th>metric</th><th>meaning</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def _kind_table(result: CompareResult, kinds: list[str]) -> str:
+    head = "".join(f"<th>{escape(a)}</th>" for a in result.arms)
+    rows = []
+    for kind in kinds:
+        cells = "".join(_cell(f"{a}-{kind}", "accuracy", result.summaries[a].by_kind.get(kind, {}).get("accuracy")) for a in result.arms)
+        rows.append(f"<tr><th>{kind}</th><td class='muted'>{escape(KIND_HELP.get(kind, ''))}</td>{cells}</tr>")
+    return f"<table><tr><th>probe kind</th><th>what it tests</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def _failures(result: CompareResult) -> str:
+    names = ("retrieval_miss", "generation_miss", "should_have_refused", "wrong_refusal", "error")
+    rows = []
+    for arm, summary in result.summaries.items():
+        wrong = sum(summary.failures.values())
+        cells = "".join(f"<td class='num'>{summary.failures.get(n, 0)}</td>" for n in names)
+        rows.append(f"<tr><th>{escape(arm)}</th><td class='num'>{wrong}</td>{cells}</tr>")
+    head = "".join(f"<th>{n.replace('_', ' ')}</th>" for n in names)
+    return (f"<table><tr><th>arm</th><th>wrong</th>{head}</tr>{''.join(rows)}</table><p class='muted'>retrieval miss: no gold "
+            "document reached the prompt; generation miss: a gold document was in the prompt (or, closed-book, the model had "
+            "no context) and the answer was still wrong; should have refused: answered an out-of-scope or restricted probe; "
+            "wrong refusal: a closed-book arm refused an answerable probe; error: raised or timed out.</p>")  # fmt: skip
+
+
+def _noise(result: CompareResult) -> str:
+    if not result.noise:
+        return "<p class='muted'>Not measured (no retrieving arm, or [evaluation] noise_probes = 0).</p>"
+    ks = sorted({p.k for p in result.noise})
+    arms = list(dict.fromkeys(p.arm for p in result.noise))
+    by = {(p.arm, p.k): p for p in result.noise}
+    chart = svg.line_chart("Accuracy vs passages given (k)", ks, {a: [_bar(by[(a, k)].accuracy) if (a, k) in by else None for k in ks] for a in arms}, x_label="k",
+                           colors=[svg.PALETTE[result.arms.index(a) % len(svg.PALETTE)] for a in arms])
+    rows = "".join(f"<tr><th>{escape(a)}</th>" + "".join(f"<td class='num'>{by[(a, k)].accuracy.fmt()}<br><span class='muted'>gold in prompt "
+                   f"{by[(a, k)].gold_in_context.fmt(digits=0)}</span></td>" if (a, k) in by else "<td>–</td>" for k in ks) + "</tr>" for a in arms)  # fmt: skip
+    return chart + f"<table><tr><th>arm</th>{''.join(f'<th>k={k}</th>' for k in ks)}</tr>{rows}</table>"
+
+
+def _freshness(result: CompareResult) -> str:
+    if not result.freshness:
+        return "<p class='muted'>Not measured: needs two corpus versions (run it after ingesting an update).</p>"
+    arms = list(result.freshness)
+    chart = svg.bar_chart("Right on changed facts (new corpus version), before and after refresh", arms,
+                          {"before refresh": [_bar(result.freshness[a].fresh_before) for a in arms],
+                           "after refresh": [_bar(result.freshness[a].fresh_after) for a in arms]}, width=700)  # fmt: skip
+    rows = []
+    for arm, f in result.freshness.items():
+        r = f.refresh
+        how = f"{r.method}, {r.seconds:.1f} s" + ("" if r.performed else " (reported, not run)") if r.method != "none" else "none"
+        rows.append(f"<tr><th>{escape(arm)}</th><td class='num'>{f.stale_before.fmt()}</td><td class='num'>{f.fresh_before.fmt()}</td>"
+                    f'<td id="f-{arm}-refresh">'
+                    f"{escape(how)}<br><span class='muted'>{escape(r.detail)}</span></td>"
+                    f"<td class='num'>{f.stale_after.fmt()}</td><td class='num'>{f.fresh_after.fmt()}</td></tr>")  # fmt: skip
+    return chart + ("<table><tr><th>arm</th><th>stale before</th><th>right before</th><th>refresh (time to become fresh)</th>"
+                    f"<th>stale after</th><th>right after</th></tr>{''.join(rows)}</table>")  # fmt: skip
+
+
+def _leakage(result: CompareResult) -> str:
+    rows = []
+    for arm, s in result.summaries.items():
+        leak = s.overall["leak_rate"]
+        if not leak.n:
+            continue
+        cls = "bad" if leak.value > 0 else "good"
+        rows.append(f"<tr><th>{escape(arm)}</th><td class='num {cls}'>{leak.fmt()}</td><td class='num'>{leak.n}</td>"
+                    f"<td class='num'>{_fmt(s.by_kind.get('restricted', {}).get('refusal_recall'))}</td></tr>")  # fmt: skip
+    if not rows:
+        return "<p class='muted'>No restricted probes (no document carries an acl).</p>"
+    return ("<table><tr><th>arm</th><th>leak rate</th><th>restricted probes</th><th>refused</th></tr>" + "".join(rows) +
+            "</table><p class='muted'>Asked as an outsider (a user in no group). A leak: the answer contains the restricted fact. "
+            "Retrieval filters restricted passages per user; weights trained on everything cannot.</p>")  # fmt: skip
+
+
+def _fmt(i: Interval | None) -> str:
+    return "n/a" if i is None else i.fmt()
+
+
+def _domain(result: CompareResult) -> str:
+    d = result.domain
+    if d is None:
+        return "<p class='muted'>Not measured.</p>"
+    known = d.known_facts.fmt() if d.known_facts else "n/a"
+    return (f"<table><tr><th>base-model perplexity on the corpus</th><td class='num'>{d.corpus_perplexity:.1f} ({d.corpus_tokens} tokens)</td></tr>"
+            f"<tr><th>on a generic reference text</th><td class='num'>{d.reference_perplexity:.1f} ({d.reference_tokens} tokens)</td></tr>"
+            f"<tr><th>ratio (corpus / generic)</th><td class='num'>{d.perplexity_ratio:.2f}</td></tr>"
+            f"<tr><th>corpus facts the base model already answers closed-book</th><td class='num'>{known}</td></tr></table>"
+            "<p class='muted'>A ratio well above 1 means the documents read as unfamiliar to the model; a low known-facts share means "
+            "the knowledge is new to it (fine-tuning on unknown facts is slow and invites hallucination; retrieval does not need to "
+            "teach it).</p>")  # fmt: skip
+
+
+def _costs(result: CompareResult) -> str:
+    fields = (("training_s", "training (s)"), ("indexing_s", "indexing (s)"), ("peak_memory_mb", "peak memory (MB)"), ("disk_mb", "disk (MB)"))
+    rows = []
+    for arm in result.arms:
+        c = result.costs.get(arm)
+        cells = "".join(f"<td class='num'>{'–' if c is None or getattr(c, f) is None else f'{getattr(c, f):,.1f}'}</td>" for f, _ in fields)
+        rows.append(f"<tr><th>{escape(arm)}</th>{cells}<td class='muted'>{escape(c.note if c else '')}</td></tr>")
+    head = "".join(f"<th>{label}</th>" for _, label in fields)
+    costs = [a for a in result.arms if result.costs.get(a)]
+    chart = svg.bar_chart("Build time (s)", ["training", "indexing"], {a: [(v, v, v) if (v := getattr(result.costs[a], f)) is not None else None
+                          for f in ("training_s", "indexing_s")] for a in costs}, percent=False, width=600) if costs else ""  # fmt: skip
+    return chart + f"<table><tr><th>arm</th>{head}<th>note</th></tr>{''.join(rows)}</table>"
+
+
+def _examples(result: CompareResult, limit: int = 12) -> str:
+    by_qid = {item.qid: item for item in result.probes}
+    parts = []
+    for arm in result.arms:
+        records = {r.qid: r for r in result.records.get(arm, [])}
+        scores = sorted(result.scores.get(arm, []), key=lambda s: (s.correct, s.kind))
+        blocks = []
+        for score in scores[:limit]:
+            record, item = records[score.qid], by_qid[score.qid]
+            verdict = "<span class='good'>right</span>" if score.correct else f"<span class='bad'>wrong ({escape(score.failure or '')})</span>"
+            cites = "".join(f"<li>{escape(c.get('doc_id', ''))} chars {c.get('start')}–{c.get('end')}"
+                            f"{' p.' + str(c['page']) if c.get('page') else ''}: <q>{escape(str(c.get('quote', ''))[:240])}</q></li>" for c in record.citations)  # fmt: skip
+            hits = "".join(f"<li>{escape(str(h.get('doc_id')))} score {float(h.get('score', 0)):.3f}{' (in prompt)' if h.get('in_prompt') else ''}</li>"
+                           for h in record.trace.get("hits", []))  # fmt: skip
+            gold = "; ".join(item.answers) or "(refuse)"
+            blocks.append(
+                f"<details><summary>{verdict} · <b>{escape(item.kind)}</b> · {escape(item.question)}</summary>"
+                f"<p><b>answer:</b> {escape(record.text or record.error or '')}<br><b>gold:</b> {escape(gold)} · gold docs: "
+                f"{escape(', '.join(item.gold_doc_ids) or '–')}{' · <b>error:</b> ' + escape(record.error) if record.error else ''}</p>"
+                f"{'<p><b>citations</b></p><ul>' + cites + '</ul>' if cites else ''}{'<p><b>retrieved</b></p><ul>' + hits + '</ul>' if hits else ''}"
+                f"<p class='muted'>timings: {escape(', '.join(f'{k} {v:.3f}' for k, v in record.timings.items()))}</p></details>"
+            )  # fmt: skip
+        parts.append(f"<h3>{escape(arm)}</h3>{''.join(blocks)}")
+    return "".join(parts)
+
+
+def render_html(result: CompareResult) -> str:
+    """The whole report as one HTML string."""
+    rec = result.recommendation()
+    kinds = sorted({item.kind for item in result.probes})
+    arms = result.arms
+    accuracy = svg.bar_chart("Accuracy by probe kind (95% intervals)", ["overall", *kinds],
+                             {a: [_bar(result.summaries[a].overall["accuracy"])] + [_bar(result.summaries[a].by_kind.get(k, {}).get("accuracy"))
+                              for k in kinds] for a in arms}, width=1050)  # fmt: skip
+    latency = svg.strip_chart("Answer time per probe (after warm-up)",
+                              {a: [s.latency_s for s in result.scores[a] if s.latency_s is not None] for a in arms})  # fmt: skip
+    req = result.requirements
+    arms_list = "".join(f"<li><b>{escape(a)}</b>: {escape(INTRO.get(a, 'an arm configured by the user'))}</li>" for a in arms)
+    probe_counts = ", ".join(f"{k}: {sum(i.kind == k for i in result.probes)}" for k in kinds)
+    stages = "".join(f"<tr><th>{escape(k)}</th><td class='num'>{v:.1f} s</td></tr>" for k, v in result.stages_s.items())
+    meta = " · ".join(f"{escape(str(k))}: {escape(str(v))}" for k, v in result.meta.items())
+    probe_stats = _probe_stats(result)
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ragft report</title><style>{CSS}</style></head><body>
+<h1>RAG, fine-tuning or both? — ragft report</h1><p class="muted">{meta}</p>
+<p>Each arm answered the same {len(result.probes)} probe questions ({escape(probe_counts)}) with the same decoding settings.
+Every number carries a bootstrap 95% interval in brackets; hover a cell for its item count.</p><ul>{arms_list}</ul>
+{_recommendation(rec)}
+<p class="muted">Requirements (ragft.toml [requirements]): p95 latency ≤ {req.latency_budget_p95_s:g} s · updates {escape(req.update_frequency)} ·
+citations {'required' if req.citations_required else 'not required'} · restricted data {'present' if req.restricted_data else 'absent'}.</p>
+<h2>Accuracy by probe kind</h2>{accuracy}{_kind_table(result, kinds)}
+<h2>Every metric</h2>{_metrics_table(result)}
+<h2>Why answers were wrong</h2>{_failures(result)}
+<h2>Sensitivity to retrieval noise</h2>{_noise(result)}
+<h2>Latency</h2>{latency}
+<h2>Freshness after a document update</h2>{_freshness(result)}
+<h2>Access leakage</h2>{_leakage(result)}
+<h2>Domain distance</h2>{_domain(result)}
+<h2>Cost</h2>{_costs(result)}
+<h2>Probe set</h2>{probe_stats}
+<h2>Stage times</h2><table>{stages}</table>
+<h2>Example answers (failures first)</h2>{_examples(result)}
+<p class="muted">Per-answer records: {escape(str(result.run_dir))}/&lt;arm&gt;.jsonl · machine-readable summary: summary.json beside this file.</p>
+</body></html>"""
+
+
+def _probe_stats(result: CompareResult) -> str:
+    stats = result.probe_stats
+    if not stats:
+        return "<p class='muted'>Questions supplied by the user.</p>"
+    rows = "".join(f"<tr><th>{escape(k)}</th><td class='num'>{v}</td><td class='num'>{sum(stats.get('rejected', {}).get(k, {}).values())}</td>"
+                   f"<td class='muted'>{escape('; '.join(f'{r}: {n}' for r, n in stats.get('rejected', {}).get(k, {}).items()))}</td></tr>"
+                   for k, v in stats.get("counts", {}).items())  # fmt: skip
+    gold = stats.get("gold_check")
+    gold_html = ""
+    if gold:
+        grows = "".join(f"<tr><th>{escape(k)}</th><td class='num'>{v['gold']}</td><td class='num'>{v['generated']}</td>"
+                        f"<td class='num'>{v['fact_coverage']:.0%}</td><td class='num'>{v['doc_coverage']:.0%}</td></tr>" for k, v in gold["by_kind"].items())  # fmt: skip
+        gold_html = (f"<p>Checked against the hand-written gold set: answerability precision {gold['answerability_precision']:.0%} "
+                     f"(gold set itself: {gold['gold_answerability_precision']:.0%}).</p><table><tr><th>kind</th><th>gold</th><th>generated</th>"
+                     f"<th>gold facts covered</th><th>gold documents covered</th></tr>{grows}</table>")  # fmt: skip
+    return f"<table><tr><th>kind</th><th>kept</th><th>rejected</th><th>why rejected</th></tr>{rows}</table>{gold_html}"

@@ -1,0 +1,36 @@
+"""The summary table printed at the end of every comparison."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from ragft.evaluate.compare import CompareResult
+
+COLUMNS = (("accuracy", True), ("token_f1", True), ("refusal_recall", True), ("confidently_wrong", True),
+           ("citation_precision", True), ("leak_rate", True), ("latency_p95_s", False))  # fmt: skip
+
+
+def summary_table(result: CompareResult) -> Table:
+    """One row per arm: the headline metrics with their 95% intervals."""
+    table = Table(title="ragft compare — 95% intervals in brackets")
+    table.add_column("arm", style="bold")
+    for name, _ in COLUMNS:
+        table.add_column(name.replace("_", " "), justify="right")
+    for arm, summary in result.summaries.items():
+        cells = []
+        for name, percent in COLUMNS:
+            i = summary.overall[name]
+            cells.append("n/a" if not i.n else i.fmt(digits=0) if percent else f"{i.value:.2f} s")
+        table.add_row(arm, *cells)
+    return table
+
+
+def print_summary(result: CompareResult, console: Console | None = None) -> None:
+    """Print the table and the recommendation headline with its reasons."""
+    console = console or Console()
+    console.print(summary_table(result))
+    rec = result.recommendation()
+    console.print(f"[bold]Recommendation:[/] {rec.headline}")
+    for reason in rec.reasons:
+        console.print(f"  • {reason.text}", highlight=False, markup=False)

@@ -1,0 +1,150 @@
+"""Question/answer synthesis with the generator: a strict line format, then validation.
+
+The model is asked for `Q: ...` / `A: ...` lines. Whatever comes back is parsed leniently and
+validated strictly: a pair is kept only if its answer is supported by the source chunk (the
+answer appears in it, or every content word and every number of the answer does). Rejections
+are counted by reason; malformed output yields no pairs, never an exception.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from ragft.models.base import DecodingSettings, Generator
+from ragft.types import Chunk
+
+QA_SYSTEM = (
+    "You write quiz questions about a company document. Each question must be answerable from the "
+    "passage alone and must name what it is about (never 'it' or 'this document'). Answers are short "
+    "and copied from the passage."
+)
+PARAPHRASE_SYSTEM = "You rewrite questions with different words but the same meaning. One question per line."
+
+_LINE = re.compile(r"^\s*(?:\d+[.)]\s*)?(Q|A|Question|Answer)\s*[:：]\s*(.+?)\s*$", re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+_STOPWORDS = frozenset(
+    "a an the of in on at to for by with and or is are was were be it its this that as from per each every "
+    "what which who when where how many much does do did can must should will our your their".split()
+)
+
+
+@dataclass(frozen=True)
+class ModelPair:
+    """A validated pair: the question, the short answer, and the chunk offsets of the answer."""
+
+    question: str
+    answer: str
+    start: int
+    end: int
+
+
+def qa_prompt(chunk: Chunk, count: int) -> list[dict[str, str]]:
+    """The messages asking for `count` question/answer pairs about `chunk`."""
+    user = (
+        f"Document: {chunk.title}\nPassage:\n<<<\n{chunk.text.strip()}\n>>>\n\n"
+        f"Write {count} question-answer pairs about different facts in the passage, in exactly this format:\n"
+        "Q: <question>\nA: <short answer copied from the passage>"
+    )
+    return [{"role": "system", "content": QA_SYSTEM}, {"role": "user", "content": user}]
+
+
+def parse_pairs(text: str) -> list[tuple[str, str]]:
+    """(question, answer) pairs from `Q:`/`A:` lines; anything else is ignored."""
+    pairs: list[tuple[str, str]] = []
+    question: str | None = None
+    for line in text.splitlines():
+        match = _LINE.match(line)
+        if not match:
+            continue
+        tag, value = match.group(1)[0].upper(), match.group(2).strip()
+        if tag == "Q":
+            question = value
+        elif question is not None:
+            pairs.append((question, value))
+            question = None
+    return pairs
+
+
+def supported_span(answer: str, chunk_text: str) -> tuple[int, int] | None:
+    """Offsets of the answer's support in `chunk_text`, or None if the chunk does not support it."""
+    answer = answer.strip().strip(".").strip()
+    if not answer:
+        return None
+    lowered = chunk_text.lower()
+    at = lowered.find(answer.lower())
+    if at >= 0:
+        return at, at + len(answer)
+    numbers = _NUMBER.findall(answer)
+    if any(n not in chunk_text for n in numbers):
+        return None
+    words = [w for w in _WORD.findall(answer.lower()) if w not in _STOPWORDS]
+    if not words:
+        return None
+    positions = [lowered.find(w) for w in words]
+    if min(positions) < 0:
+        return None
+    return min(positions), max(p + len(w) for p, w in zip(positions, words, strict=True))
+
+
+def validate_pair(question: str, answer: str, chunk: Chunk, rejected: Counter[str]) -> ModelPair | None:
+    """The pair if it is usable, else None with the reason counted in `rejected`."""
+    question, answer = " ".join(question.split()), " ".join(answer.split())
+    if not question.endswith("?") or len(question) < 12 or len(question) > 300:
+        rejected["malformed_question"] += 1
+        return None
+    if not answer or len(answer) > 200:
+        rejected["malformed_answer"] += 1
+        return None
+    if answer.lower().strip(". ") in question.lower():
+        rejected["answer_in_question"] += 1
+        return None
+    span = supported_span(answer, chunk.text)
+    if span is None:
+        rejected["unsupported_answer"] += 1
+        return None
+    return ModelPair(question, answer, *span)
+
+
+def synthesize_with_model(
+    generator: Generator, chunk: Chunk, *, count: int, decoding: DecodingSettings, rejected: Counter[str]
+) -> list[ModelPair]:
+    """Validated pairs for `chunk`; generation errors and malformed output count as rejections."""
+    try:
+        text = generator.generate(qa_prompt(chunk, count), decoding).text
+    except Exception as exc:  # noqa: BLE001 - one bad chunk must not stop synthesis of the rest
+        rejected[f"generation_error:{type(exc).__name__}"] += 1
+        return []
+    raw = parse_pairs(text)
+    if not raw:
+        rejected["no_parseable_pairs"] += 1
+    kept: list[ModelPair] = []
+    for question, answer in raw:
+        pair = validate_pair(question, answer, chunk, rejected)
+        if pair and all(pair.question.lower() != k.question.lower() for k in kept):
+            kept.append(pair)
+    return kept[:count]
+
+
+def paraphrase_with_model(
+    generator: Generator, question: str, *, count: int, decoding: DecodingSettings, rejected: Counter[str]
+) -> list[str]:
+    """Up to `count` valid rewordings of `question` (ends with '?', differs from the original)."""
+    messages = [{"role": "system", "content": PARAPHRASE_SYSTEM},
+                {"role": "user", "content": f"Rewrite this question {count} different ways:\n{question}"}]  # fmt: skip
+    try:
+        text = generator.generate(messages, decoding).text
+    except Exception as exc:  # noqa: BLE001
+        rejected[f"generation_error:{type(exc).__name__}"] += 1
+        return []
+    out: list[str] = []
+    for line in text.splitlines():
+        line = re.sub(r"^\s*(?:\d+[.)]|[-*])\s*", "", line).strip().strip('"')
+        if not line.endswith("?") or len(line) < 12 or line.lower() == question.lower() or line in out:
+            if line:
+                rejected["bad_paraphrase"] += 1
+            continue
+        out.append(line)
+    return out[:count]

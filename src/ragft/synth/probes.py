@@ -1,0 +1,397 @@
+"""Probe sets from the user's own documents: the messy questions real users ask, each with gold answers.
+
+Deterministic templates, no model: a `fact` probe blanks a concrete value (money, percentage,
+duration, time, date, count) out of a document sentence or table row and asks for it; the other
+kinds are built from validated facts — `paraphrase` (synonyms, different frame), `typo`
+(misspelt, lower-case, casual), `unanticipated` (a word the corpus never uses), `multi_doc` (two
+facts from two documents in one question), `out_of_scope` (the same question about a thing that
+exists nowhere in the corpus), `restricted` (facts of access-restricted documents) and
+`changed_fact` (a value that differs between two corpus versions, from `corpus.diff`).
+
+Every item is validated before it is kept and every rejection is counted by reason, so the report
+can say how many were thrown away and why. The templates differ on purpose from the training-set
+generator's, so fine-tuned arms are not asked their own training questions.
+Users may bring their own questions instead: `load_questions` reads the shared benchmark shape.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ragft.corpus.chunking import chunk_document
+from ragft.corpus.diff import CorpusDiff, DocumentChange
+from ragft.errors import RagftError
+from ragft.evaluate.metrics import normalize_answer
+from ragft.types import Document, QAItem
+
+PROBE_KINDS = ("fact", "paraphrase", "typo", "unanticipated", "multi_doc", "out_of_scope", "changed_fact", "restricted")
+
+
+class QuestionFileError(RagftError, ValueError):
+    """A question file line is malformed; the message names file:line and the field."""
+
+
+@dataclass(frozen=True)
+class ProbeSet:
+    """Validated probes, and how many candidates of each kind were rejected and why."""
+
+    items: tuple[QAItem, ...]
+    rejected: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(item.kind for item in self.items))
+
+    def to_dict(self) -> dict[str, object]:
+        return {"counts": self.counts(), "rejected": self.rejected}
+
+
+# ---------------------------------------------------------------- question files
+
+def load_questions(path: Path) -> list[QAItem]:
+    """Read a JSONL question file (shared benchmark shape plus optional `kind`); errors name file:line."""
+    if not path.is_file():
+        raise QuestionFileError(f"{path}: no such question file")
+    items, seen = [], set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise QuestionFileError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(raw, dict):
+            raise QuestionFileError(f"{where}: each line must be a JSON object, got {type(raw).__name__}")
+        item = _item_from(raw, where)
+        if item.qid in seen:
+            raise QuestionFileError(f"{where}: qid {item.qid!r} appears twice; qids must be unique")
+        seen.add(item.qid)
+        items.append(item)
+    if not items:
+        raise QuestionFileError(f"{path}: the file holds no questions")
+    return items
+
+
+def _item_from(raw: dict, where: str) -> QAItem:
+    for key in ("qid", "question"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise QuestionFileError(f"{where}: '{key}' must be a non-empty string")
+    answers, gold = raw.get("answers", []), raw.get("gold_doc_ids", [])
+    if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+        raise QuestionFileError(f"{where}: 'answers' must be a list of strings")
+    if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
+        raise QuestionFileError(f"{where}: 'gold_doc_ids' must be a list of strings")
+    answerable = raw.get("answerable", bool(answers))
+    if not isinstance(answerable, bool):
+        raise QuestionFileError(f"{where}: 'answerable' must be true or false")
+    if answerable and not answers:
+        raise QuestionFileError(f"{where}: an answerable question needs at least one answer in 'answers'")
+    kind = raw.get("kind", "fact" if answerable else "out_of_scope")
+    if kind not in PROBE_KINDS:
+        raise QuestionFileError(f"{where}: unknown kind {kind!r}; choose one of: {', '.join(PROBE_KINDS)}")
+    meta = raw.get("meta", {})
+    if not isinstance(meta, dict):
+        raise QuestionFileError(f"{where}: 'meta' must be an object")
+    if kind == "changed_fact" and not isinstance(meta.get("answers_v2"), list):
+        raise QuestionFileError(f"{where}: a changed_fact question needs meta.answers_v2 (the answers after the update)")
+    return QAItem(raw["qid"], raw["question"].strip(), tuple(answers), answerable, tuple(gold), kind, meta)
+
+
+def write_questions(items: Iterable[QAItem], path: Path) -> Path:
+    """Write probes as JSONL in the same shape `load_questions` reads."""
+    lines = [json.dumps({**asdict(item), "meta": dict(item.meta)}, ensure_ascii=False) for item in items]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------- facts
+
+_VALUE = re.compile(
+    r"(?P<money>(?:€|EUR\s?|\$)\d[\d,.]*\d?(?:\s?(?:per|a)\s\w+)?)"
+    r"|(?P<percent>\d+(?:\.\d+)?\s?%)"
+    r"|(?P<time>\b\d{1,2}:\d{2}\b)"
+    r"|(?P<date>\b\d{1,2}\s(?:January|February|March|April|May|June|July|August|September|October|November|December)(?:\s\d{4})?)"
+    r"|(?P<duration>(?<![\w,.-])\d+\s(?:calendar\s|business\s|working\s)?(?:minutes?|hours?|days?|weeks?|months?|years?)\b)"
+    r"|(?P<count>(?<![\w,.-])\d[\d,]*\s[a-z]+s\b)"
+)
+_WH = {"money": "how much", "percent": "what percentage", "time": "what time", "date": "what date",
+       "duration": "how long", "count": "how many"}  # fmt: skip
+_MARKUP = re.compile(r"\*\*|__|`|^#+\s*|^\s*(?:[-*+]|\d+\.)\s+")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
+_STOPWORDS = frozenset("the a an of to in on at for by with and or is are was were be what how much many long "
+                       "which who when does do according per from this that it its as".split())  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Fact:
+    doc: Document
+    question: str
+    answer: str
+    kind: str  # value kind (money, percent, ...)
+    statement: str
+
+
+def _lines(text: str) -> Iterable[tuple[str | None, str]]:
+    """(table header or None, cleaned sentence/row) for every sentence and table row of `text`."""
+    header: list[str] | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if "|" in line:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if all(set(c) <= set("-: ") for c in cells):
+                continue
+            if header is None:
+                header = cells
+                continue
+            yield " | ".join(header), " | ".join(cells)
+            continue
+        header = None
+        for sentence in re.split(r"(?<=[.!?])\s+", _MARKUP.sub("", line)):
+            yield None, sentence.strip()
+
+
+def extract_facts(doc: Document) -> list[_Fact]:
+    """Every sentence or table row of `doc` with one clear value, as a blank-the-value question."""
+    facts = []
+    for header, line in _lines(doc.text):
+        matches = list(_VALUE.finditer(line))
+        if len(matches) != 1 and header is None:
+            continue  # zero values: nothing to ask; several: the blank would be ambiguous
+        if not matches:
+            continue
+        match = matches[-1] if header else matches[0]
+        kind, answer = match.lastgroup or "count", match.group().strip()
+        if header is not None:
+            cells, names = line.split(" | "), header.split(" | ")
+            column = next((n for c, n in zip(cells, names) if answer in c), names[-1])
+            if answer in cells[0] or len(cells) != len(names):
+                continue
+            question = f"In the {doc.title}, what is the {column.lower()} for {cells[0]}?"
+        else:
+            words = len(line.split())
+            if not 6 <= words <= 40 or line.endswith("?") or ":" in line[: line.find(answer)][-3:]:
+                continue
+            blanked = line[: match.start()] + _WH[kind] + line[match.end():]
+            question = f"According to the {doc.title}, {blanked[0].lower() + blanked[1:]}".rstrip(".!; ") + "?"
+        facts.append(_Fact(doc, question, answer, kind, line))
+    return facts
+
+
+def _content_words(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text)} - _STOPWORDS
+
+
+def _supported(fact: _Fact, chunks: dict[str, list[str]]) -> bool:
+    """The answer and most of the question's words share one chunk of the gold document."""
+    words = _content_words(fact.statement)
+    for text in chunks[fact.doc.doc_id]:
+        if fact.answer in text and len(words & _content_words(text)) >= 0.8 * len(words):
+            return True
+    return False
+
+
+# ---------------------------------------------------------------- derived kinds
+
+_SYNONYMS = {"maximum": "highest", "minimum": "lowest", "must": "has to", "within": "inside of", "employees": "staff",
+             "employee": "staff member", "submit": "hand in", "price": "cost", "cost": "price", "limit": "cap",
+             "allowed": "permitted", "required": "needed", "receive": "get", "purchase": "buy", "approved": "signed off",
+             "customers": "clients", "customer": "client", "annual": "yearly", "each": "every", "after": "following",
+             "before": "prior to", "starts": "begins", "start": "begin", "list": "catalogue", "total": "overall",
+             "daily": "per-day", "number": "count", "days": "days'", "provides": "offers", "includes": "covers"}  # fmt: skip
+_USER_WORDS = {"employees": ["staffers", "folks"], "employee": ["staffer"], "manager": ["boss"], "salary": ["paycheck"],
+               "expense": ["out-of-pocket spend"], "claim": ["reimbursement ask"], "meeting": ["sync-up", "huddle"],
+               "incident": ["outage thingy"], "logger": ["temp sensor gizmo"], "price": ["sticker price"],
+               "warranty": ["guarantee period"], "leave": ["vacation time"], "office": ["workplace hub"],
+               "customer": ["buyer org"], "policy": ["rulebook"], "release": ["ship date"], "password": ["passphrase"],
+               "travel": ["business trips"], "hotel": ["lodging"], "gateway": ["hub box"]}  # fmt: skip
+_CALENDAR = frozenset("Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May June "
+                      "July August September October November December".split())
+_INVENTED = ("Quillmere", "Vantorra", "Brisklow", "Ostermoor", "Halvenby", "Carrowdale", "Fennick", "Z9")
+
+
+def _frame_body(question: str) -> tuple[str, str]:
+    """Split 'According to the X, body?' into ('According to the X, ', 'body')."""
+    match = re.match(r"((?:According to|In) the [^,]+, )(.*)\?$", question)
+    return (match.group(1), match.group(2)) if match else ("", question.rstrip("?"))
+
+
+def _substitute(text: str, table: dict[str, list[str]] | dict[str, str], corpus: set[str] | None) -> tuple[str, list[str]]:
+    """Replace table words in `text`; with `corpus`, only by words that never occur in it."""
+    used = []
+
+    def swap(match: re.Match[str]) -> str:
+        word = match.group()
+        options = table.get(word.lower())
+        if options is None:
+            return word
+        for option in [options] if isinstance(options, str) else options:
+            if corpus is None or not set(option.lower().split()) & corpus:
+                used.append(option)
+                return option
+        return word
+
+    return _WORD.sub(swap, text), used
+
+
+def _typo(text: str, rng: random.Random) -> str:
+    words = text.lower().replace(",", "").split()
+    long_words = [i for i, w in enumerate(words) if len(w) >= 5 and w.isalpha()]
+    for i in rng.sample(long_words, min(2, len(long_words))):
+        w, j = words[i], rng.randrange(1, len(words[i]) - 2)
+        words[i] = rng.choice([w[:j] + w[j + 1] + w[j] + w[j + 2:], w[:j] + w[j + 1:], w[:j] + w[j] + w[j:]])
+    return " ".join(words)
+
+
+def _changed_pairs(change: DocumentChange) -> Iterable[tuple[str, str, str]]:
+    """(new sentence, old value, new value) for sentences where exactly one short span changed."""
+    import difflib
+
+    for new in change.added_sentences:
+        old = max(change.removed_sentences, default="", key=lambda s: difflib.SequenceMatcher(a=s, b=new).ratio())
+        if not old or difflib.SequenceMatcher(a=old, b=new).ratio() < 0.6:
+            continue
+        a, b = old.split(), new.split()
+        ops = [op for op in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes() if op[0] != "equal"]
+        if len(ops) != 1 or ops[0][2] - ops[0][1] > 4 or ops[0][4] - ops[0][3] > 4:
+            continue
+        _, i1, i2, j1, j2 = ops[0]
+        before, after = " ".join(a[i1:i2]).strip("|*.,;"), " ".join(b[j1:j2]).strip("|*.,;")
+        if before and after and re.search(r"\d|[A-Z]", before + after):
+            yield new, before, after
+
+
+def _changed_fact(change: DocumentChange, new: str, before: str, after: str) -> tuple[str, str] | None:
+    line = _MARKUP.sub("", new).strip()
+    if "|" in line:
+        cells = [c.strip() for c in line.strip("|").split("|") if c.strip()]
+        if not cells or after in cells[0]:
+            return None
+        return f"In the {change.title}, what is listed for {cells[0]}?", after
+    match = _VALUE.search(line)
+    wh = _WH[match.lastgroup or "count"] if match and after == match.group().strip() else "how many" if after.isdigit() else "what"
+    if len(line.split()) < 6:
+        return None
+    blanked = line.replace(after, wh, 1)
+    return f"According to the {change.title}, {blanked[0].lower() + blanked[1:]}".rstrip(".!; ") + "?", after
+
+
+def _pick(facts: Sequence, n: int, rng: random.Random, key=lambda f: f.doc.doc_id) -> list:
+    """Up to n items spread over documents round-robin (shuffled, seeded)."""
+    groups: dict[str, list] = defaultdict(list)
+    for fact in facts:
+        groups[key(fact)].append(fact)
+    order = sorted(groups)
+    rng.shuffle(order)
+    for doc in order:
+        rng.shuffle(groups[doc])
+    picked: list = []
+    while len(picked) < n and any(groups.values()):
+        for doc in order:
+            if groups[doc] and len(picked) < n:
+                picked.append(groups[doc].pop())
+    return picked
+
+
+def generate_probes(
+    documents: Sequence[Document], *, diff: CorpusDiff | None = None, per_kind: int = 20, seed: int = 0
+) -> ProbeSet:
+    """Validated probes of every kind from `documents`; changed_fact probes need `diff` (corpus.diff_versions)."""
+    rng = random.Random(seed)
+    rejected: dict[str, Counter] = defaultdict(Counter)
+    corpus = {w.lower() for doc in documents for w in re.findall(r"[\w-]+", doc.text)}
+    public_text = " ".join(d.text for d in documents if not d.acl)
+    chunks = {d.doc_id: [c.text for c in chunk_document(d)] for d in documents}
+    facts: dict[bool, list[_Fact]] = {False: [], True: []}
+    seen: set[str] = set()
+    for doc in documents:
+        for fact in extract_facts(doc):
+            reason = ("duplicate question" if fact.question in seen else "answer inside the question"
+                      if normalize_answer(fact.answer) in normalize_answer(fact.question) else None
+                      if _supported(fact, chunks) else "not supported by one chunk")  # fmt: skip
+            if doc.acl and reason is None and fact.answer in public_text:
+                reason = "restricted answer also in a public document"
+            if reason:
+                rejected["restricted" if doc.acl else "fact"][reason] += 1
+                continue
+            seen.add(fact.question)
+            facts[bool(doc.acl)].append(fact)
+    public = _pick(facts[False], len(facts[False]), rng)
+    out: list[QAItem] = []
+
+    def add(kind: str, question: str, answers: Sequence[str], gold: Sequence[str], meta: dict, answerable: bool = True) -> None:
+        out.append(QAItem(f"{kind}-{sum(i.kind == kind for i in out) + 1:03d}", question, tuple(answers), answerable,
+                          tuple(gold), kind, meta))  # fmt: skip
+
+    for fact in public[:per_kind]:
+        add("fact", fact.question, [fact.answer], [fact.doc.doc_id], {"statement": fact.statement})
+    for fact in _pick(facts[True], per_kind, rng):
+        add("restricted", fact.question, [fact.answer], [fact.doc.doc_id], {"acl": sorted(fact.doc.acl)})
+    for kind in ("paraphrase", "typo", "unanticipated", "out_of_scope"):
+        made = 0
+        for fact in public:
+            if made >= per_kind:
+                break
+            frame, body = _frame_body(fact.question)
+            meta: dict = {"derived_from": fact.question}
+            if kind == "paraphrase":
+                new_body, used = _substitute(body, _SYNONYMS, None)
+                question = f"{re.sub(r'^(According to|In) the ', 'Per the ', frame)}{new_body}?"
+                reason = None if used else "no synonym applies"
+            elif kind == "typo":
+                question, reason = _typo(frame + body, rng), None
+                if question == (frame + body).lower().replace(",", ""):
+                    reason = "no word long enough to misspell"
+            elif kind == "unanticipated":
+                new_body, used = _substitute(body, _USER_WORDS, corpus)
+                question, reason = f"{frame}{new_body}?", None if used else "no user word absent from the corpus"
+                meta["user_terms"] = used
+            else:
+                question, reason = _out_of_scope(frame, body, corpus)
+                meta["absent_terms"] = [question.split("\x00")[1]] if reason is None else []
+                question = question.split("\x00")[0]
+            if reason:
+                rejected[kind][reason] += 1
+                continue
+            made += 1
+            if kind == "out_of_scope":
+                add(kind, question, [], [], meta, answerable=False)
+            else:
+                add(kind, question, [fact.answer], [fact.doc.doc_id], meta)
+    pairs = [(a, b) for a, b in zip(public[::2], public[1::2])]
+    for a, b in pairs:
+        if sum(i.kind == "multi_doc" for i in out) >= per_kind:
+            break
+        if a.doc.doc_id == b.doc.doc_id or normalize_answer(a.answer) in normalize_answer(b.answer) or normalize_answer(b.answer) in normalize_answer(a.answer):
+            rejected["multi_doc"]["same document or overlapping answers"] += 1
+            continue
+        question = f"Two things: {_frame_body(a.question)[1]} (in the {a.doc.title}); and {_frame_body(b.question)[1]} (in the {b.doc.title})?"
+        add("multi_doc", question, [f"{a.answer}; {b.answer}"], [a.doc.doc_id, b.doc.doc_id], {"answer_parts": [a.answer, b.answer]})
+    changed: list[tuple[DocumentChange, str, str, str]] = []
+    for change in diff.changed if diff else ():
+        for new, before, after in _changed_pairs(change):
+            made_fact = _changed_fact(change, new, before, after)
+            if made_fact is None or normalize_answer(before) == normalize_answer(after):
+                rejected["changed_fact"]["no single askable value changed"] += 1
+                continue
+            changed.append((change, made_fact[0], before, after))
+    for change, question, before, after in _pick(changed, per_kind, rng, key=lambda c: c[0].doc_id):
+        add("changed_fact", question, [before], [change.doc_id], {"answers_v2": [after], "changed_in": diff.new if diff else 2})
+    return ProbeSet(tuple(out), {k: dict(v) for k, v in rejected.items()})
+
+
+def _out_of_scope(frame: str, body: str, corpus: set[str]) -> tuple[str, str | None]:
+    """The question about an invented entity in place of a real one; the entity must occur nowhere."""
+    names = [m for m in re.finditer(r"\b(?:[A-Z]+-?\d+|[A-Z][a-z]+)\b", body) if m.start() > 0 and m.group() not in _CALENDAR]
+    names.sort(key=lambda m: not any(ch.isdigit() for ch in m.group()))  # product codes first
+    for match in names[:1]:
+        start = sum(map(ord, body)) % len(_INVENTED)  # vary the invented name, deterministically
+        for invented in _INVENTED[start:] + _INVENTED[:start]:
+            if invented.lower() not in corpus:
+                return f"{frame}{body[: match.start()]}{invented}{body[match.end():]}?\x00{invented}", None
+    return "", "no named thing to swap for an invented one"

@@ -1,0 +1,136 @@
+"""The training data the fine-tuned arms learn from: facts, question/answer pairs, coverage.
+
+A `Fact` is one statement found in one chunk, with the questions that ask for it; every pair
+keeps its source document, chunk and character span, so a trained answer can be traced back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ragft.types import Chunk
+
+PAIR_KINDS = ("fact", "paraphrase", "refusal")
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A statement from one chunk and the questions (first = canonical, rest = paraphrases) it answers."""
+
+    fact_id: str
+    doc_id: str
+    chunk_id: str
+    start: int  # span of the supporting statement in the document text
+    end: int
+    statement: str  # the answer the model is trained to give: one short sentence
+    answer: str  # the key value inside the statement (what a grader looks for)
+    questions: tuple[str, ...]
+    source: str = "rules"  # rules | model
+
+
+@dataclass(frozen=True)
+class TrainPair:
+    """One supervised example: a question and the exact answer text to learn."""
+
+    question: str
+    answer: str
+    kind: str  # fact | paraphrase | refusal
+    split: str = "train"  # train | val
+    fact_id: str = ""
+    doc_id: str = ""
+    chunk_id: str = ""
+    start: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of the corpus the training set covers, and what synthesis threw away."""
+
+    chunks_total: int
+    chunks_used: int
+    chunks_with_fact: int
+    facts: int
+    questions: int
+    rejected: Mapping[str, int] = field(default_factory=dict)  # reason -> count
+
+    @property
+    def chunk_coverage(self) -> float:
+        """Share of the chunks used that yielded at least one fact."""
+        return self.chunks_with_fact / self.chunks_used if self.chunks_used else 0.0
+
+    @property
+    def questions_per_chunk(self) -> float:
+        return self.questions / self.chunks_with_fact if self.chunks_with_fact else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {**asdict(self), "rejected": dict(self.rejected), "chunk_coverage": round(self.chunk_coverage, 3),
+                "questions_per_chunk": round(self.questions_per_chunk, 2)}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """Facts, the pairs made from them, the chunks they came from, and the coverage report."""
+
+    corpus_version: int
+    facts: tuple[Fact, ...]
+    pairs: tuple[TrainPair, ...]
+    chunks: Mapping[str, Chunk]  # every chunk used (RAFT needs them as oracle and distractors)
+    coverage: Coverage
+
+    def split(self, name: str) -> list[TrainPair]:
+        return [p for p in self.pairs if p.split == name]
+
+    def data_hash(self) -> str:
+        """sha256 of the pairs and chunks, so a manifest names exactly what an adapter learned."""
+        digest = hashlib.sha256()
+        for pair in self.pairs:
+            digest.update(json.dumps(asdict(pair), sort_keys=True).encode())
+        for chunk_id in sorted(self.chunks):
+            digest.update(chunk_id.encode() + b"\0" + self.chunks[chunk_id].text.encode())
+        return digest.hexdigest()
+
+    def save(self, path: Path) -> None:
+        """Write as one JSON file, atomically (a crash leaves the previous file)."""
+        payload = {
+            "corpus_version": self.corpus_version,
+            "coverage": self.coverage.summary(),
+            "facts": [asdict(f) for f in self.facts],
+            "pairs": [asdict(p) for p in self.pairs],
+            "chunks": [{**asdict(c), "acl": sorted(c.acl)} for c in self.chunks.values()],
+        }
+        write_atomic(path, json.dumps(payload, ensure_ascii=False, indent=1).encode("utf-8"))
+
+    @classmethod
+    def load(cls, path: Path) -> TrainingSet:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        cov = {k: v for k, v in raw["coverage"].items() if k not in ("chunk_coverage", "questions_per_chunk")}
+        chunks = {c["chunk_id"]: Chunk(**{**c, "acl": frozenset(c["acl"])}) for c in raw["chunks"]}
+        return cls(
+            corpus_version=raw["corpus_version"],
+            facts=tuple(Fact(**{**f, "questions": tuple(f["questions"])}) for f in raw["facts"]),
+            pairs=tuple(TrainPair(**p) for p in raw["pairs"]),
+            chunks=chunks,
+            coverage=Coverage(**cov),
+        )
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via a temp file and rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,147 @@
+"""Train an arm end to end: synthesize data, train LoRA, save PEFT + GGUF adapters and the manifest.
+
+`finetuned` learns the facts closed-book (the prompt of the base system); `hybrid` learns RAFT
+examples in the RAG prompt format. The finished adapter replaces the previous one only once it
+is complete (built beside it, then swapped in by renames); work in progress and checkpoints live
+in `.<arm>.work/` so `--resume` finds them after a kill.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ragft.models.base import Generator
+from ragft.models.factory import resolve_threads
+from ragft.synth.raft import raft_examples
+from ragft.synth.training_set import synthesize_training_set
+from ragft.synth.types import TrainingSet
+from ragft.systems.prompts import closed_book_messages
+from ragft.train.data import ChatExample
+from ragft.train.gguf_lora import convert_peft_to_gguf
+from ragft.train.manifest import ARMS, AdapterError, AdapterManifest, adapter_dir, resolve_base_model
+from ragft.train.trainer import LoraSettings, StepCallback, TrainMetrics, train_lora
+from ragft.workspace import Workspace
+
+TRAINING_SET_FILE = "training_set.json"
+PEFT_DIR = "peft"
+GGUF_FILE = "adapter.gguf"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where the adapter went and what training did."""
+
+    arm: str
+    directory: Path
+    manifest: AdapterManifest
+    metrics: TrainMetrics
+
+
+def lora_settings(ws: Workspace, arm: str) -> LoraSettings:
+    """`[training]` as trainer settings; the hybrid arm uses `raft_epochs`."""
+    t = ws.config.training
+    return LoraSettings(
+        rank=t.lora_rank, alpha=t.lora_alpha, dropout=t.lora_dropout,
+        target_modules=tuple(m.strip() for m in t.target_modules.split(",") if m.strip()),
+        learning_rate=t.learning_rate, epochs=t.raft_epochs if arm == "hybrid" else t.epochs, batch_size=t.batch_size,
+        max_length_tokens=t.max_length_tokens, early_stopping_patience=t.early_stopping_patience,
+        checkpoint_every_steps=t.checkpoint_every_steps, seed=t.seed, threads=resolve_threads(ws.config.models.threads),
+    )  # fmt: skip
+
+
+def arm_examples(ws: Workspace, arm: str, data: TrainingSet) -> tuple[list[ChatExample], list[ChatExample]]:
+    """(train, validation) chat examples for `arm` from the training set."""
+    if arm == "finetuned":
+        def examples(split: str) -> list[ChatExample]:
+            return [ChatExample(closed_book_messages(p.question), p.answer) for p in data.split(split)]
+
+        return examples("train"), examples("val")
+    t = ws.config.training
+    raft = raft_examples(data.facts, data.chunks, count=t.raft_examples, distractors=t.raft_distractors,
+                         oracle_free_share=t.raft_oracle_free_share, seed=t.seed)  # fmt: skip
+    if not raft:
+        raise AdapterError(f"too few chunks ({len(data.chunks)}) for RAFT with {t.raft_distractors} distractors; raise [training] max_chunks")
+    chat = [ChatExample(r.messages, r.answer) for r in raft]
+    random.Random(t.seed).shuffle(chat)
+    n_val = max(1, round(len(chat) * t.val_share)) if len(chat) > 4 else 0
+    return chat[n_val:], chat[:n_val]
+
+
+def train_arm(
+    ws: Workspace,
+    arm: str,
+    *,
+    resume: bool = False,
+    progress: Any | None = None,
+    generator: Generator | None = None,
+    on_step: StepCallback | None = None,
+) -> TrainResult:
+    """Train `arm` ("finetuned" or "hybrid") on the latest corpus version and install its adapter.
+
+    With `resume`, the training set and checkpoint of the interrupted run are reused. `generator`
+    is needed only for `[training] synthesis = "model"`. `progress` is a rich Progress (see
+    `training_progress()` for columns showing loss and tokens/s).
+    """
+    if arm not in ARMS:
+        raise AdapterError(f"unknown arm {arm!r}; choose one of: {', '.join(ARMS)}")
+    base = resolve_base_model(ws)
+    final = adapter_dir(ws, arm)
+    work = final.with_name(f".{arm}.work")
+    data_path = work / TRAINING_SET_FILE
+    if resume and data_path.is_file():
+        data = TrainingSet.load(data_path)
+    else:
+        if resume:
+            raise AdapterError(f"nothing to resume for the {arm} arm ({work} has no interrupted run); train without --resume")
+        shutil.rmtree(work, ignore_errors=True)
+        data = synthesize_training_set(ws, generator=generator, progress=progress)
+        data.save(data_path)
+    train, val = arm_examples(ws, arm, data)
+    settings = lora_settings(ws, arm)
+    model, metrics = train_lora(base.hf_dir(), train, val, settings, work, resume=resume, progress=progress, on_step=on_step)
+
+    staging = final.with_name(f".{arm}.new")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    model.save_pretrained(staging / PEFT_DIR, safe_serialization=True)
+    shutil.copyfile(data_path, staging / TRAINING_SET_FILE)
+    files = {"peft": PEFT_DIR, "training_set": TRAINING_SET_FILE}
+    if base.gguf is not None:
+        base_config = json.loads((base.hf_dir() / "config.json").read_text())
+        convert_peft_to_gguf(staging / PEFT_DIR, base_config, staging / GGUF_FILE)
+        files["gguf_lora"] = GGUF_FILE
+    manifest = AdapterManifest(
+        arm=arm, base_model=base.model_id, corpus_version=data.corpus_version, data_hash=data.data_hash(),
+        settings={**asdict(ws.config.training), "epochs_used": settings.epochs}, metrics=asdict(metrics),
+        coverage=data.coverage.summary(), created_at=datetime.now(UTC).isoformat(timespec="seconds"), files=files,
+    )  # fmt: skip
+    manifest.save(staging)  # written last: a folder with a manifest is complete
+    _swap_in(staging, final)
+    shutil.rmtree(work, ignore_errors=True)
+    return TrainResult(arm, final, manifest, replace(metrics))
+
+
+def _swap_in(staging: Path, final: Path) -> None:
+    old = final.with_name(final.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def training_progress() -> Any:
+    """A rich Progress whose columns show step, loss, tokens/s and the time left."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tps]} tok/s"),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+    )  # fmt: skip

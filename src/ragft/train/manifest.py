@@ -1,0 +1,140 @@
+"""Which base model an adapter is for, and the manifest that says what it learned and from what.
+
+The manifest is written last, atomically, into the adapter folder: its presence means the
+adapter is complete. It records the base model's identity (so an adapter is never applied to
+another model), the corpus version and data hash (so a v1 adapter is known to be stale at v2),
+the settings and the training metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ragft.errors import RagftError
+from ragft.models.default_model import DEFAULT_GGUF_SHA256, builtin_gguf_names
+from ragft.synth.types import write_atomic
+from ragft.workspace import Workspace
+
+Arm = Literal["finetuned", "hybrid"]
+ARMS: tuple[str, ...] = ("finetuned", "hybrid")
+MANIFEST = "manifest.json"
+
+
+class AdapterError(RagftError, RuntimeError):
+    """An adapter is missing, incomplete or for another base model; the message says what to run."""
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    """The model an arm is trained from (a transformers directory) and served by (a GGUF, if any)."""
+
+    model_id: str  # identity recorded in manifests
+    gguf: str | None  # LlamaCppGenerator model_path; None when served by transformers
+    hf_dir: Callable[[], Path]  # may convert on first call (the default model: about two minutes)
+
+
+@dataclass(frozen=True)
+class AdapterManifest:
+    """What an adapter folder holds and how it was made."""
+
+    arm: str
+    base_model: str
+    corpus_version: int
+    data_hash: str
+    settings: dict[str, Any]
+    metrics: dict[str, Any]
+    coverage: dict[str, Any]
+    created_at: str
+    files: dict[str, str] = field(default_factory=dict)  # role -> file name inside the folder
+
+    def save(self, directory: Path) -> None:
+        write_atomic(directory / MANIFEST, json.dumps(asdict(self), indent=1).encode("utf-8"))
+
+    @classmethod
+    def load(cls, directory: Path) -> AdapterManifest:
+        try:
+            return cls(**json.loads((directory / MANIFEST).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as exc:
+            raise AdapterError(f"{directory / MANIFEST}: unreadable manifest ({exc}); retrain with `ragft train`") from exc
+
+
+@dataclass(frozen=True)
+class AdapterStatus:
+    """Whether an arm is trained, for this base model, and for the latest corpus version."""
+
+    arm: str
+    trained: bool
+    base_matches: bool = False
+    stale: bool = False
+    corpus_version: int | None = None
+    latest_version: int | None = None
+    message: str = ""
+
+
+def adapter_dir(ws: Workspace, arm: str) -> Path:
+    """Where the finished adapter of `arm` lives."""
+    return ws.state_dir / "adapters" / arm
+
+
+def resolve_base_model(ws: Workspace) -> BaseModel:
+    """The base model `[models]` names, as something LoRA can be trained on and served with."""
+    models = ws.config.models
+    if models.generator_backend == "openai":
+        raise AdapterError(
+            'generator_backend = "openai": a served model cannot be fine-tuned from here; set generator_backend = '
+            '"llama_cpp" (generator = "default") to train the fine-tuned arms'
+        )
+    if models.generator == "default":
+        from ragft.models.transformers_backend import default_hf_model_dir
+
+        gguf = "default" if models.generator_backend == "llama_cpp" else None
+        return BaseModel(f"qwen2.5-coder-0.5b-instruct@{DEFAULT_GGUF_SHA256[:16]}", gguf, default_hf_model_dir)
+    if models.generator in builtin_gguf_names():
+        raise AdapterError(
+            f"generator {models.generator!r} ships as a GGUF only, without the weights LoRA training needs; "
+            'train with generator = "default" or a Hugging Face model directory'
+        )
+    path = Path(models.generator).expanduser().resolve()
+    if models.generator_backend == "llama_cpp":
+        hf_dir = path.parent
+        if not (hf_dir / "config.json").is_file():
+            raise AdapterError(
+                f"{path}: to fine-tune a GGUF model, keep it inside the Hugging Face model directory it was converted "
+                "from (with config.json and safetensors weights), or use the transformers backend"
+            )
+        return BaseModel(f"{path.name}@{_fingerprint(path)}", str(path), lambda: hf_dir)
+    if not (path / "config.json").is_file():
+        raise AdapterError(f"{path}: not a Hugging Face model directory (no config.json); fix [models] generator")
+    return BaseModel(f"{path.name}@{_fingerprint(path / 'config.json')}", None, lambda: path)
+
+
+def adapter_status(ws: Workspace, arm: str, base: BaseModel | None = None) -> AdapterStatus:
+    """Is `arm` trained, for the configured base model, on the latest corpus version?"""
+    directory = adapter_dir(ws, arm)
+    latest = ws.store.latest_version()
+    if not (directory / MANIFEST).is_file():
+        return AdapterStatus(arm, False, latest_version=latest,
+                             message=f"the {arm} arm is not trained yet: run `ragft train --arm {arm}`")  # fmt: skip
+    manifest = AdapterManifest.load(directory)
+    base = base or resolve_base_model(ws)
+    if manifest.base_model != base.model_id:
+        return AdapterStatus(arm, True, False, corpus_version=manifest.corpus_version, latest_version=latest, message=(
+            f"the {arm} adapter was trained for base model {manifest.base_model}, but this workspace uses "
+            f"{base.model_id}: retrain with `ragft train --arm {arm}` (or restore the old [models] generator)"))  # fmt: skip
+    stale = latest is not None and manifest.corpus_version < latest
+    message = (f"the {arm} adapter was trained on corpus version {manifest.corpus_version}, but the latest is {latest}: "
+               f"its answers may be out of date; retrain with `ragft train --arm {arm}`") if stale else ""  # fmt: skip
+    return AdapterStatus(arm, True, True, stale, manifest.corpus_version, latest, message)
+
+
+def _fingerprint(path: Path) -> str:
+    """sha256 of the first 16 MB plus the size: cheap, and distinct for different weight files."""
+    digest = hashlib.sha256(str(path.stat().st_size).encode())
+    with path.open("rb") as f:
+        digest.update(f.read(16 * 1024 * 1024))
+    return digest.hexdigest()[:16]

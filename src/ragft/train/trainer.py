@@ -1,0 +1,229 @@
+"""LoRA fine-tuning on CPU (or one GPU): packed rows, answer-only loss, early stopping, resume.
+
+Why not `transformers.Trainer`: the two things that make CPU training affordable are easier in a
+short loop. Packing removes padding; and the language-model head (a 152k-vocabulary matmul) is
+applied only at answer positions, in slices, instead of to every token of the prompt.
+`benchmarks/bench_train.py` compares this loop with a plain Trainer + PEFT run on the same data.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import resource
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ragft.train.checkpoint import load_checkpoint, save_checkpoint
+from ragft.train.data import ChatExample, EncodedExample, PackedRow, batches, encode_example, pack_rows
+
+LOGIT_SLICE_ROWS = 512  # answer positions per LM-head slice: bounds the logits held at once
+MAX_ROW_TOKENS = 1024  # a step's examples go into rows up to this long, gradients accumulated
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """What `train_lora` needs from `[training]`, kept apart so benchmarks can vary it."""
+
+    rank: int = 16
+    alpha: int = 32
+    dropout: float = 0.0
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    learning_rate: float = 5e-4
+    epochs: int = 4
+    batch_size: int = 8
+    max_length_tokens: int = 1024
+    early_stopping_patience: int = 2
+    checkpoint_every_steps: int = 10
+    seed: int = 0
+    threads: int = 0  # 0: leave torch's default
+
+
+@dataclass
+class TrainMetrics:
+    """What a training run did and cost."""
+
+    steps: int = 0
+    planned_steps: int = 0
+    epochs_run: int = 0
+    train_examples: int = 0
+    val_examples: int = 0
+    tokens: int = 0  # prompt + answer tokens of the examples trained on (what tokens/s counts)
+    computed_tokens: int = 0  # tokens actually run through the model (shared prefixes once per row)
+    answer_tokens: int = 0
+    wall_s: float = 0.0
+    cpu_s: float = 0.0  # process CPU time of the loop: steadier than wall time on a shared machine
+    tokens_per_s: float = 0.0
+    train_loss: list[float] = field(default_factory=list)  # mean per answer token, per epoch
+    val_loss: list[float] = field(default_factory=list)
+    best_val_loss: float | None = None
+    stopped_early: bool = False
+    resumed_from_step: int = 0
+    peak_rss_mb: float = 0.0
+
+
+StepCallback = Callable[[int, float], None]
+
+
+def load_lora_model(model_dir: Path, settings: LoraSettings) -> tuple[Any, Any]:
+    """(tokenizer, PEFT model) for `model_dir` in fp32 with fresh LoRA layers, seeded."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if settings.threads > 0:
+        torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
+                        target_modules=list(settings.target_modules), task_type="CAUSAL_LM")  # fmt: skip
+    return tokenizer, get_peft_model(model, config)
+
+
+def answer_loss(model: Any, row: PackedRow) -> tuple[Any, int]:
+    """(sum of cross-entropy over the row's answer tokens, their count); logits only where needed."""
+    import torch
+    import torch.nn.functional as F
+
+    causal_lm = model.get_base_model()
+    ids = torch.tensor([row.input_ids])
+    positions = torch.tensor([row.position_ids])
+    mask = row.attention_mask()
+    hidden = causal_lm.model(input_ids=ids, position_ids=positions, attention_mask=mask, use_cache=False).last_hidden_state[0]
+    targets = torch.tensor(row.labels[1:])
+    learned = targets != -100
+    selected, wanted = hidden[:-1][learned], targets[learned]
+    total = hidden.new_zeros(())
+    for s in range(0, len(wanted), LOGIT_SLICE_ROWS):
+        logits = causal_lm.lm_head(selected[s : s + LOGIT_SLICE_ROWS])
+        total = total + F.cross_entropy(logits.float(), wanted[s : s + LOGIT_SLICE_ROWS], reduction="sum")
+    return total, int(learned.sum())
+
+
+def train_lora(
+    model_dir: Path,
+    train: Sequence[ChatExample],
+    val: Sequence[ChatExample],
+    settings: LoraSettings,
+    work_dir: Path,
+    *,
+    resume: bool = False,
+    progress: Any | None = None,
+    on_step: StepCallback | None = None,
+) -> tuple[Any, TrainMetrics]:
+    """Train LoRA layers on `train`, early-stopping on `val`; returns (PEFT model with the best weights, metrics).
+
+    A checkpoint is kept in `work_dir/checkpoint` every `checkpoint_every_steps` steps and at each
+    epoch end; with `resume`, training continues from it (same data order, optimizer state).
+    """
+    import torch
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+
+    tokenizer, model = load_lora_model(model_dir, settings)
+    encoded = [encode_example(tokenizer, ex, settings.max_length_tokens) for ex in train]
+    encoded_val = [encode_example(tokenizer, ex, settings.max_length_tokens) for ex in val]
+    steps_per_epoch = math.ceil(len(encoded) / settings.batch_size)
+    planned = steps_per_epoch * settings.epochs
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=0.0)
+    warmup = max(1, planned // 20)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, max(0.1, 1 - (s - warmup) / max(1, planned - warmup)))
+    )
+    metrics = TrainMetrics(planned_steps=planned, train_examples=len(encoded), val_examples=len(encoded_val))
+    state = {"step": 0, "bad_evals": 0, "epoch_loss": 0.0, "epoch_tokens": 0}
+    best: dict[str, Any] | None = None
+    checkpoint_dir = work_dir / "checkpoint"
+    if resume and (saved := load_checkpoint(checkpoint_dir)) is not None:
+        tensors, meta = saved
+        set_peft_model_state_dict(model, tensors["adapter"])
+        optimizer.load_state_dict(tensors["optimizer"])
+        scheduler.load_state_dict(tensors["scheduler"])
+        best = tensors.get("best")
+        state.update(meta["state"])
+        metrics = TrainMetrics(**{**meta["metrics"], "planned_steps": planned})
+        metrics.resumed_from_step = state["step"]
+    elif not resume:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+
+    def checkpoint() -> None:
+        tensors = {"adapter": get_peft_model_state_dict(model), "optimizer": optimizer.state_dict(),
+                   "scheduler": scheduler.state_dict(), **({"best": best} if best is not None else {})}  # fmt: skip
+        save_checkpoint(checkpoint_dir, tensors, {"step": state["step"], "state": state, "metrics": asdict(metrics)})
+
+    task = progress.add_task("training", total=planned, completed=state["step"], loss="-", tps="-") if progress else None
+    started = time.perf_counter() - metrics.wall_s
+    cpu_started = time.process_time() - metrics.cpu_s
+    model.train()
+    while state["step"] < planned and not metrics.stopped_early:
+        epoch, offset = divmod(state["step"], steps_per_epoch)
+        order = list(range(len(encoded)))
+        random.Random(settings.seed * 1000 + epoch).shuffle(order)  # same order after a resume
+        for batch in batches(order, settings.batch_size)[offset:]:
+            rows = pack_rows([encoded[i] for i in batch], MAX_ROW_TOKENS)
+            step_answer_tokens = sum(encoded[i].answer_tokens for i in batch)
+            loss_sum, count = 0.0, 0
+            for row in rows:  # gradient accumulation over rows = one big row, without its quadratic attention
+                row_loss, row_count = answer_loss(model, row)
+                (row_loss / max(step_answer_tokens, 1)).backward()
+                loss_sum, count = loss_sum + float(row_loss.detach()), count + row_count
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state["step"] += 1
+            state["epoch_loss"] += loss_sum
+            state["epoch_tokens"] += count
+            metrics.steps, metrics.answer_tokens = state["step"], metrics.answer_tokens + count
+            metrics.tokens += sum(len(encoded[i].input_ids) for i in batch)
+            metrics.computed_tokens += sum(r.tokens for r in rows)
+            metrics.wall_s = time.perf_counter() - started
+            metrics.tokens_per_s = metrics.tokens / metrics.wall_s if metrics.wall_s else 0.0
+            if task is not None:
+                progress.update(task, completed=state["step"], loss=f"{loss_sum / max(count, 1):.3f}", tps=f"{metrics.tokens_per_s:.0f}")
+            if on_step is not None:
+                on_step(state["step"], loss_sum / max(count, 1))
+            if state["step"] % settings.checkpoint_every_steps == 0 and state["step"] % steps_per_epoch:
+                checkpoint()
+        metrics.epochs_run = epoch + 1
+        metrics.train_loss.append(state["epoch_loss"] / max(state["epoch_tokens"], 1))
+        state["epoch_loss"], state["epoch_tokens"] = 0.0, 0
+        val_loss = evaluate_loss(model, encoded_val, settings.batch_size) if encoded_val else metrics.train_loss[-1]
+        metrics.val_loss.append(val_loss)
+        if metrics.best_val_loss is None or val_loss < metrics.best_val_loss:
+            metrics.best_val_loss = val_loss
+            best = {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
+            state["bad_evals"] = 0
+        else:
+            state["bad_evals"] += 1
+            metrics.stopped_early = state["bad_evals"] >= settings.early_stopping_patience
+        checkpoint()
+    if best is not None:
+        set_peft_model_state_dict(model, best)
+    metrics.wall_s = time.perf_counter() - started
+    metrics.cpu_s = time.process_time() - cpu_started
+    metrics.tokens_per_s = metrics.tokens / metrics.wall_s if metrics.wall_s else 0.0
+    metrics.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    model.eval()
+    return model, metrics
+
+
+def evaluate_loss(model: Any, examples: Sequence[EncodedExample], batch_size: int) -> float:
+    """Mean cross-entropy per answer token over `examples`, without gradients."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch in batches(range(len(examples)), batch_size):
+            for row in pack_rows([examples[i] for i in batch], MAX_ROW_TOKENS):
+                loss_sum, n = answer_loss(model, row)
+                total, count = total + float(loss_sum), count + n
+    model.train(was_training)
+    return total / max(count, 1)

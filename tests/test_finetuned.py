@@ -1,0 +1,127 @@
+"""The trained arms end to end on a tiny model: train_arm -> adapter + manifest -> answers via llama.cpp."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("peft")
+pytest.importorskip("llama_cpp")
+
+from ragft.corpus.store import IngestPlan  # noqa: E402
+from ragft.models.testing import make_tiny_gguf, make_tiny_hf_model  # noqa: E402
+from ragft.systems.hybrid import StaleAdapterWarning, load_arm_system  # noqa: E402
+from ragft.train import AdapterError, adapter_dir, adapter_status, train_arm  # noqa: E402
+from ragft.types import Document  # noqa: E402
+from ragft.workspace import Workspace  # noqa: E402
+
+DOCS = {
+    "handbook.md": "Orrivale was founded in 2017 in Tampere by two engineers. The standard working week is 37.5 hours for "
+    "everyone. Laptops are refreshed every 3 years by the IT desk. Tidewatch is held at 14:00 on the first Wednesday.",
+    "travel.md": "The hotel cap is 180 EUR per night in every city. Rail is preferred for journeys under 4 hours door to "
+    "door. Claims must be filed within 30 calendar days of the trip.",
+    "support.md": "Business hours are Monday to Friday from 08:00 to 17:00 in Tampere. Squall-1 incidents are answered "
+    "within 15 minutes by the Lamplighter. The RMA rate of the F3 logger was 0.8% last year.",
+}
+TRAINING = """
+[training]
+max_chunks = 6
+facts_per_chunk = 2
+paraphrases = 3
+epochs = 1
+raft_epochs = 1
+raft_examples = 6
+batch_size = 8
+lora_rank = 4
+lora_alpha = 8
+max_length_tokens = 384
+"""
+
+
+def _workspace(root: Path, gguf: Path) -> Workspace:
+    ws = Workspace.init(root)
+    config = (root / "ragft.toml").read_text()
+    config = config.replace('generator = "default"', f'generator = "{gguf}"').replace('embedder = "minilm"', 'embedder = "hashing"')
+    config = config.replace("threads = 0", "threads = 1").replace("context_window_tokens = 4096", "context_window_tokens = 2048")
+    config = config.replace("context_budget_tokens = 600", "context_budget_tokens = 150")
+    head, _, _ = config.partition("[training]")
+    (root / "ragft.toml").write_text(head + TRAINING)
+    ws = Workspace.open(root)
+    ws.store.commit(IngestPlan(added=tuple(Document(k, k.removesuffix(".md").title(), v, k) for k, v in DOCS.items())))
+    return ws
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    root = tmp_path_factory.mktemp("arms")
+    tiny = make_tiny_hf_model(root / "tiny")
+    make_tiny_gguf(tiny, tiny / "tiny.gguf")  # the GGUF lives in its HF directory: training finds the weights there
+    ws = _workspace(root / "ws", tiny / "tiny.gguf")
+    train_arm(ws, "finetuned")
+    train_arm(ws, "hybrid")
+    return ws
+
+
+def test_training_writes_a_peft_adapter_a_gguf_lora_and_a_manifest(trained: Workspace):
+    directory = adapter_dir(trained, "finetuned")
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["corpus_version"] == 1 and manifest["base_model"].startswith("tiny.gguf@")
+    assert len(manifest["data_hash"]) == 64 and manifest["settings"]["lora_rank"] == 4
+    assert manifest["metrics"]["steps"] >= 1 and manifest["coverage"]["facts"] >= 3
+    assert (directory / "peft" / "adapter_config.json").is_file() and (directory / "adapter.gguf").is_file()
+    assert not directory.with_name(".finetuned.work").exists()  # checkpoints are cleaned up after success
+
+
+def test_the_finetuned_arm_answers_closed_book_with_the_nearest_training_pairs(trained: Workspace):
+    system = load_arm_system(trained, "finetuned")
+    answer = system.answer("How long is the standard working week?")
+    assert system.name == "finetuned" and answer.trace["model"] == "tiny+finetuned"
+    nearest = answer.trace["nearest_training_pairs"]
+    assert nearest and nearest[0]["doc_id"] == "handbook.md" and "37.5 hours" in nearest[0]["answer"]
+    assert not answer.citations  # closed-book: nothing to cite
+
+
+def test_the_hybrid_arm_answers_through_the_rag_pipeline(trained: Workspace):
+    system = load_arm_system(trained, "hybrid")
+    answer = system.answer("What is the hotel cap?")
+    assert system.name == "hybrid" and answer.trace["model"] == "tiny+hybrid"
+    assert answer.trace["hits"] and "Passages:" in answer.trace["messages"][1]["content"]
+
+
+def test_an_adapter_trained_on_an_older_corpus_version_is_reported_stale(trained: Workspace, tmp_path: Path):
+    ws = Workspace.open(_copy(trained, tmp_path))
+    ws.store.commit(IngestPlan(added=(Document("new.md", "New", "The new office opens in 2027 in Porto.", "new.md"),)))
+    status = adapter_status(ws, "finetuned")
+    assert status.stale and status.corpus_version == 1 and status.latest_version == 2
+    with pytest.warns(StaleAdapterWarning, match="corpus version 1, but the latest is 2"):
+        system = load_arm_system(ws, "finetuned")
+    assert system.adapter_info["stale"]
+
+
+def test_an_adapter_for_another_base_model_is_refused(trained: Workspace, tmp_path: Path):
+    ws_root = _copy(trained, tmp_path)
+    other = make_tiny_hf_model(tmp_path / "other", seed=1)
+    make_tiny_gguf(other, other / "other.gguf")
+    config = (ws_root / "ragft.toml").read_text()
+    old = Workspace.open(ws_root).config.models.generator
+    (ws_root / "ragft.toml").write_text(config.replace(old, str(other / "other.gguf")))
+    with pytest.raises(AdapterError, match=r"trained for base model tiny\.gguf@.*uses other\.gguf@.*ragft train --arm finetuned"):
+        load_arm_system(Workspace.open(ws_root), "finetuned")
+
+
+def test_an_untrained_arm_is_a_clear_error(tmp_path: Path, trained: Workspace):
+    ws = Workspace.open(_copy(trained, tmp_path))
+    shutil.rmtree(adapter_dir(ws, "hybrid"))
+    with pytest.raises(AdapterError, match=r"not trained yet: run `ragft train --arm hybrid`"):
+        load_arm_system(ws, "hybrid")
+    with pytest.raises(AdapterError, match="nothing to resume"):
+        train_arm(ws, "hybrid", resume=True)
+
+
+def _copy(ws: Workspace, tmp_path: Path) -> Path:
+    target = tmp_path / "copy"
+    shutil.copytree(ws.root, target)
+    return target

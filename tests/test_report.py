@@ -1,0 +1,103 @@
+"""compare -> write_report: one self-contained HTML with every section, summary.json, a screenshot when Chromium exists."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from ragft.config import EvaluationConfig
+from ragft.evaluate.compare import ArmCost, compare
+from ragft.evaluate.domain import domain_distance
+from ragft.evaluate.freshness import RefreshResult, manifest_refresher, measure_freshness
+from ragft.report import write_report
+from ragft.report.recommend import Requirements
+from ragft.report.terminal import summary_table
+from ragft.types import Document
+from tests.test_evaluate_fakes import FakeArm, item
+
+PROBES = [
+    *[item(f"f{i}", f"fact question {i}?", (f"{i} days",), gold=(f"doc{i}.md",)) for i in range(8)],
+    *[item(f"p{i}", f"paraphrased question {i}?", (f"{i} days",), kind="paraphrase", gold=(f"doc{i}.md",)) for i in range(4)],
+    item("o1", "Who is the CEO's dog?", kind="out_of_scope"),
+    item("o2", "What is the F9 price?", kind="out_of_scope"),
+    item("r1", "What is band E3's minimum?", ("€64,000",), kind="restricted", gold=("hr/salaries.md",), acl=["hr"]),
+    item("c1", "What is the F3 price?", ("€189",), kind="changed_fact", gold=("prices.md",), answers_v2=["€199"], changed_in=2),
+]
+
+
+def arms() -> dict[str, FakeArm]:
+    rag_table = {p.question: f"It is {p.answers[0]} [1]." for p in PROBES if p.answerable and p.kind != "restricted"}
+    rag_table.pop("fact question 7?")  # gold passage retrieved, answer missed: generation miss
+    rag_table.pop("fact question 6?")  # wrong passage retrieved: retrieval miss
+    rag_docs = {p.question: p.gold_doc_ids[0] for p in PROBES if p.gold_doc_ids}
+    rag_docs["fact question 6?"] = "unrelated.md"
+    ft_table = {p.question: f"{p.answers[0]}." for p in PROBES if p.answerable and p.kind in ("fact", "restricted", "changed_fact")}
+    return {
+        "base": FakeArm("base", {"fact question 0?": "0 days", "Who is the CEO's dog?": "Rex"}, latency_s=0.4),
+        "rag": FakeArm("rag", rag_table, docs=rag_docs, latency_s=1.2, k=4),
+        "finetuned": FakeArm("finetuned", ft_table, latency_s=0.5),
+    }
+
+
+def build_result(tmp_path: Path):
+    systems = arms()
+    result = compare(systems, PROBES, tmp_path / "run", requirements=Requirements(restricted_data=True, update_frequency="weekly"),
+                     evaluation=EvaluationConfig(bootstrap_samples=200, noise_ks=(1, 3), noise_probes=6), knows_version=1,
+                     costs={"rag": ArmCost(indexing_s=3.5, disk_mb=12.0), "finetuned": ArmCost(training_s=420.0, disk_mb=35.0)},
+                     stages_s={"ingest v1": 1.0}, show_progress=False)  # fmt: skip
+
+    def reindex(system) -> RefreshResult:
+        system.table["What is the F3 price?"] = "It is €199 [1]."
+        return RefreshResult("re-index", 2.5, True, "3 chunks embedded, 120 reused")
+
+    fresh = measure_freshness(systems, PROBES, tmp_path / "run", new_version=2,
+                              refreshers={"rag": reindex, "finetuned": manifest_refresher(420.0)}, samples=100, show_progress=False)  # fmt: skip
+    docs = [Document("a.md", "A", "Quarterly zorbling of frammistats " * 20, "a.md")]
+    nll = lambda text: (len(text.split()) * (4.0 if "zorbling" in text else 3.0), len(text.split()))  # noqa: E731
+    domain = domain_distance(docs, nll, known_facts=result.summaries["base"].by_kind["fact"]["accuracy"], model="fake")
+    from dataclasses import replace
+
+    return replace(result, freshness=fresh, domain=domain, probe_stats={"counts": {"fact": 8}, "rejected": {"fact": {"duplicate": 2}}})
+
+
+def test_the_report_has_every_section_and_links_reasons_to_numbers(tmp_path: Path) -> None:
+    result = build_result(tmp_path)
+    assert result.freshness["rag"].fresh_after.value == 1.0 and result.freshness["rag"].stale_before.value == 1.0
+    assert result.freshness["finetuned"].stale_after.value == 1.0  # reported retrain time, not retrained
+    assert {p.arm for p in result.noise} == {"rag"} and [p.k for p in result.noise] == [1, 3]
+    html_path = write_report(result, tmp_path / "report")
+    html = html_path.read_text()
+    for heading in ("Recommendation:", "Accuracy by probe kind", "Every metric", "Why answers were wrong", "Sensitivity to retrieval noise",
+                    "Latency", "Freshness after a document update", "Access leakage", "Domain distance", "Cost", "Example answers"):
+        assert heading in html, heading
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "") and "<script" not in html  # opens offline
+    rec = result.recommendation()
+    assert rec.arm == "rag" and set(rec.ruled_out) == {"finetuned"}  # it leaks restricted facts
+    for reason in rec.reasons:
+        assert f'id="{reason.anchor}"' in html, reason.anchor  # every reason links to a cell that exists
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    acc = summary["arms"]["rag"]["overall"]["accuracy"]
+    assert acc["low"] <= acc["value"] <= acc["high"] and acc["n"] == len(PROBES)
+    assert summary["arms"]["rag"]["by_kind"]["paraphrase"]["accuracy"]["value"] == 1.0
+    assert summary["arms"]["rag"]["failures"] == {"retrieval_miss": 1, "generation_miss": 1}
+    assert summary["recommendation"]["arm"] == "rag" and summary["freshness"]["rag"]["refresh"]["method"] == "re-index"
+    assert summary_table(result).row_count == 3
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="headless Chromium is not installed")
+def test_the_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    html_path = write_report(build_result(tmp_path), tmp_path / "report")
+    shot = tmp_path / "report.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tempfile.mkdtemp()}", f"--screenshot={shot}", "--window-size=1280,2400",
+                    html_path.resolve().as_uri()], check=True, timeout=120, capture_output=True)  # fmt: skip
+    shutil.copyfile(shot, Path(tempfile.gettempdir()) / "ragft-report-screenshot.png")  # for a human to look at
+    assert shot.stat().st_size > 20_000
+    assert re.search(r"<svg[^>]+>", html_path.read_text())

@@ -1,0 +1,139 @@
+"""Training-set synthesis: rule facts, validated model output, refusals, RAFT, coverage."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ragft.config import TrainingConfig
+from ragft.corpus.chunking import chunk_document
+from ragft.models.testing import ScriptedGenerator
+from ragft.synth import TrainingDataError, TrainingSet, build_training_set, synthesize_training_set
+from ragft.synth.model_synthesis import parse_pairs, supported_span
+from ragft.synth.raft import raft_examples
+from ragft.synth.rules import extract_facts
+from ragft.systems.prompts import RAG_SYSTEM, REFUSAL, rag_messages
+from ragft.types import Document
+from ragft.workspace import Workspace
+
+TEXT = (
+    "# Handbook\n\nOrrivale was founded in 2017 in Tampere by two engineers. "
+    "The standard working week is 37.5 hours for every employee. "
+    "Laptops are refreshed every 3 years by the IT desk.\n\n## Travel\n\n"
+    "The hotel cap is 180 EUR per night in every city. Rail is preferred for journeys under 4 hours door to door. "
+    "Claims must be filed within 30 calendar days of the trip.\n"
+)
+SETTINGS = TrainingConfig(facts_per_chunk=3, paraphrases=3, val_share=0.2, refusal_share=0.1)
+
+
+def chunks(text: str = TEXT, doc_id: str = "handbook.md"):
+    return chunk_document(Document(doc_id, "Handbook", text, doc_id), size_tokens=40, overlap_tokens=0)
+
+
+def test_rule_facts_ask_for_the_value_and_answer_with_the_source_sentence():
+    facts = [f for c in chunks() for f in extract_facts(c, limit=3, paraphrases=3)]
+    by_answer = {f.answer: f for f in facts}
+    assert "2017" in by_answer and "37.5 hours" in by_answer
+    founded = by_answer["2017"]
+    assert founded.questions[0] == "Orrivale was founded in what year in Tampere by two engineers?"
+    assert "2017" in founded.statement and all("2017" not in q for q in founded.questions)
+    assert len(founded.questions) == 3 and len(set(founded.questions)) == 3
+
+
+def test_every_pair_keeps_its_source_document_and_span():
+    data = build_training_set(chunks(), 1, settings=SETTINGS, corpus_text=TEXT)
+    for fact in data.facts:
+        assert fact.answer in TEXT[fact.start : fact.end]
+    for pair in data.pairs:
+        if pair.kind != "refusal":
+            assert pair.doc_id == "handbook.md" and pair.end > pair.start
+    assert data.coverage.chunks_with_fact == data.coverage.chunks_used
+    assert {p.kind for p in data.pairs} == {"fact", "paraphrase", "refusal"}
+    assert all(p.kind == "paraphrase" or p.kind == "refusal" for p in data.split("val"))  # never a fact's first question
+
+
+def test_model_synthesis_survives_malformed_output_and_generation_errors():
+    replies = iter([RuntimeError("model crashed"), "", "nonsense without any format", "Q: half a pair"] * 20)
+
+    def reply(messages):
+        value = next(replies)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    data = build_training_set(chunks(), 1, settings=SETTINGS, generator=ScriptedGenerator(reply), corpus_text=TEXT)
+    assert data.facts and all(f.source == "rules" for f in data.facts)  # fell back per chunk
+    assert data.coverage.rejected["no_parseable_pairs"] >= 1
+    assert any(k.startswith("generation_error") for k in data.coverage.rejected)
+
+
+def test_unsupported_model_answers_are_rejected_and_counted():
+    def reply(messages):
+        if "Rewrite" in messages[-1]["content"]:
+            return "1. When did Orrivale start?\n2. not a question\n3. In which year was the company set up?"
+        return ("Q: In what year was Orrivale founded?\nA: 2017\n"
+                "Q: Who is the CEO of Orrivale?\nA: Jane Invented\n"
+                "Q: What is the weekly working time?\nA: 37.5 hours\n"
+                "Q: Where was Orrivale founded?\nA: in Tampere.\n")  # fmt: skip
+
+    data = build_training_set(chunks()[:1], 1, settings=SETTINGS, generator=ScriptedGenerator(reply), corpus_text=TEXT)
+    answers = {f.answer for f in data.facts}
+    assert answers == {"2017", "37.5 hours", "in Tampere."}
+    assert data.coverage.rejected["unsupported_answer"] == 1
+    assert data.coverage.rejected["bad_paraphrase"] >= 1
+    founded = next(f for f in data.facts if f.answer == "2017")
+    assert founded.questions == ("In what year was Orrivale founded?", "When did Orrivale start?", "In which year was the company set up?")
+
+
+def test_parse_and_support_checks():
+    assert parse_pairs("1. Q: a?\n   A: b\njunk\nQuestion: c?\nAnswer: d") == [("a?", "b"), ("c?", "d")]
+    assert supported_span("37.5 hours", TEXT) is not None
+    assert supported_span("40 hours", TEXT) is None
+    assert supported_span("refreshed every 3 years", TEXT.replace("are refreshed", "get refreshed")) is not None
+
+
+def test_a_corpus_without_facts_is_a_clear_error():
+    with pytest.raises(TrainingDataError, match="too small to train on"):
+        build_training_set(chunks("# Notes\n\nnothing much here at all today.\n"), 1, settings=SETTINGS)
+
+
+def test_restricted_documents_are_never_trained_on(tmp_path: Path):
+    ws = Workspace.init(tmp_path / "ws")
+    ws.config = replace(ws.config, training=SETTINGS)
+    from ragft.corpus.store import IngestPlan
+
+    public = Document("public.md", "Handbook", TEXT, "public.md")
+    secret = Document("salaries.md", "Salaries", "Band L3 pays exactly 70000 EUR per year to every engineer.", "s", acl=frozenset({"hr"}))
+    ws.store.commit(IngestPlan(added=(public, secret)))
+    data = synthesize_training_set(ws)
+    assert {f.doc_id for f in data.facts} == {"public.md"}
+    assert not any("70000" in p.answer for p in data.pairs)
+
+
+def test_training_set_round_trips_with_the_same_hash(tmp_path: Path):
+    data = build_training_set(chunks(), 1, settings=SETTINGS, corpus_text=TEXT)
+    data.save(tmp_path / "set.json")
+    again = TrainingSet.load(tmp_path / "set.json")
+    assert again.data_hash() == data.data_hash() and again.coverage == data.coverage
+
+
+def test_raft_examples_use_the_rag_prompt_cite_the_oracle_and_include_refusals():
+    many = chunks() + chunks(TEXT.replace("Orrivale", "Brightfen"), "other.md")
+    data = build_training_set(many, 1, settings=SETTINGS, corpus_text=TEXT)
+    examples = raft_examples(data.facts, data.chunks, count=10, distractors=2, oracle_free_share=0.3, seed=0)
+    assert len(examples) == 10
+    refusals = [e for e in examples if e.oracle_position == 0]
+    assert len(refusals) == 3 and all(e.answer == REFUSAL for e in refusals)
+    for e in examples:
+        question = e.messages[-1]["content"]
+        assert e.messages[:-1] == rag_messages("q", [])[:-1]  # exactly the RAG system's prompt
+        assert e.messages[0]["content"] == RAG_SYSTEM and len(re.findall(r"^\[\d\] ", question, re.MULTILINE)) == 3
+        if e.oracle_position:
+            fact = next(f for f in data.facts if f.fact_id == e.fact_id)
+            assert e.answer.endswith(f"[{e.oracle_position}].")
+            assert data.chunks[fact.chunk_id].text.strip() in question.split(f"[{e.oracle_position}] ")[1]
+    assert Counter(e.oracle_position for e in examples if e.oracle_position).keys() - {1, 2, 3} == set()
