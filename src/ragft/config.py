@@ -176,6 +176,33 @@ rerank = false
 # (small models invent answers in the documents' style); the original stays in the trace.
 refuse_ungrounded = true
 
+[requirements]
+# What a deployment needs; the recommendation reads these with the measurements.
+# An arm whose 95th-percentile answer time exceeds this (seconds) is ruled out.
+latency_budget_p95_s = 5.0
+# How often the documents change: "daily", "weekly", "monthly" or "rarely".
+update_frequency = "weekly"
+# Must every answer point at the passage it came from?
+citations_required = false
+# Are some documents restricted to groups? "auto" (from the corpus acl tags), "yes" or "no".
+restricted_data = "auto"
+
+[evaluation]
+# Resamples behind every 95% bootstrap interval.
+bootstrap_samples = 1000
+# Passage counts for the retrieval-noise sweep of retrieving arms, and answerable probes per k
+# (0 = skip the sweep).
+noise_ks = [1, 3, 5, 10]
+noise_probes = 40
+# Probes generated per kind (fact, paraphrase, typo, unanticipated, multi_doc, out_of_scope,
+# changed_fact, restricted).
+probes_per_kind = 20
+# An answer slower than this (seconds) counts as failed, never dropped.
+timeout_s = 120.0
+# Untimed questions per arm before latency is measured.
+warmup_questions = 1
+seed = 0
+
 [training]
 # Fine-tuned and hybrid arms (`ragft train --arm finetuned|hybrid`). Defaults are sized so the
 # sample corpus trains in minutes on 2 CPU cores (measured: about 25 training tokens per CPU-second

@@ -1,0 +1,228 @@
+"""The main jobs: `compare` the arms on a workspace, and the `demo` that does it all on the sample corpus.
+
+`run_comparison` builds every requested arm on one corpus version, asks them all the same probes
+(generated from the corpus, or the user's question file), and — when a newer corpus version
+exists — measures freshness: who answers the changed facts after the update, and what becoming
+fresh costs each arm. `run_demo` sets up a workspace on the bundled sample (v1), trains the
+fine-tuned and hybrid arms, applies v2, and runs the comparison with demo-sized settings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from rich.console import Console
+
+from ragft.config import ConfigError
+from ragft.corpus.diff import diff_versions
+from ragft.corpus.ingest import ingest
+from ragft.evaluate.compare import ArmCost, CompareResult, compare
+from ragft.evaluate.domain import LlamaCppLogProbs, domain_distance
+from ragft.evaluate.freshness import manifest_refresher, measure_freshness, rag_refresher
+from ragft.evaluate.probe_check import check_against_gold
+from ragft.evaluate.requirements import Requirements
+from ragft.models.factory import build_generator, resolve_threads
+from ragft.sample import questions_path, sample_dir, write_sample
+from ragft.synth.probes import generate_probes, load_questions
+from ragft.systems.build import IndexedCorpus, build_system, index_corpus
+from ragft.train.manifest import AdapterManifest, adapter_dir
+from ragft.types import QAItem, System
+from ragft.workspace import Workspace
+
+ALL_ARMS = ("base", "rag", "finetuned", "hybrid")
+TRAINED_ARMS = ("finetuned", "hybrid")
+
+# The demo must finish in minutes on two cores: a few probes per kind and a short k sweep.
+DEMO_EVALUATION = {"probes_per_kind": 3, "noise_ks": [1, 3, 5], "noise_probes": 4}
+
+
+@dataclass(frozen=True)
+class ProbePlan:
+    """The questions to ask, where they came from, and what the generator's checks found."""
+
+    items: list[QAItem]
+    stats: dict[str, object]
+
+
+def trained_arms(ws: Workspace) -> list[str]:
+    """Trained arms whose adapter is installed in this workspace."""
+    return [arm for arm in TRAINED_ARMS if (adapter_dir(ws, arm) / "manifest.json").is_file()]
+
+
+def plan_probes(ws: Workspace, version: int, *, questions: Path | None = None, per_kind: int, seed: int) -> ProbePlan:
+    """The user's question file, or probes generated from corpus `version` (+ changes to the latest)."""
+    if questions is not None:
+        items = load_questions(questions)
+        return ProbePlan(items, {"source": str(questions), "counts": _counts(items)})
+    latest = ws.store.latest_version() or version
+    diff = diff_versions(ws.store, version, latest) if latest > version else None
+    documents = ws.store.documents(version)
+    probes = generate_probes(documents, diff=diff, per_kind=per_kind, seed=seed)
+    stats: dict[str, object] = {"source": "generated from the corpus", **probes.to_dict()}
+    return ProbePlan(list(probes.items), stats)
+
+
+def _counts(items: Sequence[QAItem]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.kind] = counts.get(item.kind, 0) + 1
+    return counts
+
+
+def build_arms(ws: Workspace, arms: Sequence[str], indexed: IndexedCorpus) -> tuple[dict[str, System], dict[str, ArmCost]]:
+    """Ready systems for `arms` over the indexed corpus, sharing one generator where they can."""
+    from ragft.systems.hybrid import load_arm_system
+
+    unknown = [arm for arm in arms if arm not in ALL_ARMS]
+    if unknown:
+        raise ConfigError(f"unknown arm(s) {', '.join(unknown)}; choose from: {', '.join(ALL_ARMS)}")
+    generator = build_generator(ws.config.models)
+    systems: dict[str, System] = {}
+    costs: dict[str, ArmCost] = {}
+    index_disk = _disk_mb(ws.index_dir)
+    for arm in arms:
+        if arm in ("base", "rag"):
+            systems[arm] = build_system(ws, arm, generator=generator, indexed=indexed)
+        else:
+            systems[arm] = load_arm_system(ws, arm, indexed=indexed)
+        costs[arm] = _arm_cost(ws, arm, indexed, index_disk)
+    return systems, costs
+
+
+def _arm_cost(ws: Workspace, arm: str, indexed: IndexedCorpus, index_disk_mb: float) -> ArmCost:
+    indexing_s = indexed.chunking_s + indexed.stats.total_s if arm in ("rag", "hybrid") else None
+    if arm in TRAINED_ARMS:
+        manifest = AdapterManifest.load(adapter_dir(ws, arm))
+        disk = _disk_mb(adapter_dir(ws, arm)) + (index_disk_mb if arm == "hybrid" else 0.0)
+        return ArmCost(training_s=manifest.metrics.get("wall_s"), indexing_s=indexing_s, disk_mb=round(disk, 1),
+                       note=f"trained on corpus v{manifest.corpus_version}")  # fmt: skip
+    return ArmCost(indexing_s=indexing_s, disk_mb=round(index_disk_mb, 1) if arm == "rag" else 0.0)
+
+
+def _disk_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6 if path.exists() else 0.0
+
+
+def run_comparison(
+    ws: Workspace,
+    *,
+    arms: Sequence[str],
+    out_dir: Path,
+    questions: Path | None = None,
+    version: int | None = None,
+    measure_domain: bool = True,
+    stages_s: dict[str, float] | None = None,
+    say: Callable[[str], None] = print,
+) -> CompareResult:
+    """Build `arms` on corpus `version` (default: latest), evaluate them, measure freshness to the latest."""
+    stages = dict(stages_s or {})
+    latest = ws.store.latest_version()
+    version = version or latest
+    if version is None:
+        raise ConfigError("the corpus is empty; add documents with `ragft ingest PATH` first")
+    evaluation = ws.config.evaluation
+    started = time.perf_counter()
+    plan = plan_probes(ws, version, questions=questions, per_kind=evaluation.probes_per_kind, seed=evaluation.seed)
+    if questions is None:
+        if _is_sample(ws, version):
+            gold = load_questions(questions_path())
+            plan.stats["gold_check"] = check_against_gold(plan.items, gold, ws.store.documents(version)).to_dict()
+    stages["generate probes"] = time.perf_counter() - started
+    say(f"{len(plan.items)} probes: {_counts(plan.items)}")
+
+    started = time.perf_counter()
+    indexed = index_corpus(ws, version)
+    stages["index corpus"] = time.perf_counter() - started
+    systems, costs = build_arms(ws, arms, indexed)
+    documents = ws.store.documents(version)
+    requirements = Requirements.from_config(ws.config.requirements, corpus_has_acl=any(d.acl for d in documents))
+    result = compare(systems, plan.items, out_dir, requirements=requirements, evaluation=evaluation, knows_version=version,
+                     costs=costs, probe_stats=plan.stats, stages_s=stages,
+                     meta={"corpus_version": version, "workspace": str(ws.root), "arms": list(arms)})  # fmt: skip
+    stages = dict(result.stages_s)
+
+    if latest is not None and latest > version:
+        started = time.perf_counter()
+        refreshers = {arm: rag_refresher(ws, latest) for arm in systems if arm in ("rag", "hybrid")}
+        for arm in systems:
+            if arm == "finetuned":
+                refreshers[arm] = manifest_refresher(costs[arm].training_s or 0.0)
+        freshness = measure_freshness(systems, plan.items, out_dir / "answers", new_version=latest, refreshers=refreshers,
+                                      timeout_s=evaluation.timeout_s, samples=evaluation.bootstrap_samples, seed=evaluation.seed)  # fmt: skip
+        result = replace(result, freshness=freshness)
+        stages["freshness"] = time.perf_counter() - started
+
+    if measure_domain and "base" in result.summaries:
+        started = time.perf_counter()
+        known = result.summaries["base"].by_kind.get("fact", {}).get("accuracy")
+        scorer = LlamaCppLogProbs(ws.config.models.generator, threads=resolve_threads(ws.config.models.threads))
+        result = replace(result, domain=domain_distance(documents, scorer, known_facts=known, model=ws.config.models.generator))
+        stages["domain distance"] = time.perf_counter() - started
+    return replace(result, stages_s=stages)
+
+
+def _is_sample(ws: Workspace, version: int) -> bool:
+    """Whether this corpus version is the bundled sample v1 (so its gold set can check the probe generator)."""
+    sample_ids = {p.relative_to(sample_dir(1)).as_posix() for p in sample_dir(1).rglob("*") if p.is_file()}
+    return {d.doc_id for d in ws.store.documents(version)} == sample_ids
+
+
+def prepare_demo_workspace(directory: Path) -> Workspace:
+    """A fresh workspace in `directory` whose ragft.toml has demo-sized evaluation settings."""
+    if (directory / "ragft.toml").exists():  # a previous demo: start over (the demo owns this folder)
+        shutil.rmtree(directory / ".ragft", ignore_errors=True)
+        shutil.rmtree(directory / "report", ignore_errors=True)
+        (directory / "ragft.toml").unlink()
+    ws = Workspace.init(directory)
+    text = (directory / "ragft.toml").read_text(encoding="utf-8")
+    for key, value in DEMO_EVALUATION.items():
+        text = re.sub(rf"^{key} = .*$", f"{key} = {json.dumps(value)}  # demo-sized", text, count=1, flags=re.MULTILINE)
+    (directory / "ragft.toml").write_text(text, encoding="utf-8")
+    return Workspace.open(directory)
+
+
+def run_demo(
+    directory: Path,
+    *,
+    arms: Sequence[str] = ALL_ARMS,
+    train: Callable[[Workspace, str], None],
+    console: Console | None = None,
+) -> tuple[CompareResult, Path]:
+    """Sample v1 → index → train → apply v2 → compare on v1 with freshness to v2 → report. Returns the report path."""
+    from ragft.report import write_report
+
+    console = console or Console()
+    directory = directory.expanduser().resolve()
+    ws = prepare_demo_workspace(directory)
+    stages: dict[str, float] = {}
+    docs = ws.root / "docs"
+
+    started = time.perf_counter()
+    write_sample(docs, 1)
+    ingest(ws.store, [docs], max_file_mb=ws.config.corpus.max_file_mb, note="sample v1")
+    stages["ingest v1"] = time.perf_counter() - started
+    for arm in arms:
+        if arm in TRAINED_ARMS:
+            console.rule(f"training the {arm} arm on corpus v1")
+            started = time.perf_counter()
+            train(ws, arm)
+            stages[f"train {arm}"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    write_sample(docs, 2)
+    ingest(ws.store, [docs], max_file_mb=ws.config.corpus.max_file_mb, note="sample v2")
+    stages["ingest v2"] = time.perf_counter() - started
+
+    console.rule("comparing " + ", ".join(arms))
+    out_dir = ws.root / "report"
+    result = run_comparison(ws, arms=arms, out_dir=out_dir, version=1, stages_s=stages, say=console.print)
+    return result, write_report(result, out_dir)
+
+
+__all__ = ["ALL_ARMS", "run_comparison", "run_demo", "trained_arms"]

@@ -1,0 +1,40 @@
+"""ragft.toml: the template documents exactly the defaults; typos and wrong types are clear errors."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from ragft.config import DEFAULT_TOML, Config, ConfigError, config_from_dict, load_config
+
+
+def test_the_template_states_every_default() -> None:
+    parsed = tomllib.loads(DEFAULT_TOML)
+    assert config_from_dict(parsed) == Config()
+    for section, values in parsed.items():
+        assert set(values) == set(vars(getattr(Config(), section))), f"[{section}] lists every setting"
+
+
+def test_an_unknown_setting_names_the_section_and_the_valid_keys() -> None:
+    with pytest.raises(ConfigError, match=r"\[retrieval\]: unknown setting 'kk'.*candidates"):
+        config_from_dict({"retrieval": {"kk": 3}})
+
+
+def test_a_wrong_type_is_refused() -> None:
+    with pytest.raises(ConfigError, match="'k' must be int"):
+        config_from_dict({"retrieval": {"k": "four"}})
+    with pytest.raises(ConfigError, match="must be bool"):
+        config_from_dict({"retrieval": {"rerank": 1}})
+
+
+def test_an_int_is_accepted_for_a_float_setting() -> None:
+    assert config_from_dict({"corpus": {"max_file_mb": 10}}).corpus.max_file_mb == 10
+
+
+def test_broken_toml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "ragft.toml"
+    path.write_text("[corpus\n")
+    with pytest.raises(ConfigError, match="ragft.toml: not valid TOML"):
+        load_config(path)

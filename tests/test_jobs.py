@@ -1,0 +1,84 @@
+"""`ragft compare` end to end on tiny models: probes, every arm, freshness, report files, recommendation."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ragft.cli import app
+from ragft.jobs import prepare_demo_workspace, run_comparison
+from ragft.models.testing import make_tiny_gguf, make_tiny_hf_model
+from ragft.sample import write_sample
+from ragft.workspace import Workspace
+
+runner = CliRunner()
+
+
+def set_setting(ws: Path, key: str, value: str) -> None:
+    path = ws / "ragft.toml"
+    text, count = re.subn(rf"^{key} = .*$", f"{key} = {value}", path.read_text(), flags=re.MULTILINE)
+    assert count == 1, key
+    path.write_text(text)
+
+
+@pytest.fixture(scope="module")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("tiny")
+    return make_tiny_gguf(make_tiny_hf_model(root / "hf"), root / "tiny.gguf")
+
+
+@pytest.fixture
+def sample_ws(tmp_path: Path, tiny_gguf: Path) -> Path:
+    root = tmp_path / "ws"
+    Workspace.init(root)
+    for key, value in {"embedder": '"hashing"', "generator": f'"{tiny_gguf}"', "max_new_tokens": "6", "probes_per_kind": "1",
+                       "noise_ks": "[1, 2]", "noise_probes": "2", "bootstrap_samples": "50"}.items():  # fmt: skip
+        set_setting(root, key, value)
+    docs = tmp_path / "docs"
+    for version in (1, 2):
+        write_sample(docs, version)
+        assert runner.invoke(app, ["ingest", str(docs), "-w", str(root)]).exit_code == 0
+    return root
+
+
+def test_compare_runs_every_arm_on_v1_and_measures_freshness_to_v2(sample_ws: Path, tmp_path: Path) -> None:
+    ws = Workspace.open(sample_ws)
+    out = tmp_path / "run"
+    result = run_comparison(ws, arms=["base", "rag"], out_dir=out, version=1, measure_domain=False, say=lambda _: None)
+    kinds = {item.kind for item in result.probes}
+    assert {"fact", "out_of_scope", "changed_fact", "restricted"} <= kinds
+    for arm in ("base", "rag"):
+        lines = (out / "answers" / f"{arm}.jsonl").read_text().splitlines()
+        assert len(lines) == len(result.probes), "every probe answered or counted as failed, none dropped"
+    assert set(result.freshness) == {"base", "rag"}
+    assert result.freshness["rag"].refresh.method == "re-index"
+    assert result.probe_stats["gold_check"], "the sample corpus checks the probe generator against its gold set"
+    assert result.recommendation().to_dict()
+
+
+def test_cli_compare_writes_the_report_and_summary(sample_ws: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["compare", "-w", str(sample_ws), "--arms", "base", "--arms", "rag", "--version", "1",
+                                 "--no-domain", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["arms"]) == {"base", "rag"}
+    html = (out / "report.html").read_text()
+    assert "<html" in html and "http" not in re.sub(r'xmlns="http[^"]*"', "", html).split("<body", 1)[1][:200]
+    assert "Report:" in result.output
+
+
+def test_compare_refuses_unknown_arms(sample_ws: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["compare", "-w", str(sample_ws), "--arms", "oracle", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "unknown arm" in result.output
+
+
+def test_the_demo_workspace_gets_demo_sized_settings(tmp_path: Path) -> None:
+    ws = prepare_demo_workspace(tmp_path / "demo")
+    assert ws.config.evaluation.probes_per_kind == 3
+    again = prepare_demo_workspace(tmp_path / "demo")
+    assert again.store.latest_version() is None, "a second demo starts from a clean workspace"
