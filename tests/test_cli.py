@@ -31,7 +31,7 @@ def ragft(*args: str, cwd: Path | None = None):
 def test_version_and_help_on_every_command() -> None:
     assert ragft("--version").output.startswith("ragft ")
     for command in (
-        [], ["init"], ["ingest"], ["corpus"], ["corpus", "log"], ["corpus", "show"], ["corpus", "diff"], ["sample"], ["demo"],
+        [], ["init"], ["ingest"], ["corpus"], ["corpus", "log"], ["corpus", "show"], ["corpus", "diff"], ["sample"], ["demo"], ["ask"], ["index"], ["train"], ["compare"],
     ):  # fmt: skip
         result = ragft(*command, "--help")
         assert result.exit_code == 0, command

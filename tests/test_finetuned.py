@@ -125,3 +125,27 @@ def _copy(ws: Workspace, tmp_path: Path) -> Path:
     target = tmp_path / "copy"
     shutil.copytree(ws.root, target)
     return target
+
+
+def test_a_full_disk_while_saving_the_adapter_keeps_the_old_one_and_resume_saves_it(
+    trained: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import errno
+
+    from ragft.train import arms
+
+    ws = Workspace.open(_copy(trained, tmp_path))
+    before = (adapter_dir(ws, "finetuned") / "manifest.json").read_text()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(arms, "convert_peft_to_gguf", disk_full)
+    with pytest.raises(AdapterError, match=r"previous adapter is untouched.*--resume"):
+        train_arm(ws, "finetuned")
+    assert (adapter_dir(ws, "finetuned") / "manifest.json").read_text() == before
+    assert load_arm_system(ws, "finetuned").answer("What is the hotel cap?").text is not None
+    monkeypatch.undo()
+    result = train_arm(ws, "finetuned", resume=True)
+    assert result.metrics.resumed_from_step == result.metrics.steps  # nothing retrained, only saved
+    assert (adapter_dir(ws, "finetuned") / "adapter.gguf").is_file()

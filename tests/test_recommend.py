@@ -37,6 +37,22 @@ def test_an_arm_over_the_latency_budget_is_ruled_out_with_its_p95() -> None:
     assert "rag" in rec.ruled_out and "2.00 s exceeds the budget of 1 s" in rec.ruled_out["rag"][0].text
 
 
+def test_a_clearly_better_arm_ruled_out_by_latency_is_named_as_the_trade_off() -> None:
+    rec = recommend([BASE, RAG], Requirements(latency_budget_p95_s=1.0, update_frequency="rarely"))
+    assert rec.arm == "base"
+    (trade_off,) = [r for r in rec.reasons if r.text.startswith("Trade-off")]
+    assert "rag answers more questions correctly (70.0%" in trade_off.text
+    assert "p95 latency 2.00 s exceeds the budget of 1 s" in trade_off.text
+    assert trade_off.anchor == "m-rag-accuracy"
+
+
+def test_no_trade_off_is_claimed_when_the_ruled_out_arm_is_not_clearly_better() -> None:
+    slow_and_similar = arm("rag", 0.12, 2.0, cites=0.95)
+    rec = recommend([BASE, slow_and_similar], Requirements(latency_budget_p95_s=1.0, update_frequency="rarely"))
+    assert rec.arm == "base" and "rag" in rec.ruled_out
+    assert not [r for r in rec.reasons if r.text.startswith("Trade-off")]
+
+
 def test_restricted_data_rules_out_arms_that_leak() -> None:
     rec = recommend([BASE, RAG, FT, HYBRID], Requirements(restricted_data=True, update_frequency="rarely"))
     assert rec.arm == "rag"

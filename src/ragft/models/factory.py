@@ -38,7 +38,8 @@ def build_generator(models: ModelsConfig) -> Generator:
                 "for a transformers model directory set generator_backend = \"transformers\""
             )
         return LlamaCppGenerator(
-            models.generator, threads=threads, context_window_tokens=models.context_window_tokens
+            models.generator, threads=threads, context_window_tokens=models.context_window_tokens,
+            reuse_prompt_cache=models.reuse_prompt_prefix,
         )
     if backend == "transformers":
         return TransformersGenerator(models.generator, threads=threads)

@@ -118,9 +118,22 @@ def recommend(evidence: Sequence[ArmEvidence], req: Requirements) -> Recommendat
     if winner.refresh_s is not None and winner.refresh_method not in (None, "none"):
         reasons.append(Reason(f"{winner.arm} becomes fresh after a document update in {winner.refresh_s:.1f} s ({winner.refresh_method})",
                               f"f-{winner.arm}-refresh"))  # fmt: skip
+    reasons.extend(_trade_offs(winner, [e for e in evidence if e.arm in ruled_out], ruled_out))
     headline = f"Ship {winner.arm}." if not tied else f"Ship {winner.arm} (tied on accuracy; chosen on the requirements)."
     return Recommendation(winner.arm, headline, reasons, ruled_out, [e.arm for e in tied if e is not winner] +
                           ([best.arm] if winner is not best else []))  # fmt: skip
+
+
+def _trade_offs(winner: ArmEvidence, ruled: Sequence[ArmEvidence], ruled_out: dict[str, list[Reason]]) -> list[Reason]:
+    """Say what the requirements cost: a ruled-out arm that answers clearly better, and what ruled it out."""
+    out = []
+    for other in sorted(ruled, key=lambda e: -e.accuracy.value):
+        if other.accuracy.value > winner.accuracy.value and not other.accuracy.overlaps(winner.accuracy):
+            why = "; ".join(r.text.removeprefix(f"{other.arm}: ") for r in ruled_out[other.arm])
+            out.append(Reason(f"Trade-off: {other.arm} answers more questions correctly ({_pct(other.accuracy)} vs "
+                              f"{_pct(winner.accuracy)}) but was ruled out: {why}. Relaxing that requirement would change "
+                              "this recommendation.", anchor(other.arm, "accuracy")))  # fmt: skip
+    return out
 
 
 def _tie_break_key(e: ArmEvidence, req: Requirements) -> tuple[float, float]:

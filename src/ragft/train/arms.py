@@ -107,6 +107,23 @@ def train_arm(
     model, metrics = train_lora(base.hf_dir(), train, val, settings, work, resume=resume, progress=progress, on_step=on_step)
 
     staging = final.with_name(f".{arm}.new")
+    try:
+        manifest = _write_adapter(ws, arm, staging, model, data, data_path, base, settings, metrics)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        kept = "the previous adapter is untouched" if final.exists() else "no earlier adapter existed"
+        raise AdapterError(
+            f"{staging}: could not write the trained adapter ({exc}); {kept} and the training checkpoint is kept: "
+            f"free some space and run `ragft train --arm {arm} --resume` to save it without retraining"
+        ) from exc
+    _swap_in(staging, final)
+    shutil.rmtree(work, ignore_errors=True)
+    return TrainResult(arm, final, manifest, replace(metrics))
+
+
+def _write_adapter(ws: Workspace, arm: str, staging: Path, model: Any, data: TrainingSet, data_path: Path,
+                   base: Any, settings: LoraSettings, metrics: TrainMetrics) -> AdapterManifest:  # fmt: skip
+    """PEFT adapter, GGUF LoRA (when served by llama.cpp), training set and manifest, into `staging`."""
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     model.save_pretrained(staging / PEFT_DIR, safe_serialization=True)
@@ -122,9 +139,7 @@ def train_arm(
         coverage=data.coverage.summary(), created_at=datetime.now(UTC).isoformat(timespec="seconds"), files=files,
     )  # fmt: skip
     manifest.save(staging)  # written last: a folder with a manifest is complete
-    _swap_in(staging, final)
-    shutil.rmtree(work, ignore_errors=True)
-    return TrainResult(arm, final, manifest, replace(metrics))
+    return manifest
 
 
 def _swap_in(staging: Path, final: Path) -> None:
