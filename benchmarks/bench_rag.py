@@ -1,9 +1,9 @@
 """RAG answer quality and latency: sample corpus gold set, SQuAD 2.0 dev, context budget sweep.
 
 Run (each stage is optional; results merge into benchmarks/results/rag.json):
-  python benchmarks/bench_rag.py --stage sample --generators default,gemma3-270m
+  python benchmarks/bench_rag.py --stage sample --generators default,gemma3-270m --limit 40
   python benchmarks/bench_rag.py --stage squad --answerable 300 --unanswerable 300
-  python benchmarks/bench_rag.py --stage budget --budgets 200,400,600,900
+  python benchmarks/bench_rag.py --stage budget --budgets 200,400,600 --limit 30
   python benchmarks/bench_rag.py --stage latency
 
 Scores: containment (a gold answer appears in the answer), token F1 and exact match after
@@ -85,9 +85,10 @@ def score(system, items: list[dict], *, as_user: User | None = None) -> dict:
     }
 
 
-def stage_sample(generators: list[str]) -> dict:
+def stage_sample(generators: list[str], limit: int) -> dict:
     """RAG on the sample corpus gold set: fact questions and out-of-scope refusals, per generator."""
-    questions = [q for q in load_jsonl(questions_path()) if q["kind"] in ("fact", "out_of_scope") and not q["meta"].get("added_in")]
+    gold = [q for q in load_jsonl(questions_path()) if not q["meta"].get("added_in")]
+    questions = [q for q in gold if q["kind"] == "fact"][:limit] + [q for q in gold if q["kind"] == "out_of_scope"][: limit // 2]
     results = {}
     for generator in generators:
         with tempfile.TemporaryDirectory() as tmp:
@@ -117,9 +118,9 @@ def stage_squad(generators: list[str], answerable: int, unanswerable: int, seed:
     return results
 
 
-def stage_budget(budgets: list[int]) -> dict:
+def stage_budget(budgets: list[int], limit: int) -> dict:
     """Accuracy against latency as the passage-token budget of the prompt grows (default generator)."""
-    questions = [q for q in load_jsonl(questions_path()) if q["kind"] == "fact" and not q["meta"].get("added_in")][:50]
+    questions = [q for q in load_jsonl(questions_path()) if q["kind"] == "fact" and not q["meta"].get("added_in")][:limit]
     results = {}
     for budget in budgets:
         with tempfile.TemporaryDirectory() as tmp:
@@ -164,15 +165,16 @@ def main() -> None:
     parser.add_argument("--answerable", type=int, default=300)
     parser.add_argument("--unanswerable", type=int, default=300)
     parser.add_argument("--budgets", default="200,400,600,900")
+    parser.add_argument("--limit", type=int, default=50, help="fact questions (sample, budget); out-of-scope: half as many")
     args = parser.parse_args()
     generators = args.generators.split(",")
     started = time.perf_counter()
     if args.stage == "sample":
-        result = stage_sample(generators)
+        result = stage_sample(generators, args.limit)
     elif args.stage == "squad":
         result = stage_squad(generators, args.answerable, args.unanswerable)
     elif args.stage == "budget":
-        result = stage_budget([int(b) for b in args.budgets.split(",")])
+        result = stage_budget([int(b) for b in args.budgets.split(",")], args.limit)
     else:
         result = stage_latency()
     all_results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}

@@ -179,7 +179,7 @@ def prepare_demo_workspace(directory: Path) -> Workspace:
         shutil.rmtree(directory / ".ragft", ignore_errors=True)
         shutil.rmtree(directory / "report", ignore_errors=True)
         (directory / "ragft.toml").unlink()
-    ws = Workspace.init(directory)
+    Workspace.init(directory)
     text = (directory / "ragft.toml").read_text(encoding="utf-8")
     for key, value in DEMO_EVALUATION.items():
         text = re.sub(rf"^{key} = .*$", f"{key} = {json.dumps(value)}  # demo-sized", text, count=1, flags=re.MULTILINE)
