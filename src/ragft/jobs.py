@@ -36,6 +36,7 @@ from ragft.types import QAItem, System
 from ragft.workspace import Workspace
 
 ALL_ARMS = ("base", "rag", "finetuned", "hybrid")
+KNOWN_ARMS = (*ALL_ARMS, "finetuned+rag")  # the closed-book adapter with retrieval added (no RAFT)
 TRAINED_ARMS = ("finetuned", "hybrid")
 
 # The demo must finish in minutes on two cores: a few probes per kind and a short k sweep.
@@ -79,9 +80,9 @@ def build_arms(ws: Workspace, arms: Sequence[str], indexed: IndexedCorpus) -> tu
     """Ready systems for `arms` over the indexed corpus, sharing one generator where they can."""
     from ragft.systems.hybrid import load_arm_system
 
-    unknown = [arm for arm in arms if arm not in ALL_ARMS]
+    unknown = [arm for arm in arms if arm not in KNOWN_ARMS]
     if unknown:
-        raise ConfigError(f"unknown arm(s) {', '.join(unknown)}; choose from: {', '.join(ALL_ARMS)}")
+        raise ConfigError(f"unknown arm(s) {', '.join(unknown)}; choose from: {', '.join(KNOWN_ARMS)}")
     generator = build_generator(ws.config.models)
     systems: dict[str, System] = {}
     costs: dict[str, ArmCost] = {}
@@ -96,10 +97,12 @@ def build_arms(ws: Workspace, arms: Sequence[str], indexed: IndexedCorpus) -> tu
 
 
 def _arm_cost(ws: Workspace, arm: str, indexed: IndexedCorpus, index_disk_mb: float) -> ArmCost:
-    indexing_s = indexed.chunking_s + indexed.stats.total_s if arm in ("rag", "hybrid") else None
-    if arm in TRAINED_ARMS:
-        manifest = AdapterManifest.load(adapter_dir(ws, arm))
-        disk = _disk_mb(adapter_dir(ws, arm)) + (index_disk_mb if arm == "hybrid" else 0.0)
+    retrieves = arm in ("rag", "hybrid", "finetuned+rag")
+    indexing_s = indexed.chunking_s + indexed.stats.total_s if retrieves else None
+    if arm != "rag" and arm != "base":
+        adapter = adapter_dir(ws, "hybrid" if arm == "hybrid" else "finetuned")
+        manifest = AdapterManifest.load(adapter)
+        disk = _disk_mb(adapter) + (index_disk_mb if retrieves else 0.0)
         return ArmCost(training_s=manifest.metrics.get("wall_s"), indexing_s=indexing_s, disk_mb=round(disk, 1),
                        note=f"trained on corpus v{manifest.corpus_version}")  # fmt: skip
     return ArmCost(indexing_s=indexing_s, disk_mb=round(index_disk_mb, 1) if arm == "rag" else 0.0)
@@ -149,7 +152,7 @@ def run_comparison(
 
     if latest is not None and latest > version:
         started = time.perf_counter()
-        refreshers = {arm: rag_refresher(ws, latest) for arm in systems if arm in ("rag", "hybrid")}
+        refreshers = {arm: rag_refresher(ws, latest) for arm in systems if arm in ("rag", "hybrid", "finetuned+rag")}
         for arm in systems:
             if arm == "finetuned":
                 refreshers[arm] = manifest_refresher(costs[arm].training_s or 0.0)

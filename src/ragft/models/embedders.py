@@ -128,8 +128,10 @@ class SentenceTransformerEmbedder:
             )
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
+        import transformers
         from sentence_transformers import SentenceTransformer
 
+        transformers.utils.logging.disable_progress_bar()  # a weights bar per load is noise in the CLI
         if self.threads > 0:
             torch.set_num_threads(self.threads)
         try:

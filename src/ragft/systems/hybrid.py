@@ -46,7 +46,8 @@ def arm_generator(ws: Workspace, arm: str) -> tuple[Generator, AdapterManifest, 
     threads = resolve_threads(models.threads)
     if base.gguf is not None:
         generator: Generator = LlamaCppGenerator(base.gguf, threads=threads, context_window_tokens=models.context_window_tokens,
-                                                 lora_path=directory / GGUF_FILE, name=f"{_base_name(base.gguf)}+{arm}")  # fmt: skip
+                                                 lora_path=directory / GGUF_FILE, name=f"{_base_name(base.gguf)}+{arm}",
+                                                 reuse_prompt_cache=models.reuse_prompt_prefix)  # fmt: skip
     else:
         generator = TransformersGenerator(str(base.hf_dir()), threads=threads, adapter_path=directory / PEFT_DIR,
                                           name=f"{base.model_id}+{arm}")  # fmt: skip
@@ -76,8 +77,8 @@ def load_arm_system(ws: Workspace, arm: str, *, indexed: IndexedCorpus | None = 
     else:
         indexed = indexed or index_corpus(ws)
         retrieval = ws.config.retrieval
-        system = RagSystem(generator, indexed.retriever, decoding, k=retrieval.k,
-                           context_budget_tokens=retrieval.context_budget_tokens, name=arm)  # fmt: skip
+        system = RagSystem(generator, indexed.retriever, decoding, k=retrieval.k, context_budget_tokens=retrieval.context_budget_tokens,
+                           refuse_ungrounded=retrieval.refuse_ungrounded, name=arm)  # fmt: skip
     system.stale_message = stale
     system.adapter_info = info
     return system
