@@ -55,7 +55,7 @@ class RetrievalConfig:
     dense_weight: float = 0.6  # weight of the dense ranking in the fusion; BM25's is 1.0
     mode: str = "hybrid"  # hybrid | bm25 | dense
     hnsw_threshold_chunks: int = 20_000  # exact NumPy search up to here (~3 ms on 2 cores), HNSW above
-    context_budget_tokens: int = 600  # passage tokens in the RAG prompt
+    context_budget_tokens: int = 400  # passage tokens in the RAG prompt (measured: benchmarks/results/rag.json budget)
     rerank: bool = False  # score candidates with the generator itself (slower)
     refuse_ungrounded: bool = True  # an answer whose figures/words are not in the passages becomes a refusal
 
@@ -173,7 +173,7 @@ mode = "hybrid"
 # takes minutes to build, which is still small next to embedding that many chunks.
 hnsw_threshold_chunks = 20000
 # Budget of passage tokens in the RAG prompt (prefill time grows with it).
-context_budget_tokens = 600
+context_budget_tokens = 400
 # Rerank candidates by asking the generator itself (slower; no reranker model installs offline).
 rerank = false
 # Turn an answer whose figures or most of whose words appear in no passage into a refusal

@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -78,7 +79,7 @@ def _counts(items: Sequence[QAItem]) -> dict[str, int]:
 
 def build_arms(ws: Workspace, arms: Sequence[str], indexed: IndexedCorpus) -> tuple[dict[str, System], dict[str, ArmCost]]:
     """Ready systems for `arms` over the indexed corpus, sharing one generator where they can."""
-    from ragft.systems.hybrid import load_arm_system
+    from ragft.systems.hybrid import StaleAdapterWarning, load_arm_system
 
     unknown = [arm for arm in arms if arm not in KNOWN_ARMS]
     if unknown:
@@ -91,9 +92,17 @@ def build_arms(ws: Workspace, arms: Sequence[str], indexed: IndexedCorpus) -> tu
         if arm in ("base", "rag"):
             systems[arm] = build_system(ws, arm, generator=generator, indexed=indexed)
         else:
-            systems[arm] = load_arm_system(ws, arm, indexed=indexed)
+            with warnings.catch_warnings():
+                if _trained_on(ws, arm) == indexed.version:  # evaluated on the version it learned: not stale here
+                    warnings.simplefilter("ignore", StaleAdapterWarning)
+                systems[arm] = load_arm_system(ws, arm, indexed=indexed)
         costs[arm] = _arm_cost(ws, arm, indexed, index_disk)
     return systems, costs
+
+
+def _trained_on(ws: Workspace, arm: str) -> int | None:
+    manifest = adapter_dir(ws, "hybrid" if arm == "hybrid" else "finetuned") / "manifest.json"
+    return AdapterManifest.load(manifest.parent).corpus_version if manifest.is_file() else None
 
 
 def _arm_cost(ws: Workspace, arm: str, indexed: IndexedCorpus, index_disk_mb: float) -> ArmCost:

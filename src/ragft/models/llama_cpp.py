@@ -68,10 +68,12 @@ class LlamaCppGenerator:
             raise ModelError(f"{self.lora_path}: LoRA adapter not found; train one first or fix the adapter path")
         prefer_passive_openmp()
         from llama_cpp import Llama
+        from llama_cpp._utils import suppress_stdout_stderr
 
         try:
             repack = self.weight_repacking if self.weight_repacking is not None else not _built_with_amx()
-            with _extra_buffer_types(repack):
+            # llama.cpp logs one line per adapted tensor while applying a LoRA, whatever `verbose` says.
+            with _extra_buffer_types(repack), suppress_stdout_stderr(disable=self.lora_path is None):
                 self._llama = Llama(
                     model_path=str(path),
                     n_ctx=self.context_window_tokens,

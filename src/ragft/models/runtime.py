@@ -14,3 +14,17 @@ def prefer_passive_openmp() -> None:
     loaded, and a value the user already set wins.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def quiet_transformers() -> None:
+    """No per-load weight progress bars or deprecation chatter from transformers in ragft's output.
+
+    ragft shows its own progress; a bar per model load and a FutureWarning per training step
+    would bury it. Call after importing transformers (it is imported lazily, when a model loads).
+    """
+    import warnings
+
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\..*")

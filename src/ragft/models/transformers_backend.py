@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ragft.models.runtime import quiet_transformers
 from ragft.models.base import ChatMessage, DecodingSettings, Generation, ModelError, TokenCallback
 from ragft.models.cache import models_cache_dir
 from ragft.models.transcript import TRANSCRIPT_STOP, plain_transcript
@@ -41,6 +42,8 @@ def default_hf_model_dir() -> Path:
     try:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        quiet_transformers()
 
         tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(
@@ -106,6 +109,8 @@ class TransformersGenerator:
             return
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        quiet_transformers()
 
         if self.threads > 0:
             torch.set_num_threads(self.threads)

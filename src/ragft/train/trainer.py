@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ragft.models.runtime import quiet_transformers
 from ragft.train.checkpoint import load_checkpoint, save_checkpoint
 from ragft.train.data import ChatExample, EncodedExample, PackedRow, batches, encode_example, pack_rows
 
@@ -74,6 +75,8 @@ def load_lora_model(model_dir: Path, settings: LoraSettings) -> tuple[Any, Any]:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quiet_transformers()
 
     if settings.threads > 0:
         torch.set_num_threads(settings.threads)
