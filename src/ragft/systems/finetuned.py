@@ -58,6 +58,7 @@ class FineTunedSystem:
     ) -> None:
         self.name = name
         self.generator = generator
+        self.decoding = decoding
         self.pairs = pairs
         self.adapter_info = adapter_info or {}
         self._closed_book = ClosedBookSystem(generator, decoding, name=name)
