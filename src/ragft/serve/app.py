@@ -1,0 +1,269 @@
+"""The HTTP API: ask with citations, an OpenAI-compatible chat endpoint, documents, health, audit.
+
+Every answered request is appended to the audit log. The model is single-threaded (llama.cpp is
+not thread-safe), so generation is serialised by one lock; a bounded queue in front of it turns
+overload into 503 + Retry-After instead of an unbounded pile-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
+
+from ragft.corpus.store import SQLiteStore, StoreError
+from ragft.errors import RagftError
+from ragft.serve.audit import AuditLog
+from ragft.serve.guard import check_restricted_training, load_system
+from ragft.serve.http import (
+    ApiError,
+    check_text,
+    install_error_handlers,
+    log,
+    parse_model,
+    read_json,
+)
+from ragft.serve.limits import RateLimiter, WorkQueue, retry_after
+from ragft.serve.users import UserRegistry
+from ragft.systems.closed_book import QuestionError
+from ragft.types import Answer, Citation, System, User
+from ragft.workspace import Workspace
+
+ADMIN_GROUP = "admin"
+
+
+class AskRequest(BaseModel):
+    """Body of POST /v1/ask."""
+
+    model_config = ConfigDict(extra="ignore")
+    question: StrictStr
+    system: StrictStr | None = None
+
+
+class ChatMessageIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: StrictStr
+    content: StrictStr | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):  # OpenAI content parts: keep the text ones
+            return " ".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+        return self.content or ""
+
+
+class ChatRequest(BaseModel):
+    """Body of POST /v1/chat/completions (the OpenAI shape; sampling fields are accepted and ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+    messages: list[ChatMessageIn]
+    model: StrictStr | None = None
+    stream: StrictBool | None = False
+
+
+class Server:
+    """State behind the endpoints: systems, users, audit log, limits and the generation lock."""
+
+    def __init__(self, ws: Workspace, systems: Mapping[str, System], default: str, *, max_question_chars: int,
+                 max_body_bytes: int, rate_limit_per_min: int, queue_size: int, generation_timeout_s: float) -> None:  # fmt: skip
+        self.ws, self.systems, self.default = ws, dict(systems), default
+        self.users, self.audit = UserRegistry(ws), AuditLog(ws)
+        self.max_question_chars, self.max_body_bytes = max_question_chars, max_body_bytes
+        self.generation_timeout_s = generation_timeout_s
+        self.rate = RateLimiter(rate_limit_per_min)
+        self.queue = WorkQueue(queue_size)
+        self.executor = ThreadPoolExecutor(max_workers=queue_size, thread_name_prefix="ragft-answer")
+        self.generation_lock = threading.Lock()
+        self.corpus_version = ws.store.latest_version()
+        self._local = threading.local()  # SQLite connections cannot cross threads: one store per thread
+
+    def store(self) -> SQLiteStore:
+        """This thread's connection to the document store."""
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = SQLiteStore(self.ws.store.path)
+        return store
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        self.users.close()
+        self.audit.close()
+
+    def caller(self, request: Request) -> User:
+        """The user the bearer key belongs to, or 401; then the per-key rate limit, or 429."""
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        user = self.users.authenticate(key.strip()) if scheme.lower() == "bearer" else None
+        if user is None:
+            raise ApiError(401, "missing, invalid or revoked API key; send 'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"})
+        wait_s = self.rate.check(user.name)
+        if wait_s:
+            raise ApiError(429, f"rate limit of {self.rate.per_min} requests per minute reached", {"Retry-After": retry_after(wait_s)})
+        return user
+
+    def pick(self, name: str | None) -> str:
+        name = name or self.default
+        if name not in self.systems:
+            raise ApiError(422, f"system {name!r} is not served here; served: {', '.join(sorted(self.systems))}")
+        return name
+
+    def question(self, text: str) -> str:
+        check_text(text, "question")
+        if len(text) > self.max_question_chars:
+            raise ApiError(422, f"question too long: {len(text)} characters, the limit is {self.max_question_chars}")
+        if not text.strip():
+            raise ApiError(422, "question is empty")
+        return text
+
+    async def answer(self, user: User, question: str, system_name: str) -> Answer:
+        """Answer in a worker thread under the generation lock, audit it, and time out the wait."""
+        if not self.queue.try_enter():
+            raise ApiError(503, f"server busy: {self.queue.size} requests already queued; retry shortly", {"Retry-After": "2"})
+        started = time.perf_counter()
+        try:
+            future = asyncio.get_running_loop().run_in_executor(self.executor, self._work, user, question, system_name, started)
+        except BaseException:
+            self.queue.leave()
+            raise
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())  # a late failure is not "never retrieved"
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.generation_timeout_s)
+        except TimeoutError:
+            raise ApiError(504, f"generation took longer than {self.generation_timeout_s:g} s; the answer is still logged when it ends",
+                           {"Retry-After": retry_after(self.generation_timeout_s)}) from None  # fmt: skip
+        except QuestionError as exc:
+            raise ApiError(422, str(exc)) from None
+        except RagftError as exc:
+            log.error("answering failed: %s", exc)
+            raise ApiError(500, f"answering failed: {exc}") from None
+
+    def _work(self, user: User, question: str, system_name: str, started: float) -> Answer:
+        try:
+            with self.generation_lock:
+                answer = self.systems[system_name].answer(question, user=user)
+            answer = self._visible_only(answer, user)
+            retrieved = [str(h.get("chunk_id", "")) for h in answer.trace.get("hits", ()) if isinstance(h, Mapping)]
+            self.audit.append(user=user.name, question=question, system=system_name, retrieved=retrieved,
+                              cited=[c.chunk_id for c in answer.citations], corpus_version=self.corpus_version,
+                              answer_text=answer.text, latency_s=time.perf_counter() - started)  # fmt: skip
+            return answer
+        finally:
+            self.queue.leave()
+
+    def _visible_only(self, answer: Answer, user: User) -> Answer:
+        """Defence in depth: drop any citation of a document the caller may not see (or that is gone)."""
+        kept = tuple(c for c in answer.citations if self.may_see(c.doc_id, user))
+        if len(kept) == len(answer.citations):
+            return answer
+        return Answer(answer.text, kept, answer.refused, answer.trace, answer.timings)
+
+    def may_see(self, doc_id: str, user: User) -> bool:
+        try:
+            return user.may_see(self.store().document(doc_id).acl)
+        except StoreError:
+            return False
+
+
+def citation_json(citation: Citation) -> dict[str, Any]:
+    return {"doc_id": citation.doc_id, "title": citation.title, "start": citation.start, "end": citation.end,
+            "page": citation.page, "quote": citation.quote}  # fmt: skip
+
+
+def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str, System] | None = None,
+               allow_restricted_training: bool = False, max_question_chars: int = 2000, max_body_bytes: int = 16384,
+               rate_limit_per_min: int = 60, queue_size: int = 8, generation_timeout_s: float = 120) -> FastAPI:  # fmt: skip
+    """The ragft HTTP API serving `system_name` (loaded from `ws` unless `systems` supplies it).
+
+    Raises RestrictedTrainingError when a served fine-tuned or hybrid arm learned from restricted
+    documents, unless `allow_restricted_training` is True.
+    """
+    names = [system_name, *(systems or {})]
+    check_restricted_training(ws, names, allow_restricted_training=allow_restricted_training)
+    served = dict(systems) if systems is not None else {system_name: load_system(ws, system_name)}
+    if system_name not in served:
+        raise RagftError(f"system {system_name!r} is not among the systems given: {', '.join(sorted(served))}")
+    server = Server(ws, served, system_name, max_question_chars=max_question_chars, max_body_bytes=max_body_bytes,
+                    rate_limit_per_min=rate_limit_per_min, queue_size=queue_size, generation_timeout_s=generation_timeout_s)  # fmt: skip
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        server.close()
+
+    app = FastAPI(title="ragft", summary="Answers with citations from your documents", lifespan=lifespan)
+    app.state.server = server
+    install_error_handlers(app)
+    ask_schema = {"requestBody": {"required": True, "content": {"application/json": {"schema": AskRequest.model_json_schema()}}}}
+
+    @app.post("/v1/ask", openapi_extra=ask_schema)
+    async def ask(request: Request) -> dict[str, Any]:
+        """Answer a question with citations the caller may see."""
+        user = server.caller(request)
+        body = parse_model(AskRequest, await read_json(request, server.max_body_bytes))
+        question, name = server.question(body.question), server.pick(body.system)
+        answer = await server.answer(user, question, name)
+        return {"answer": answer.text, "citations": [citation_json(c) for c in answer.citations], "refused": answer.refused,
+                "system": name, "timings": dict(answer.timings)}  # fmt: skip
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> dict[str, Any]:
+        """OpenAI-compatible chat: the last user message is the question; citations are in `ragft`."""
+        user = server.caller(request)
+        body = parse_model(ChatRequest, await read_json(request, server.max_body_bytes))
+        if body.stream:
+            raise ApiError(400, "stream=true is not supported yet; send stream=false")
+        question = next((m.text() for m in reversed(body.messages) if m.role == "user"), None)
+        if question is None:
+            raise ApiError(422, "messages: no message with role 'user'")
+        question = server.question(question)
+        name = server.pick(body.model if body.model in server.systems else None)
+        answer = await server.answer(user, question, name)
+        prompt_tokens = int(answer.trace.get("prompt_tokens", 0) or 0)
+        completion_tokens = int(answer.trace.get("completion_tokens", 0) or 0)
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()), "model": name,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+            "ragft": {"citations": [citation_json(c) for c in answer.citations], "refused": answer.refused,
+                      "timings": dict(answer.timings)},
+        }  # fmt: skip
+
+    @app.get("/v1/documents/{doc_id:path}")
+    async def document(doc_id: str, request: Request) -> dict[str, Any]:
+        """A document's text, only if the caller may see it (404 either way, so existence never leaks)."""
+        user = server.caller(request)
+        try:
+            doc = server.store().document(doc_id)
+        except StoreError:
+            doc = None
+        if doc is None or not user.may_see(doc.acl):
+            raise ApiError(404, f"no document {doc_id!r}")
+        return {"doc_id": doc.doc_id, "title": doc.title, "text": doc.text, "source": doc.source, "version": doc.version}
+
+    @app.get("/v1/health")
+    async def health() -> dict[str, Any]:
+        """Liveness and what is served (no key needed)."""
+        return {"status": "ok", "systems": sorted(server.systems), "default_system": server.default,
+                "corpus_version": server.corpus_version}  # fmt: skip
+
+    @app.get("/v1/audit")
+    async def audit(request: Request, user: str | None = None, since: str | None = None,
+                    limit: int = Query(100, ge=1, le=10000)) -> dict[str, Any]:  # fmt: skip
+        """The latest audit entries (admin group only), optionally for one user since a time."""
+        caller = server.caller(request)
+        if ADMIN_GROUP not in caller.groups:
+            raise ApiError(403, f"the audit log is for the '{ADMIN_GROUP}' group only")
+        try:
+            entries = server.audit.entries(user=user, since=since, limit=limit)
+        except ValueError as exc:
+            raise ApiError(422, f"since: not an ISO 8601 time ({exc})") from None
+        return {"entries": [e.to_dict() for e in entries]}
+
+    return app
