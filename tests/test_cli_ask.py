@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from ragft.cli import app
-from ragft.models.testing import make_tiny_gguf, make_tiny_hf_model
+
+from .conftest import set_setting
 
 runner = CliRunner()
 
-
-def set_setting(ws: Path, key: str, value: str) -> None:
-    """Rewrite `key = ...` in ws/ragft.toml (keys are unique across sections in the template)."""
-    path = ws / "ragft.toml"
-    text, count = re.subn(rf"^{key} = .*$", f"{key} = {value}", path.read_text(), flags=re.MULTILINE)
-    assert count == 1, key
-    path.write_text(text)
 
 
 def ragft(*args: str):
     return runner.invoke(app, list(args), catch_exceptions=False)
 
-
-@pytest.fixture(scope="module")
-def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("tiny")
-    return make_tiny_gguf(make_tiny_hf_model(root / "hf"), root / "tiny.gguf")
 
 
 @pytest.fixture

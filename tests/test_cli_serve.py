@@ -14,7 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ragft.cli import app
-from ragft.models.testing import make_tiny_gguf, make_tiny_hf_model
+
+from .conftest import set_setting
 
 runner = CliRunner()
 
@@ -22,10 +23,6 @@ runner = CliRunner()
 def ragft(*args: str):
     return runner.invoke(app, list(args), catch_exceptions=False)
 
-
-def set_setting(ws: Path, key: str, value: str) -> None:
-    path = ws / "ragft.toml"
-    path.write_text(re.sub(rf"^{key} = .*$", f"{key} = {value}", path.read_text(), count=1, flags=re.MULTILINE))
 
 
 def free_port() -> int:
@@ -35,12 +32,11 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def ws(tmp_path: Path, mixed_folder: Path) -> Path:
+def ws(tmp_path: Path, mixed_folder: Path, tiny_gguf: Path) -> Path:
     root = tmp_path / "ws"
     ragft("init", str(root))
-    tiny = make_tiny_gguf(make_tiny_hf_model(tmp_path / "hf"), tmp_path / "tiny.gguf")
     set_setting(root, "embedder", '"hashing"')
-    set_setting(root, "generator", f'"{tiny}"')
+    set_setting(root, "generator", f'"{tiny_gguf}"')
     set_setting(root, "max_new_tokens", "6")
     ragft("ingest", str(mixed_folder), "-w", str(root))
     return root

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from ragft.config import DEFAULT_TOML, Config, ConfigError, config_from_dict, load_config
+from ragft.config import (
+    DEFAULT_TOML,
+    Config,
+    ConfigError,
+    config_from_dict,
+    load_config,
+)
 
 
 def test_the_template_states_every_default() -> None:

@@ -11,24 +11,14 @@ from typer.testing import CliRunner
 
 from ragft.cli import app
 from ragft.jobs import prepare_demo_workspace, run_comparison
-from ragft.models.testing import make_tiny_gguf, make_tiny_hf_model
 from ragft.sample import write_sample
 from ragft.workspace import Workspace
+
+from .conftest import set_setting
 
 runner = CliRunner()
 
 
-def set_setting(ws: Path, key: str, value: str) -> None:
-    path = ws / "ragft.toml"
-    text, count = re.subn(rf"^{key} = .*$", f"{key} = {value}", path.read_text(), flags=re.MULTILINE)
-    assert count == 1, key
-    path.write_text(text)
-
-
-@pytest.fixture(scope="module")
-def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("tiny")
-    return make_tiny_gguf(make_tiny_hf_model(root / "hf"), root / "tiny.gguf")
 
 
 @pytest.fixture

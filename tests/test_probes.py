@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from ragft.corpus.diff import CorpusDiff, DocumentChange
-from ragft.synth.probes import PROBE_KINDS, QuestionFileError, extract_facts, generate_probes, load_questions, write_questions
+from ragft.synth.probes import (
+    PROBE_KINDS,
+    QuestionFileError,
+    extract_facts,
+    generate_probes,
+    load_questions,
+    write_questions,
+)
 from ragft.types import Document
 
 DOCS = [

@@ -14,7 +14,11 @@ import pytest
 from ragft.config import EvaluationConfig
 from ragft.evaluate.compare import ArmCost, compare
 from ragft.evaluate.domain import domain_distance
-from ragft.evaluate.freshness import RefreshResult, manifest_refresher, measure_freshness
+from ragft.evaluate.freshness import (
+    RefreshResult,
+    manifest_refresher,
+    measure_freshness,
+)
 from ragft.report import write_report
 from ragft.report.recommend import Requirements
 from ragft.report.terminal import summary_table

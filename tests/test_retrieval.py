@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 
 from ragft.config import RetrievalConfig
-from ragft.retrieval import NoOpReranker, RetrievalError, Retriever, reciprocal_rank_fusion, top_k_indices
+from ragft.retrieval import (
+    NoOpReranker,
+    RetrievalError,
+    Retriever,
+    reciprocal_rank_fusion,
+    top_k_indices,
+)
 from ragft.types import Chunk, Hit, User
 
 # Words the toy embedder treats as one meaning, so "automobile" finds "car" with no shared term.

@@ -12,7 +12,12 @@ import pytest
 from ragft.config import TrainingConfig
 from ragft.corpus.chunking import chunk_document
 from ragft.models.testing import ScriptedGenerator
-from ragft.synth import TrainingDataError, TrainingSet, build_training_set, synthesize_training_set
+from ragft.synth import (
+    TrainingDataError,
+    TrainingSet,
+    build_training_set,
+    synthesize_training_set,
+)
 from ragft.synth.model_synthesis import parse_pairs, supported_span
 from ragft.synth.raft import raft_examples
 from ragft.synth.rules import extract_facts

@@ -25,7 +25,11 @@ from ragft.corpus.diff import diff_versions
 from ragft.corpus.ingest import ingest
 from ragft.evaluate.compare import ArmCost, CompareResult, compare
 from ragft.evaluate.domain import LlamaCppLogProbs, domain_distance
-from ragft.evaluate.freshness import manifest_refresher, measure_freshness, rag_refresher
+from ragft.evaluate.freshness import (
+    manifest_refresher,
+    measure_freshness,
+    rag_refresher,
+)
 from ragft.evaluate.probe_check import check_against_gold
 from ragft.evaluate.requirements import Requirements
 from ragft.models.factory import build_generator, resolve_threads

@@ -21,10 +21,10 @@ from ragft.config import EvaluationConfig
 from ragft.evaluate.domain import DomainDistance
 from ragft.evaluate.freshness import FreshnessResult
 from ragft.evaluate.noise import NoisePoint, noise_sweep
+from ragft.evaluate.requirements import ArmEvidence, Requirements
 from ragft.evaluate.runner import AnswerRecord, run_arms
 from ragft.evaluate.scoring import Score, score_all
 from ragft.evaluate.summary import ArmSummary, summarize_arm
-from ragft.evaluate.requirements import ArmEvidence, Requirements
 from ragft.types import QAItem, System
 
 
@@ -75,7 +75,9 @@ class CompareResult:
 
     def recommendation(self) -> Any:
         """The recommendation from the requirements and this evidence (rules in `ragft.report.recommend`)."""
-        from ragft.report.recommend import recommend  # report consumes evaluate; imported late to keep layers one-way
+        from ragft.report.recommend import (
+            recommend,  # report consumes evaluate; imported late to keep layers one-way
+        )
 
         return recommend(self.evidence(), self.requirements)
 

@@ -105,7 +105,6 @@ class LlamaCppLogProbs:
 
         from ragft.models.default_model import builtin_gguf_names, builtin_gguf_path
         from ragft.models.factory import resolve_threads
-
         from ragft.models.llama_cpp import _extra_buffer_types
 
         path = builtin_gguf_path(self.model_path) if self.model_path in builtin_gguf_names() else Path(self.model_path)

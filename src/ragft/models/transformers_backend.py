@@ -18,11 +18,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ragft.models.runtime import quiet_transformers
-from ragft.models.base import ChatMessage, DecodingSettings, Generation, ModelError, TokenCallback
+from ragft.models.base import (
+    ChatMessage,
+    DecodingSettings,
+    Generation,
+    ModelError,
+    TokenCallback,
+)
 from ragft.models.cache import models_cache_dir
+from ragft.models.default_model import (
+    DEFAULT_GGUF_SHA256,
+    builtin_gguf_names,
+    default_generator_path,
+)
+from ragft.models.runtime import quiet_transformers
 from ragft.models.transcript import TRANSCRIPT_STOP, plain_transcript
-from ragft.models.default_model import DEFAULT_GGUF_SHA256, builtin_gguf_names, default_generator_path
 
 DEFAULT_HF_DIR_NAME = "qwen2.5-coder-0.5b-instruct-hf"
 _MARKER = "ragft-converted.json"  # written last: its presence means the directory is complete

@@ -2,7 +2,12 @@
 
 from ragft.retrieval.fusion import reciprocal_rank_fusion, top_k_indices
 from ragft.retrieval.rerank import NoOpReranker, Reranker
-from ragft.retrieval.retriever import IndexStats, RetrievalError, Retriever, passage_text
+from ragft.retrieval.retriever import (
+    IndexStats,
+    RetrievalError,
+    Retriever,
+    passage_text,
+)
 
 __all__ = [
     "IndexStats",

@@ -20,7 +20,13 @@ from ragft.systems.build import IndexedCorpus, decoding_settings, index_corpus
 from ragft.systems.finetuned import FineTunedSystem, TrainingPairIndex
 from ragft.systems.rag import RagSystem
 from ragft.train.arms import GGUF_FILE, PEFT_DIR, TRAINING_SET_FILE
-from ragft.train.manifest import AdapterError, AdapterManifest, adapter_dir, adapter_status, resolve_base_model
+from ragft.train.manifest import (
+    AdapterError,
+    AdapterManifest,
+    adapter_dir,
+    adapter_status,
+    resolve_base_model,
+)
 from ragft.types import System
 from ragft.workspace import Workspace
 

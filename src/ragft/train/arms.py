@@ -24,7 +24,13 @@ from ragft.synth.types import TrainingSet
 from ragft.systems.prompts import closed_book_messages
 from ragft.train.data import ChatExample
 from ragft.train.gguf_lora import convert_peft_to_gguf
-from ragft.train.manifest import ARMS, AdapterError, AdapterManifest, adapter_dir, resolve_base_model
+from ragft.train.manifest import (
+    ARMS,
+    AdapterError,
+    AdapterManifest,
+    adapter_dir,
+    resolve_base_model,
+)
 from ragft.train.trainer import LoraSettings, StepCallback, TrainMetrics, train_lora
 from ragft.workspace import Workspace
 
@@ -153,7 +159,14 @@ def _swap_in(staging: Path, final: Path) -> None:
 
 def training_progress() -> Any:
     """A rich Progress whose columns show step, loss, tokens/s and the time left."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -20,7 +20,14 @@ from typing import Any
 
 from ragft.models.runtime import quiet_transformers
 from ragft.train.checkpoint import load_checkpoint, save_checkpoint
-from ragft.train.data import ChatExample, EncodedExample, PackedRow, batches, encode_example, pack_rows
+from ragft.train.data import (
+    ChatExample,
+    EncodedExample,
+    PackedRow,
+    batches,
+    encode_example,
+    pack_rows,
+)
 
 LOGIT_SLICE_ROWS = 512  # answer positions per LM-head slice: bounds the logits held at once
 MAX_ROW_TOKENS = 1024  # a step's examples go into rows up to this long, gradients accumulated
