@@ -3,10 +3,18 @@ a RAG system over it with a scripted model, and an app with three users."""
 
 from __future__ import annotations
 
+import json
 import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from fastapi.testclient import TestClient
 
 from ragft.config import RetrievalConfig
@@ -78,3 +86,134 @@ def serve(tmp_path: Path, **app_kwargs) -> Served:
     users.close()
     app = create_app(ws, systems={"rag": rag_system(ws, tmp_path)}, **app_kwargs)
     return Served(ws, TestClient(app, raise_server_exceptions=False), keys)
+
+
+# --- a real server process on loopback, for the crash and load tests ---------------------------
+
+_SERVE_WITH_OPTIONS = """
+import json, sys, uvicorn
+from pathlib import Path
+from ragft.serve import create_app
+from ragft.workspace import Workspace
+ws, port, options = Workspace.open(Path(sys.argv[1])), int(sys.argv[2]), json.loads(sys.argv[3])
+uvicorn.run(create_app(ws, **options), host="127.0.0.1", port=port, log_level="warning")
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def tiny_workspace(root: Path, docs: Path, tiny_gguf: Path, *, max_new_tokens: int = 6) -> Path:
+    """A workspace over `docs` answering with the tiny GGUF model and the hashing embedder."""
+    from typer.testing import CliRunner
+
+    from ragft.cli import app
+    from tests.conftest import set_setting
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", str(root)]).exit_code == 0
+    set_setting(root, "embedder", '"hashing"')
+    set_setting(root, "generator", f'"{tiny_gguf}"')
+    set_setting(root, "max_new_tokens", str(max_new_tokens))
+    assert runner.invoke(app, ["ingest", str(docs), "-w", str(root)]).exit_code == 0
+    return root
+
+
+def start_server(ws: Path, *, startup_timeout_s: float = 90, **app_options) -> tuple[subprocess.Popen, str]:
+    """`ragft serve` on a free loopback port (or create_app(**app_options) under uvicorn when
+    options are given, for limits the CLI does not expose); returns the process and base URL once healthy."""
+    port = free_port()
+    if app_options:
+        argv = [sys.executable, "-c", _SERVE_WITH_OPTIONS, str(ws), str(port), json.dumps(app_options)]
+    else:
+        argv = [sys.executable, "-m", "ragft", "serve", "-w", str(ws), "--port", str(port)]
+    log_path = ws / "server.log"  # a file, not a pipe: llama.cpp's load chatter would fill a pipe and block
+    with log_path.open("a") as log_file:
+        proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + startup_timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the server exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            time.sleep(0.2)
+    stop(proc, kill=True)
+    raise AssertionError("the server did not start in time")
+
+
+def stop(proc: subprocess.Popen, *, kill: bool = False) -> None:
+    """End a server process: SIGKILL (a crash) or a clean terminate."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL) if kill else proc.terminate()
+    proc.wait(timeout=30)
+
+
+# --- load: N clients asking back to back for a fixed time -------------------------------------
+
+
+@dataclass
+class LoadResult:
+    """What N clients saw: one (status, latency_s, has_retry_after) per request; -1 = transport error."""
+
+    clients: int
+    duration_s: float
+    replies: list[tuple[int, float, bool]]
+
+    def statuses(self) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for status, _, _ in self.replies:
+            counts[status] = counts.get(status, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def latencies_s(self, status: int = 200) -> list[float]:
+        return sorted(latency for s, latency, _ in self.replies if s == status)
+
+    def summary(self) -> dict:
+        ok = self.latencies_s()
+
+        def pct(p: float) -> float | None:
+            return round(ok[min(len(ok) - 1, int(p * len(ok)))], 4) if ok else None
+
+        return {"clients": self.clients, "duration_s": round(self.duration_s, 2), "requests": len(self.replies),
+                "statuses": {str(k): v for k, v in self.statuses().items()},
+                "answers_per_s": round(len(ok) / self.duration_s, 2), "p50_latency_s": pct(0.50),
+                "p95_latency_s": pct(0.95)}  # fmt: skip
+
+
+def run_load(base: str, keys: list[str], *, duration_s: float, question: str = "How long does the battery last?",
+             backoff_s: float = 0.1, request_timeout_s: float = 120) -> LoadResult:  # fmt: skip
+    """One thread per key asking back to back until `duration_s` is up (in-flight requests finish).
+
+    A 503 is followed by a short `backoff_s` pause rather than the full Retry-After, to keep the queue full.
+    """
+    replies: list[tuple[int, float, bool]] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + duration_s
+
+    def client(key: str) -> None:
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=request_timeout_s) as http:
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                try:
+                    reply = http.post("/v1/ask", json={"question": question})
+                    seen = (reply.status_code, time.perf_counter() - started, "retry-after" in reply.headers)
+                except httpx.TransportError:
+                    seen = (-1, time.perf_counter() - started, False)
+                with lock:
+                    replies.append(seen)
+                if seen[0] == 503:
+                    time.sleep(backoff_s)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client, args=(key,), daemon=True) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=duration_s + request_timeout_s + 10)
+    return LoadResult(len(keys), time.monotonic() - started, replies)

@@ -513,6 +513,8 @@ def serve(
     allow_restricted_training: Annotated[
         bool, typer.Option("--allow-restricted-training", help="Serve a trained arm even if it learned restricted documents.")
     ] = False,
+    rate_limit_per_min: Annotated[int, typer.Option(help="Requests per minute per API key (429 beyond).")] = 60,
+    queue_size: Annotated[int, typer.Option(help="Requests waiting for the model at once (503 + Retry-After beyond).")] = 8,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Serve an arm over HTTP: /v1/ask, OpenAI-compatible /v1/chat/completions, /v1/documents, /docs.
@@ -526,6 +528,7 @@ def serve(
 
     ws = _workspace(workspace)
     with err_console.status(f"loading the {system} system..."):
-        api = create_app(ws, system_name=system, allow_restricted_training=allow_restricted_training)
+        api = create_app(ws, system_name=system, allow_restricted_training=allow_restricted_training,
+                         rate_limit_per_min=rate_limit_per_min, queue_size=queue_size)  # fmt: skip
     console.print(f"Serving [bold]{system}[/] on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     uvicorn.run(api, host=host, port=port, log_level="warning")

@@ -180,7 +180,7 @@ def _tidy_whitespace(text: str) -> str:
 
 def _load_pdf(data: bytes, path: Path) -> list[Loaded]:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import PyPdfError
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -190,7 +190,9 @@ def _load_pdf(data: bytes, path: Path) -> list[Loaded]:
         info_title = (reader.metadata.title if reader.metadata else None) or ""
     except LoadError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+    # Damaged PDFs surface as pypdf errors, but also as the Python errors of whatever code read the
+    # broken object (fuzzing found unsupported filters and self-referencing objects among them).
+    except (PyPdfError, NotImplementedError, RecursionError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as exc:
         raise LoadError(f"not a readable PDF ({type(exc).__name__}: {exc})", "re-export the PDF or check the download") from None
     # Page numbers stay with the text: `page_starts[i]` is the offset where page i+1 begins.
     page_starts, parts, offset = [], [], 0

@@ -8,15 +8,17 @@ overload into 503 + Retry-After instead of an unbounded pile-up.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
 
 from ragft.corpus.store import SQLiteStore, StoreError
@@ -123,30 +125,66 @@ class Server:
 
     async def answer(self, user: User, question: str, system_name: str) -> Answer:
         """Answer in a worker thread under the generation lock, audit it, and time out the wait."""
+        future = self._submit(user, question, system_name, None)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.generation_timeout_s)
+        except TimeoutError:
+            raise self._timeout_error() from None
+        except RagftError as exc:
+            raise _api_error(exc) from None
+
+    def stream(self, user: User, question: str, system_name: str) -> AsyncIterator[str | Answer]:
+        """Admit the request now (503 when the queue is full), then yield each generated piece and
+        last the audited Answer; an error after admission is raised from the iterator as ApiError."""
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[object] = asyncio.Queue()  # filled from the worker thread, drained here
+
+        def on_token(piece: str) -> None:
+            loop.call_soon_threadsafe(pieces.put_nowait, piece)
+
+        future = self._submit(user, question, system_name, on_token)
+        # The future's result is set through the loop after every piece was queued, so _END comes last.
+        future.add_done_callback(lambda _: pieces.put_nowait(_END))
+
+        async def events() -> AsyncIterator[str | Answer]:
+            deadline = loop.time() + self.generation_timeout_s
+            while True:
+                try:
+                    item = await asyncio.wait_for(pieces.get(), max(deadline - loop.time(), 0.0))
+                except TimeoutError:
+                    raise self._timeout_error() from None
+                if item is _END:
+                    break
+                yield item  # type: ignore[misc]
+            try:
+                yield future.result()
+            except RagftError as exc:
+                raise _api_error(exc) from None
+
+        return events()
+
+    def _submit(self, user: User, question: str, system_name: str, on_token: Callable[[str], None] | None) -> asyncio.Future[Answer]:
+        """Take a queue slot (or 503) and start the work; the slot is freed when the work really ends."""
         if not self.queue.try_enter():
             raise ApiError(503, f"server busy: {self.queue.size} requests already queued; retry shortly", {"Retry-After": "2"})
         started = time.perf_counter()
         try:
-            future = asyncio.get_running_loop().run_in_executor(self.executor, self._work, user, question, system_name, started)
+            future = asyncio.get_running_loop().run_in_executor(self.executor, self._work, user, question, system_name, started, on_token)
         except BaseException:
             self.queue.leave()
             raise
         future.add_done_callback(lambda f: f.cancelled() or f.exception())  # a late failure is not "never retrieved"
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), self.generation_timeout_s)
-        except TimeoutError:
-            raise ApiError(504, f"generation took longer than {self.generation_timeout_s:g} s; the answer is still logged when it ends",
-                           {"Retry-After": retry_after(self.generation_timeout_s)}) from None  # fmt: skip
-        except QuestionError as exc:
-            raise ApiError(422, str(exc)) from None
-        except RagftError as exc:
-            log.error("answering failed: %s", exc)
-            raise ApiError(500, f"answering failed: {exc}") from None
+        return future
 
-    def _work(self, user: User, question: str, system_name: str, started: float) -> Answer:
+    def _timeout_error(self) -> ApiError:
+        return ApiError(504, f"generation took longer than {self.generation_timeout_s:g} s; the answer is still logged when it ends",
+                        {"Retry-After": retry_after(self.generation_timeout_s)})  # fmt: skip
+
+    def _work(self, user: User, question: str, system_name: str, started: float, on_token: Callable[[str], None] | None) -> Answer:
         try:
             with self.generation_lock:
-                answer = self.systems[system_name].answer(question, user=user)
+                system = self.systems[system_name]
+                answer = system.answer(question, user=user, on_token=on_token) if on_token else system.answer(question, user=user)
             answer = self._visible_only(answer, user)
             retrieved = [str(h.get("chunk_id", "")) for h in answer.trace.get("hits", ()) if isinstance(h, Mapping)]
             self.audit.append(user=user.name, question=question, system=system_name, retrieved=retrieved,
@@ -168,6 +206,33 @@ class Server:
             return user.may_see(self.store().document(doc_id).acl)
         except StoreError:
             return False
+
+
+_END = object()  # marks the end of a streamed answer's pieces
+
+
+def _api_error(exc: RagftError) -> ApiError:
+    """What a failure while answering becomes for the caller: 422 for a bad question, else 500."""
+    if isinstance(exc, QuestionError):
+        return ApiError(422, str(exc))
+    log.error("answering failed: %s", exc)
+    return ApiError(500, f"answering failed: {exc}")
+
+
+def sse(data: object) -> str:
+    """One server-sent event carrying `data` as JSON (or a bare string such as [DONE])."""
+    return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def answer_json(answer: Answer, system_name: str) -> dict[str, Any]:
+    return {"answer": answer.text, "citations": [citation_json(c) for c in answer.citations], "refused": answer.refused,
+            "system": system_name, "timings": dict(answer.timings)}  # fmt: skip
+
+
+def ragft_json(answer: Answer) -> dict[str, Any]:
+    """The citations and facts an OpenAI-shaped reply carries in its `ragft` field."""
+    return {"answer": answer.text, "citations": [citation_json(c) for c in answer.citations], "refused": answer.refused,
+            "timings": dict(answer.timings)}  # fmt: skip
 
 
 def citation_json(citation: Citation) -> dict[str, Any]:
@@ -202,37 +267,64 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
     ask_schema = {"requestBody": {"required": True, "content": {"application/json": {"schema": AskRequest.model_json_schema()}}}}
 
     @app.post("/v1/ask", openapi_extra=ask_schema)
-    async def ask(request: Request) -> dict[str, Any]:
-        """Answer a question with citations the caller may see."""
+    async def ask(request: Request, stream: bool = False) -> Any:
+        """Answer a question with citations the caller may see; `?stream=true` sends server-sent events:
+        `{"token": ...}` per piece, then `{"done": true, "answer", "citations", "refused", "timings"}`
+        (that final answer is authoritative: a grounding check may replace the streamed text with a refusal)."""
         user = server.caller(request)
         body = parse_model(AskRequest, await read_json(request, server.max_body_bytes))
         question, name = server.question(body.question), server.pick(body.system)
-        answer = await server.answer(user, question, name)
-        return {"answer": answer.text, "citations": [citation_json(c) for c in answer.citations], "refused": answer.refused,
-                "system": name, "timings": dict(answer.timings)}  # fmt: skip
+        if not stream:
+            return answer_json(await server.answer(user, question, name), name)
+        events = server.stream(user, question, name)
+
+        async def ask_events() -> AsyncIterator[str]:
+            try:
+                async for item in events:
+                    yield sse({"done": True, **answer_json(item, name)} if isinstance(item, Answer) else {"token": item})
+            except ApiError as exc:  # the 200 header is already sent: report it as the last event
+                yield sse({"error": exc.message, "status": exc.status})
+
+        return StreamingResponse(ask_events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(request: Request) -> dict[str, Any]:
-        """OpenAI-compatible chat: the last user message is the question; citations are in `ragft`."""
+    async def chat_completions(request: Request) -> Any:
+        """OpenAI-compatible chat: the last user message is the question; citations are in `ragft`
+        (with `stream: true`, in the last chunk before `data: [DONE]`)."""
         user = server.caller(request)
         body = parse_model(ChatRequest, await read_json(request, server.max_body_bytes))
-        if body.stream:
-            raise ApiError(400, "stream=true is not supported yet; send stream=false")
         question = next((m.text() for m in reversed(body.messages) if m.role == "user"), None)
         if question is None:
             raise ApiError(422, "messages: no message with role 'user'")
         question = server.question(question)
         name = server.pick(body.model if body.model in server.systems else None)
+        completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        if body.stream:
+            events = server.stream(user, question, name)
+
+            def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> str:
+                return sse({"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": name,
+                            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}], **extra})  # fmt: skip
+
+            async def chat_events() -> AsyncIterator[str]:
+                yield chunk({"role": "assistant", "content": ""})
+                try:
+                    async for item in events:
+                        yield chunk({}, "stop", ragft=ragft_json(item)) if isinstance(item, Answer) else chunk({"content": item})
+                except ApiError as exc:
+                    yield sse({"error": {"message": exc.message, "type": "server_error", "code": exc.status}})
+                yield sse("[DONE]")
+
+            return StreamingResponse(chat_events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         answer = await server.answer(user, question, name)
         prompt_tokens = int(answer.trace.get("prompt_tokens", 0) or 0)
         completion_tokens = int(answer.trace.get("completion_tokens", 0) or 0)
         return {
-            "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()), "model": name,
+            "id": completion_id, "object": "chat.completion", "created": created, "model": name,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},
-            "ragft": {"citations": [citation_json(c) for c in answer.citations], "refused": answer.refused,
-                      "timings": dict(answer.timings)},
+            "ragft": ragft_json(answer),
         }  # fmt: skip
 
     @app.get("/v1/documents/{doc_id:path}")
