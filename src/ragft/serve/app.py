@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
 
 from ragft.corpus.store import SQLiteStore, StoreError
@@ -33,8 +33,10 @@ from ragft.serve.http import (
     parse_model,
     read_json,
 )
+from ragft.serve.ingest import IngestRequest, ingest_and_index, ingest_json
 from ragft.serve.limits import RateLimiter, WorkQueue, retry_after
 from ragft.serve.users import UserRegistry
+from ragft.systems.build import IndexedCorpus
 from ragft.systems.closed_book import QuestionError
 from ragft.types import Answer, Citation, System, User
 from ragft.workspace import Workspace
@@ -83,6 +85,7 @@ class Server:
         self.queue = WorkQueue(queue_size)
         self.executor = ThreadPoolExecutor(max_workers=queue_size, thread_name_prefix="ragft-answer")
         self.generation_lock = threading.Lock()
+        self.ingest_lock = threading.Lock()  # one ingest at a time; a second is told 409, not queued
         self.corpus_version = ws.store.latest_version()
         self._local = threading.local()  # SQLite connections cannot cross threads: one store per thread
 
@@ -183,16 +186,30 @@ class Server:
     def _work(self, user: User, question: str, system_name: str, started: float, on_token: Callable[[str], None] | None) -> Answer:
         try:
             with self.generation_lock:
-                system = self.systems[system_name]
+                system, corpus_version = self.systems[system_name], self.corpus_version
                 answer = system.answer(question, user=user, on_token=on_token) if on_token else system.answer(question, user=user)
             answer = self._visible_only(answer, user)
             retrieved = [str(h.get("chunk_id", "")) for h in answer.trace.get("hits", ()) if isinstance(h, Mapping)]
             self.audit.append(user=user.name, question=question, system=system_name, retrieved=retrieved,
-                              cited=[c.chunk_id for c in answer.citations], corpus_version=self.corpus_version,
+                              cited=[c.chunk_id for c in answer.citations], corpus_version=corpus_version,
                               answer_text=answer.text, latency_s=time.perf_counter() - started)  # fmt: skip
             return answer
         finally:
             self.queue.leave()
+
+    def embedder(self) -> Any | None:
+        """The embedder of the served retriever (None when no served system retrieves)."""
+        retriever = next((getattr(s, "retriever", None) for s in self.systems.values() if getattr(s, "retriever", None)), None)
+        return getattr(retriever, "embedder", None)
+
+    def swap_corpus(self, indexed: IndexedCorpus | None, version: int | None) -> None:
+        """Serve a new corpus version: every retrieving system gets its retriever, atomically for answers."""
+        with self.generation_lock:
+            if indexed is not None:
+                for system in self.systems.values():
+                    if getattr(system, "retriever", None) is not None:
+                        system.retriever = indexed.retriever  # type: ignore[attr-defined]
+            self.corpus_version = version
 
     def _visible_only(self, answer: Answer, user: User) -> Answer:
         """Defence in depth: drop any citation of a document the caller may not see (or that is gone)."""
@@ -344,6 +361,37 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
         """Liveness and what is served (no key needed)."""
         return {"status": "ok", "systems": sorted(server.systems), "default_system": server.default,
                 "corpus_version": server.corpus_version}  # fmt: skip
+
+    @app.post("/v1/ingest")
+    async def ingest(request: Request) -> Any:
+        """Ingest server-side files or folders (admin group only) and serve the new corpus version.
+
+        Body: `{"paths": [...], "sync": false, "acl": []}`. Replies with the version, counts of
+        documents added/changed/removed, each file that failed, and the re-indexing cost (`index`
+        is null when nothing changed). 400 when no file could be read; 409 while another ingest runs.
+        """
+        caller = server.caller(request)
+        if ADMIN_GROUP not in caller.groups:
+            raise ApiError(403, f"ingesting is for the '{ADMIN_GROUP}' group only")
+        body = parse_model(IngestRequest, await read_json(request, server.max_body_bytes))
+        if not server.ingest_lock.acquire(blocking=False):
+            raise ApiError(409, "another ingest is running; retry when it ends", {"Retry-After": "5"})
+        try:
+            report, indexed = await asyncio.to_thread(ingest_and_index, server.ws, body, server.embedder())
+            version = report.version if report.version is not None else server.corpus_version
+            if report.version is not None:
+                server.swap_corpus(indexed, report.version)
+        except RagftError as exc:
+            log.error("ingest failed: %s", exc)
+            raise ApiError(500, f"ingest failed: {exc}") from None
+        finally:
+            server.ingest_lock.release()
+        reply = ingest_json(report, indexed, version)
+        log.info("ingest by %s: version %s, %d added, %d changed, %d removed, %d failed", caller.name, version,
+                 reply["added"], reply["changed"], reply["removed"], len(reply["failures"]))  # fmt: skip
+        if report.files_loaded == 0 and report.failures:
+            return JSONResponse({"error": "none of the given paths could be read", **reply}, status_code=400)
+        return reply
 
     @app.get("/v1/audit")
     async def audit(request: Request, user: str | None = None, since: str | None = None,

@@ -1,0 +1,11 @@
+"""The `ragft` command: a thin shell where every verb calls one library function and prints.
+
+`app` is the Typer application; each module below adds its group of commands to it, in the order
+`ragft --help` lists them (getting documents in, answering, comparing, serving).
+"""
+
+# isort: skip_file  (the import order below is the order of `ragft --help`)
+from ragft.cli.common import app
+from ragft.cli import corpus, answer, compare, serve  # noqa: E402, F401, I001  (importing registers the commands)
+
+__all__ = ["app"]
