@@ -4,8 +4,8 @@
 `ragft --help` lists them (getting documents in, answering, comparing, serving).
 """
 
-# isort: skip_file  (the import order below is the order of `ragft --help`)
+# ruff: noqa: I001  (the import order below is the order of `ragft --help`)
 from ragft.cli.common import app
-from ragft.cli import corpus, answer, compare, serve  # noqa: E402, F401, I001  (importing registers the commands)
+from ragft.cli import corpus, answer, compare, serve  # noqa: F401  (importing registers the commands)
 
 __all__ = ["app"]
