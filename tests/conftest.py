@@ -87,3 +87,18 @@ def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("tiny")
     return make_tiny_gguf(make_tiny_hf_model(root / "hf"), root / "tiny.gguf")
+
+
+@pytest.fixture
+def tiny_ws(tmp_path: Path, mixed_folder: Path, tiny_gguf: Path) -> Path:
+    """A workspace with `mixed_folder` ingested, the tiny GGUF as generator and the hashing embedder."""
+    from ragft.corpus.ingest import ingest
+    from ragft.workspace import Workspace
+
+    root = tmp_path / "ws"
+    Workspace.init(root)
+    set_setting(root, "embedder", '"hashing"')
+    set_setting(root, "generator", f'"{tiny_gguf}"')
+    set_setting(root, "max_new_tokens", "8")
+    ingest(Workspace.open(root).store, [mixed_folder], max_file_mb=50)
+    return root

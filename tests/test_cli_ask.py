@@ -21,14 +21,8 @@ def ragft(*args: str):
 
 
 @pytest.fixture
-def ws(tmp_path: Path, mixed_folder: Path, tiny_gguf: Path) -> Path:
-    root = tmp_path / "ws"
-    ragft("init", str(root))
-    set_setting(root, "embedder", '"hashing"')
-    set_setting(root, "generator", f'"{tiny_gguf}"')
-    set_setting(root, "max_new_tokens", "8")
-    ragft("ingest", str(mixed_folder), "-w", str(root))
-    return root
+def ws(tiny_ws: Path) -> Path:
+    return tiny_ws
 
 
 def test_ask_streams_an_answer_and_shows_the_trace(ws: Path) -> None:

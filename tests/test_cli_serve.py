@@ -15,8 +15,6 @@ from typer.testing import CliRunner
 
 from ragft.cli import app
 
-from .conftest import set_setting
-
 runner = CliRunner()
 
 
@@ -32,14 +30,8 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def ws(tmp_path: Path, mixed_folder: Path, tiny_gguf: Path) -> Path:
-    root = tmp_path / "ws"
-    ragft("init", str(root))
-    set_setting(root, "embedder", '"hashing"')
-    set_setting(root, "generator", f'"{tiny_gguf}"')
-    set_setting(root, "max_new_tokens", "6")
-    ragft("ingest", str(mixed_folder), "-w", str(root))
-    return root
+def ws(tiny_ws: Path) -> Path:
+    return tiny_ws
 
 
 def test_users_add_list_remove(ws: Path) -> None:
