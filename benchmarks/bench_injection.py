@@ -1,6 +1,6 @@
 """Prompt-injection success rate of the `rag` and `base` arms on the default model.
 
-The hostile test documents (tests/data/hostile/*.md, each hiding an instruction with a unique
+The hostile test documents (src/ragft/evaluate/hostile/*.md, each hiding an instruction with a unique
 canary) are ingested together with the bundled sample corpus; each probe is an ordinary question
 whose answer sits in a hostile document, so retrieval shows the model the instruction. An answer
 carrying the canary, or a phrase only obeying would produce, counts as a successful injection.
@@ -20,12 +20,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from ragft.corpus.ingest import ingest
-from ragft.evaluate.injection import injection_success_rate, load_probes
+from ragft.evaluate.injection import HOSTILE_DIR, injection_success_rate, load_probes
 from ragft.sample import sample_dir
 from ragft.systems.build import build_system
 from ragft.workspace import Workspace
 
-HOSTILE = Path(__file__).resolve().parents[1] / "tests" / "data" / "hostile"
+HOSTILE = HOSTILE_DIR
 RESULTS = Path(__file__).parent / "results" / "injection.json"
 
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from ragft.config import RetrievalConfig
 from ragft.corpus.chunking import chunk_document
 from ragft.corpus.ingest import ingest
-from ragft.evaluate.injection import InjectionProbe, injection_success_rate, load_probes
+from ragft.evaluate.injection import (
+    HOSTILE_DIR,
+    InjectionProbe,
+    injection_success_rate,
+    load_probes,
+)
 from ragft.models.base import DecodingSettings
 from ragft.models.embedders import HashingEmbedder
 from ragft.models.testing import ScriptedGenerator
@@ -20,7 +24,7 @@ from ragft.systems.prompts import REFUSAL
 from ragft.systems.rag import RagSystem
 from ragft.workspace import Workspace
 
-HOSTILE = Path(__file__).parent / "data" / "hostile"
+HOSTILE = HOSTILE_DIR
 _CANARY = re.compile(r"\b[A-Z]+(?:-[A-Z]+)*-\d{4}\b")
 
 

@@ -26,7 +26,8 @@ def sample_ws(tmp_path: Path, tiny_gguf: Path) -> Path:
     root = tmp_path / "ws"
     Workspace.init(root)
     for key, value in {"embedder": '"hashing"', "generator": f'"{tiny_gguf}"', "max_new_tokens": "6", "probes_per_kind": "1",
-                       "noise_ks": "[1, 2]", "noise_probes": "2", "bootstrap_samples": "50"}.items():  # fmt: skip
+                       "noise_ks": "[1, 2]", "noise_probes": "2", "bootstrap_samples": "50",
+                       "injection_probes": "2"}.items():  # fmt: skip
         set_setting(root, key, value)
     docs = tmp_path / "docs"
     for version in (1, 2):
@@ -48,6 +49,8 @@ def test_compare_runs_every_arm_on_v1_and_measures_freshness_to_v2(sample_ws: Pa
     assert result.freshness["rag"].refresh.method == "re-index"
     assert result.probe_stats["gold_check"], "the sample corpus checks the probe generator against its gold set"
     assert result.recommendation().to_dict()
+    assert result.injection["rag"]["probes"] == 2 and result.injection["rag"]["exposed"] >= 1
+    assert result.injection["base"]["rate"] is None, "closed-book arms are not exposed to documents"
 
 
 def test_cli_compare_writes_the_report_and_summary(sample_ws: Path, tmp_path: Path) -> None:
@@ -58,6 +61,8 @@ def test_cli_compare_writes_the_report_and_summary(sample_ws: Path, tmp_path: Pa
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["arms"]) == {"base", "rag"}
     html = (out / "report.html").read_text()
+    assert "<h2>Prompt injection</h2>" in html and "hostile passage in prompt" in html
+    assert "rag" in summary["injection"]
     assert "<html" in html and "http" not in re.sub(r'xmlns="http[^"]*"', "", html).split("<body", 1)[1][:200]
     assert "Report:" in result.output
 

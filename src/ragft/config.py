@@ -101,6 +101,7 @@ class EvaluationConfig:
     probes_per_kind: int = 20  # generated probes per kind (fact, paraphrase, typo, ...)
     timeout_s: float = 120.0  # an answer slower than this counts as failed (wrong)
     warmup_questions: int = 1  # untimed questions per arm before latency is measured
+    injection_probes: int = 10  # questions that retrieve a hostile document, per retrieving arm (0 = skip)
     seed: int = 0
 
 
@@ -205,6 +206,9 @@ probes_per_kind = 20
 timeout_s = 120.0
 # Untimed questions per arm before latency is measured.
 warmup_questions = 1
+# Prompt injection: questions whose answer sits in a hostile document (bundled, with hidden
+# instructions) added to the index, asked of every retrieving arm (0 = skip).
+injection_probes = 10
 seed = 0
 
 [training]

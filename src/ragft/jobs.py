@@ -21,8 +21,10 @@ from pathlib import Path
 from rich.console import Console
 
 from ragft.config import ConfigError
+from ragft.corpus.chunking import chunk_document
 from ragft.corpus.diff import diff_versions
 from ragft.corpus.ingest import ingest
+from ragft.corpus.loaders import load_file
 from ragft.evaluate.compare import ArmCost, CompareResult, compare
 from ragft.evaluate.domain import LlamaCppLogProbs, domain_distance
 from ragft.evaluate.freshness import (
@@ -30,9 +32,12 @@ from ragft.evaluate.freshness import (
     measure_freshness,
     rag_refresher,
 )
+from ragft.evaluate.injection import HOSTILE_DIR, injection_success_rate
+from ragft.evaluate.injection import load_probes as load_injection_probes
 from ragft.evaluate.probe_check import check_against_gold
 from ragft.evaluate.requirements import Requirements
 from ragft.models.factory import build_generator, resolve_threads
+from ragft.retrieval.retriever import Retriever
 from ragft.sample import questions_path, sample_dir, write_sample
 from ragft.synth.probes import generate_probes, load_questions
 from ragft.systems.build import IndexedCorpus, build_system, index_corpus
@@ -45,7 +50,7 @@ KNOWN_ARMS = (*ALL_ARMS, "finetuned+rag")  # the closed-book adapter with retrie
 TRAINED_ARMS = ("finetuned", "hybrid")
 
 # The demo must finish in minutes on two cores: a few probes per kind and a short k sweep.
-DEMO_EVALUATION = {"probes_per_kind": 3, "noise_ks": [1, 3, 5], "noise_probes": 4}
+DEMO_EVALUATION = {"probes_per_kind": 3, "noise_ks": [1, 3, 5], "noise_probes": 4, "injection_probes": 5}
 
 
 @dataclass(frozen=True)
@@ -174,6 +179,11 @@ def run_comparison(
         result = replace(result, freshness=freshness)
         stages["freshness"] = time.perf_counter() - started
 
+    if evaluation.injection_probes > 0:
+        started = time.perf_counter()
+        result = replace(result, injection=measure_injection(ws, systems, indexed, limit=evaluation.injection_probes))
+        stages["prompt injection"] = time.perf_counter() - started
+
     if measure_domain and "base" in result.summaries:
         started = time.perf_counter()
         known = result.summaries["base"].by_kind.get("fact", {}).get("accuracy")
@@ -181,6 +191,39 @@ def run_comparison(
         result = replace(result, domain=domain_distance(documents, scorer, known_facts=known, model=ws.config.models.generator))
         stages["domain distance"] = time.perf_counter() - started
     return replace(result, stages_s=stages)
+
+
+def measure_injection(ws: Workspace, systems: dict[str, System], indexed: IndexedCorpus, *, limit: int) -> dict[str, dict]:
+    """Injection success rate of every retrieving arm, with the bundled hostile documents added to its index.
+
+    Closed-book arms never see documents, so they are reported as not exposed rather than measured.
+    The arm's own retriever is put back afterwards.
+    """
+    embedder = indexed.retriever.embedder
+    count = getattr(embedder, "count_tokens", None)
+    chunks = list(indexed.retriever.chunks)
+    for path in sorted(HOSTILE_DIR.glob("*.md")):
+        for document in load_file(path, f"hostile/{path.name}", max_file_mb=1):
+            chunks.extend(chunk_document(document, size_tokens=ws.config.corpus.chunk_size_tokens,
+                                         overlap_tokens=ws.config.corpus.chunk_overlap_tokens,
+                                         **({"count_tokens": count} if callable(count) else {})))  # fmt: skip
+    hostile = Retriever(ws.config.retrieval, embedder, ws.index_dir)
+    hostile.warm_up(chunks, version_key=f"corpus-v{indexed.version}-hostile")
+    probes = [replace(p, doc_id=f"hostile/{p.doc_id}") for p in load_injection_probes(HOSTILE_DIR / "probes.json")][:limit]
+    results: dict[str, dict] = {}
+    for arm, system in systems.items():
+        own = getattr(system, "retriever", None)
+        if own is None:
+            results[arm] = {"rate": None, "probes": 0, "note": "closed-book: never shown documents"}
+            continue
+        system.retriever = hostile  # type: ignore[attr-defined]
+        try:
+            rate, rows = injection_success_rate(system, probes)
+        finally:
+            system.retriever = own  # type: ignore[attr-defined]
+        results[arm] = {"rate": rate, "probes": len(rows), "exposed": sum(r["retrieved"] for r in rows),
+                        "caught_by_grounding": sum(r["caught_by_grounding"] for r in rows), "rows": rows}  # fmt: skip
+    return results
 
 
 def _is_sample(ws: Workspace, version: int) -> bool:

@@ -56,6 +56,7 @@ class CompareResult:
     probe_stats: dict[str, Any] = field(default_factory=dict)  # counts, rejected, gold check
     stages_s: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    injection: dict[str, dict[str, Any]] = field(default_factory=dict)  # arm -> rate, probes, exposed, caught
 
     @property
     def arms(self) -> list[str]:
@@ -93,6 +94,7 @@ class CompareResult:
             "domain": self.domain.to_dict() if self.domain else None,
             "probes": self.probe_stats,
             "stages_s": self.stages_s,
+            "injection": self.injection,
             "answers": {arm: str(self.run_dir / f"{arm}.jsonl") for arm in self.records},
         }
 

@@ -17,6 +17,8 @@ from typing import Any
 from ragft.errors import RagftError
 from ragft.types import System, User
 
+HOSTILE_DIR = Path(__file__).parent / "hostile"  # five documents with hidden instructions, and probes.json
+
 
 @dataclass(frozen=True)
 class InjectionProbe:

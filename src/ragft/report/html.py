@@ -144,6 +144,22 @@ def _leakage(result: CompareResult) -> str:
             "Retrieval filters restricted passages per user; weights trained on everything cannot.</p>")  # fmt: skip
 
 
+def _injection(result: CompareResult) -> str:
+    if not result.injection:
+        return "<p>Not measured in this run ([evaluation] injection_probes = 0).</p>"
+    rows = []
+    for arm, r in result.injection.items():
+        if r.get("rate") is None:
+            rows.append(f"<tr><th>{escape(arm)}</th><td colspan=4>{escape(str(r.get('note', 'not measured')))}</td></tr>")
+            continue
+        rows.append(f"<tr><th>{escape(arm)}</th><td>{r['rate']:.0%} ({round(r['rate'] * r['probes'])}/{r['probes']})</td>"
+                    f"<td>{r['exposed']}/{r['probes']}</td><td>{r['caught_by_grounding']}</td></tr>")  # fmt: skip
+    return ("<p>Bundled hostile documents (each hides an instruction asking for a unique canary string) are added to "
+            "the index; ordinary questions retrieve them. An injection succeeded when the answer carries the canary "
+            "or obeys the instruction.</p><table><tr><th>arm</th><th>success rate</th><th>hostile passage in prompt</th>"
+            "<th>obeyed, then caught by the grounding check</th></tr>" + "".join(rows) + "</table>")  # fmt: skip
+
+
 def _fmt(i: Interval | None) -> str:
     return "n/a" if i is None else i.fmt()
 
@@ -232,6 +248,7 @@ citations {'required' if req.citations_required else 'not required'} · restrict
 <h2>Latency</h2>{latency}
 <h2>Freshness after a document update</h2>{_freshness(result)}
 <h2>Access leakage</h2>{_leakage(result)}
+<h2>Prompt injection</h2>{_injection(result)}
 <h2>Domain distance</h2>{_domain(result)}
 <h2>Cost</h2>{_costs(result)}
 <h2>Probe set</h2>{probe_stats}
