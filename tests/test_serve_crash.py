@@ -18,7 +18,7 @@ from ragft.corpus.store import SQLiteStore
 from ragft.serve.audit import AuditLog
 from ragft.serve.users import UserRegistry
 from ragft.workspace import Workspace
-from tests.test_serve_fixtures import start_server, stop, tiny_workspace
+from tests.test_serve_fixtures import free_port, start_server, stop, tiny_workspace
 
 QUESTION = "How long does the battery last?"
 
@@ -128,3 +128,58 @@ def test_killing_an_ingest_mid_commit_beside_a_running_server_keeps_the_previous
     finally:
         stop(proc)
     assert audit_ok(ws) == logged + 1
+
+
+def test_killing_the_server_during_an_http_ingest_keeps_the_previous_version(ws: Path, tmp_path: Path) -> None:
+    users = UserRegistry(Workspace.open(ws))
+    admin = {"Authorization": f"Bearer {users.add('root', ['admin'])}"}
+    users.close()
+    new_docs = tmp_path / "new"
+    new_docs.mkdir()
+    (new_docs / "later.md").write_text("# Later\n\nThe canteen opens at 11:30.\n")
+    port = free_port()
+    log_path = ws / "server-ingest.log"
+    env = {**os.environ, "RAGFT_TEST_COMMIT_PAUSE_S": "60"}  # the server's ingest pauses inside its commit
+    with log_path.open("w") as log_file:
+        server = subprocess.Popen([sys.executable, "-m", "ragft", "serve", "-w", str(ws), "--port", str(port)],
+                                  stdout=log_file, stderr=subprocess.STDOUT, env=env)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("the server did not start")
+        request = threading.Thread(
+            target=lambda: _ignore_errors(lambda: httpx.post(f"{base}/v1/ingest", json={"paths": [str(new_docs)]}, headers=admin, timeout=90)),
+            daemon=True,
+        )
+        request.start()
+        deadline = time.monotonic() + 60
+        while "commit paused" not in log_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "commit paused" in log_path.read_text(), "the ingest never reached its commit"
+        server.send_signal(signal.SIGKILL)
+    finally:
+        stop(server, kill=True)
+    store = SQLiteStore(ws / ".ragft" / "store.sqlite3")
+    assert store.latest_version() == 1
+    assert "later.md" not in {d.doc_id for d in store.documents()}
+    store.close()
+    assert AuditLog(Workspace.open(ws)).verify().ok
+    proc, base = start_server(ws)
+    try:
+        assert httpx.get(f"{base}/v1/health", timeout=5).status_code == 200
+    finally:
+        stop(proc)
+
+
+def _ignore_errors(call) -> None:
+    try:
+        call()
+    except httpx.HTTPError:
+        pass  # the server was killed mid-request: no answer is the expected outcome
