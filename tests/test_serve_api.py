@@ -55,7 +55,9 @@ def test_an_outsider_never_gets_a_restricted_citation_or_document(served: Served
     assert served.client.get("/v1/documents/salaries.md", headers=served.auth("hanna")).json()["text"].count("70,000") == 1
     for traversal in ("../store.sqlite3", "..%2F..%2Fragft.toml", "/etc/passwd"):
         assert served.client.get(f"/v1/documents/{traversal}", headers=served.auth("hanna")).status_code == 404
-
+    reads = served.client.get("/v1/audit", headers=served.auth("root")).json()["entries"]
+    denied = [e for e in reads if e["system"] == "documents" and e["user"] == "alice" and e["question"].endswith("salaries.md")]
+    assert denied and denied[0]["cited"] == [], "a denied document read is audited, citing nothing"
 
 def test_the_audit_endpoint_is_for_admins_only(served: Served) -> None:
     served.ask("alice", LISBON)

@@ -61,7 +61,10 @@ def test_an_ingested_document_is_answered_after_the_swap_and_audited_with_the_ne
     assert "green" in after["answer"] and after["citations"][0]["doc_id"] == "warehouse.md"
     entries = served.client.get("/v1/audit", headers=served.auth("root")).json()["entries"]
     versions = {e["question"]: e["corpus_version"] for e in entries}
-    assert [e["corpus_version"] for e in sorted(entries, key=lambda e: e["seq"])] == [2, 3]
+    answers = [e for e in sorted(entries, key=lambda e: e["seq"]) if e["system"] != "ingest"]
+    assert [e["corpus_version"] for e in answers] == [2, 3]
+    (ingested,) = [e for e in entries if e["system"] == "ingest"]
+    assert ingested["user"] == "root" and ingested["corpus_version"] == 3 and "POST /v1/ingest" in ingested["question"]
     assert versions[QUESTION] == 3
 
 

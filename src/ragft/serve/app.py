@@ -352,7 +352,12 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
             doc = server.store().document(doc_id)
         except StoreError:
             doc = None
-        if doc is None or not user.may_see(doc.acl):
+        allowed = doc is not None and user.may_see(doc.acl)
+        # Reads are audited too (denied ones included): who looked at which document is part of the trail.
+        server.audit.append(user=user.name, question=f"GET /v1/documents/{doc_id}", system="documents", retrieved=[],
+                            cited=[doc_id] if allowed else [], corpus_version=server.corpus_version,
+                            answer_text="200" if allowed else "404", latency_s=0.0)  # fmt: skip
+        if doc is None or not allowed:
             raise ApiError(404, f"no document {doc_id!r}")
         return {"doc_id": doc.doc_id, "title": doc.title, "text": doc.text, "source": doc.source, "version": doc.version}
 
@@ -387,6 +392,9 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
         finally:
             server.ingest_lock.release()
         reply = ingest_json(report, indexed, version)
+        server.audit.append(user=caller.name, question="POST /v1/ingest " + json.dumps(body.paths), system="ingest", retrieved=[],
+                            cited=[], corpus_version=version, answer_text=json.dumps({k: reply[k] for k in ("added", "changed", "removed")}),
+                            latency_s=0.0)  # fmt: skip
         log.info("ingest by %s: version %s, %d added, %d changed, %d removed, %d failed", caller.name, version,
                  reply["added"], reply["changed"], reply["removed"], len(reply["failures"]))  # fmt: skip
         if report.files_loaded == 0 and report.failures:
