@@ -18,7 +18,7 @@ from ragft.corpus.store import SQLiteStore
 from ragft.serve.audit import AuditLog
 from ragft.serve.users import UserRegistry
 from ragft.workspace import Workspace
-from tests.test_serve_fixtures import free_port, start_server, stop, tiny_workspace
+from tests.test_serve_fixtures import start_server, stop, tiny_workspace
 
 QUESTION = "How long does the battery last?"
 
@@ -137,23 +137,10 @@ def test_killing_the_server_during_an_http_ingest_keeps_the_previous_version(ws:
     new_docs = tmp_path / "new"
     new_docs.mkdir()
     (new_docs / "later.md").write_text("# Later\n\nThe canteen opens at 11:30.\n")
-    port = free_port()
-    log_path = ws / "server-ingest.log"
-    env = {**os.environ, "RAGFT_TEST_COMMIT_PAUSE_S": "60"}  # the server's ingest pauses inside its commit
-    with log_path.open("w") as log_file:
-        server = subprocess.Popen([sys.executable, "-m", "ragft", "serve", "-w", str(ws), "--port", str(port)],
-                                  stdout=log_file, stderr=subprocess.STDOUT, env=env)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    # the server's ingest pauses inside its commit, so the kill lands mid-transaction
+    server, base = start_server(ws, env={"RAGFT_TEST_COMMIT_PAUSE_S": "60"})
+    log_path = ws / "server.log"
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("the server did not start")
         request = threading.Thread(
             target=lambda: _ignore_errors(lambda: httpx.post(f"{base}/v1/ingest", json={"paths": [str(new_docs)]}, headers=admin, timeout=90)),
             daemon=True,

@@ -4,6 +4,7 @@ a RAG system over it with a scripted model, and an app with three users."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -122,9 +123,10 @@ def tiny_workspace(root: Path, docs: Path, tiny_gguf: Path, *, max_new_tokens: i
     return root
 
 
-def start_server(ws: Path, *, startup_timeout_s: float = 90, **app_options) -> tuple[subprocess.Popen, str]:
+def start_server(ws: Path, *, startup_timeout_s: float = 90, env: dict[str, str] | None = None, **app_options) -> tuple[subprocess.Popen, str]:
     """`ragft serve` on a free loopback port (or create_app(**app_options) under uvicorn when
-    options are given, for limits the CLI does not expose); returns the process and base URL once healthy."""
+    options are given, for limits the CLI does not expose), with `env` added to its environment;
+    returns the process and base URL once healthy. Its output goes to ws/server.log."""
     port = free_port()
     if app_options:
         argv = [sys.executable, "-c", _SERVE_WITH_OPTIONS, str(ws), str(port), json.dumps(app_options)]
@@ -132,7 +134,7 @@ def start_server(ws: Path, *, startup_timeout_s: float = 90, **app_options) -> t
         argv = [sys.executable, "-m", "ragft", "serve", "-w", str(ws), "--port", str(port)]
     log_path = ws / "server.log"  # a file, not a pipe: llama.cpp's load chatter would fill a pipe and block
     with log_path.open("a") as log_file:
-        proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + startup_timeout_s
     while time.monotonic() < deadline:
