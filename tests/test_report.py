@@ -105,3 +105,24 @@ def test_the_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     shutil.copyfile(shot, Path(tempfile.gettempdir()) / "ragft-report-screenshot.png")  # for a human to look at
     assert shot.stat().st_size > 20_000
     assert re.search(r"<svg[^>]+>", html_path.read_text())
+
+
+def test_the_noise_sweep_and_freshness_reuse_the_answers_the_main_run_already_made(tmp_path: Path) -> None:
+    systems = arms()
+    result = compare(systems, PROBES, tmp_path / "out", evaluation=EvaluationConfig(bootstrap_samples=50, noise_ks=(1, 4), noise_probes=6),
+                     knows_version=1, show_progress=False)  # fmt: skip
+    run = tmp_path / "out" / "answers"
+    assert (run / "noise" / "k1" / "rag.jsonl").is_file() and not (run / "noise" / "k4").exists()  # k=4 is the arm's own k
+    at_own_k = next(p for p in result.noise if p.k == 4)
+    assert at_own_k.accuracy.n == 6
+
+    def reindex(system) -> RefreshResult:
+        system.table["What is the F3 price?"] = "It is €199 [1]."
+        return RefreshResult("re-index", 2.5, True)
+
+    fresh = measure_freshness(systems, PROBES, run, new_version=2, refreshers={"rag": reindex, "finetuned": manifest_refresher(9.0)},
+                              samples=50, show_progress=False, answered=result.records)  # fmt: skip
+    assert not (run / "freshness" / "before").exists()  # the main run's answers were made on the old version
+    assert sorted(p.name for p in (run / "freshness" / "after").iterdir()) == ["rag.jsonl"]  # only the refreshed arm answers again
+    assert fresh["rag"].stale_before.value == 1.0 and fresh["rag"].fresh_after.value == 1.0
+    assert fresh["finetuned"].stale_after.value == fresh["finetuned"].stale_before.value == 1.0  # not retrained: still stale

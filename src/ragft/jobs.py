@@ -50,7 +50,7 @@ KNOWN_ARMS = (*ALL_ARMS, "finetuned+rag")  # the closed-book adapter with retrie
 TRAINED_ARMS = ("finetuned", "hybrid")
 
 # The demo must finish in minutes on two cores: a few probes per kind and a short k sweep.
-DEMO_EVALUATION = {"probes_per_kind": 3, "noise_ks": [1, 3, 5], "noise_probes": 4, "injection_probes": 5}
+DEMO_EVALUATION = {"probes_per_kind": 3, "noise_ks": [1, 2, 4], "noise_probes": 4, "injection_probes": 5}
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,8 @@ def run_comparison(
             if arm == "finetuned":
                 refreshers[arm] = manifest_refresher(costs[arm].training_s or 0.0)
         freshness = measure_freshness(systems, plan.items, out_dir / "answers", new_version=latest, refreshers=refreshers,
-                                      timeout_s=evaluation.timeout_s, samples=evaluation.bootstrap_samples, seed=evaluation.seed)  # fmt: skip
+                                      timeout_s=evaluation.timeout_s, samples=evaluation.bootstrap_samples, seed=evaluation.seed,
+                                      answered=result.records)  # fmt: skip
         result = replace(result, freshness=freshness)
         stages["freshness"] = time.perf_counter() - started
 

@@ -135,7 +135,8 @@ def compare(
         started = time.perf_counter()
         noise = noise_sweep(systems, probes, run_dir, ks=evaluation.noise_ks, limit=evaluation.noise_probes,
                             knows_version=knows_version, timeout_s=evaluation.timeout_s,
-                            samples=evaluation.bootstrap_samples, seed=evaluation.seed, show_progress=show_progress)  # fmt: skip
+                            samples=evaluation.bootstrap_samples, seed=evaluation.seed, show_progress=show_progress,
+                            answered=records)  # fmt: skip
         stages["retrieval-noise sweep"] = time.perf_counter() - started
     info = {"created_at": datetime.now(UTC).isoformat(timespec="seconds"), "probes": len(probes),
             "peak_memory_mb": round(peak_memory_mb(), 1), **dict(meta or {})}  # fmt: skip

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ragft.evaluate.runner import progress_bar, run_arm
+from ragft.evaluate.runner import AnswerRecord, progress_bar, reuse_records, run_arm
 from ragft.evaluate.scoring import score_all
 from ragft.evaluate.stats import Interval, bootstrap
 from ragft.types import QAItem, System
@@ -96,8 +96,14 @@ def measure_freshness(
     samples: int = 1000,
     seed: int = 0,
     show_progress: bool = True,
+    answered: Mapping[str, Sequence[AnswerRecord]] | None = None,
 ) -> dict[str, FreshnessResult]:
-    """Stale/fresh rates before and after each arm's refresh; arms without a refresher are not refreshed."""
+    """Stale/fresh rates before and after each arm's refresh; arms without a refresher are not refreshed.
+
+    `answered` holds the main run's records per arm (made on the old version): they are the
+    *before* answers, so they are reused; an arm that was not actually refreshed answers the same
+    after, so its *before* answers are reused again.
+    """
     changed = [item for item in probes if item.kind == "changed_fact" and item.meta.get("answers_v2")]
     results: dict[str, FreshnessResult] = {}
     if not changed:
@@ -105,11 +111,16 @@ def measure_freshness(
     folder = run_dir / "freshness"
     with progress_bar(enabled=show_progress) as progress:
         for name, system in systems.items():
-            before = score_all(run_arm(system, changed, folder / "before" / f"{name}.jsonl", knows_version=new_version,
-                                       timeout_s=timeout_s, warmup_questions=0, progress=progress), changed)  # fmt: skip
+            before_records = reuse_records(answered, name, changed, knows_version=new_version)
+            if before_records is None:
+                before_records = run_arm(system, changed, folder / "before" / f"{name}.jsonl", knows_version=new_version,
+                                         timeout_s=timeout_s, warmup_questions=0, progress=progress)  # fmt: skip
             refresh = _refresh_once(name, system, refreshers.get(name), folder)
-            after = score_all(run_arm(system, changed, folder / "after" / f"{name}.jsonl", knows_version=new_version,
-                                      timeout_s=timeout_s, warmup_questions=0, progress=progress), changed)  # fmt: skip
+            after_records = before_records
+            if refresh.performed:
+                after_records = run_arm(system, changed, folder / "after" / f"{name}.jsonl", knows_version=new_version,
+                                        timeout_s=timeout_s, warmup_questions=0, progress=progress)  # fmt: skip
+            before, after = score_all(before_records, changed), score_all(after_records, changed)
 
             def rate(scores: list, field: str) -> Interval:
                 return bootstrap([float(getattr(s, field) or 0.0) for s in scores], samples=samples, seed=seed)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ragft.evaluate.runner import progress_bar, run_arm
+from ragft.evaluate.runner import AnswerRecord, progress_bar, reuse_records, run_arm
 from ragft.evaluate.scoring import score_all
 from ragft.evaluate.stats import Interval, bootstrap
 from ragft.types import QAItem, System
@@ -62,8 +62,13 @@ def noise_sweep(
     samples: int = 1000,
     seed: int = 0,
     show_progress: bool = True,
+    answered: Mapping[str, Sequence[AnswerRecord]] | None = None,
 ) -> list[NoisePoint]:
-    """Accuracy at every k for every retrieving arm, on a fixed subset of probes (resumable like the main run)."""
+    """Accuracy at every k for every retrieving arm, on a fixed subset of probes (resumable like the main run).
+
+    `answered` holds the main run's records per arm: at the arm's own k they are the same answers
+    (greedy decoding, same prompt), so they are reused instead of generated again.
+    """
     subset = sweep_probes(probes, limit)
     points: list[NoisePoint] = []
     if not subset:
@@ -76,8 +81,10 @@ def noise_sweep(
             try:
                 for k in ks:
                     system.k = k  # type: ignore[attr-defined]
-                    records = run_arm(system, subset, run_dir / "noise" / f"k{k}" / f"{name}.jsonl", knows_version=version,
-                                      timeout_s=timeout_s, warmup_questions=0, progress=progress)  # fmt: skip
+                    records = reuse_records(answered, name, subset) if k == original_k else None
+                    if records is None:
+                        records = run_arm(system, subset, run_dir / "noise" / f"k{k}" / f"{name}.jsonl", knows_version=version,
+                                          timeout_s=timeout_s, warmup_questions=0, progress=progress)  # fmt: skip
                     scores = score_all(records, subset)
                     gold = {item.qid: set(item.gold_doc_ids) for item in subset}
                     in_context = [float(any(h.get("in_prompt", True) and h.get("doc_id") in gold[r.qid] for h in r.trace.get("hits", [])))

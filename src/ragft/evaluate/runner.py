@@ -15,7 +15,7 @@ import json
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +155,25 @@ def progress_bar(console: Console | None = None, *, enabled: bool = True) -> Pro
         TextColumn("[bold]{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TimeRemainingColumn(), console=console or Console(stderr=True), disable=not enabled, transient=False,
     )  # fmt: skip
+
+
+def reuse_records(
+    answered: Mapping[str, Sequence[AnswerRecord]] | None,
+    arm: str,
+    probes: Sequence[QAItem],
+    *,
+    knows_version: int | None = None,
+) -> list[AnswerRecord] | None:
+    """`arm`'s earlier records for exactly `probes` (in order), re-labelled with `knows_version`; None if any is missing.
+
+    An unchanged system answers a probe it already answered the same way (greedy decoding), so a
+    later measurement may take the earlier answer instead of paying for it again.
+    """
+    by_qid = {r.qid: r for r in (answered or {}).get(arm, ())}
+    if any(item.qid not in by_qid for item in probes):
+        return None
+    records = [by_qid[item.qid] for item in probes]
+    return records if knows_version is None else [replace(r, knows_version=knows_version) for r in records]
 
 
 def run_arms(
