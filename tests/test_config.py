@@ -44,3 +44,17 @@ def test_broken_toml_names_the_file(tmp_path: Path) -> None:
     path.write_text("[corpus\n")
     with pytest.raises(ConfigError, match="ragft.toml: not valid TOML"):
         load_config(path)
+
+
+def test_training_precision_resolves_to_bf16_or_fp32_and_rejects_anything_else():
+    from ragft.models.runtime import training_dtype
+
+    assert training_dtype("fp32") == "fp32" and training_dtype("bf16") == "bf16"
+    assert training_dtype("auto") in ("bf16", "fp32")
+    with pytest.raises(ValueError, match="auto, bf16 or fp32"):
+        training_dtype("fp16")
+
+
+def test_a_setting_with_fixed_choices_names_them_when_the_value_is_not_one():
+    with pytest.raises(ConfigError, match=r"\[training\]: 'precision' must be one of auto, bf16, fp32, got 'fp16'"):
+        config_from_dict({"training": {"precision": "fp16"}})

@@ -69,9 +69,12 @@ def test_over_long_prompts_are_cut_from_the_left_keeping_the_answer(tiny: Path):
     assert tokenizer.decode(encoded.input_ids[encoded.answer_start :]) == "Item 1 costs 3 EUR.<|im_end|>"
 
 
-def test_training_lowers_the_validation_loss_and_keeps_the_best_weights(tiny: Path, tmp_path: Path):
-    settings = LoraSettings(**{**SETTINGS.__dict__, "learning_rate": 3e-3, "epochs": 3})
-    _, metrics = train_lora(tiny, EXAMPLES, EXAMPLES[:3], settings, tmp_path)
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_training_lowers_the_validation_loss_and_keeps_the_best_weights(tiny: Path, tmp_path: Path, precision: str):
+    settings = LoraSettings(**{**SETTINGS.__dict__, "learning_rate": 3e-3, "epochs": 3, "precision": precision})
+    model, metrics = train_lora(tiny, EXAMPLES, EXAMPLES[:3], settings, tmp_path)
+    assert metrics.precision == precision
+    assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)  # LoRA weights stay fp32
     assert metrics.steps == 12 and metrics.epochs_run == 3 and len(metrics.val_loss) == 3
     assert metrics.val_loss[-1] < metrics.val_loss[0]
     assert metrics.best_val_loss == min(metrics.val_loss)

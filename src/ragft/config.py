@@ -79,6 +79,7 @@ class TrainingConfig:
     early_stopping_patience: int = 2  # evaluations without a better validation loss
     checkpoint_every_steps: int = 10
     seed: int = 0
+    precision: str = "auto"  # auto | bf16 | fp32 (auto: bf16 where the CPU/GPU multiplies it in hardware)
     raft_examples: int = 8  # hybrid arm: RAFT examples (one per fact, up to this many)
     raft_distractors: int = 1
     raft_oracle_free_share: float = 0.2  # share of RAFT examples with distractors only -> refusal
@@ -96,7 +97,7 @@ class RequirementsConfig:
 @dataclass(frozen=True)
 class EvaluationConfig:
     bootstrap_samples: int = 1000  # resamples behind every 95% interval
-    noise_ks: tuple[int, ...] = (1, 3, 5, 10)  # passage counts for the retrieval-noise sweep
+    noise_ks: tuple[int, ...] = (1, 2, 4, 8)  # passage counts for the retrieval-noise sweep
     noise_probes: int = 40  # answerable probes asked at each k (0 = skip the sweep)
     probes_per_kind: int = 20  # generated probes per kind (fact, paraphrase, typo, ...)
     timeout_s: float = 120.0  # an answer slower than this counts as failed (wrong)
@@ -197,7 +198,7 @@ restricted_data = "auto"
 bootstrap_samples = 1000
 # Passage counts for the retrieval-noise sweep of retrieving arms, and answerable probes per k
 # (0 = skip the sweep).
-noise_ks = [1, 3, 5, 10]
+noise_ks = [1, 2, 4, 8]
 noise_probes = 40
 # Probes generated per kind (fact, paraphrase, typo, unanticipated, multi_doc, out_of_scope,
 # changed_fact, restricted).
@@ -244,6 +245,9 @@ early_stopping_patience = 2
 # Save a resumable checkpoint every N optimizer steps (`ragft train --resume` continues from it).
 checkpoint_every_steps = 10
 seed = 0
+# Arithmetic of the frozen base weights: "auto" picks bf16 where the CPU (AMX, AVX512-BF16) or GPU
+# multiplies it in hardware, else fp32. LoRA weights and the loss are always fp32.
+precision = "auto"
 # Hybrid arm (RAFT): examples in the RAG prompt format, passages per example besides the oracle,
 # the share with distractors only (answer: refusal), and passes over them.
 raft_examples = 8
@@ -276,6 +280,14 @@ def config_from_dict(raw: dict[str, Any], *, source: str = "ragft.toml") -> Conf
     return config
 
 
+_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {  # (section class, key) -> the values it accepts
+    ("TrainingConfig", "synthesis"): ("rules", "model"),
+    ("TrainingConfig", "precision"): ("auto", "bf16", "fp32"),
+    ("RequirementsConfig", "update_frequency"): ("daily", "weekly", "monthly", "rarely"),
+    ("RequirementsConfig", "restricted_data"): ("auto", "yes", "no"),
+}
+
+
 def _updated(section: Any, values: dict[str, Any], where: str) -> Any:
     known = {f.name: f for f in fields(section)}
     values = dict(values)
@@ -290,6 +302,9 @@ def _updated(section: Any, values: dict[str, Any], where: str) -> Any:
             continue
         if isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, type(default) | _widen(default)):
             raise ConfigError(f"{where}: '{key}' must be {type(default).__name__}, got {value!r}")
+        choices = _CHOICES.get((type(section).__name__, key))
+        if choices and value not in choices:
+            raise ConfigError(f"{where}: '{key}' must be one of {', '.join(choices)}, got {value!r}")
     return replace(section, **values)
 
 

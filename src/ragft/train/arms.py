@@ -57,7 +57,7 @@ def lora_settings(ws: Workspace, arm: str) -> LoraSettings:
         target_modules=tuple(m.strip() for m in t.target_modules.split(",") if m.strip()),
         learning_rate=t.learning_rate, epochs=t.raft_epochs if arm == "hybrid" else t.epochs, batch_size=t.batch_size,
         max_length_tokens=t.max_length_tokens, early_stopping_patience=t.early_stopping_patience,
-        checkpoint_every_steps=t.checkpoint_every_steps, seed=t.seed, threads=resolve_threads(ws.config.models.threads),
+        checkpoint_every_steps=t.checkpoint_every_steps, seed=t.seed, precision=t.precision, threads=resolve_threads(ws.config.models.threads),
     )  # fmt: skip
 
 

@@ -50,14 +50,15 @@ class PackedRow:
     def tokens(self) -> int:
         return len(self.input_ids)
 
-    def attention_mask(self) -> Any:
-        """Additive 4D mask (1, 1, T, T): causal, the prefix visible to all, examples blind to each other."""
+    def attention_mask(self, dtype: Any = None) -> Any:
+        """Additive 4D mask (1, 1, T, T) in `dtype` (default fp32): causal, the prefix visible to all, examples blind to each other."""
         import torch
 
+        dtype = dtype or torch.float32
         seg = torch.tensor(self.segments)
         causal = torch.ones(len(seg), len(seg), dtype=torch.bool).tril()
         visible = causal & ((seg[:, None] == seg[None, :]) | (seg[None, :] == 0))
-        mask = torch.zeros(visible.shape, dtype=torch.float32).masked_fill_(~visible, torch.finfo(torch.float32).min)
+        mask = torch.zeros(visible.shape, dtype=dtype).masked_fill_(~visible, torch.finfo(dtype).min)
         return mask[None, None]
 
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragft.models.runtime import quiet_transformers
+from ragft.models.runtime import quiet_transformers, training_dtype
 from ragft.train.checkpoint import load_checkpoint, save_checkpoint
 from ragft.train.data import (
     ChatExample,
@@ -49,6 +49,7 @@ class LoraSettings:
     checkpoint_every_steps: int = 10
     seed: int = 0
     threads: int = 0  # 0: leave torch's default
+    precision: str = "auto"  # base weights in bf16 where the hardware multiplies it natively (see training_dtype)
 
 
 @dataclass
@@ -72,13 +73,18 @@ class TrainMetrics:
     stopped_early: bool = False
     resumed_from_step: int = 0
     peak_rss_mb: float = 0.0
+    precision: str = "fp32"  # what the base weights ran in
 
 
 StepCallback = Callable[[int, float], None]
 
 
 def load_lora_model(model_dir: Path, settings: LoraSettings) -> tuple[Any, Any]:
-    """(tokenizer, PEFT model) for `model_dir` in fp32 with fresh LoRA layers, seeded."""
+    """(tokenizer, PEFT model) for `model_dir` with fresh fp32 LoRA layers, seeded.
+
+    The frozen base weights are bf16 when `settings.precision` resolves to it (half the memory
+    traffic, and hardware bf16 matmuls); PEFT keeps the trained LoRA weights in fp32.
+    """
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -89,7 +95,8 @@ def load_lora_model(model_dir: Path, settings: LoraSettings) -> tuple[Any, Any]:
         torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    dtype = torch.bfloat16 if training_dtype(settings.precision) == "bf16" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
     config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
                         target_modules=list(settings.target_modules), task_type="CAUSAL_LM")  # fmt: skip
     return tokenizer, get_peft_model(model, config)
@@ -103,14 +110,17 @@ def answer_loss(model: Any, row: PackedRow) -> tuple[Any, int]:
     causal_lm = model.get_base_model()
     ids = torch.tensor([row.input_ids])
     positions = torch.tensor([row.position_ids])
-    mask = row.attention_mask()
-    hidden = causal_lm.model(input_ids=ids, position_ids=positions, attention_mask=mask, use_cache=False).last_hidden_state[0]
+    low_precision = causal_lm.dtype == torch.bfloat16
+    mask = row.attention_mask(causal_lm.dtype)
+    with torch.autocast(device_type=causal_lm.device.type, dtype=torch.bfloat16, enabled=low_precision):
+        hidden = causal_lm.model(input_ids=ids, position_ids=positions, attention_mask=mask, use_cache=False).last_hidden_state[0]
     targets = torch.tensor(row.labels[1:])
     learned = targets != -100
     selected, wanted = hidden[:-1][learned], targets[learned]
-    total = hidden.new_zeros(())
+    total = torch.zeros((), dtype=torch.float32)
     for s in range(0, len(wanted), LOGIT_SLICE_ROWS):
-        logits = causal_lm.lm_head(selected[s : s + LOGIT_SLICE_ROWS])
+        with torch.autocast(device_type=causal_lm.device.type, dtype=torch.bfloat16, enabled=low_precision):
+            logits = causal_lm.lm_head(selected[s : s + LOGIT_SLICE_ROWS])
         total = total + F.cross_entropy(logits.float(), wanted[s : s + LOGIT_SLICE_ROWS], reduction="sum")
     return total, int(learned.sum())
 
@@ -219,6 +229,7 @@ def train_lora(
     metrics.cpu_s = time.process_time() - cpu_started
     metrics.tokens_per_s = metrics.tokens / metrics.wall_s if metrics.wall_s else 0.0
     metrics.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    metrics.precision = "bf16" if model.get_base_model().dtype == torch.bfloat16 else "fp32"
     model.eval()
     return model, metrics
 
