@@ -1,85 +1,139 @@
-"""Compare arms on a public benchmark (or the bundled sample) with the real default model; time each stage.
+"""Compare every arm on a public benchmark sample (or the bundled sample) with the real default model.
 
-    python benchmarks/bench_compare.py --bench squad2_dev --limit 40 --arms base,rag
-    python benchmarks/bench_compare.py --bench hotpotqa_hipporag100 --limit 20
-    python benchmarks/bench_compare.py --bench sample --limit 30      # the Orrivale gold set
+    python benchmarks/bench_compare.py --bench squad2_dev --answerable 60 --unanswerable 20
+    python benchmarks/bench_compare.py --bench hotpotqa_hipporag100 --answerable 30
+    python benchmarks/bench_compare.py --bench sample --answerable 30 --arms base,rag
 
-The corpus is ingested into a fresh temporary workspace (benchmarks' corpus.jsonl keeps its doc
-ids), the arms are built with `build_system` (whatever arms it knows: base and rag today, the
-fine-tuned ones as they land), and `compare` + `write_report` run exactly as `ragft compare` will.
-Questions are taken in file order, answerable and unanswerable interleaved, up to --limit.
+A sample of questions is drawn (seeded), and the corpus is *the sample's own documents*: the gold
+paragraphs of its answerable questions and, for SQuAD 2.0, the paragraph each unanswerable
+question was written against (the converted file lists a paragraph's unanswerable questions right
+after its answerable ones). That keeps fine-tuning affordable on a CPU (the fine-tuned arm trains
+on every chunk of that corpus, `max_chunks = 0`) and gives RAG the same documents. The trained arms
+are built with `train_arm`, and the comparison runs through `run_comparison`, exactly as
+`ragft train` + `ragft compare --questions FILE` do. Results go to
+benchmarks/results/compare_<bench>.json (and an HTML report in the temporary workspace).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import random
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from ragft.corpus.ingest import ingest
-from ragft.evaluate.compare import ArmCost, compare
+from ragft.jobs import run_comparison
 from ragft.report import write_report
-from ragft.report.recommend import Requirements
 from ragft.report.terminal import print_summary
 from ragft.sample import questions_path, sample_dir
-from ragft.synth.probes import load_questions
-from ragft.systems.build import build_system, index_corpus
 from ragft.workspace import Workspace
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
+RESULTS = Path(__file__).parent / "results"
 
 
-def pick(items: list, limit: int) -> list:
-    """Answerable and unanswerable questions interleaved (the benchmarks list them in blocks)."""
-    yes, no = [i for i in items if i.answerable], [i for i in items if not i.answerable]
-    mixed = [x for pair in zip(yes, no) for x in pair] + yes[len(no):] + no[len(yes):]
-    return mixed[:limit]
+def paragraph_of_each_question(rows: list[dict[str, Any]]) -> list[str | None]:
+    """The document each question is about: its first gold doc, or (unanswerable) the last one seen before it."""
+    current: str | None = None
+    owners = []
+    for row in rows:
+        if row["gold_doc_ids"]:
+            current = row["gold_doc_ids"][0]
+        owners.append(row["gold_doc_ids"][0] if row["gold_doc_ids"] else current)
+    return owners
+
+
+def draw_sample(rows: list[dict[str, Any]], answerable: int, unanswerable: int, seed: int) -> tuple[list[dict], set[str]]:
+    """(questions, doc ids they need): `answerable` + `unanswerable` questions drawn at random, seeded."""
+    owners = paragraph_of_each_question(rows)
+    rng = random.Random(seed)
+    yes = [i for i, r in enumerate(rows) if r["answerable"]]
+    no = [i for i, r in enumerate(rows) if not r["answerable"] and owners[i] is not None]
+    picked = sorted(rng.sample(yes, min(answerable, len(yes))) + rng.sample(no, min(unanswerable, len(no))))
+    docs: set[str] = set()
+    for i in picked:
+        docs.update(rows[i]["gold_doc_ids"] or [owners[i]])
+    return [rows[i] for i in picked], docs
+
+
+def prepare(bench: str, answerable: int, unanswerable: int, seed: int, workdir: Path) -> tuple[Workspace, Path, dict[str, Any]]:
+    """A workspace holding the sample's documents, and the sample's question file."""
+    ws = Workspace.init(workdir / "ws")
+    questions_file = workdir / "questions.jsonl"
+    if bench == "sample":
+        rows = [json.loads(line) for line in questions_path().read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = [r for r in rows if "added_in" not in r.get("meta", {})]
+        picked, _ = draw_sample(rows, answerable, unanswerable, seed)
+        ingest(ws.store, [sample_dir(1)], max_file_mb=50.0, note="sample v1")
+    else:
+        folder = SHARED / bench
+        rows = [json.loads(line) for line in (folder / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
+        picked, needed = draw_sample(rows, answerable, unanswerable, seed)
+        corpus = workdir / "corpus.jsonl"
+        with corpus.open("w", encoding="utf-8") as out:
+            for line in (folder / "corpus.jsonl").read_text(encoding="utf-8").splitlines():
+                if json.loads(line)["doc_id"] in needed:
+                    out.write(line + "\n")
+        ingest(ws.store, [corpus], max_file_mb=500.0, note=f"{bench} sample")
+    if bench.startswith("hotpotqa"):  # every HotpotQA question needs two documents
+        picked = [{**r, "kind": "multi_doc"} for r in picked]
+    questions_file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in picked), encoding="utf-8")
+    info = {"questions": len(picked), "answerable": sum(r["answerable"] for r in picked),
+            "documents": len(ws.store.documents(1))}  # fmt: skip
+    return ws, questions_file, info
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bench", default="sample", help="sample | squad2_dev | hotpotqa_hipporag100 | clapnq_dev | covid_qa")
-    parser.add_argument("--limit", type=int, default=30)
-    parser.add_argument("--arms", default="base,rag")
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--answerable", type=int, default=30)
+    parser.add_argument("--unanswerable", type=int, default=0)
+    parser.add_argument("--arms", default="base,rag,finetuned,hybrid")
+    parser.add_argument("--raft-examples", type=int, default=64, help="hybrid arm: RAFT examples (one per fact)")
     parser.add_argument("--noise-probes", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    stages: dict[str, float] = {}
+    from ragft.train import train_arm, training_progress
+
+    started_all = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix=f"ragft-bench-{args.bench}-"))
-    ws = Workspace.init(workdir / "ws")
+    stages: dict[str, float] = {}
     started = time.perf_counter()
-    if args.bench == "sample":
-        ingest(ws.store, [sample_dir(1)], max_file_mb=50.0)
-        questions = [q for q in load_questions(questions_path()) if "added_in" not in q.meta]
-    else:
-        folder = SHARED / args.bench
-        ingest(ws.store, [folder / "corpus.jsonl"], max_file_mb=500.0)
-        questions = load_questions(folder / "questions.jsonl")
+    ws, questions, info = prepare(args.bench, args.answerable, args.unanswerable, args.seed, workdir)
     stages["ingest"] = time.perf_counter() - started
-    probes = pick(questions, args.limit)
-
-    started = time.perf_counter()
-    indexed = index_corpus(ws)
-    stages["index"] = time.perf_counter() - started
-    systems, costs = {}, {}
-    for arm in args.arms.split(","):
+    ws = ws.with_settings({"max_chunks": 0, "raft_examples": args.raft_examples, "noise_probes": args.noise_probes,
+                           "injection_probes": 0}, note="bench_compare")  # fmt: skip
+    print(f"{info} in {workdir}", flush=True)
+    arms = args.arms.split(",")
+    training: dict[str, Any] = {}
+    for arm in (a for a in ("finetuned", "hybrid") if a in arms or (a == "finetuned" and "finetuned+rag" in arms)):
         started = time.perf_counter()
-        systems[arm] = build_system(ws, arm, indexed=indexed)
-        stages[f"build {arm}"] = time.perf_counter() - started
-        costs[arm] = ArmCost(indexing_s=indexed.chunking_s + indexed.stats.total_s if arm != "base" else None)
-    evaluation = ws.config.evaluation
-    from dataclasses import replace
-
-    evaluation = replace(evaluation, noise_probes=args.noise_probes, bootstrap_samples=1000)
-    out = args.out or workdir / "report"
-    result = compare(systems, probes, out, requirements=Requirements(), evaluation=evaluation, knows_version=1, costs=costs,
-                     stages_s=stages, meta={"benchmark": args.bench, "questions": len(probes)})  # fmt: skip
+        with training_progress() as progress:
+            result = train_arm(ws, arm, progress=progress)
+        stages[f"train {arm}"] = time.perf_counter() - started
+        training[arm] = {"metrics": result.manifest.metrics, "coverage": result.manifest.coverage}
+    out = workdir / "report"
+    result = run_comparison(ws, arms=arms, out_dir=out, questions=questions, stages_s=stages)
     path = write_report(result, out)
     print_summary(result)
-    print(json.dumps({"stages_s": {k: round(v, 1) for k, v in result.stages_s.items()}, "report": str(path)}, indent=1))
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    record = {"bench": args.bench, "sample": info, "seed": args.seed, "arms": arms, "report": str(path),
+              "overall": {arm: s["overall"] for arm, s in summary["arms"].items()},
+              "by_kind": {arm: s["by_kind"] for arm, s in summary["arms"].items()},
+              "failures": {arm: s.get("failures") for arm, s in summary["arms"].items()},
+              "cost": {arm: s.get("cost") for arm, s in summary["arms"].items()},
+              "recommendation": summary.get("recommendation"), "domain": summary.get("domain"), "training": training,
+              "stages_s": {k: round(v, 1) for k, v in result.stages_s.items()}, "wall_s": round(time.perf_counter() - started_all, 1),
+              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg_at_end": os.getloadavg()}}  # fmt: skip
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"compare_{args.bench}.json").write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
+    print(json.dumps({"stages_s": record["stages_s"], "report": str(path)}, indent=1))
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@
     python benchmarks/bench_train.py demo [--arm finetuned|hybrid] [--workspace DIR]
     python benchmarks/bench_train.py eval [--workspace DIR] [--limit 30]
 
-`throughput` trains the same examples, model and settings with ragft's trainer and with a plain
-`transformers.Trainer` + PEFT run with padding, each in its own process (so peak memory is each
-one's own), in the same benchmark run. `demo` runs `train_arm` with the workspace's defaults.
+`throughput` trains the same examples, model and settings with ragft's trainer (as shipped, and in
+fp32 to separate packing from bf16) and with a plain `transformers.Trainer` + PEFT run with padding
+(fp32, and with `bf16=True`), each in its own process (so peak memory is each one's own), in the
+same benchmark run. `demo` runs `train_arm` with the workspace's defaults.
 `eval` answers closed-book with base and finetuned, and the gold set with rag, finetuned+rag and
 hybrid, all on llama.cpp. Results go to benchmarks/results/train_<command>.json.
 """
@@ -53,7 +54,10 @@ def _examples(ws: Any, count: int) -> list[Any]:
     from ragft.synth import synthesize_training_set
     from ragft.train.arms import arm_examples
 
-    train, _ = arm_examples(ws, "finetuned", synthesize_training_set(ws))
+    from dataclasses import replace
+
+    every_chunk = replace(ws, config=replace(ws.config, training=replace(ws.config.training, max_chunks=0)))  # enough examples
+    train, _ = arm_examples(every_chunk, "finetuned", synthesize_training_set(every_chunk))
     random.Random(0).shuffle(train)
     return train[:count]
 
@@ -68,14 +72,16 @@ def throughput_child(engine: str, ws_path: Path, count: int, threads: int, batch
     torch.set_num_threads(threads)
     ws = sample_workspace(ws_path)
     examples = _examples(ws, count)
-    settings = LoraSettings(epochs=1, batch_size=batch, threads=threads, checkpoint_every_steps=10_000, max_length_tokens=512)
+    precision = "fp32" if engine in ("ragft_fp32", "hf_trainer", "hf_trainer_bf16") else "auto"
+    settings = LoraSettings(epochs=1, batch_size=batch, threads=threads, checkpoint_every_steps=10_000, max_length_tokens=512,
+                            precision=precision)  # fmt: skip
     model_dir = default_hf_model_dir()
-    if engine == "ragft":
+    if engine.startswith("ragft"):
         with tempfile.TemporaryDirectory() as work:
             _, metrics = train_lora(model_dir, examples, [], settings, Path(work))
         return {"engine": engine, "tokens": metrics.tokens, "computed_tokens": metrics.computed_tokens, "wall_s": metrics.wall_s,
                 "cpu_s": metrics.cpu_s, "tokens_per_s": metrics.tokens_per_s, "tokens_per_cpu_s": metrics.tokens / metrics.cpu_s,
-                "steps": metrics.steps, "peak_rss_mb": metrics.peak_rss_mb}  # fmt: skip
+                "steps": metrics.steps, "peak_rss_mb": metrics.peak_rss_mb, "precision": metrics.precision}  # fmt: skip
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
     from ragft.train.data import encode_example
@@ -90,7 +96,7 @@ def throughput_child(engine: str, ws_path: Path, count: int, threads: int, batch
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(out, per_device_train_batch_size=batch, num_train_epochs=1, learning_rate=settings.learning_rate,
                                  save_strategy="no", report_to=[], logging_steps=1000, use_cpu=True, seed=0,
-                                 dataloader_num_workers=0, disable_tqdm=True)  # fmt: skip
+                                 dataloader_num_workers=0, disable_tqdm=True, bf16=engine == "hf_trainer_bf16")  # fmt: skip
         trainer = Trainer(model=model, args=args, train_dataset=rows,
                           data_collator=DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=-100))  # fmt: skip
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -99,22 +105,31 @@ def throughput_child(engine: str, ws_path: Path, count: int, threads: int, batch
     padded = sum(max(len(r["input_ids"]) for r in rows[i : i + batch]) * len(rows[i : i + batch]) for i in range(0, len(rows), batch))
     return {"engine": engine, "tokens": tokens, "padded_tokens": padded, "wall_s": wall, "cpu_s": cpu,
             "tokens_per_s": tokens / wall, "tokens_per_cpu_s": tokens / cpu,
-            "steps": -(-len(rows) // batch), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
+            "steps": -(-len(rows) // batch), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "precision": "bf16 autocast" if engine == "hf_trainer_bf16" else "fp32"}  # fmt: skip
+
+
+ENGINES = ("ragft", "ragft_fp32", "hf_trainer", "hf_trainer_bf16")
 
 
 def throughput(args: argparse.Namespace) -> dict[str, Any]:
+    """Every engine in ENGINES on the same examples, one subprocess each, one after another."""
     sample_workspace(args.workspace)
     runs = []
-    for engine in ("ragft", "hf_trainer"):
+    for engine in ENGINES:
         code = (f"import json,sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_train as b; from pathlib import Path; "
                 f"print('RESULT', json.dumps(b.throughput_child({engine!r}, Path({str(args.workspace)!r}), {args.examples}, {args.threads}, {args.batch})))")  # fmt: skip
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
         runs.append(json.loads(next(line for line in out.splitlines() if line.startswith("RESULT"))[7:]))
         print(runs[-1], flush=True)
-    ragft, hf = runs
+    by = {r["engine"]: r for r in runs}
+    ratio = lambda a, b, key="tokens_per_s": round(by[a][key] / by[b][key], 2)  # noqa: E731
     return {"examples": args.examples, "batch": args.batch, "threads": args.threads, "runs": runs,
-            "speedup_tokens_per_s": ragft["tokens_per_s"] / hf["tokens_per_s"],
-            "speedup_tokens_per_cpu_s": ragft["tokens_per_cpu_s"] / hf["tokens_per_cpu_s"]}  # fmt: skip
+            "speedup_tokens_per_s": ratio("ragft", "hf_trainer"),  # the issue's comparison: ragft as shipped vs a plain Trainer
+            "speedup_tokens_per_cpu_s": ratio("ragft", "hf_trainer", "tokens_per_cpu_s"),
+            "speedup_vs_hf_trainer_bf16": ratio("ragft", "hf_trainer_bf16"),  # vs a Trainer told to use bf16 too
+            "speedup_from_packing_alone_fp32": ratio("ragft_fp32", "hf_trainer"),
+            "speedup_from_bf16_alone": ratio("ragft", "ragft_fp32")}  # fmt: skip
 
 
 def demo(args: argparse.Namespace) -> dict[str, Any]:

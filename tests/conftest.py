@@ -71,13 +71,12 @@ def mixed_folder(tmp_path: Path) -> Path:
 
 
 def set_setting(ws: Path, key: str, value: str) -> None:
-    """Rewrite `key = ...` in ws/ragft.toml (keys are unique across sections in the template)."""
-    import re
+    """Rewrite `key = ...` in ws/ragft.toml; `value` is TOML text (e.g. '"fp32"', '3', '[1, 2]')."""
+    import tomllib
 
-    path = ws / "ragft.toml"
-    text, count = re.subn(rf"^{key} = .*$", f"{key} = {value}", path.read_text(), count=1, flags=re.MULTILINE)
-    assert count == 1, key
-    path.write_text(text)
+    from ragft.workspace import Workspace
+
+    Workspace.open(ws).with_settings({key: tomllib.loads(f"v = {value}")["v"]})
 
 
 @pytest.fixture(scope="session")

@@ -58,3 +58,27 @@ def test_training_precision_resolves_to_bf16_or_fp32_and_rejects_anything_else()
 def test_a_setting_with_fixed_choices_names_them_when_the_value_is_not_one():
     with pytest.raises(ConfigError, match=r"\[training\]: 'precision' must be one of auto, bf16, fp32, got 'fp16'"):
         config_from_dict({"training": {"precision": "fp16"}})
+
+
+def test_changing_settings_rewrites_ragft_toml_and_a_bad_value_leaves_it_intact(tmp_path: Path):
+    from ragft.workspace import Workspace, WorkspaceError
+
+    ws = Workspace.init(tmp_path / "ws").with_settings({"noise_ks": [1, 4], "precision": "fp32"}, note="test")
+    assert ws.config.evaluation.noise_ks == (1, 4) and ws.config.training.precision == "fp32"
+    before = (ws.root / "ragft.toml").read_text()
+    assert 'precision = "fp32"  # test' in before
+    with pytest.raises(ConfigError, match="precision"):
+        ws.with_settings({"max_chunks": 0, "precision": "fp16"})
+    with pytest.raises(WorkspaceError, match="no setting 'colour'"):
+        ws.with_settings({"colour": "blue"})
+    assert (ws.root / "ragft.toml").read_text() == before
+
+
+def test_a_setting_name_used_in_two_sections_must_be_qualified(tmp_path: Path):
+    from ragft.workspace import Workspace, WorkspaceError
+
+    ws = Workspace.init(tmp_path / "ws")
+    with pytest.raises(WorkspaceError, match="more than one setting"):
+        ws.with_settings({"seed": 3})
+    ws = ws.with_settings({"training.seed": 3})
+    assert ws.config.training.seed == 3 and ws.config.evaluation.seed == 0

@@ -9,8 +9,6 @@ fine-tuned and hybrid arms, applies v2, and runs the comparison with demo-sized 
 
 from __future__ import annotations
 
-import json
-import re
 import shutil
 import time
 import warnings
@@ -239,12 +237,7 @@ def prepare_demo_workspace(directory: Path) -> Workspace:
         shutil.rmtree(directory / ".ragft", ignore_errors=True)
         shutil.rmtree(directory / "report", ignore_errors=True)
         (directory / "ragft.toml").unlink()
-    Workspace.init(directory)
-    text = (directory / "ragft.toml").read_text(encoding="utf-8")
-    for key, value in DEMO_EVALUATION.items():
-        text = re.sub(rf"^{key} = .*$", f"{key} = {json.dumps(value)}  # demo-sized", text, count=1, flags=re.MULTILINE)
-    (directory / "ragft.toml").write_text(text, encoding="utf-8")
-    return Workspace.open(directory)
+    return Workspace.init(directory).with_settings(DEMO_EVALUATION, note="demo-sized")
 
 
 def run_demo(
