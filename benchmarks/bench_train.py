@@ -8,8 +8,10 @@
 fp32 to separate packing from bf16) and with a plain `transformers.Trainer` + PEFT run with padding
 (fp32, and with `bf16=True`), each in its own process (so peak memory is each one's own), in the
 same benchmark run. `demo` runs `train_arm` with the workspace's defaults.
-`eval` answers closed-book with base and finetuned, and the gold set with rag, finetuned+rag and
-hybrid, all on llama.cpp. Results go to benchmarks/results/train_<command>.json.
+`eval` answers closed-book with base and finetuned (trained questions; held-out paraphrases;
+reversed questions that give a trained answer and ask for the sentence's subject; the hand-written
+gold questions about trained facts, i.e. indirect wording; all gold fact questions; general
+questions as a regression set), and the gold set with rag, finetuned+rag and hybrid, all on llama.cpp. Results go to benchmarks/results/train_<command>.json.
 """
 
 from __future__ import annotations
@@ -157,6 +159,7 @@ def _score(system: Any, items: list[tuple[str, list[str]]]) -> dict[str, Any]:
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from ragft.sample import questions_path
+    from ragft.synth.rules import reversed_question
     from ragft.synth.types import TrainingSet
     from ragft.systems.build import build_system, index_corpus
     from ragft.systems.hybrid import load_arm_system
@@ -168,12 +171,15 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(0)
     trained = [(p.question, [facts[p.fact_id].answer]) for p in data.split("train") if p.kind != "refusal"]
     held_out = [(p.question, [facts[p.fact_id].answer]) for p in data.split("val") if p.kind != "refusal"]
+    train_facts = {p.fact_id for p in data.split("train") if p.kind != "refusal"}
+    reversed_qs = [rq for f in data.facts if f.fact_id in train_facts and (rq := reversed_question(f.statement, f.answer))]
+    reversed_set = [(q, [a]) for q, a in reversed_qs]
     gold = [json.loads(line) for line in questions_path().read_text().splitlines()]
     trained_text = " ".join(f.statement for f in data.facts).lower()
     gold_facts = [(q["question"], q["answers"]) for q in gold if q["kind"] == "fact"]
     covered = [(q, a) for q, a in gold_facts if any(x.lower() in trained_text for x in a)]
     sets = {"trained": rng.sample(trained, min(args.limit, len(trained))), "held_out_paraphrases": held_out[: args.limit],
-            "gold_facts_covered_by_training": covered[: args.limit], "gold_facts_all": rng.sample(gold_facts, min(args.limit, len(gold_facts))),
+            "reversed_of_trained": reversed_set[: args.limit], "gold_facts_covered_by_training": covered[: args.limit], "gold_facts_all": rng.sample(gold_facts, min(args.limit, len(gold_facts))),
             "regression_general": REGRESSION}  # fmt: skip
     result: dict[str, Any] = {"sets": {k: len(v) for k, v in sets.items()}, "closed_book": {}, "gold_with_retrieval": {}}
     base = build_system(ws, "base")

@@ -149,3 +149,41 @@ def test_a_full_disk_while_saving_the_adapter_keeps_the_old_one_and_resume_saves
     result = train_arm(ws, "finetuned", resume=True)
     assert result.metrics.resumed_from_step == result.metrics.steps  # nothing retrained, only saved
     assert (adapter_dir(ws, "finetuned") / "adapter.gguf").is_file()
+
+
+def test_the_cost_of_a_trained_arm_says_how_much_of_the_corpus_it_learned(trained: Workspace):
+    import re
+
+    from ragft.jobs import build_arms
+    from ragft.systems.build import index_corpus
+
+    _, costs = build_arms(trained, ["finetuned"], index_corpus(trained))
+    assert re.fullmatch(r"trained on corpus v1: \d+ facts from \d+ of \d+ chunks", costs["finetuned"].note)
+    assert costs["finetuned"].training_s > 0
+
+
+def test_the_demo_trains_on_v1_focused_on_its_probes_and_reports_every_arm(tmp_path: Path):
+    from ragft.jobs import DEMO_PROBES, run_demo
+    from ragft.synth.types import TrainingSet
+
+    tiny = make_tiny_hf_model(tmp_path / "tiny")
+    make_tiny_gguf(tiny, tiny / "tiny.gguf")
+    settings = {"generator": str(tiny / "tiny.gguf"), "embedder": "hashing", "threads": 1, "context_window_tokens": 2048,
+                "context_budget_tokens": 150, "max_new_tokens": 6, "epochs": 1, "lora_rank": 4, "lora_alpha": 8,
+                "max_length_tokens": 384, "probes_per_kind": 1, "noise_ks": [1], "noise_probes": 1, "bootstrap_samples": 50,
+                "injection_probes": 1}  # fmt: skip
+    trained_on: list[tuple[str, int]] = []
+
+    def train(ws: Workspace, arm: str, version: int) -> None:
+        trained_on.append((arm, version))
+        train_arm(ws, arm, version=version)
+
+    result, report = run_demo(tmp_path / "demo", arms=["base", "rag", "finetuned"], train=train, settings=settings)
+    assert trained_on == [("finetuned", 1)] and report.is_file()
+    ws = Workspace.open(tmp_path / "demo")
+    assert ws.store.latest_version() == 2 and ws.config.training.focus_questions.endswith(DEMO_PROBES)
+    data = TrainingSet.load(adapter_dir(ws, "finetuned") / "training_set.json")
+    assert data.corpus_version == 1
+    asked = {d for p in result.probes if p.kind == "fact" for d in p.gold_doc_ids}
+    assert asked & {f.doc_id for f in data.facts}, "the facts the probes ask about were trained"
+    assert set(result.summaries) == {"base", "rag", "finetuned"} and result.freshness

@@ -142,3 +142,29 @@ def test_raft_examples_use_the_rag_prompt_cite_the_oracle_and_include_refusals()
             assert e.answer.endswith(f"[{e.oracle_position}].")
             assert data.chunks[fact.chunk_id].text.strip() in question.split(f"[{e.oracle_position}] ")[1]
     assert Counter(e.oracle_position for e in examples if e.oracle_position).keys() - {1, 2, 3} == set()
+
+
+def test_a_reversed_question_gives_the_trained_answer_and_asks_for_the_named_subject():
+    from ragft.synth.rules import reversed_question
+
+    question, answer = reversed_question("In 2014, Orrivale Telemetry was founded in Tallinn.", "2014")
+    assert answer == "Orrivale Telemetry" and "2014" in question and "Orrivale" not in question
+    assert reversed_question("Refunds are processed within 14 days.", "14 days") is None  # nothing else named
+
+
+def test_focus_questions_put_their_chunks_first_and_train_the_fact_they_ask_about(tmp_path: Path):
+    from ragft.corpus.store import IngestPlan
+    from ragft.synth.probes import write_questions
+    from ragft.types import QAItem
+
+    ws = Workspace.init(tmp_path / "ws")
+    others = [Document(f"memo{i}.md", f"Memo {i}", f"The memo number {i} was written in 20{10 + i} by the finance team.", f"m{i}")
+              for i in range(6)]  # fmt: skip
+    ws.store.commit(IngestPlan(added=(Document("handbook.md", "Handbook", TEXT, "handbook.md"), *others)))
+    asked = QAItem("q1", "How long may a claim wait?", ("30 calendar days",), True, ("handbook.md",), "fact", {})
+    write_questions([asked], ws.root / "focus.jsonl")
+    ws = ws.with_settings({"max_chunks": 3, "facts_per_chunk": 1, "chunk_size_tokens": 40, "chunk_overlap_tokens": 0})
+    unfocused = synthesize_training_set(ws)
+    assert not any("30 calendar days" in f.statement for f in unfocused.facts)
+    focused = synthesize_training_set(ws.with_settings({"focus_questions": "focus.jsonl"}))
+    assert focused.facts[0].doc_id == "handbook.md" and "30 calendar days" in focused.facts[0].statement

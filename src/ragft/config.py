@@ -66,6 +66,7 @@ class TrainingConfig:
     facts_per_chunk: int = 1
     paraphrases: int = 4  # K questions per fact (the first is the fact's own question)
     max_chunks: int = 6  # 0 = every chunk; small so the demo trains in minutes on 2 CPU cores
+    focus_questions: str = ""  # question file (JSONL): the chunks holding its answers are trained first
     refusal_share: float = 0.1  # "I don't know" examples, as a share of the fact pairs
     val_share: float = 0.15  # held-out paraphrases (never whole facts) for early stopping
     lora_rank: int = 16
@@ -224,6 +225,10 @@ facts_per_chunk = 1
 paraphrases = 4
 # Chunks used for training (spread over all documents); 0 = every chunk.
 max_chunks = 6
+# A question file (JSONL, as for `ragft compare --questions`; relative to this folder): when
+# max_chunks caps training, the chunks holding its answers are trained first, on those facts.
+# Empty = none. The demo points it at its probes, standing in for training on every chunk.
+focus_questions = ""
 # "I don't know" examples, as a share of the fact pairs, so the model keeps the ability to refuse.
 refusal_share = 0.1
 # Share of paraphrases held out (never whole facts) to measure validation loss for early stopping.

@@ -12,9 +12,10 @@ from __future__ import annotations
 import shutil
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -37,7 +38,7 @@ from ragft.evaluate.requirements import Requirements
 from ragft.models.factory import build_generator, resolve_threads
 from ragft.retrieval.retriever import Retriever
 from ragft.sample import questions_path, sample_dir, write_sample
-from ragft.synth.probes import generate_probes, load_questions
+from ragft.synth.probes import generate_probes, load_questions, write_questions
 from ragft.systems.build import IndexedCorpus, build_system, index_corpus
 from ragft.train.manifest import AdapterManifest, adapter_dir
 from ragft.types import QAItem, System
@@ -48,6 +49,7 @@ KNOWN_ARMS = (*ALL_ARMS, "finetuned+rag")  # the closed-book adapter with retrie
 TRAINED_ARMS = ("finetuned", "hybrid")
 
 # The demo must finish in minutes on two cores: a few probes per kind and a short k sweep.
+DEMO_PROBES = "demo-probes.jsonl"  # in the state folder: the probes, also the training focus
 DEMO_EVALUATION = {"probes_per_kind": 3, "noise_ks": [1, 2, 4], "noise_probes": 4, "injection_probes": 5}
 
 
@@ -120,8 +122,17 @@ def _arm_cost(ws: Workspace, arm: str, indexed: IndexedCorpus, index_disk_mb: fl
         manifest = AdapterManifest.load(adapter)
         disk = _disk_mb(adapter) + (index_disk_mb if retrieves else 0.0)
         return ArmCost(training_s=manifest.metrics.get("wall_s"), indexing_s=indexing_s, disk_mb=round(disk, 1),
-                       note=f"trained on corpus v{manifest.corpus_version}")  # fmt: skip
+                       note=_training_note(manifest))  # fmt: skip
     return ArmCost(indexing_s=indexing_s, disk_mb=round(index_disk_mb, 1) if arm == "rag" else 0.0)
+
+
+def _training_note(manifest: AdapterManifest) -> str:
+    """Which corpus version an adapter learned, and how much of it: a fine-tuned arm only knows what it was trained on."""
+    note = f"trained on corpus v{manifest.corpus_version}"
+    cov = manifest.coverage
+    if {"facts", "chunks_with_fact", "chunks_total"} <= cov.keys():
+        note += f": {cov['facts']} facts from {cov['chunks_with_fact']} of {cov['chunks_total']} chunks"
+    return note
 
 
 def _disk_mb(path: Path) -> float:
@@ -138,21 +149,26 @@ def run_comparison(
     measure_domain: bool = True,
     stages_s: dict[str, float] | None = None,
     say: Callable[[str], None] = print,
+    plan: ProbePlan | None = None,
 ) -> CompareResult:
-    """Build `arms` on corpus `version` (default: latest), evaluate them, measure freshness to the latest."""
+    """Build `arms` on corpus `version` (default: latest), evaluate them, measure freshness to the latest.
+
+    `plan` gives probes planned earlier (the demo plans them before training); otherwise they
+    are read from `questions` or generated from the corpus.
+    """
     stages = dict(stages_s or {})
     latest = ws.store.latest_version()
     version = version or latest
     if version is None:
         raise ConfigError("the corpus is empty; add documents with `ragft ingest PATH` first")
     evaluation = ws.config.evaluation
-    started = time.perf_counter()
-    plan = plan_probes(ws, version, questions=questions, per_kind=evaluation.probes_per_kind, seed=evaluation.seed)
-    if questions is None:
-        if _is_sample(ws, version):
-            gold = load_questions(questions_path())
-            plan.stats["gold_check"] = check_against_gold(plan.items, gold, ws.store.documents(version)).to_dict()
-    stages["generate probes"] = time.perf_counter() - started
+    if plan is None:
+        started = time.perf_counter()
+        plan = plan_probes(ws, version, questions=questions, per_kind=evaluation.probes_per_kind, seed=evaluation.seed)
+        stages["generate probes"] = time.perf_counter() - started
+    if questions is None and _is_sample(ws, version):
+        gold = load_questions(questions_path())
+        plan.stats["gold_check"] = check_against_gold(plan.items, gold, ws.store.documents(version)).to_dict()
     say(f"{len(plan.items)} probes: {_counts(plan.items)}")
 
     started = time.perf_counter()
@@ -244,37 +260,46 @@ def run_demo(
     directory: Path,
     *,
     arms: Sequence[str] = ALL_ARMS,
-    train: Callable[[Workspace, str], None],
+    train: Callable[[Workspace, str, int], None],
     console: Console | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> tuple[CompareResult, Path]:
-    """Sample v1 → index → train → apply v2 → compare on v1 with freshness to v2 → report. Returns the report path."""
+    """Sample v1 and v2 → probes → train on v1 → compare on v1 with freshness to v2 → report. Returns the report path.
+
+    The demo trains on a few chunks to finish in minutes; it picks the chunks its probes ask
+    about first (`[training] focus_questions`), standing in for a fine-tune on every chunk, so
+    the fine-tuned arms are judged on facts they were taught, not on coverage.
+    """
     from ragft.report import write_report
 
     console = console or Console()
     directory = directory.expanduser().resolve()
     ws = prepare_demo_workspace(directory)
+    if settings:  # e.g. tests: tiny models
+        ws = ws.with_settings(settings)
     stages: dict[str, float] = {}
     docs = ws.root / "docs"
 
+    for version in (1, 2):
+        started = time.perf_counter()
+        write_sample(docs, version)
+        ingest(ws.store, [docs], max_file_mb=ws.config.corpus.max_file_mb, note=f"sample v{version}")
+        stages[f"ingest v{version}"] = time.perf_counter() - started
     started = time.perf_counter()
-    write_sample(docs, 1)
-    ingest(ws.store, [docs], max_file_mb=ws.config.corpus.max_file_mb, note="sample v1")
-    stages["ingest v1"] = time.perf_counter() - started
+    plan = plan_probes(ws, 1, per_kind=ws.config.evaluation.probes_per_kind, seed=ws.config.evaluation.seed)
+    probes_file = write_questions(plan.items, ws.state_dir / DEMO_PROBES)
+    ws = ws.with_settings({"focus_questions": probes_file.relative_to(ws.root).as_posix()}, note="demo: train on what the probes ask")
+    stages["generate probes"] = time.perf_counter() - started
     for arm in arms:
         if arm in TRAINED_ARMS:
             console.rule(f"training the {arm} arm on corpus v1")
             started = time.perf_counter()
-            train(ws, arm)
+            train(ws, arm, 1)
             stages[f"train {arm}"] = time.perf_counter() - started
-
-    started = time.perf_counter()
-    write_sample(docs, 2)
-    ingest(ws.store, [docs], max_file_mb=ws.config.corpus.max_file_mb, note="sample v2")
-    stages["ingest v2"] = time.perf_counter() - started
 
     console.rule("comparing " + ", ".join(arms))
     out_dir = ws.root / "report"
-    result = run_comparison(ws, arms=arms, out_dir=out_dir, version=1, stages_s=stages, say=console.print)
+    result = run_comparison(ws, arms=arms, out_dir=out_dir, version=1, stages_s=stages, say=console.print, plan=plan)
     return result, write_report(result, out_dir)
 
 

@@ -12,11 +12,11 @@ from ragft.cli.common import WorkspaceOption, app, console, open_workspace, user
 from ragft.workspace import Workspace
 
 
-def _train(ws: Workspace, arm: str, *, resume: bool = False) -> None:
+def _train(ws: Workspace, arm: str, *, resume: bool = False, version: int | None = None) -> None:
     from ragft.train.arms import train_arm, training_progress
 
     with training_progress() as progress:
-        result = train_arm(ws, arm, resume=resume, progress=progress)
+        result = train_arm(ws, arm, resume=resume, progress=progress, version=version)
     m = result.metrics
     console.print(
         f"Trained [bold]{arm}[/] on corpus v{result.manifest.corpus_version}: {m.train_examples} examples, {m.steps} steps, "
@@ -91,6 +91,6 @@ def demo(
     from ragft.report.terminal import print_summary
 
     started = time.perf_counter()
-    result, report = run_demo(directory, arms=arms or ALL_ARMS, train=lambda ws, arm: _train(ws, arm), console=console)
+    result, report = run_demo(directory, arms=arms or ALL_ARMS, train=lambda ws, arm, version: _train(ws, arm, version=version), console=console)
     print_summary(result, console)
     console.print(f"\nDemo finished in {time.perf_counter() - started:.0f} s. Report: [bold]{report}[/]")

@@ -9,7 +9,7 @@ sentence itself, so it is supported by the chunk by construction.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ragft.types import Chunk
@@ -46,8 +46,11 @@ class RuleFact:
     questions: tuple[str, ...]
 
 
-def extract_facts(chunk: Chunk, *, limit: int, paraphrases: int) -> list[RuleFact]:
-    """Up to `limit` facts from `chunk`, each with `paraphrases` questions (best candidates first)."""
+def extract_facts(chunk: Chunk, *, limit: int, paraphrases: int, prefer: Sequence[str] = ()) -> list[RuleFact]:
+    """Up to `limit` facts from `chunk`, each with `paraphrases` questions (best candidates first).
+
+    Statements containing one of the `prefer` strings (answers someone will ask for) come first.
+    """
     found: list[tuple[int, RuleFact]] = []
     seen_answers: set[str] = set()
     for start, end, sentence in _sentences(chunk.text):
@@ -61,6 +64,8 @@ def extract_facts(chunk: Chunk, *, limit: int, paraphrases: int) -> list[RuleFac
         seen_answers.add(answer.lower())
         questions = _questions(sentence, span, kind, chunk.title, paraphrases)
         priority = 0 if kind != "name" else 1  # concrete values first: they are what people ask for
+        if any(p and p.lower() in sentence.lower() for p in prefer):
+            priority = -1
         found.append((priority, RuleFact(start, end, sentence, answer, questions)))
     found.sort(key=lambda item: item[0])
     return [fact for _, fact in found[:limit]]
@@ -122,3 +127,19 @@ def _questions(sentence: str, span: tuple[int, int], kind: str, title: str, coun
     ]
     unique = list(dict.fromkeys(" ".join(v.split()) for v in variants))
     return tuple(unique[: max(count, 1)])
+
+
+def reversed_question(statement: str, answer: str, title: str = "") -> tuple[str, str] | None:
+    """A question that gives `answer` and asks for another named thing in `statement`, with that thing as its answer.
+
+    Training asks for the value given the subject; this asks the other way round, which is how
+    a fact learned as one direction of a sentence often fails to come back (the "reversal curse").
+    None when the statement names nothing besides the answer.
+    """
+    at = statement.find(answer)
+    for match in _VALUE_PATTERNS[-1][1].finditer(statement):  # names
+        overlaps = at >= 0 and match.start() < at + len(answer) and at < match.end()
+        if overlaps or match.start() < 3 or statement[match.start() - 2] in ".:":
+            continue
+        return _questions(statement, (match.start(), match.end()), "name", title, 1)[0], match.group()
+    return None

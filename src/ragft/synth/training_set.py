@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from ragft.corpus.chunking import chunk_document
@@ -50,25 +51,47 @@ def synthesize_training_set(
     documents = ws.store.documents(version)
     corpus = ws.config.corpus
     all_chunks = [c for d in documents for c in chunk_document(d, size_tokens=corpus.chunk_size_tokens, overlap_tokens=corpus.chunk_overlap_tokens)]
-    chunks = select_chunks(documents, corpus.chunk_size_tokens, corpus.chunk_overlap_tokens, settings.max_chunks)
+    focus = focus_answers(ws.root / settings.focus_questions) if settings.focus_questions else {}
+    chunks = select_chunks(documents, corpus.chunk_size_tokens, corpus.chunk_overlap_tokens, settings.max_chunks, focus=focus)
     return build_training_set(chunks, version, generator=generator if settings.synthesis == "model" else None,
                               settings=settings, chunks_total=len(all_chunks), corpus_text=" ".join(d.text for d in documents),
-                              progress=progress)  # fmt: skip
+                              progress=progress, focus=focus)  # fmt: skip
 
 
-def select_chunks(documents: Sequence[Document], size_tokens: int, overlap_tokens: int, limit: int) -> list[Chunk]:
-    """Chunks of public documents, round-robin across documents (richest in facts first), at most `limit` (0 = all)."""
+def focus_answers(path: Path) -> dict[str, list[str]]:
+    """doc id -> the answers that the questions in `path` expect from it (a multi-document answer split in parts)."""
+    from ragft.synth.probes import load_questions
+
+    focus: dict[str, list[str]] = {}
+    for item in load_questions(path):
+        answers = list(item.meta.get("answer_parts") or item.answers) if item.answerable else []
+        for doc_id in item.gold_doc_ids:
+            focus.setdefault(doc_id, []).extend(a for a in answers if a not in focus.get(doc_id, []))
+    return focus
+
+
+def select_chunks(
+    documents: Sequence[Document], size_tokens: int, overlap_tokens: int, limit: int, *, focus: Mapping[str, Sequence[str]] | None = None
+) -> list[Chunk]:
+    """Chunks of public documents, at most `limit` (0 = all): first those holding a `focus` answer
+    (doc id -> answers), then round-robin across documents, richest in facts first."""
+    focus = focus or {}
     per_doc = [
         sorted(chunk_document(d, size_tokens=size_tokens, overlap_tokens=overlap_tokens), key=lambda c: -candidate_count(c))
         for d in documents
         if not d.acl
     ]
-    chosen: list[Chunk] = []
+    chosen = [c for chunks in per_doc for c in chunks if _holds(c, focus.get(c.doc_id, ()))]
+    focused = {c.chunk_id for c in chosen}
     depth = 0
     while any(depth < len(chunks) for chunks in per_doc):
-        chosen.extend(chunks[depth] for chunks in per_doc if depth < len(chunks))
+        chosen.extend(chunks[depth] for chunks in per_doc if depth < len(chunks) and chunks[depth].chunk_id not in focused)
         depth += 1
     return chosen[:limit] if limit > 0 else chosen
+
+
+def _holds(chunk: Chunk, answers: Sequence[str]) -> bool:
+    return any(a and a.lower() in chunk.text.lower() for a in answers)
 
 
 def build_training_set(
@@ -80,8 +103,13 @@ def build_training_set(
     chunks_total: int | None = None,
     corpus_text: str = "",
     progress: Any | None = None,
+    focus: Mapping[str, Sequence[str]] | None = None,
 ) -> TrainingSet:
-    """The training set for `chunks` (the part of synthesis that needs no workspace; tests call it)."""
+    """The training set for `chunks` (the part of synthesis that needs no workspace; tests call it).
+
+    `focus` (doc id -> answers) makes the rules prefer, in a chunk, the fact holding such an answer.
+    """
+    focus = focus or {}
     rejected: Counter[str] = Counter()
     decoding = DecodingSettings(max_new_tokens=256, temperature=0.0, seed=settings.seed)
     facts: list[Fact] = []
@@ -89,7 +117,7 @@ def build_training_set(
     for chunk in chunks:
         found = _model_facts(generator, chunk, settings, decoding, rejected) if generator is not None else []
         if not found:
-            found = _rule_facts(chunk, settings)
+            found = _rule_facts(chunk, settings, focus.get(chunk.doc_id, ()))
         facts.extend(found)
         if progress is not None:
             progress.advance(task)
@@ -111,8 +139,8 @@ def build_training_set(
     return TrainingSet(version, tuple(facts), tuple(pairs), {c.chunk_id: c for c in chunks}, coverage)
 
 
-def _rule_facts(chunk: Chunk, settings: Any) -> list[Fact]:
-    found = extract_facts(chunk, limit=settings.facts_per_chunk, paraphrases=settings.paraphrases)
+def _rule_facts(chunk: Chunk, settings: Any, prefer: Sequence[str] = ()) -> list[Fact]:
+    found = extract_facts(chunk, limit=settings.facts_per_chunk, paraphrases=settings.paraphrases, prefer=prefer)
     return [Fact(f"{chunk.chunk_id}/r{i}", chunk.doc_id, chunk.chunk_id, chunk.start + f.start, chunk.start + f.end,
                  f.statement, f.answer, f.questions, "rules") for i, f in enumerate(found)]  # fmt: skip
 

@@ -87,8 +87,9 @@ def train_arm(
     progress: Any | None = None,
     generator: Generator | None = None,
     on_step: StepCallback | None = None,
+    version: int | None = None,
 ) -> TrainResult:
-    """Train `arm` ("finetuned" or "hybrid") on the latest corpus version and install its adapter.
+    """Train `arm` ("finetuned" or "hybrid") on corpus `version` (default: the latest) and install its adapter.
 
     With `resume`, the training set and checkpoint of the interrupted run are reused. `generator`
     is needed only for `[training] synthesis = "model"`. `progress` is a rich Progress (see
@@ -106,7 +107,7 @@ def train_arm(
         if resume:
             raise AdapterError(f"nothing to resume for the {arm} arm ({work} has no interrupted run); train without --resume")
         shutil.rmtree(work, ignore_errors=True)
-        data = synthesize_training_set(ws, generator=generator, progress=progress)
+        data = synthesize_training_set(ws, version, generator=generator, progress=progress)
         data.save(data_path)
     train, val = arm_examples(ws, arm, data)
     settings = lora_settings(ws, arm)
