@@ -71,7 +71,7 @@ def test_overlapping_intervals_are_reported_as_not_separated_and_frequent_update
     assert rec.arm == "rag"  # hybrid is a bit more accurate, but the intervals overlap and rag re-indexes in seconds
     assert rec.not_separated_from == ["hybrid"]
     assert "does not separate" in rec.reasons[0].text
-    assert any("cheaper to keep fresh" in r.text and r.anchor == "f-rag-refresh" for r in rec.reasons)
+    assert any("cheaper to keep up to date: 12.0 s (re-index)" in r.text and r.anchor == "f-rag-refresh" for r in rec.reasons)
 
 
 def test_with_rare_updates_a_tie_goes_to_the_faster_arm() -> None:
@@ -94,3 +94,25 @@ def test_requirements_from_config_validate_the_choices() -> None:
     assert not Requirements.from_config(RequirementsConfig(restricted_data="no"), corpus_has_acl=True).restricted_data
     with pytest.raises(ConfigError, match="choose one of: daily, weekly, monthly, rarely"):
         Requirements.from_config(RequirementsConfig(update_frequency="hourly"), corpus_has_acl=False)
+
+
+def test_a_tie_goes_to_the_arm_that_answers_changed_facts_with_their_new_values() -> None:
+    from dataclasses import replace
+
+    fresh_rag = replace(arm("rag", 0.30, 2.0, cites=0.95, refresh_s=12.0, method="re-index"), fresh_after=1.0)
+    stale_base = replace(arm("base", 0.25, 1.0), fresh_after=0.0)
+    rec = recommend([stale_base, fresh_rag], Requirements(update_frequency="weekly"))
+    assert rec.arm == "rag" and rec.not_separated_from == ["base"]
+    assert any("new values after its refresh (100% vs 0% for base)" in r.text for r in rec.reasons)
+
+
+def test_an_arm_whose_retrain_was_not_run_is_not_said_to_become_fresh() -> None:
+    from dataclasses import replace
+
+    stale_ft = replace(arm("finetuned", 0.22, 1.2, refresh_s=51.0, method="retrain"), refresh_performed=False, fresh_after=0.0)
+    stale_base = replace(arm("base", 0.25, 1.0), fresh_after=0.0)
+    rec = recommend([stale_ft, stale_base], Requirements(update_frequency="weekly"))
+    assert rec.arm == "base"  # neither learns the new facts; base has nothing to retrain
+    assert any("nothing to refresh (it never learned the documents)" in r.text for r in rec.reasons)
+    rec = recommend([stale_ft], Requirements(update_frequency="weekly"))
+    assert any("would need a retrain" in r.text and "not re-run" in r.text for r in rec.reasons)

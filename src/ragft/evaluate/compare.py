@@ -71,7 +71,8 @@ class CompareResult:
             refresh_s = fresh.refresh.seconds if fresh and fresh.refresh.method != "none" else None
             out.append(ArmEvidence(arm, m["accuracy"], m["latency_p95_s"], m["citation_rate"],
                                    m["leak_rate"] if m["leak_rate"].n else None, refresh_s,
-                                   fresh.refresh.method if fresh else None))  # fmt: skip
+                                   fresh.refresh.method if fresh else None, fresh.refresh.performed if fresh else True,
+                                   fresh.fresh_after.value if fresh and fresh.fresh_after.n else None))  # fmt: skip
         return out
 
     def recommendation(self) -> Any:

@@ -41,3 +41,5 @@ class ArmEvidence:
     leak_rate: Interval | None = None
     refresh_s: float | None = None  # time to become fresh after a corpus update
     refresh_method: str | None = None  # "re-index" | "retrain" | "none"
+    refresh_performed: bool = True  # False: the time comes from a manifest; the refresh was not run here
+    fresh_after: float | None = None  # share of changed facts answered with the new value after the refresh (measured)

@@ -7,7 +7,9 @@ Rules, in order:
    of the update interval to become fresh.
 2. Among the rest, the most accurate arm wins. Arms whose accuracy interval overlaps the winner's
    are *not separated* by the evidence, and the report says so; among those, the tie is broken by
-   what the requirements favour: cheaper refresh when documents change, then lower p95 latency.
+   what the requirements favour. When documents change: first the arm that measurably answers
+   changed facts with their new values after its refresh, then the cheaper refresh (an arm that
+   never learned the documents has nothing to refresh); then lower p95 latency.
 3. If every arm is ruled out, the closest one (fewest broken rules, then accuracy) is named, and
    the headline says that none meets the requirements.
 """
@@ -116,8 +118,10 @@ def recommend(evidence: Sequence[ArmEvidence], req: Requirements) -> Recommendat
         reasons.append(Reason(f"{winner.arm} leaked no restricted fact to an outsider ({winner.leak_rate.n} restricted probes)",
                               anchor(winner.arm, "leak_rate")))  # fmt: skip
     if winner.refresh_s is not None and winner.refresh_method not in (None, "none"):
-        reasons.append(Reason(f"{winner.arm} becomes fresh after a document update in {winner.refresh_s:.1f} s ({winner.refresh_method})",
-                              f"f-{winner.arm}-refresh"))  # fmt: skip
+        text = (f"{winner.arm} catches up with a document update in {winner.refresh_s:.1f} s ({winner.refresh_method})" if winner.refresh_performed
+                else f"{winner.arm} would need a {winner.refresh_method} after a document update: {winner.refresh_s:.1f} s, the time its "
+                     "training took (not re-run in this comparison, so its answers stayed stale)")  # fmt: skip
+        reasons.append(Reason(text, f"f-{winner.arm}-refresh"))
     reasons.extend(_trade_offs(winner, [e for e in evidence if e.arm in ruled_out], ruled_out))
     headline = f"Ship {winner.arm}." if not tied else f"Ship {winner.arm} (tied on accuracy; chosen on the requirements)."
     return Recommendation(winner.arm, headline, reasons, ruled_out, [e.arm for e in tied if e is not winner] +
@@ -136,20 +140,26 @@ def _trade_offs(winner: ArmEvidence, ruled: Sequence[ArmEvidence], ruled_out: di
     return out
 
 
-def _tie_break_key(e: ArmEvidence, req: Requirements) -> tuple[float, float]:
-    refresh = e.refresh_s if e.refresh_s is not None else float("inf")
+def _tie_break_key(e: ArmEvidence, req: Requirements) -> tuple[float, float, float]:
+    latency = e.latency_p95_s.value if e.latency_p95_s.n else float("inf")
     if req.update_frequency == "rarely":
-        refresh = 0.0  # updates do not matter then; latency decides
-    return (refresh, e.latency_p95_s.value if e.latency_p95_s.n else float("inf"))
+        return (0.0, 0.0, latency)  # updates do not matter then; latency decides
+    return (-(e.fresh_after or 0.0), e.refresh_s or 0.0, latency)
 
 
 def _tie_reasons(winner: ArmEvidence, others: Sequence[ArmEvidence], req: Requirements) -> list[Reason]:
     out = []
     for other in others:
-        if req.update_frequency != "rarely" and (winner.refresh_s or 0) < (other.refresh_s if other.refresh_s is not None else float("inf")):
-            other_refresh = f"{other.refresh_s:.1f} s ({other.refresh_method})" if other.refresh_s is not None else "an unmeasured time"
-            out.append(Reason(f"With {req.update_frequency} updates, {winner.arm} is cheaper to keep fresh: {winner.refresh_s or 0:.1f} s "
-                              f"({winner.refresh_method}) vs {other_refresh} for {other.arm}", f"f-{winner.arm}-refresh"))  # fmt: skip
+        w, o = _tie_break_key(winner, req), _tie_break_key(other, req)
+        if w[0] < o[0]:
+            out.append(Reason(f"With {req.update_frequency} updates, {winner.arm} answers changed facts with their new values after its "
+                              f"refresh ({winner.fresh_after or 0:.0%} vs {other.fresh_after or 0:.0%} for {other.arm})",
+                              f"f-{winner.arm}-refresh"))  # fmt: skip
+        elif w[0] == o[0] and w[1] < o[1]:
+            mine = f"{winner.refresh_s:.1f} s ({winner.refresh_method})" if winner.refresh_s else "nothing to refresh (it never learned the documents)"
+            theirs = f"{other.refresh_s:.1f} s ({other.refresh_method})" if other.refresh_s is not None else "nothing"
+            out.append(Reason(f"With {req.update_frequency} updates, neither answers changed facts better, and {winner.arm} is cheaper to "
+                              f"keep up to date: {mine} vs {theirs} for {other.arm}", f"f-{winner.arm}-refresh"))  # fmt: skip
         elif winner.latency_p95_s.value <= other.latency_p95_s.value:
             out.append(Reason(f"{winner.arm} is faster: p95 {winner.latency_p95_s.value:.2f} s vs {other.latency_p95_s.value:.2f} s for {other.arm}",
                               anchor(winner.arm, "latency_p95_s")))  # fmt: skip
