@@ -3,6 +3,7 @@
     python benchmarks/bench_train.py throughput [--examples 48] [--threads 2]
     python benchmarks/bench_train.py demo [--arm finetuned|hybrid] [--workspace DIR]
     python benchmarks/bench_train.py eval [--workspace DIR] [--limit 30]
+    python benchmarks/bench_train.py serving [--workspace DIR]     # LoRA overhead at inference
 
 `throughput` trains the same examples, model and settings with ragft's trainer (as shipped, and in
 fp32 to separate packing from bf16) and with a plain `transformers.Trainer` + PEFT run with padding
@@ -199,9 +200,46 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def serving(args: argparse.Namespace) -> dict[str, Any]:
+    """Prefill and decode speed of the default GGUF with and without the finetuned arm's GGUF LoRA.
+
+    llama.cpp applies a LoRA at run time (extra small matmuls per layer); merging it into the
+    weights would remove exactly that overhead, so this measures the most merging could save.
+    """
+    from ragft.models.base import DecodingSettings
+    from ragft.models.default_model import default_generator_path
+    from ragft.models.llama_cpp import LlamaCppGenerator
+    from ragft.train import adapter_dir
+    from ragft.train.arms import GGUF_FILE
+
+    ws = sample_workspace(args.workspace)
+    lora = adapter_dir(ws, "finetuned") / GGUF_FILE
+    if not lora.is_file():
+        raise SystemExit(f"{lora} is missing: run `python benchmarks/bench_train.py demo` first")
+    passage = "The warranty period for each product starts on the date of delivery to the customer. " * 40
+    messages = [{"role": "user", "content": passage + "\nQuestion: when does the warranty start?"}]
+    decoding = DecodingSettings(max_new_tokens=64, temperature=0.0)
+    engines = {"base": LlamaCppGenerator(default_generator_path(), threads=args.threads),
+               "base+lora": LlamaCppGenerator(default_generator_path(), threads=args.threads, lora_path=lora)}  # fmt: skip
+    runs: dict[str, list[Any]] = {name: [] for name in engines}
+    for engine in engines.values():
+        engine.generate(messages, decoding)  # load and warm up
+    for _ in range(3):  # alternate, so drift on a shared machine hits both alike
+        for name, engine in engines.items():
+            runs[name].append(engine.generate(messages, decoding))
+    out: dict[str, Any] = {"prompt_tokens": runs["base"][0].prompt_tokens}
+    for name, gens in runs.items():
+        out[name] = {"prefill_tokens_per_s": max(g.prompt_tokens / g.prefill_s for g in gens),
+                     "decode_tokens_per_s": max(g.decode_tokens_per_s for g in gens)}  # fmt: skip
+        print(name, out[name], flush=True)
+    out["lora_prefill_overhead"] = 1 - out["base+lora"]["prefill_tokens_per_s"] / out["base"]["prefill_tokens_per_s"]
+    out["lora_decode_overhead"] = 1 - out["base+lora"]["decode_tokens_per_s"] / out["base"]["decode_tokens_per_s"]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("throughput", "demo", "eval"))
+    parser.add_argument("command", choices=("throughput", "demo", "eval", "serving"))
     parser.add_argument("--workspace", type=Path, default=DEFAULT_WS)
     parser.add_argument("--examples", type=int, default=48)
     parser.add_argument("--batch", type=int, default=8)
@@ -210,7 +248,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=30)
     args = parser.parse_args()
     started = time.perf_counter()
-    result = {"demo": demo, "throughput": throughput, "eval": evaluate}[args.command](args)
+    result = {"demo": demo, "throughput": throughput, "eval": evaluate, "serving": serving}[args.command](args)
     result["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                          "load_avg_at_end": os.getloadavg()}  # fmt: skip
     result["bench_wall_s"] = time.perf_counter() - started

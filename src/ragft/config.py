@@ -84,7 +84,9 @@ class TrainingConfig:
     raft_examples: int = 8  # hybrid arm: RAFT examples (one per fact, up to this many)
     raft_distractors: int = 1
     raft_oracle_free_share: float = 0.2  # share of RAFT examples with distractors only -> refusal
-    raft_epochs: int = 1
+    raft_epochs: int = 3
+    raft_batch_size: int = 4  # few, long examples: smaller steps, so Adam takes more than one or two
+    raft_learning_rate: float = 2e-4  # gentle: the base model already answers from passages
 
 
 @dataclass(frozen=True)
@@ -254,11 +256,16 @@ seed = 0
 # multiplies it in hardware, else fp32. LoRA weights and the loss are always fp32.
 precision = "auto"
 # Hybrid arm (RAFT): examples in the RAG prompt format, passages per example besides the oracle,
-# the share with distractors only (answer: refusal), and passes over them.
+# the share with distractors only (answer: refusal), passes over them, examples per step and the
+# learning rate. Measured on the demo: 1 epoch of 8 examples is a single optimizer step, and that
+# one Adam step (a sign-sized move of every LoRA weight) left a model that refused everything;
+# 3 epochs of 4-example steps matched plain RAG (5/10 on the demo's answerable probes).
 raft_examples = 8
 raft_distractors = 1
 raft_oracle_free_share = 0.2
-raft_epochs = 1
+raft_epochs = 3
+raft_batch_size = 4
+raft_learning_rate = 2e-4
 """
 
 

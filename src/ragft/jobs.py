@@ -53,7 +53,7 @@ TRAINED_ARMS = ("finetuned", "hybrid")
 # point reuses the main run, three injection probes, and training on the ~10 chunks the probes ask about.
 DEMO_PROBES = "demo-probes.jsonl"  # in the state folder: the probes, also the training focus
 DEMO_SETTINGS = {"probes_per_kind": 2, "noise_ks": [1, 4], "noise_probes": 4, "injection_probes": 3,
-                 "max_chunks": 10, "raft_examples": 10}  # fmt: skip
+                 "max_chunks": 10, "raft_examples": 10, "raft_epochs": 2}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -50,12 +50,14 @@ class TrainResult:
 
 
 def lora_settings(ws: Workspace, arm: str) -> LoraSettings:
-    """`[training]` as trainer settings; the hybrid arm uses `raft_epochs`."""
+    """`[training]` as trainer settings; the hybrid arm uses the `raft_*` ones."""
     t = ws.config.training
+    raft = arm == "hybrid"
     return LoraSettings(
         rank=t.lora_rank, alpha=t.lora_alpha, dropout=t.lora_dropout,
         target_modules=tuple(m.strip() for m in t.target_modules.split(",") if m.strip()),
-        learning_rate=t.learning_rate, epochs=t.raft_epochs if arm == "hybrid" else t.epochs, batch_size=t.batch_size,
+        learning_rate=t.raft_learning_rate if raft else t.learning_rate, epochs=t.raft_epochs if raft else t.epochs,
+        batch_size=t.raft_batch_size if raft else t.batch_size,
         max_length_tokens=t.max_length_tokens, early_stopping_patience=t.early_stopping_patience,
         checkpoint_every_steps=t.checkpoint_every_steps, seed=t.seed, precision=t.precision, threads=resolve_threads(ws.config.models.threads),
     )  # fmt: skip
