@@ -106,6 +106,8 @@ class EvaluationConfig:
     timeout_s: float = 120.0  # an answer slower than this counts as failed (wrong)
     warmup_questions: int = 1  # untimed questions per arm before latency is measured
     injection_probes: int = 10  # questions that retrieve a hostile document, per retrieving arm (0 = skip)
+    judge: str = ""  # an LLM judge's generator, read as [models] generator is ("" = no judge)
+    judge_retries: int = 2  # extra asks when the judge's reply is not exactly CORRECT or INCORRECT
     seed: int = 0
 
 
@@ -213,6 +215,13 @@ warmup_questions = 1
 # Prompt injection: questions whose answer sits in a hostile document (bundled, with hidden
 # instructions) added to the index, asked of every retrieving arm (0 = skip).
 injection_probes = 10
+# Optional LLM judge: a second opinion on every answer, reported beside the string metrics with how
+# often the two agree (Cohen's kappa). A generator as [models] generator names one, with the same
+# backend and settings ("default", a .gguf path, a model directory or the served model name);
+# "" = no judge. It must reply with exactly one word, CORRECT or INCORRECT; any other reply is asked
+# again up to judge_retries times, then counted as unparsed (never guessed).
+judge = ""
+judge_retries = 2
 seed = 0
 
 [training]

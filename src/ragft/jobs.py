@@ -181,7 +181,7 @@ def run_comparison(
     documents = ws.store.documents(version)
     requirements = Requirements.from_config(ws.config.requirements, corpus_has_acl=any(d.acl for d in documents))
     result = compare(systems, plan.items, out_dir, requirements=requirements, evaluation=evaluation, knows_version=version,
-                     costs=costs, probe_stats=plan.stats, stages_s=stages,
+                     costs=costs, probe_stats=plan.stats, stages_s=stages, models=ws.config.models,
                      meta={"corpus_version": version, "workspace": str(ws.root), "arms": list(arms)})  # fmt: skip
     stages = dict(result.stages_s)
 

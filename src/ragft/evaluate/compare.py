@@ -5,6 +5,8 @@ module never builds or trains anything. Costs the arms incurred while being buil
 indexing, memory, disk) come in as `ArmCost`s; freshness (which needs a corpus update between
 runs) and domain distance are measured by their own modules and attached with `dataclasses.replace`
 or the `freshness=` / `domain=` arguments, before `report.write_report` turns it all into HTML.
+With `[evaluation] judge` set (or a `judge=` generator passed in), an LLM judge grades every answer
+after the run, beside the string metrics (see `ragft.evaluate.judge`).
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ragft.config import EvaluationConfig
+from ragft.config import EvaluationConfig, ModelsConfig
 from ragft.evaluate.domain import DomainDistance
 from ragft.evaluate.freshness import FreshnessResult
+from ragft.evaluate.judge import Judge, JudgeReport, build_judge_generator, judge_arms
 from ragft.evaluate.noise import NoisePoint, noise_sweep
 from ragft.evaluate.requirements import ArmEvidence, Requirements
 from ragft.evaluate.runner import AnswerRecord, run_arms
 from ragft.evaluate.scoring import Score, score_all
 from ragft.evaluate.summary import ArmSummary, summarize_arm
+from ragft.models.base import Generator
 from ragft.types import QAItem, System
 
 
@@ -57,6 +61,7 @@ class CompareResult:
     stages_s: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     injection: dict[str, dict[str, Any]] = field(default_factory=dict)  # arm -> rate, probes, exposed, caught
+    judge: JudgeReport | None = None  # the optional LLM judge's verdicts and agreement with the string metrics
 
     @property
     def arms(self) -> list[str]:
@@ -96,6 +101,7 @@ class CompareResult:
             "probes": self.probe_stats,
             "stages_s": self.stages_s,
             "injection": self.injection,
+            "judge": self.judge.to_dict() if self.judge else None,
             "answers": {arm: str(self.run_dir / f"{arm}.jsonl") for arm in self.records},
         }
 
@@ -120,11 +126,20 @@ def compare(
     stages_s: Mapping[str, float] | None = None,
     meta: Mapping[str, Any] | None = None,
     show_progress: bool = True,
+    models: ModelsConfig | None = None,
+    judge: Generator | None = None,
 ) -> CompareResult:
-    """Every arm answers every probe (resumable, into `out_dir/answers`), scored and summarised; then the k sweep."""
+    """Every arm answers every probe (resumable, into `out_dir/answers`), scored and summarised; then the k sweep.
+
+    The LLM judge runs when `judge` (a generator, e.g. a scripted one in tests) is given or
+    `evaluation.judge` names one; that name is built with the other `models` settings ([models] defaults
+    when None) before any arm answers, so a bad setting fails at once rather than after the run.
+    """
     evaluation = evaluation or EvaluationConfig()
     run_dir = out_dir / "answers"
     stages = dict(stages_s or {})
+    if judge is None and evaluation.judge:
+        judge = build_judge_generator(evaluation.judge, models)
     started = time.perf_counter()
     records = run_arms(systems, probes, run_dir, knows_version=knows_version, timeout_s=evaluation.timeout_s,
                        warmup_questions=evaluation.warmup_questions, show_progress=show_progress)  # fmt: skip
@@ -139,10 +154,17 @@ def compare(
                             samples=evaluation.bootstrap_samples, seed=evaluation.seed, show_progress=show_progress,
                             answered=records)  # fmt: skip
         stages["retrieval-noise sweep"] = time.perf_counter() - started
+    judged = None
+    if judge is not None:
+        started = time.perf_counter()
+        judged = judge_arms(Judge(judge, retries=evaluation.judge_retries, seed=evaluation.seed), records, scores, probes,
+                            out_dir=run_dir / "judge", samples=evaluation.bootstrap_samples, seed=evaluation.seed)  # fmt: skip
+        stages["LLM judge"] = time.perf_counter() - started
     info = {"created_at": datetime.now(UTC).isoformat(timespec="seconds"), "probes": len(probes),
             "peak_memory_mb": round(peak_memory_mb(), 1), **dict(meta or {})}  # fmt: skip
     decodings = {arm: repr(getattr(s, "decoding", None)) for arm, s in systems.items()}
     if len(set(decodings.values())) > 1:
         info["warning"] = f"arms used different decoding settings: {decodings}"
     return CompareResult(run_dir, list(probes), records, scores, summaries, requirements or Requirements(),
-                         dict(costs or {}), noise, dict(freshness or {}), domain, dict(probe_stats or {}), stages, info)  # fmt: skip
+                         dict(costs or {}), noise, dict(freshness or {}), domain, dict(probe_stats or {}), stages, info,
+                         judge=judged)  # fmt: skip

@@ -160,6 +160,33 @@ def _injection(result: CompareResult) -> str:
             "<th>obeyed, then caught by the grounding check</th></tr>" + "".join(rows) + "</table>")  # fmt: skip
 
 
+def _judge(result: CompareResult) -> str:
+    """The LLM judge's accuracy per arm beside the string metric's, and how often the two agree."""
+    report = result.judge
+    if report is None:
+        return ""
+    rows = []
+    for arm, j in report.arms.items():
+        a = j.agreement
+        kappa = "n/a" if a.kappa is None else f"{a.kappa:.2f}"
+        string_acc = result.summaries[arm].overall.get("accuracy") if arm in result.summaries else None
+        rows.append(f"<tr><th>{escape(arm)}</th><td class='num' id='{anchor(arm, 'judge_accuracy')}' title='n={j.accuracy.n}'>"
+                    f"{j.accuracy.fmt()}</td><td class='num'>{_fmt(string_acc)}</td><td class='num' title='n={a.n}'>{a.rate.fmt()}</td>"
+                    f"<td class='num'>{kappa}</td>"
+                    f"<td class='num'>{a.both_correct} / {a.judge_only} / {a.string_only} / {a.both_wrong}</td>"
+                    f"<td class='num{' bad' if j.unparsed else ''}'>{j.unparsed}</td><td class='num'>{j.errors}</td></tr>")  # fmt: skip
+    return (f"<h2>LLM judge</h2><p>A second opinion: <b>{escape(report.model)}</b> graded every answer against the same gold answers "
+            "(for probes whose right answer is a refusal: whether the answer declines), replying with exactly one word, CORRECT or "
+            f"INCORRECT; a reply in any other form was asked again up to {report.retries} times, then counted as unparsed (left out, "
+            "never guessed). Answers that raised or timed out are wrong and were not sent to the judge.</p><table><tr><th>arm</th>"
+            "<th>judge accuracy</th><th>string accuracy</th><th>agreement</th><th>Cohen's kappa</th>"
+            "<th>both right / judge only / string only / both wrong</th><th>unparsed</th><th>errors</th></tr>" + "".join(rows) +
+            "</table><p class='muted'>Agreement and kappa are over answers both graded; kappa corrects agreement for chance "
+            "(1 = perfect, 0 = no better than chance; n/a when a grader gave one verdict only). Judge only: the judge accepted an "
+            "answer the string match missed (often a paraphrase); string only: the gold string appears but the judge rejected the "
+            "answer.</p>")  # fmt: skip
+
+
 def _fmt(i: Interval | None) -> str:
     return "n/a" if i is None else i.fmt()
 
@@ -243,6 +270,7 @@ Every number carries a bootstrap 95% interval in brackets; hover a cell for its 
 citations {'required' if req.citations_required else 'not required'} · restricted data {'present' if req.restricted_data else 'absent'}.</p>
 <h2>Accuracy by probe kind</h2>{accuracy}{_kind_table(result, kinds)}
 <h2>Every metric</h2>{_metrics_table(result)}
+{_judge(result)}
 <h2>Why answers were wrong</h2>{_failures(result)}
 <h2>Sensitivity to retrieval noise</h2>{_noise(result)}
 <h2>Latency</h2>{latency}
