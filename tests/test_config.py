@@ -32,7 +32,7 @@ def test_a_wrong_type_is_refused() -> None:
     with pytest.raises(ConfigError, match="'k' must be int"):
         config_from_dict({"retrieval": {"k": "four"}})
     with pytest.raises(ConfigError, match="must be bool"):
-        config_from_dict({"retrieval": {"rerank": 1}})
+        config_from_dict({"retrieval": {"refuse_ungrounded": 1}})
 
 
 def test_an_int_is_accepted_for_a_float_setting() -> None:

@@ -13,7 +13,6 @@ import pytest
 
 from ragft.config import RetrievalConfig
 from ragft.retrieval import (
-    NoOpReranker,
     RetrievalError,
     Retriever,
     reciprocal_rank_fusion,
@@ -140,12 +139,19 @@ def test_search_records_query_embedding_time_apart_from_search_time(tmp_path: Pa
     assert timings["embed_query_s"] > 0 and timings["search_s"] > 0
 
 
-def test_a_noop_reranker_keeps_the_fused_order(tmp_path: Path) -> None:
-    plain, _ = make(tmp_path)
-    reranked = Retriever(replace(RetrievalConfig(), rerank=True), ToyEmbedder(), tmp_path / "index",
-                         reranker=NoOpReranker())  # fmt: skip
+def test_a_plugged_in_reranker_orders_the_candidates_and_cannot_add_chunks(tmp_path: Path) -> None:
+    plain, _ = make(tmp_path, candidates=4)
+
+    intruder = replace(CORPUS[0], chunk_id="not-a-candidate")
+
+    class Reverse:
+        def rerank(self, query, hits):
+            return [*reversed(hits), Hit(chunk=intruder, score=9.0)]
+
+    reranked = Retriever(RetrievalConfig(candidates=4), ToyEmbedder(), tmp_path / "index", reranker=Reverse())
     reranked.warm_up(CORPUS, "v1")
-    assert ids(reranked.search("car doctor", 3)) == ids(plain.search("car doctor", 3))
+    fused = ids(plain.search("car doctor", 4))
+    assert ids(reranked.search("car doctor", 4)) == fused[::-1]  # the reranker's order, and no chunk it made up
 
 
 # ---------------------------------------------------------------- access control

@@ -56,7 +56,6 @@ class RetrievalConfig:
     mode: str = "hybrid"  # hybrid | bm25 | dense
     hnsw_threshold_chunks: int = 20_000  # exact NumPy search up to here (~3 ms on 2 cores), HNSW above
     context_budget_tokens: int = 400  # passage tokens in the RAG prompt (measured: benchmarks/results/rag.json budget)
-    rerank: bool = False  # score candidates with the generator itself (slower)
     refuse_ungrounded: bool = True  # an answer whose figures/words are not in the passages becomes a refusal
 
 
@@ -181,8 +180,6 @@ mode = "hybrid"
 hnsw_threshold_chunks = 20000
 # Budget of passage tokens in the RAG prompt (prefill time grows with it).
 context_budget_tokens = 400
-# Rerank candidates by asking the generator itself (slower; no reranker model installs offline).
-rerank = false
 # Turn an answer whose figures or most of whose words appear in no passage into a refusal
 # (small models invent answers in the documents' style); the original stays in the trace.
 refuse_ungrounded = true

@@ -1,7 +1,7 @@
 """Retrieval: BM25 + dense vectors fused by reciprocal rank fusion, filtered by access, over one corpus version."""
 
 from ragft.retrieval.fusion import reciprocal_rank_fusion, top_k_indices
-from ragft.retrieval.rerank import NoOpReranker, Reranker
+from ragft.retrieval.rerank import Reranker
 from ragft.retrieval.retriever import (
     IndexStats,
     RetrievalError,
@@ -11,7 +11,6 @@ from ragft.retrieval.retriever import (
 
 __all__ = [
     "IndexStats",
-    "NoOpReranker",
     "Reranker",
     "RetrievalError",
     "Retriever",

@@ -257,7 +257,7 @@ class Retriever:
         t3 = time.perf_counter()
 
         fused = reciprocal_rank_fusion(rankings, self.config.rrf_k, {"dense": self.config.dense_weight})
-        wanted = depth if self.reranker is not None and self.config.rerank else k
+        wanted = depth if self.reranker is not None else k
         rows = np.asarray([row for row, _ in fused[:wanted]], dtype=np.int64)
         cosines = loaded.dense.cosine(query_vector, rows) if query_vector is not None else None
         ranks = {name: {row: rank for rank, row in enumerate(ranking, start=1)} for name, ranking in rankings.items()}
@@ -273,7 +273,7 @@ class Retriever:
                     scores[f"{name}_rank"] = float(ranks[name][row])
             score = rrf if mode == "hybrid" else scores.get(mode, 0.0)
             hits.append(Hit(chunk=loaded.chunks[row], score=score, scores=scores))
-        if self.reranker is not None and self.config.rerank:
+        if self.reranker is not None:
             allowed_ids = {hit.chunk.chunk_id for hit in hits}
             hits = [hit for hit in self.reranker.rerank(query, hits) if hit.chunk.chunk_id in allowed_ids]
         t4 = time.perf_counter()
