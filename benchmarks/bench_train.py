@@ -1,7 +1,7 @@
 """Measure the fine-tuned and hybrid arms on the sample corpus (CPU).
 
     python benchmarks/bench_train.py throughput [--examples 48] [--threads 2]
-    python benchmarks/bench_train.py demo [--arm finetuned|hybrid] [--workspace DIR]
+    python benchmarks/bench_train.py demo [--arm finetuned|hybrid] [--workspace DIR] [--max-chunks 20]
     python benchmarks/bench_train.py eval [--workspace DIR] [--limit 30]
     python benchmarks/bench_train.py serving [--workspace DIR]     # LoRA overhead at inference
 
@@ -138,7 +138,8 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
 def demo(args: argparse.Namespace) -> dict[str, Any]:
     from ragft.train import train_arm, training_progress
 
-    ws = sample_workspace(args.workspace)
+    ws = sample_workspace(args.workspace).with_settings({"max_chunks": args.max_chunks, "raft_examples": args.max_chunks},
+                                                        note="bench_train demo")  # fmt: skip
     started = time.perf_counter()
     with training_progress() as progress:
         result = train_arm(ws, args.arm, progress=progress)
@@ -245,6 +246,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--arm", default="finetuned")
+    parser.add_argument("--max-chunks", type=int, default=20, help="demo: chunks (one fact each) to train on")
     parser.add_argument("--limit", type=int, default=30)
     args = parser.parse_args()
     started = time.perf_counter()

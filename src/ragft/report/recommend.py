@@ -6,10 +6,11 @@ Rules, in order:
    fact to an outsider; documents change daily or weekly and the arm needs longer than a quarter
    of the update interval to become fresh.
 2. Among the rest, the most accurate arm wins. Arms whose accuracy interval overlaps the winner's
-   are *not separated* by the evidence, and the report says so; among those, the tie is broken by
-   what the requirements favour. When documents change: first the arm that measurably answers
-   changed facts with their new values after its refresh, then the cheaper refresh (an arm that
-   never learned the documents has nothing to refresh); then lower p95 latency.
+   are *not separated* by the evidence, and the report says so; among those, the tie goes first
+   (when documents change) to the arm that measurably answers changed facts with their new values
+   after its refresh, then to the higher point estimate of accuracy, then to lower p95 latency.
+   What a refresh costs is judged by rule 1 (too slow for the update interval rules an arm out),
+   not used again to pick among tied arms.
 3. If every arm is ruled out, the closest one (fewest broken rules, then accuracy) is named, and
    the headline says that none meets the requirements.
 """
@@ -141,10 +142,9 @@ def _trade_offs(winner: ArmEvidence, ruled: Sequence[ArmEvidence], ruled_out: di
 
 
 def _tie_break_key(e: ArmEvidence, req: Requirements) -> tuple[float, float, float]:
+    fresh = 0.0 if req.update_frequency == "rarely" else -(e.fresh_after or 0.0)
     latency = e.latency_p95_s.value if e.latency_p95_s.n else float("inf")
-    if req.update_frequency == "rarely":
-        return (0.0, 0.0, latency)  # updates do not matter then; latency decides
-    return (-(e.fresh_after or 0.0), e.refresh_s or 0.0, latency)
+    return (fresh, -e.accuracy.value, latency)
 
 
 def _tie_reasons(winner: ArmEvidence, others: Sequence[ArmEvidence], req: Requirements) -> list[Reason]:
@@ -155,11 +155,10 @@ def _tie_reasons(winner: ArmEvidence, others: Sequence[ArmEvidence], req: Requir
             out.append(Reason(f"With {req.update_frequency} updates, {winner.arm} answers changed facts with their new values after its "
                               f"refresh ({winner.fresh_after or 0:.0%} vs {other.fresh_after or 0:.0%} for {other.arm})",
                               f"f-{winner.arm}-refresh"))  # fmt: skip
-        elif w[0] == o[0] and w[1] < o[1]:
-            mine = f"{winner.refresh_s:.1f} s ({winner.refresh_method})" if winner.refresh_s else "nothing to refresh (it never learned the documents)"
-            theirs = f"{other.refresh_s:.1f} s ({other.refresh_method})" if other.refresh_s is not None else "nothing"
-            out.append(Reason(f"With {req.update_frequency} updates, neither answers changed facts better, and {winner.arm} is cheaper to "
-                              f"keep up to date: {mine} vs {theirs} for {other.arm}", f"f-{winner.arm}-refresh"))  # fmt: skip
+        elif w[1] < o[1]:
+            out.append(Reason(f"Of the two, {winner.arm} has the higher point estimate ({winner.accuracy.value:.1%} vs "
+                              f"{other.accuracy.value:.1%} for {other.arm}); more probes would tell whether that holds",
+                              anchor(winner.arm, "accuracy")))  # fmt: skip
         elif winner.latency_p95_s.value <= other.latency_p95_s.value:
             out.append(Reason(f"{winner.arm} is faster: p95 {winner.latency_p95_s.value:.2f} s vs {other.latency_p95_s.value:.2f} s for {other.arm}",
                               anchor(winner.arm, "latency_p95_s")))  # fmt: skip
