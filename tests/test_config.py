@@ -82,3 +82,9 @@ def test_a_setting_name_used_in_two_sections_must_be_qualified(tmp_path: Path):
         ws.with_settings({"seed": 3})
     ws = ws.with_settings({"training.seed": 3})
     assert ws.config.training.seed == 3 and ws.config.evaluation.seed == 0
+
+
+def test_a_retired_setting_in_an_older_ragft_toml_is_ignored_with_a_warning():
+    with pytest.warns(UserWarning, match="'rerank' is no longer used"):
+        config = config_from_dict({"retrieval": {"rerank": False, "k": 3}})
+    assert config.retrieval.k == 3

@@ -7,6 +7,7 @@ its own documentation. Unknown sections or keys are errors (a typo must not sile
 from __future__ import annotations
 
 import tomllib
+import warnings
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -306,9 +307,17 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {  # (section class, key) -> 
 }
 
 
+_RETIRED: dict[tuple[str, str], str] = {  # (section class, key) -> why it is gone; older ragft.toml files still load
+    ("RetrievalConfig", "rerank"): "ragft ships no reranker (pass one to Retriever(reranker=...)); the setting did nothing",
+}
+
+
 def _updated(section: Any, values: dict[str, Any], where: str) -> Any:
     known = {f.name: f for f in fields(section)}
     values = dict(values)
+    for key in [k for k in values if (type(section).__name__, k) in _RETIRED]:
+        warnings.warn(f"{where}: '{key}' is no longer used ({_RETIRED[type(section).__name__, key]}); delete the line", stacklevel=3)
+        del values[key]
     for key, value in values.items():
         if key not in known:
             raise ConfigError(f"{where}: unknown setting '{key}'; known: {', '.join(known)}")
