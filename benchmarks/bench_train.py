@@ -171,9 +171,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     data = TrainingSet.load(adapter_dir(ws, "finetuned") / "training_set.json")
     facts = {f.fact_id: f for f in data.facts}
     rng = random.Random(0)
-    trained = [(p.question, [facts[p.fact_id].answer]) for p in data.split("train") if p.kind != "refusal"]
-    held_out = [(p.question, [facts[p.fact_id].answer]) for p in data.split("val") if p.kind != "refusal"]
-    train_facts = {p.fact_id for p in data.split("train") if p.kind != "refusal"}
+    trained = [(p.question, [facts[p.fact_id].answer]) for p in data.split("train") if p.fact_id in facts]
+    held_out = [(p.question, [facts[p.fact_id].answer]) for p in data.split("val") if p.fact_id in facts]
+    train_facts = {p.fact_id for p in data.split("train") if p.fact_id in facts}
     reversed_qs = [rq for f in data.facts if f.fact_id in train_facts and (rq := reversed_question(f.statement, f.answer))]
     reversed_set = [(q, [a]) for q, a in reversed_qs]
     gold = [json.loads(line) for line in questions_path().read_text().splitlines()]

@@ -168,3 +168,25 @@ def test_focus_questions_put_their_chunks_first_and_train_the_fact_they_ask_abou
     assert not any("30 calendar days" in f.statement for f in unfocused.facts)
     focused = synthesize_training_set(ws.with_settings({"focus_questions": "focus.jsonl"}))
     assert focused.facts[0].doc_id == "handbook.md" and "30 calendar days" in focused.facts[0].statement
+
+
+def test_replay_pairs_are_the_base_models_own_answers_to_general_questions_minus_refusals():
+    from ragft.synth.replay import REPLAY_QUESTIONS, replay_pairs
+
+    replies = ["Rome.", REFUSAL, "", "Eight legs."] + ["An answer."] * 20
+    script = iter(replies)
+    pairs = replay_pairs(ScriptedGenerator(lambda _: next(script)), 4, seed=0)
+    assert [p.answer for p in pairs] == ["Rome.", "Eight legs."]  # the refusal and the empty reply are skipped
+    assert all(p.kind == "replay" and p.split == "train" and p.question in REPLAY_QUESTIONS for p in pairs)
+
+
+def test_the_training_set_gets_replay_pairs_as_a_share_of_the_fact_pairs(tmp_path: Path):
+    from ragft.corpus.store import IngestPlan
+
+    ws = Workspace.init(tmp_path / "ws").with_settings({"max_chunks": 0, "replay_share": 0.5, "facts_per_chunk": 3})
+    ws.store.commit(IngestPlan(added=(Document("handbook.md", "Handbook", TEXT, "handbook.md"),)))
+    data = synthesize_training_set(ws, replay_generator=ScriptedGenerator(lambda _: "A general answer."))
+    facts = sum(p.kind in ("fact", "paraphrase") for p in data.pairs)
+    replay = [p for p in data.pairs if p.kind == "replay"]
+    assert len(replay) == round(facts * 0.5) and all(p.answer == "A general answer." for p in replay)
+    assert not [p for p in synthesize_training_set(ws).pairs if p.kind == "replay"]  # no base model given: no replay

@@ -68,6 +68,7 @@ class TrainingConfig:
     max_chunks: int = 6  # 0 = every chunk; small so the demo trains in minutes on 2 CPU cores
     focus_questions: str = ""  # question file (JSONL): the chunks holding its answers are trained first
     refusal_share: float = 0.1  # "I don't know" examples, as a share of the fact pairs
+    replay_share: float = 0.25  # general questions answered by the base model, as a share of the fact pairs
     val_share: float = 0.15  # held-out paraphrases (never whole facts) for early stopping
     lora_rank: int = 16
     lora_alpha: int = 32
@@ -240,6 +241,9 @@ max_chunks = 6
 focus_questions = ""
 # "I don't know" examples, as a share of the fact pairs, so the model keeps the ability to refuse.
 refusal_share = 0.1
+# Replay against forgetting (fine-tuned arm): general questions answered by the base model itself,
+# as a share of the fact pairs (at most 24), so training does not teach it to refuse everything else.
+replay_share = 0.25
 # Share of paraphrases held out (never whole facts) to measure validation loss for early stopping.
 val_share = 0.15
 # LoRA: rank, alpha (scale = alpha / rank), dropout and the projections it adapts

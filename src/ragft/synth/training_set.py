@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from dataclasses import replace
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from ragft.errors import RagftError
 from ragft.models.base import DecodingSettings, Generator
 from ragft.synth.model_synthesis import paraphrase_with_model, synthesize_with_model
 from ragft.synth.raft import unanswerable_questions
+from ragft.synth.replay import replay_pairs
 from ragft.synth.rules import candidate_count, extract_facts
 from ragft.synth.types import Coverage, Fact, TrainingSet, TrainPair
 from ragft.systems.prompts import REFUSAL
@@ -33,12 +35,18 @@ class TrainingDataError(RagftError, ValueError):
 
 
 def synthesize_training_set(
-    ws: Workspace, version: int | None = None, *, generator: Generator | None = None, progress: Any | None = None
+    ws: Workspace,
+    version: int | None = None,
+    *,
+    generator: Generator | None = None,
+    progress: Any | None = None,
+    replay_generator: Generator | None = None,
 ) -> TrainingSet:
     """Facts and question/answer pairs for corpus `version` (default: latest), per `[training]` settings.
 
     With `synthesis = "model"` the `generator` (required then) writes the pairs, and chunks where
-    it yields no valid pair fall back to the rules. `progress` is an optional rich Progress.
+    it yields no valid pair fall back to the rules. With a `replay_generator` (the base model),
+    `replay_share` general questions answered by it are added. `progress` is an optional rich Progress.
     """
     settings = ws.config.training
     if settings.synthesis not in SYNTHESIS_MODES:
@@ -53,9 +61,14 @@ def synthesize_training_set(
     all_chunks = [c for d in documents for c in chunk_document(d, size_tokens=corpus.chunk_size_tokens, overlap_tokens=corpus.chunk_overlap_tokens)]
     focus = focus_answers(ws.root / settings.focus_questions) if settings.focus_questions else {}
     chunks = select_chunks(documents, corpus.chunk_size_tokens, corpus.chunk_overlap_tokens, settings.max_chunks, focus=focus)
-    return build_training_set(chunks, version, generator=generator if settings.synthesis == "model" else None,
+    data = build_training_set(chunks, version, generator=generator if settings.synthesis == "model" else None,
                               settings=settings, chunks_total=len(all_chunks), corpus_text=" ".join(d.text for d in documents),
                               progress=progress, focus=focus)  # fmt: skip
+    if replay_generator is None or settings.replay_share <= 0:
+        return data
+    facts = sum(p.kind in ("fact", "paraphrase") for p in data.pairs)
+    replay = replay_pairs(replay_generator, round(facts * settings.replay_share), seed=settings.seed)
+    return replace(data, pairs=(*data.pairs, *replay))
 
 
 def focus_answers(path: Path) -> dict[str, list[str]]:

@@ -41,7 +41,7 @@ class TrainPair:
 
     question: str
     answer: str
-    kind: str  # fact | paraphrase | refusal
+    kind: str  # fact | paraphrase | refusal | replay (a general question and the base model's own answer)
     split: str = "train"  # train | val
     fact_id: str = ""
     doc_id: str = ""

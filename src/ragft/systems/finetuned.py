@@ -27,7 +27,7 @@ class TrainingPairIndex:
     """BM25 over the training pairs, to show which ones are nearest to a question."""
 
     def __init__(self, pairs: Sequence[TrainPair]) -> None:
-        self.pairs = [p for p in pairs if p.kind != "refusal"]
+        self.pairs = [p for p in pairs if p.kind not in ("refusal", "replay")]  # only document facts attribute an answer
         self._index = Bm25Index.build([f"{p.question} {p.answer}" for p in self.pairs]) if self.pairs else None
 
     def nearest(self, question: str, k: int = NEAREST_PAIRS) -> list[dict[str, Any]]:

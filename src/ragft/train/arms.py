@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ragft.models.base import Generator
-from ragft.models.factory import resolve_threads
+from ragft.models.factory import build_generator, resolve_threads
 from ragft.synth.raft import raft_examples
 from ragft.synth.training_set import synthesize_training_set
 from ragft.synth.types import TrainingSet
@@ -109,7 +109,10 @@ def train_arm(
         if resume:
             raise AdapterError(f"nothing to resume for the {arm} arm ({work} has no interrupted run); train without --resume")
         shutil.rmtree(work, ignore_errors=True)
-        data = synthesize_training_set(ws, version, generator=generator, progress=progress)
+        replay = None
+        if arm == "finetuned" and ws.config.training.replay_share > 0:  # RAFT keeps the RAG prompt: nothing to forget there
+            replay = generator or build_generator(ws.config.models)
+        data = synthesize_training_set(ws, version, generator=generator, progress=progress, replay_generator=replay)
         data.save(data_path)
     train, val = arm_examples(ws, arm, data)
     settings = lora_settings(ws, arm)
