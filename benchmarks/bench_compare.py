@@ -31,6 +31,7 @@ from ragft.jobs import run_comparison
 from ragft.report import write_report
 from ragft.report.terminal import print_summary
 from ragft.sample import questions_path, sample_dir
+from ragft.train.manifest import AdapterManifest, adapter_dir
 from ragft.workspace import Workspace
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
@@ -97,27 +98,39 @@ def main() -> None:
     parser.add_argument("--raft-examples", type=int, default=64, help="hybrid arm: RAFT examples (one per fact)")
     parser.add_argument("--noise-probes", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", type=Path, default=None, help="the workdir of an interrupted run (printed at its start)")
     args = parser.parse_args()
 
     from ragft.train import train_arm, training_progress
 
     started_all = time.perf_counter()
-    workdir = Path(tempfile.mkdtemp(prefix=f"ragft-bench-{args.bench}-"))
-    stages: dict[str, float] = {}
-    started = time.perf_counter()
-    ws, questions, info = prepare(args.bench, args.answerable, args.unanswerable, args.seed, workdir)
-    stages["ingest"] = time.perf_counter() - started
-    ws = ws.with_settings({"max_chunks": 0, "raft_examples": args.raft_examples, "noise_probes": args.noise_probes,
-                           "injection_probes": 0}, note="bench_compare")  # fmt: skip
-    print(f"{info} in {workdir}", flush=True)
     arms = args.arms.split(",")
+    trained = [a for a in ("finetuned", "hybrid") if a in arms or (a == "finetuned" and "finetuned+rag" in arms)]
+    stages: dict[str, float] = {}
     training: dict[str, Any] = {}
-    for arm in (a for a in ("finetuned", "hybrid") if a in arms or (a == "finetuned" and "finetuned+rag" in arms)):
+    if args.resume:  # an interrupted run: same workspace, trained adapters and answers so far
+        workdir = args.resume
+        ws, questions = Workspace.open(workdir / "ws"), workdir / "questions.jsonl"
+        info = json.loads((workdir / "sample.json").read_text(encoding="utf-8"))
+        for arm in trained:
+            manifest = AdapterManifest.load(adapter_dir(ws, arm))
+            stages[f"train {arm}"] = manifest.metrics["wall_s"]
+            training[arm] = {"metrics": manifest.metrics, "coverage": manifest.coverage}
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix=f"ragft-bench-{args.bench}-"))
         started = time.perf_counter()
-        with training_progress() as progress:
-            result = train_arm(ws, arm, progress=progress)
-        stages[f"train {arm}"] = time.perf_counter() - started
-        training[arm] = {"metrics": result.manifest.metrics, "coverage": result.manifest.coverage}
+        ws, questions, info = prepare(args.bench, args.answerable, args.unanswerable, args.seed, workdir)
+        (workdir / "sample.json").write_text(json.dumps(info), encoding="utf-8")
+        stages["ingest"] = time.perf_counter() - started
+        ws = ws.with_settings({"max_chunks": 0, "raft_examples": args.raft_examples, "noise_probes": args.noise_probes,
+                               "injection_probes": 0}, note="bench_compare")  # fmt: skip
+        for arm in trained:
+            started = time.perf_counter()
+            with training_progress() as progress:
+                result = train_arm(ws, arm, progress=progress)
+            stages[f"train {arm}"] = time.perf_counter() - started
+            training[arm] = {"metrics": result.manifest.metrics, "coverage": result.manifest.coverage}
+    print(f"{info} in {workdir}", flush=True)
     out = workdir / "report"
     result = run_comparison(ws, arms=arms, out_dir=out, questions=questions, stages_s=stages)
     path = write_report(result, out)

@@ -190,7 +190,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         result["closed_book"][name] = {k: _score(system, v) for k, v in sets.items()}
         print(name, {k: v["accuracy"] for k, v in result["closed_book"][name].items()}, flush=True)
     del base, finetuned
-    if (adapter_dir(ws, "hybrid") / "manifest.json").is_file():
+    if not args.closed_book_only and (adapter_dir(ws, "hybrid") / "manifest.json").is_file():
         indexed = index_corpus(ws)
         gold_rag = [(q["question"], q["answers"]) for q in gold if q["kind"] in ("fact", "paraphrase") and not q.get("meta", {}).get("restricted")]
         gold_rag = rng.sample(gold_rag, min(args.limit, len(gold_rag)))
@@ -247,6 +247,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--arm", default="finetuned")
     parser.add_argument("--max-chunks", type=int, default=20, help="demo: chunks (one fact each) to train on")
+    parser.add_argument("--closed-book-only", action="store_true", help="eval: skip the retrieving arms on the gold set")
+    parser.add_argument("--tag", default="", help="suffix for the results file name")
     parser.add_argument("--limit", type=int, default=30)
     args = parser.parse_args()
     started = time.perf_counter()
@@ -255,7 +257,7 @@ def main() -> None:
                          "load_avg_at_end": os.getloadavg()}  # fmt: skip
     result["bench_wall_s"] = time.perf_counter() - started
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = f"train_{args.command}" + (f"_{args.arm}" if args.command == "demo" else "")
+    name = f"train_{args.command}" + (f"_{args.arm}" if args.command == "demo" else "") + (f"_{args.tag}" if args.tag else "")
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1, default=str))
     print(json.dumps({k: v for k, v in result.items() if k not in ("closed_book", "gold_with_retrieval")}, indent=1, default=str)[:3000])
 
