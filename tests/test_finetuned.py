@@ -187,3 +187,4 @@ def test_the_demo_trains_on_v1_focused_on_its_probes_and_reports_every_arm(tmp_p
     asked = {d for p in result.probes if p.kind == "fact" for d in p.gold_doc_ids}
     assert asked & {f.doc_id for f in data.facts}, "the facts the probes ask about were trained"
     assert set(result.summaries) == {"base", "rag", "finetuned"} and result.freshness
+    assert result.costs["finetuned"].note.endswith(f"first those holding the answers in .ragft/{DEMO_PROBES}")

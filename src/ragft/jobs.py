@@ -135,6 +135,8 @@ def _training_note(manifest: AdapterManifest) -> str:
     cov = manifest.coverage
     if {"facts", "chunks_with_fact", "chunks_total"} <= cov.keys():
         note += f": {cov['facts']} facts from {cov['chunks_with_fact']} of {cov['chunks_total']} chunks"
+    if manifest.settings.get("focus_questions"):  # its probes ask about what it was taught: say so beside its scores
+        note += f", first those holding the answers in {manifest.settings['focus_questions']}"
     return note
 
 
