@@ -101,3 +101,18 @@ def tiny_ws(tmp_path: Path, mixed_folder: Path, tiny_gguf: Path) -> Path:
     set_setting(root, "max_new_tokens", "8")
     ingest(Workspace.open(root).store, [mixed_folder], max_file_mb=50)
     return root
+
+
+def ragft(*args: str):
+    """Run the ragft CLI in-process (exceptions propagate, so a traceback fails the test loudly)."""
+    from typer.testing import CliRunner
+
+    from ragft.cli import app
+
+    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def ws(tiny_ws: Path) -> Path:
+    """A workspace on tiny models with the mixed folder ingested (modules may define their own `ws`)."""
+    return tiny_ws

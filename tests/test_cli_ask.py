@@ -5,24 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from ragft.cli import app
-
-from .conftest import set_setting
-
-runner = CliRunner()
-
-
-
-def ragft(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
-
-
-
-@pytest.fixture
-def ws(tiny_ws: Path) -> Path:
-    return tiny_ws
+from .conftest import ragft, set_setting
 
 
 def test_ask_streams_an_answer_and_shows_the_trace(ws: Path) -> None:

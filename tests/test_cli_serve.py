@@ -6,23 +6,9 @@ import re
 from pathlib import Path
 
 import httpx
-import pytest
-from typer.testing import CliRunner
 
-from ragft.cli import app
-
+from .conftest import ragft
 from .test_serve_fixtures import start_server, stop
-
-runner = CliRunner()
-
-
-def ragft(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
-
-
-@pytest.fixture
-def ws(tiny_ws: Path) -> Path:
-    return tiny_ws
 
 
 def test_users_add_list_remove(ws: Path) -> None:
