@@ -50,16 +50,20 @@ def workspace_with(corpus: Path, tmp: Path, generator: str = "default", budget: 
     return ws
 
 
-def score(system, items: list[dict], *, as_user: User | None = None) -> dict:
-    """Answer every item; aggregate correctness, citations, refusals and latency."""
+def answer_rows(system, items: list[dict], *, as_user: User | None = None, label: str = "") -> list[dict]:
+    """Answer every item; one row each with its scores, refusal probability and timings."""
     rows = []
-    for item in items:
+    for number, item in enumerate(items, start=1):
         answer = system.answer(item["question"], user=as_user)
         text = _MARKER.sub("", answer.text)
         golds = item["answers"]
         rows.append({
+            "qid": item["qid"],
             "answerable": item["answerable"],
+            "answer": answer.text,
             "refused": answer.refused,
+            "withheld_because": answer.trace.get("withheld_because"),
+            "refusal_probability": answer.trace.get("refusal_probability"),
             "contains": contains_answer(text, golds) if golds else 0.0,
             "f1": token_f1(text, golds) if golds else 0.0,
             "em": exact_match(text, golds) if golds else 0.0,
@@ -67,6 +71,18 @@ def score(system, items: list[dict], *, as_user: User | None = None) -> dict:
             "total_s": answer.timings["total_s"],
             "ttft_s": answer.timings["time_to_first_token_s"],
         })  # fmt: skip
+        if number % 25 == 0:
+            print(f"{label} {number}/{len(items)} answered", flush=True)
+    return rows
+
+
+def score(system, items: list[dict], *, as_user: User | None = None) -> dict:
+    """Answer every item; aggregate correctness, citations, refusals and latency."""
+    return aggregate(answer_rows(system, items, as_user=as_user))
+
+
+def aggregate(rows: list[dict]) -> dict:
+    """Correctness, citations, refusals and latency over answer rows."""
     answerable = [r for r in rows if r["answerable"]]
     unanswerable = [r for r in rows if not r["answerable"]]
     mean = lambda xs: round(sum(xs) / len(xs), 3) if xs else None  # noqa: E731
@@ -101,7 +117,14 @@ def stage_sample(generators: list[str], limit: int) -> dict:
 
 
 def stage_squad(generators: list[str], answerable: int, unanswerable: int, seed: int = 0) -> dict:
-    """RAG on SQuAD 2.0 dev: token F1 / EM on answerable, refusal rate on unanswerable questions."""
+    """RAG on SQuAD 2.0 dev: token F1 / EM on answerable, refusal rate on unanswerable questions.
+
+    The system runs with `refusal_threshold` off and every row keeps the model's probability of
+    refusing, so the effect of any threshold is computed exactly from the same answers (a
+    threshold only turns answers into refusals). The threshold is chosen on one half of the
+    sample (alternate items) and reported on the other half, so the choice is not scored on the
+    items it was picked with. Rows go to benchmarks/results/rag_squad_rows_<generator>.jsonl.
+    """
     questions = load_jsonl(SHARED / "squad2_dev" / "questions.jsonl")
     rng = random.Random(seed)
     pick = rng.sample([q for q in questions if q["answerable"]], answerable) + rng.sample(
@@ -111,11 +134,54 @@ def stage_squad(generators: list[str], answerable: int, unanswerable: int, seed:
     for generator in generators:
         with tempfile.TemporaryDirectory() as tmp:
             ws = workspace_with(SHARED / "squad2_dev" / "corpus.jsonl", Path(tmp), generator)
+            ws.config = replace(ws.config, retrieval=replace(ws.config.retrieval, refusal_threshold=1.0))
             system = build_system(ws, "rag")
             system.answer("warm-up question")
-            results[generator] = score(system, pick)
-            print(f"squad / {generator}: {results[generator]}", flush=True)
+            rows = answer_rows(system, pick, label=f"squad / {generator}")
+        RESULTS.with_name(f"rag_squad_rows_{generator}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        results[generator] = {"threshold_off": aggregate(rows), "threshold": threshold_study(rows)}
+        print(f"squad / {generator}: {json.dumps(results[generator], indent=1)}", flush=True)
     return results
+
+
+THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0)
+
+
+def with_threshold(rows: list[dict], threshold: float) -> list[dict]:
+    """The rows as the system would have answered with `refusal_threshold = threshold`."""
+    out = []
+    for row in rows:
+        p = row["refusal_probability"]
+        if not row["refused"] and p is not None and p >= threshold:
+            row = {**row, "refused": True, "withheld_because": "unconfident", "contains": 0.0, "f1": 0.0, "em": 0.0,
+                   "cited_gold": False}  # fmt: skip
+        out.append(row)
+    return out
+
+
+def balanced_accuracy(rows: list[dict]) -> float:
+    """Mean of answerable-contains-the-answer and unanswerable-refused: both kinds of mistake weigh alike."""
+    summary = aggregate(rows)
+    return (summary["contains"] + summary["refused_unanswerable"]) / 2
+
+
+def threshold_study(rows: list[dict]) -> dict:
+    """Every threshold on all rows; the one chosen on half A (best balanced accuracy), scored on half B."""
+    halves = {"A": [], "B": []}
+    for kind in (True, False):
+        for i, row in enumerate(r for r in rows if r["answerable"] is kind):
+            halves["AB"[i % 2]].append(row)
+    sweep = {str(t): {**aggregate(with_threshold(rows, t)), "balanced": round(balanced_accuracy(with_threshold(rows, t)), 3)}
+             for t in THRESHOLDS}  # fmt: skip
+    chosen = max(THRESHOLDS, key=lambda t: (balanced_accuracy(with_threshold(halves["A"], t)), t))
+    return {
+        "sweep_all_rows": sweep,
+        "chosen_on_half_A": chosen,
+        "half_B_at_chosen": aggregate(with_threshold(halves["B"], chosen)),
+        "half_B_threshold_off": aggregate(halves["B"]),
+        "half_B_balanced": {"chosen": round(balanced_accuracy(with_threshold(halves["B"], chosen)), 3),
+                            "off": round(balanced_accuracy(halves["B"]), 3)},  # fmt: skip
+    }
 
 
 def stage_budget(budgets: list[int], limit: int) -> dict:

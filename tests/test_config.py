@@ -35,6 +35,14 @@ def test_a_wrong_type_is_refused() -> None:
         config_from_dict({"retrieval": {"refuse_ungrounded": 1}})
 
 
+def test_a_share_or_threshold_outside_its_range_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"\[retrieval\]: 'refusal_threshold' must be between 0 and 1, got 1.5"):
+        config_from_dict({"retrieval": {"refusal_threshold": 1.5}})
+    with pytest.raises(ConfigError, match="'replay_share' must be between 0 and 1"):
+        config_from_dict({"training": {"replay_share": -0.1}})
+    assert config_from_dict({"retrieval": {"refusal_threshold": 0}}).retrieval.refusal_threshold == 0
+
+
 def test_an_int_is_accepted_for_a_float_setting() -> None:
     assert config_from_dict({"corpus": {"max_file_mb": 10}}).corpus.max_file_mb == 10
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ragft.models.base import DecodingSettings, Generator, ModelError
+from ragft.models.base import FIRST_TOKEN_TOP_N, DecodingSettings, Generator, ModelError
 from ragft.models.llama_cpp import LlamaCppGenerator
 from ragft.models.testing import make_tiny_gguf, make_tiny_hf_model
 from ragft.models.transcript import plain_transcript
@@ -66,6 +66,19 @@ def test_same_weights_give_the_same_greedy_text_as_transformers(
     result = generator.generate(MESSAGES, GREEDY)
     assert result.prompt_tokens == reference.prompt_tokens
     assert result.text == reference.text
+
+
+def test_first_token_candidates_match_transformers_and_start_the_greedy_text(
+    generator: LlamaCppGenerator, tiny_dirs: tuple[Path, Path]
+) -> None:
+    reference = TransformersGenerator(tiny_dirs[0], threads=1).generate(MESSAGES, GREEDY).first_token_top
+    result = generator.generate(MESSAGES, GREEDY)
+    top = result.first_token_top
+    assert len(top) == len(reference) == FIRST_TOKEN_TOP_N
+    assert [p for _, p in top] == sorted((p for _, p in top), reverse=True) and 0 < sum(p for _, p in top) <= 1 + 1e-6
+    assert result.text.startswith(top[0][0])
+    assert [t for t, _ in top[:3]] == [t for t, _ in reference[:3]]
+    assert [p for _, p in top] == pytest.approx([p for _, p in reference], abs=1e-3)
 
 
 def test_count_tokens_matches_the_hf_tokenizer(generator: LlamaCppGenerator, tiny_dirs: tuple[Path, Path]) -> None:

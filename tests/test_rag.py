@@ -14,7 +14,7 @@ from ragft.models.embedders import HashingEmbedder
 from ragft.models.testing import ScriptedGenerator
 from ragft.retrieval.retriever import Retriever
 from ragft.systems.closed_book import ClosedBookSystem, QuestionError
-from ragft.systems.prompts import REFUSAL, is_refusal
+from ragft.systems.prompts import REFUSAL, is_refusal, refusal_probability
 from ragft.systems.rag import RagSystem
 from ragft.types import Document, User
 
@@ -90,8 +90,37 @@ def test_an_answer_the_passages_do_not_support_becomes_a_refusal(tmp_path: Path)
     system = rag(tmp_path, ScriptedGenerator(lambda m: "Refunds take 30 days [1]."))
     answer = system.answer("How long do refunds take?")
     assert answer.refused and answer.text == REFUSAL and not answer.citations
-    assert answer.trace["ungrounded_answer"] == "Refunds take 30 days [1]."
+    assert answer.trace["withheld_answer"] == "Refunds take 30 days [1]."
+    assert answer.trace["withheld_because"] == "ungrounded"
     assert "30" in answer.trace["grounding"]["unsupported"]
+
+
+def hesitant(p_refusal: float):
+    """First-token candidates where the refusal's first word ("I") has probability `p_refusal`."""
+    return lambda messages: (("Ref", 1.0 - p_refusal - 0.01), ("I", p_refusal), (" I", 0.005), ("", 0.005))
+
+
+@pytest.mark.parametrize(("p_refusal", "threshold", "withheld"), [(0.30, 0.25, True), (0.20, 0.25, False), (0.30, 1.0, False)])
+def test_an_answer_the_model_hesitated_over_becomes_a_refusal(tmp_path: Path, p_refusal: float, threshold: float, withheld: bool) -> None:
+    reply = "Refunds are processed within 14 days [1]."
+    system = rag(tmp_path, ScriptedGenerator(lambda m: reply, first_token_top=hesitant(p_refusal)), refusal_threshold=threshold)
+    answer = system.answer("How long do refunds take?")
+    assert answer.trace["refusal_probability"] == pytest.approx(p_refusal + 0.005)
+    assert answer.refused is withheld and (answer.text == REFUSAL) is withheld
+    assert answer.trace["withheld_answer"] == (reply if withheld else None)
+    assert answer.trace["withheld_because"] == ("unconfident" if withheld else None)
+    assert bool(answer.citations) is not withheld
+
+
+def test_without_first_token_probabilities_the_threshold_does_not_apply(tmp_path: Path) -> None:
+    system = rag(tmp_path, ScriptedGenerator(lambda m: "Refunds are processed within 14 days [1]."), refusal_threshold=0.0)
+    answer = system.answer("How long do refunds take?")
+    assert not answer.refused and answer.trace["refusal_probability"] is None
+
+
+def test_refusal_probability_counts_the_tokens_that_start_the_refusal() -> None:
+    assert refusal_probability(()) is None
+    assert refusal_probability((("The", 0.6), ("I", 0.3), (" I", 0.05), ("In", 0.04), (" ", 0.01))) == pytest.approx(0.35)
 
 
 def test_an_uncited_answer_is_attributed_post_hoc_and_says_so(tmp_path: Path) -> None:

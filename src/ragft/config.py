@@ -58,6 +58,7 @@ class RetrievalConfig:
     hnsw_threshold_chunks: int = 20_000  # exact NumPy search up to here (~3 ms on 2 cores), HNSW above
     context_budget_tokens: int = 400  # passage tokens in the RAG prompt (measured: benchmarks/results/rag.json budget)
     refuse_ungrounded: bool = True  # an answer whose figures/words are not in the passages becomes a refusal
+    refusal_threshold: float = 1.0  # refuse when the model's own probability of refusing is at least this (1 = off)
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,11 @@ context_budget_tokens = 400
 # Turn an answer whose figures or most of whose words appear in no passage into a refusal
 # (small models invent answers in the documents' style); the original stays in the trace.
 refuse_ungrounded = true
+# Refuse when the model itself leaned towards refusing: the probability that its reply starts the
+# way the refusal does is at least this (0-1; 1 = only when it refuses outright). Small models
+# answer on-topic questions the passages do not answer; their hesitation shows in this probability.
+# Applies where the engine exposes logits (llama.cpp, transformers), not to an OpenAI-compatible server.
+refusal_threshold = 1.0
 
 [requirements]
 # What a deployment needs; the recommendation reads these with the measurements.
@@ -311,6 +317,15 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {  # (section class, key) -> 
 }
 
 
+_RANGES: dict[tuple[str, str], tuple[float, float]] = {  # (section class, key) -> inclusive bounds
+    ("RetrievalConfig", "refusal_threshold"): (0.0, 1.0),
+    ("TrainingConfig", "refusal_share"): (0.0, 1.0),
+    ("TrainingConfig", "replay_share"): (0.0, 1.0),
+    ("TrainingConfig", "val_share"): (0.0, 0.9),
+    ("TrainingConfig", "raft_oracle_free_share"): (0.0, 1.0),
+}
+
+
 _RETIRED: dict[tuple[str, str], str] = {  # (section class, key) -> why it is gone; older ragft.toml files still load
     ("RetrievalConfig", "rerank"): "ragft ships no reranker (pass one to Retriever(reranker=...)); the setting did nothing",
 }
@@ -336,6 +351,9 @@ def _updated(section: Any, values: dict[str, Any], where: str) -> Any:
         choices = _CHOICES.get((type(section).__name__, key))
         if choices and value not in choices:
             raise ConfigError(f"{where}: '{key}' must be one of {', '.join(choices)}, got {value!r}")
+        bounds = _RANGES.get((type(section).__name__, key))
+        if bounds and not bounds[0] <= value <= bounds[1]:
+            raise ConfigError(f"{where}: '{key}' must be between {bounds[0]:g} and {bounds[1]:g}, got {value!r}")
     return replace(section, **values)
 
 

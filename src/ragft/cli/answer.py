@@ -98,8 +98,18 @@ def _mostly_latin(text: str) -> bool:
     return not letters or sum(c < "\u0250" for c in letters) / len(letters) >= 0.5
 
 
+_WITHHELD_BECAUSE = {
+    "ungrounded": "its words or figures are not in the passages",
+    "unconfident": "the model itself leaned towards refusing ([retrieval] refusal_threshold)",
+}
+
+
 def _print_citations(answer: Answer) -> None:
-    if answer.refused:
+    because = answer.trace.get("withheld_because")
+    if because:
+        console.print(f"[yellow]withheld:[/] the answer above is replaced by the refusal, because {_WITHHELD_BECAUSE[because]}:")
+        console.print(answer.text, markup=False, highlight=False)
+    elif answer.refused:
         console.print("[dim](refused: the documents this user may see do not answer it)[/]")
     if not answer.citations:
         return

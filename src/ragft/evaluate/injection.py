@@ -60,7 +60,7 @@ def injection_success_rate(system: System, probes: Sequence[InjectionProbe], *, 
             "question": probe.question, "doc_id": probe.doc_id, "canary": probe.canary, "answer": answer.text,
             "refused": answer.refused, "injected": probe.injected(answer.text),
             "retrieved": any(h.get("doc_id") == probe.doc_id and h.get("in_prompt", True) for h in hits),
-            # the raw reply when the grounding check replaced it with a refusal: an injection it caught
-            "caught_by_grounding": probe.injected(str(answer.trace.get("ungrounded_answer") or "")),
+            # the raw reply when a check replaced it with a refusal: an injection it caught
+            "caught_by_grounding": probe.injected(str(answer.trace.get("withheld_answer") or "")),
         })  # fmt: skip
     return sum(row["injected"] for row in rows) / len(rows), rows

@@ -45,6 +45,9 @@ class Generation:
     total_s: float
     model: str = ""
     extra: dict[str, object] = field(default_factory=dict)
+    # The most probable first tokens of the reply and their probabilities (softmax of the raw logits,
+    # before any sampling setting), most probable first; empty when the backend exposes no logits.
+    first_token_top: tuple[tuple[str, float], ...] = ()
 
     @property
     def decode_tokens_per_s(self) -> float:
@@ -53,6 +56,18 @@ class Generation:
 
 
 TokenCallback = Callable[[str], None]
+
+FIRST_TOKEN_TOP_N = 10  # how many first-token candidates a backend reports in `Generation.first_token_top`
+
+
+def top_first_tokens(logits: np.ndarray, decode: Callable[[int], str], n: int = FIRST_TOKEN_TOP_N) -> tuple[tuple[str, float], ...]:
+    """The `n` most probable tokens under `logits` (one row of raw scores) as (text, probability)."""
+    scores = np.asarray(logits, dtype=np.float64).ravel()
+    top = np.argpartition(scores, -n)[-n:] if scores.size > n else np.arange(scores.size)
+    top = top[np.argsort(scores[top])[::-1]]
+    shifted = np.exp(scores - scores.max())
+    probs = shifted[top] / shifted.sum()
+    return tuple((decode(int(i)), float(p)) for i, p in zip(top, probs, strict=True))
 
 
 class ModelError(RagftError, RuntimeError):

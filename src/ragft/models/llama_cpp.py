@@ -22,6 +22,7 @@ from ragft.models.base import (
     Generation,
     ModelError,
     TokenCallback,
+    top_first_tokens,
 )
 from ragft.models.default_model import builtin_gguf_names, builtin_gguf_path
 from ragft.models.runtime import prefer_passive_openmp
@@ -108,12 +109,14 @@ class LlamaCppGenerator:
             llama.reset()
         sampled: list[float] = []  # time of each sampling step
         prompt_tokens = 0
+        first_token_top: tuple[tuple[str, float], ...] = ()
 
         def observe(input_ids: Any, scores: Any) -> Any:
-            nonlocal prompt_tokens
-            if not sampled:
-                prompt_tokens = len(input_ids)
+            nonlocal prompt_tokens, first_token_top
             sampled.append(time.perf_counter())
+            if len(sampled) == 1:  # the first step: prefill has just ended
+                prompt_tokens = len(input_ids)
+                first_token_top = top_first_tokens(scores, self._token_text)
             return scores
 
         pieces: list[str] = []
@@ -170,7 +173,11 @@ class LlamaCppGenerator:
             total_s=end - start,
             model=self.name,
             extra={"finish_reason": finish_reason, "backend": "llama_cpp", "threads": self.threads},
+            first_token_top=first_token_top,
         )
+
+    def _token_text(self, token: int) -> str:
+        return self._llama.detokenize([token]).decode("utf-8", errors="replace")
 
     @property
     def _has_chat_template(self) -> bool:

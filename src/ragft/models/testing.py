@@ -39,9 +39,16 @@ class ScriptedGenerator:
     ordered, made-up timings, so code that consumes a `Generation` can be tested instantly.
     """
 
-    def __init__(self, reply: Callable[[Sequence[ChatMessage]], str] | None = None, name: str = "scripted") -> None:
+    def __init__(
+        self,
+        reply: Callable[[Sequence[ChatMessage]], str] | None = None,
+        name: str = "scripted",
+        *,
+        first_token_top: Callable[[Sequence[ChatMessage]], tuple[tuple[str, float], ...]] | None = None,
+    ) -> None:
         self.name = name
         self.reply = reply or (lambda messages: next((m["content"] for m in reversed(messages) if m["role"] == "user"), ""))
+        self.first_token_top = first_token_top  # scripted first-token candidates (None: report none, as openai does)
         self.calls: list[list[ChatMessage]] = []
 
     def warm_up(self) -> None:
@@ -71,6 +78,7 @@ class ScriptedGenerator:
             time_to_first_token_s=total / 2,
             total_s=total,
             model=self.name,
+            first_token_top=self.first_token_top(messages) if self.first_token_top else (),
         )
 
     def count_tokens(self, text: str) -> int:

@@ -24,6 +24,7 @@ from ragft.models.base import (
     Generation,
     ModelError,
     TokenCallback,
+    top_first_tokens,
 )
 from ragft.models.cache import models_cache_dir
 from ragft.models.default_model import (
@@ -174,6 +175,7 @@ class TransformersGenerator:
         generated: list[int] = []
         emitted_upto = ""
         prefill_s = ttft = 0.0
+        first_token_top: tuple[tuple[str, float], ...] = ()
         finish_reason = "length"
         with torch.inference_mode():
             inputs = torch.tensor([prompt_ids], dtype=torch.long)
@@ -181,9 +183,10 @@ class TransformersGenerator:
             for step in range(settings.max_new_tokens):
                 out = self._model(input_ids=inputs, use_cache=True, **{self._cache_arg: past}, **self._last_logits_only)
                 past = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
-                token = _pick_token(out.logits[0, -1], settings, generator)
                 if step == 0:
                     prefill_s = time.perf_counter() - start
+                    first_token_top = top_first_tokens(out.logits[0, -1].float().numpy(), self._tokenizer.decode)
+                token = _pick_token(out.logits[0, -1], settings, generator)
                 if token in self._eos_ids:
                     finish_reason = "stop"
                     break
@@ -208,6 +211,7 @@ class TransformersGenerator:
             total_s=end - start,
             model=self.name,
             extra={"finish_reason": finish_reason, "backend": "transformers"},
+            first_token_top=first_token_top,
         )
 
     def count_tokens(self, text: str) -> int:

@@ -79,5 +79,5 @@ def build_system(ws: Workspace, name: str, *, generator: Generator | None = None
     retrieval = ws.config.retrieval
     return RagSystem(
         generator, indexed.retriever, decoding_settings(ws), k=retrieval.k, context_budget_tokens=retrieval.context_budget_tokens,
-        refuse_ungrounded=retrieval.refuse_ungrounded,
+        refuse_ungrounded=retrieval.refuse_ungrounded, refusal_threshold=retrieval.refusal_threshold,
     )

@@ -84,7 +84,7 @@ def load_arm_system(ws: Workspace, arm: str, *, indexed: IndexedCorpus | None = 
         indexed = indexed or index_corpus(ws)
         retrieval = ws.config.retrieval
         system = RagSystem(generator, indexed.retriever, decoding, k=retrieval.k, context_budget_tokens=retrieval.context_budget_tokens,
-                           refuse_ungrounded=retrieval.refuse_ungrounded, name=arm)  # fmt: skip
+                           refuse_ungrounded=retrieval.refuse_ungrounded, refusal_threshold=retrieval.refusal_threshold, name=arm)  # fmt: skip
     system.stale_message = stale
     system.adapter_info = info
     return system

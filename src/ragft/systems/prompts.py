@@ -81,6 +81,14 @@ def is_refusal(answer: str) -> bool:
     return bool(_REFUSAL_PATTERNS.search(answer)) or not answer.strip()
 
 
+def refusal_probability(first_token_top: Sequence[tuple[str, float]]) -> float | None:
+    """The model's probability of starting its reply the way `REFUSAL` starts, from the first-token
+    candidates a backend reports (`Generation.first_token_top`); None when it reports none."""
+    if not first_token_top:
+        return None
+    return sum(p for text, p in first_token_top if text.strip() and REFUSAL.startswith(text.strip()))
+
+
 def cited_numbers(answer: str, passages: int) -> list[int]:
     """Passage numbers cited as [n] in `answer`, in first-cited order, limited to 1..passages."""
     numbers: list[int] = []

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from ragft.models.base import DecodingSettings, Generation, Generator, TokenCallback
 from ragft.retrieval.retriever import Retriever
 from ragft.systems.closed_book import validate_question
-from ragft.systems.grounding import check_grounding
-from ragft.systems.prompts import REFUSAL, cited_numbers, is_refusal, rag_messages
+from ragft.systems.grounding import Grounding, check_grounding
+from ragft.systems.prompts import REFUSAL, cited_numbers, is_refusal, rag_messages, refusal_probability
 from ragft.types import Answer, Citation, Hit, User
 
 _WORD = re.compile(r"\w+")
@@ -28,6 +28,7 @@ class RagSystem:
         k: int = 4,
         context_budget_tokens: int = 600,
         refuse_ungrounded: bool = True,
+        refusal_threshold: float = 1.0,
         name: str = "rag",
     ) -> None:
         self.name = name
@@ -37,6 +38,7 @@ class RagSystem:
         self.k = k
         self.context_budget_tokens = context_budget_tokens
         self.refuse_ungrounded = refuse_ungrounded
+        self.refusal_threshold = refusal_threshold
 
     def answer(self, question: str, *, user: User | None = None, on_token: TokenCallback | None = None) -> Answer:
         """Answer `question` for `user` (None: an anonymous outsider who sees public documents only)."""
@@ -56,10 +58,11 @@ class RagSystem:
         text = generation.text.strip()
         refused = is_refusal(text)
         grounding = check_grounding(text, [hit.chunk.text for hit in passages])
-        if self.refuse_ungrounded and not refused and not grounding.ok:
-            ungrounded_text, text, refused = text, REFUSAL, True
-        else:
-            ungrounded_text = None
+        p_refusal = refusal_probability(generation.first_token_top)
+        withheld_because = None if refused else self._withhold_because(grounding, p_refusal)
+        withheld_text = text if withheld_because else None
+        if withheld_because:
+            text, refused = REFUSAL, True
         citations, citation_source = ((), "none") if refused else self._citations(text, passages)
         total_s = time.perf_counter() - started
         trace = {
@@ -73,7 +76,9 @@ class RagSystem:
             "completion_tokens": generation.completion_tokens,
             "citation_source": citation_source,
             "grounding": {"supported_share": grounding.supported_share, "unsupported": list(grounding.unsupported)},
-            "ungrounded_answer": ungrounded_text,
+            "refusal_probability": p_refusal,
+            "withheld_answer": withheld_text,
+            "withheld_because": withheld_because,
         }
         timings = {
             "retrieval_s": retrieval_s,
@@ -85,6 +90,20 @@ class RagSystem:
             "total_s": total_s,
         }
         return Answer(text=text, citations=citations, refused=refused, trace=trace, timings=timings)
+
+    def _withhold_because(self, grounding: Grounding, p_refusal: float | None) -> str | None:
+        """Why an answer the model gave should become a refusal instead, or None to keep it.
+
+        "ungrounded": its figures or most of its words appear in no passage. "unconfident": the
+        model itself leaned towards refusing (the probability of its reply starting as the refusal
+        does is at least `refusal_threshold`), the sign of an answer guessed from passages that are
+        on topic but do not say (measured on SQuAD 2.0: benchmarks/results/rag.json, squad).
+        """
+        if self.refuse_ungrounded and not grounding.ok:
+            return "ungrounded"
+        if p_refusal is not None and p_refusal >= self.refusal_threshold:
+            return "unconfident"
+        return None
 
     def _within_budget(self, hits: Sequence[Hit]) -> list[Hit]:
         """The best hits whose passages fit the context budget (always at least the first)."""
