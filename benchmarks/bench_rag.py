@@ -102,17 +102,20 @@ def aggregate(rows: list[dict]) -> dict:
 
 
 def stage_sample(generators: list[str], limit: int) -> dict:
-    """RAG on the sample corpus gold set: fact questions and out-of-scope refusals, per generator."""
+    """RAG on the sample corpus gold set: fact questions and out-of-scope refusals, per generator,
+    with `refusal_threshold` off and the effect of each threshold computed from the same answers."""
     gold = [q for q in load_jsonl(questions_path()) if not q["meta"].get("added_in")]
     questions = [q for q in gold if q["kind"] == "fact"][:limit] + [q for q in gold if q["kind"] == "out_of_scope"][: limit // 2]
     results = {}
     for generator in generators:
         with tempfile.TemporaryDirectory() as tmp:
             ws = workspace_with(sample_dir(1), Path(tmp), generator)
+            ws.config = replace(ws.config, retrieval=replace(ws.config.retrieval, refusal_threshold=1.0))
             system = build_system(ws, "rag")
             system.answer("warm-up question")
-            results[generator] = score(system, questions)
-            print(f"sample / {generator}: {results[generator]}", flush=True)
+            rows = answer_rows(system, questions, label=f"sample / {generator}")
+        results[generator] = {**aggregate(rows), "threshold_sweep": {str(t): aggregate(with_threshold(rows, t)) for t in THRESHOLDS}}
+        print(f"sample / {generator}: {json.dumps(results[generator], indent=1)}", flush=True)
     return results
 
 

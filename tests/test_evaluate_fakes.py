@@ -12,8 +12,10 @@ class FakeArm:
     """Answers from a question -> text table (else refuses); with `docs`, cites and traces like RAG."""
 
     def __init__(self, name: str, table: Mapping[str, str], *, docs: Mapping[str, str] | None = None,
-                 latency_s: float = 0.1, fail_on: frozenset[str] = frozenset(), k: int | None = None) -> None:
+                 latency_s: float = 0.1, fail_on: frozenset[str] = frozenset(), k: int | None = None,
+                 withheld: Mapping[str, str] | None = None) -> None:
         self.name = name
+        self.withheld = dict(withheld or {})  # question -> the answer a confidence check replaced by the refusal
         self.table = dict(table)
         self.docs = docs  # question -> doc_id retrieved (RAG-like) or None (closed-book)
         self.latency_s = latency_s
@@ -35,6 +37,8 @@ class FakeArm:
             trace["hits"] = [{"doc_id": doc, "in_prompt": True, "score": 1.0}]
             if not refused:
                 citations = (Citation(doc, doc, 0, len(text), text),)
+        if question in self.withheld:
+            trace.update(withheld_answer=self.withheld[question], withheld_because="unconfident", refusal_probability=0.31)
         return Answer(text, citations, refused, trace, {"total_s": self.latency_s, "time_to_first_token_s": self.latency_s / 2})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import socket
 import threading
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ class FakeServer(ThreadingHTTPServer):
     failures_left = 0  # answer this many chat requests with 503 first
     requests: list[dict]
     send_usage = True
+    reject_logprobs = False  # answer a request for logprobs with HTTP 400, as a server without them does
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -40,6 +42,13 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), **payload})
+        if self.server.reject_logprobs and "logprobs" in payload:
+            body = b'{"error": "unknown field: logprobs"}'
+            self.send_response(400)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if self.server.failures_left > 0:
             self.server.failures_left -= 1
             self.send_response(503)
@@ -51,7 +60,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
         events = [{"choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}]
-        events += [{"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]} for p in REPLY_PIECES]
+        events += [{"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None, **_logprobs(p, payload)}]} for p in REPLY_PIECES]
         events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         if self.server.send_usage:
             events.append({"choices": [], "usage": {"prompt_tokens": 21, "completion_tokens": 7, "total_tokens": 28}})
@@ -59,6 +68,14 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
             self.wfile.flush()
         self.wfile.write(b": keep-alive comment\n\ndata: [DONE]\n\n")
+
+
+def _logprobs(piece: str, payload: dict) -> dict:
+    """OpenAI's per-token logprobs for a piece, with made-up alternatives, when the request asked for them."""
+    if not payload.get("logprobs"):
+        return {}
+    top = [{"token": piece, "logprob": math.log(0.7)}, {"token": "I", "logprob": math.log(0.2)}, {"token": "It", "logprob": math.log(0.1)}]
+    return {"logprobs": {"content": [{"token": piece, "logprob": math.log(0.7), "top_logprobs": top[: payload["top_logprobs"]]}]}}
 
 
 @pytest.fixture()
@@ -96,6 +113,21 @@ def test_streams_pieces_that_join_to_the_text(server: FakeServer, monkeypatch: p
     assert sent["path"] == "/v1/chat/completions" and sent["stream"] is True
     assert sent["max_tokens"] == 20 and sent["temperature"] == 0.0 and sent["stop"] == ["\n"]
     assert sent["auth"] == "Bearer sekret"
+
+
+def test_first_token_candidates_come_from_the_servers_logprobs(server: FakeServer) -> None:
+    result = _client(server).generate(MESSAGES, DecodingSettings())
+    assert server.requests[-1]["logprobs"] is True and server.requests[-1]["top_logprobs"] == 10
+    assert [t for t, _ in result.first_token_top] == ["The refund ", "I", "It"]
+    assert [p for _, p in result.first_token_top] == pytest.approx([0.7, 0.2, 0.1])
+
+
+def test_a_server_that_rejects_logprobs_is_asked_again_without_them_once_and_for_all(server: FakeServer) -> None:
+    server.reject_logprobs = True
+    gen = _client(server)
+    first, second = gen.generate(MESSAGES, DecodingSettings()), gen.generate(MESSAGES, DecodingSettings())
+    assert first.text == second.text == "".join(REPLY_PIECES) and first.first_token_top == ()
+    assert ["logprobs" in r for r in server.requests] == [True, False, False]
 
 
 def test_counts_pieces_when_the_server_reports_no_usage(server: FakeServer) -> None:

@@ -44,7 +44,7 @@ def arms() -> dict[str, FakeArm]:
     ft_table = {p.question: f"{p.answers[0]}." for p in PROBES if p.answerable and p.kind in ("fact", "restricted", "changed_fact")}
     return {
         "base": FakeArm("base", {"fact question 0?": "0 days", "Who is the CEO's dog?": "Rex"}, latency_s=0.4),
-        "rag": FakeArm("rag", rag_table, docs=rag_docs, latency_s=1.2, k=4),
+        "rag": FakeArm("rag", rag_table, docs=rag_docs, latency_s=1.2, k=4, withheld={"fact question 7?": "It is 8 days [1]."}),
         "finetuned": FakeArm("finetuned", ft_table, latency_s=0.5),
     }
 
@@ -80,6 +80,7 @@ def test_the_report_has_every_section_and_links_reasons_to_numbers(tmp_path: Pat
     for heading in ("Recommendation:", "Accuracy by probe kind", "Every metric", "Why answers were wrong", "Sensitivity to retrieval noise",
                     "Latency", "Freshness after a document update", "Access leakage", "Domain distance", "Cost", "Example answers"):
         assert heading in html, heading
+    assert "withheld (unconfident, model's refusal probability 0.31):</b> It is 8 days [1]." in html
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "") and "<script" not in html  # opens offline
     rec = result.recommendation()
     assert rec.arm == "rag" and set(rec.ruled_out) == {"finetuned"}  # it leaks restricted facts

@@ -189,7 +189,8 @@ refuse_ungrounded = true
 # Refuse when the model itself leaned towards refusing: the probability that its reply starts the
 # way the refusal does is at least this (0-1; 1 = only when it refuses outright). Small models
 # answer on-topic questions the passages do not answer; their hesitation shows in this probability.
-# Applies where the engine exposes logits (llama.cpp, transformers), not to an OpenAI-compatible server.
+# Applies where the engine reports those probabilities: llama.cpp, transformers, and OpenAI-compatible
+# servers that return logprobs (vLLM, llama.cpp's server).
 refusal_threshold = 1.0
 
 [requirements]

@@ -3,12 +3,15 @@
 Streams `/chat/completions` (server-sent events), so `on_token` and time to first token work the
 same as for the local engines; TTFT is measured on the client, so it includes the network.
 Connection failures and 5xx/429 answers are retried with exponential backoff, but only before
-the first token arrives: text already handed to `on_token` cannot be taken back.
+the first token arrives: text already handed to `on_token` cannot be taken back. The first
+token's candidates (`logprobs`) are asked for, which vLLM, llama.cpp's server and recent Ollama
+return; a server that rejects the fields is asked again without them, once and for all.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -17,6 +20,7 @@ from typing import Any
 import httpx
 
 from ragft.models.base import (
+    FIRST_TOKEN_TOP_N,
     ChatMessage,
     DecodingSettings,
     Generation,
@@ -30,6 +34,10 @@ _CHARS_PER_TOKEN = 4  # rough English average, used only when the server reports
 
 class _Retryable(Exception):
     """A failure worth another try (connection refused, 5xx, 429)."""
+
+
+class _LogprobsRefused(Exception):
+    """The server rejected the `logprobs` request fields; the request is sent again without them."""
 
 
 class OpenAIGenerator:
@@ -53,6 +61,7 @@ class OpenAIGenerator:
         self.backoff_s = backoff_s
         self.name = f"openai:{model}"
         self._client: httpx.Client | None = None
+        self._logprobs = True  # ask for first-token probabilities until the server refuses the field
 
     def warm_up(self) -> None:
         """Open the connection pool and check the server answers (`GET /models`)."""
@@ -88,6 +97,9 @@ class OpenAIGenerator:
             if attempt:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
             try:
+                return self._stream_once(self._with_logprobs(payload), messages, on_token, attempts=attempt + 1)
+            except _LogprobsRefused:
+                self._logprobs = False  # e.g. an older Ollama: answer without them from now on
                 return self._stream_once(payload, messages, on_token, attempts=attempt + 1)
             except _Retryable as exc:
                 last_error = exc.__cause__ or exc
@@ -97,6 +109,10 @@ class OpenAIGenerator:
             f"{self.base_url}/chat/completions kept failing after {self.max_retries + 1} tries "
             f"({last_error}); check the server's log, or raise [models] max_retries in ragft.toml"
         ) from last_error
+
+    def _with_logprobs(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The request asking also for the first token's candidates, unless the server refused that once."""
+        return {**payload, "logprobs": True, "top_logprobs": FIRST_TOKEN_TOP_N} if self._logprobs else payload
 
     def count_tokens(self, text: str) -> int:
         """An estimate (about 4 characters a token): the server's tokenizer is not available here."""
@@ -121,6 +137,7 @@ class OpenAIGenerator:
         usage: dict[str, Any] = {}
         finish_reason = None
         first_token_at: float | None = None
+        first_token_top: tuple[tuple[str, float], ...] = ()
         start = time.perf_counter()
         try:
             with client.stream("POST", f"{self.base_url}/chat/completions", json=payload) as response:
@@ -132,6 +149,8 @@ class OpenAIGenerator:
                     raise self._auth_error(response)
                 if response.status_code >= 400:
                     response.read()
+                    if response.status_code in (400, 422) and "logprob" in response.text.lower() and "logprobs" in payload:
+                        raise _LogprobsRefused(response.text[:200])
                     raise ModelError(
                         f"{self.base_url}/chat/completions answered HTTP {response.status_code}: "
                         f"{response.text[:300]}; check [models] generator (the served model name) in ragft.toml"
@@ -140,6 +159,7 @@ class OpenAIGenerator:
                     if event.get("usage"):
                         usage = event["usage"]
                     for choice in event.get("choices") or []:
+                        first_token_top = first_token_top or _first_token_top(choice)
                         piece = (choice.get("delta") or {}).get("content") or ""
                         if piece:
                             if first_token_at is None:
@@ -165,6 +185,7 @@ class OpenAIGenerator:
             total_s=end - start,
             model=self.name,
             extra={"finish_reason": finish_reason, "attempts": attempts, "usage_reported": bool(usage)},
+            first_token_top=first_token_top,
         )
 
     def _ensure_client(self) -> httpx.Client:
@@ -188,6 +209,14 @@ class OpenAIGenerator:
             f"{self.base_url} refused the request (HTTP {response.status_code}): set the API key in "
             f"the environment variable {self.api_key_env} (or change [models] openai_api_key_env in ragft.toml)"
         )
+
+
+def _first_token_top(choice: dict[str, Any]) -> tuple[tuple[str, float], ...]:
+    """The first token's candidates from a stream chunk's `logprobs` (OpenAI's shape), if it has them."""
+    content = (choice.get("logprobs") or {}).get("content") or []
+    candidates = content[0].get("top_logprobs") or [] if content else []
+    pairs = [(str(c.get("token", "")), math.exp(float(c["logprob"]))) for c in candidates if c.get("logprob") is not None]
+    return tuple(sorted(pairs, key=lambda pair: pair[1], reverse=True))
 
 
 def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:

@@ -234,15 +234,22 @@ def _examples(result: CompareResult, limit: int = 12) -> str:
             hits = "".join(f"<li>{escape(str(h.get('doc_id')))} score {float(h.get('score', 0)):.3f}{' (in prompt)' if h.get('in_prompt') else ''}</li>"
                            for h in record.trace.get("hits", []))  # fmt: skip
             gold = "; ".join(item.answers) or "(refuse)"
+            withheld = record.trace.get("withheld_answer")
+            withheld_note = (f"<br><b>withheld ({escape(str(record.trace.get('withheld_because')))}, model's refusal probability "
+                             f"{_probability(record.trace.get('refusal_probability'))}):</b> {escape(str(withheld))}") if withheld else ""  # fmt: skip
             blocks.append(
                 f"<details><summary>{verdict} · <b>{escape(item.kind)}</b> · {escape(item.question)}</summary>"
-                f"<p><b>answer:</b> {escape(record.text or record.error or '')}<br><b>gold:</b> {escape(gold)} · gold docs: "
+                f"<p><b>answer:</b> {escape(record.text or record.error or '')}{withheld_note}<br><b>gold:</b> {escape(gold)} · gold docs: "
                 f"{escape(', '.join(item.gold_doc_ids) or '–')}{' · <b>error:</b> ' + escape(record.error) if record.error else ''}</p>"
                 f"{'<p><b>citations</b></p><ul>' + cites + '</ul>' if cites else ''}{'<p><b>retrieved</b></p><ul>' + hits + '</ul>' if hits else ''}"
                 f"<p class='muted'>timings: {escape(', '.join(f'{k} {v:.3f}' for k, v in record.timings.items()))}</p></details>"
             )  # fmt: skip
         parts.append(f"<h3>{escape(arm)}</h3>{''.join(blocks)}")
     return "".join(parts)
+
+
+def _probability(value: object) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else "not reported"
 
 
 def render_html(result: CompareResult) -> str:

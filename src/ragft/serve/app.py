@@ -238,7 +238,7 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
     async def ask(request: Request, stream: bool = False) -> Any:
         """Answer a question with citations the caller may see; `?stream=true` sends server-sent events:
         `{"token": ...}` per piece, then `{"done": true, "answer", "citations", "refused", "timings"}`
-        (that final answer is authoritative: a grounding check may replace the streamed text with a refusal)."""
+        (that final answer is authoritative: the grounding or confidence check may replace the streamed text with a refusal)."""
         user = server.caller(request)
         body = parse_model(AskRequest, await read_json(request, server.max_body_bytes))
         question, name = server.question(body.question), server.pick(body.system)
