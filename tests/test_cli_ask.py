@@ -16,6 +16,15 @@ def test_ask_streams_an_answer_and_shows_the_trace(ws: Path) -> None:
     assert "prompt" in result.output and "tokens" in result.output
 
 
+def test_ask_says_when_the_streamed_answer_was_withheld_and_why(ws: Path) -> None:
+    set_setting(ws, "refuse_ungrounded", "false")
+    set_setting(ws, "refusal_threshold", "0.0")  # every answer the tiny model gives counts as hesitant
+    result = ragft("ask", "How long does the Gizmo battery last?", "-w", str(ws))
+    assert result.exit_code == 0, result.output
+    assert "withheld:" in result.output and "leaned towards refusing" in result.output
+    assert result.output.rstrip().endswith("I don't know based on the documents.")
+
+
 def test_ask_with_the_base_system_needs_no_index(ws: Path) -> None:
     result = ragft("ask", "Hello?", "--system", "base", "-w", str(ws), "--trace")
     assert result.exit_code == 0, result.output
