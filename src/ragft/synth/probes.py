@@ -28,6 +28,7 @@ from ragft.corpus.chunking import chunk_document
 from ragft.corpus.diff import CorpusDiff, DocumentChange
 from ragft.errors import RagftError
 from ragft.evaluate.metrics import normalize_answer
+from ragft.synth.doc_text import MARKUP, WORD, lines, supported
 from ragft.types import Document, QAItem
 
 PROBE_KINDS = ("fact", "paraphrase", "typo", "unanticipated", "multi_doc", "out_of_scope", "changed_fact", "restricted")
@@ -122,10 +123,6 @@ _VALUE = re.compile(
 )
 _WH = {"money": "how much", "percent": "what percentage", "time": "what time", "date": "what date",
        "duration": "how long", "count": "how many"}  # fmt: skip
-_MARKUP = re.compile(r"\*\*|__|`|^#+\s*|^\s*(?:[-*+]|\d+\.)\s+")
-_WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
-_STOPWORDS = frozenset("the a an of to in on at for by with and or is are was were be what how much many long "
-                       "which who when does do according per from this that it its as".split())  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -137,29 +134,10 @@ class _Fact:
     statement: str
 
 
-def _lines(text: str) -> Iterable[tuple[str | None, str]]:
-    """(table header or None, cleaned sentence/row) for every sentence and table row of `text`."""
-    header: list[str] | None = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if "|" in line:
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            if all(set(c) <= set("-: ") for c in cells):
-                continue
-            if header is None:
-                header = cells
-                continue
-            yield " | ".join(header), " | ".join(cells)
-            continue
-        header = None
-        for sentence in re.split(r"(?<=[.!?])\s+", _MARKUP.sub("", line)):
-            yield None, sentence.strip()
-
-
 def extract_facts(doc: Document) -> list[_Fact]:
     """Every sentence or table row of `doc` with one clear value, as a blank-the-value question."""
     facts = []
-    for header, line in _lines(doc.text):
+    for header, line in lines(doc.text):
         matches = list(_VALUE.finditer(line))
         if len(matches) != 1 and header is None:
             continue  # zero values: nothing to ask; several: the blank would be ambiguous
@@ -183,17 +161,9 @@ def extract_facts(doc: Document) -> list[_Fact]:
     return facts
 
 
-def _content_words(text: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(text)} - _STOPWORDS
-
-
 def _supported(fact: _Fact, chunks: dict[str, list[str]]) -> bool:
     """The answer and most of the question's words share one chunk of the gold document."""
-    words = _content_words(fact.statement)
-    for text in chunks[fact.doc.doc_id]:
-        if fact.answer in text and len(words & _content_words(text)) >= 0.8 * len(words):
-            return True
-    return False
+    return supported(fact.answer, fact.statement, chunks[fact.doc.doc_id])
 
 
 # ---------------------------------------------------------------- derived kinds
@@ -236,7 +206,7 @@ def _substitute(text: str, table: dict[str, list[str]] | dict[str, str], corpus:
                 return option
         return word
 
-    return _WORD.sub(swap, text), used
+    return WORD.sub(swap, text), used
 
 
 def _typo(text: str, rng: random.Random) -> str:
@@ -267,7 +237,7 @@ def _changed_pairs(change: DocumentChange) -> Iterable[tuple[str, str, str]]:
 
 
 def _changed_fact(change: DocumentChange, new: str, before: str, after: str) -> tuple[str, str] | None:
-    line = _MARKUP.sub("", new).strip()
+    line = MARKUP.sub("", new).strip()
     if "|" in line:
         cells = [c.strip() for c in line.strip("|").split("|") if c.strip()]
         if not cells or after in cells[0]:
