@@ -104,3 +104,25 @@ def test_generated_probes_cover_the_sample_gold_set(tmp_path: Path) -> None:
     assert check.by_kind["fact"]["fact_coverage"] >= 0.35  # measured 0.45: a template generator finds about half the hand-picked facts
     assert check.by_kind["changed_fact"]["fact_coverage"] >= 0.6  # measured 0.79 (15 of 19 changes)
     assert check.by_kind["restricted"]["doc_coverage"] == 1.0
+    assert check.by_kind["unanticipated"]["fact_coverage"] >= 0.8  # measured 0.93 (13 of 14): glossary terms asked by their definitions
+
+
+GLOSSARY = Document("glossary.md", "Glossary", "# Glossary\n\n**Nightjar** — The engineer who answers customer pages at night. Nightjars rotate weekly.\n\n"
+                    "**SLT (Service Level Target)** — The promised time to a first reply on a ticket.\n\n"
+                    "**Moonbeam** — The Moonbeam dashboard that shows open pages.\n", "glossary.md")
+ONCALL = Document("oncall.md", "On-call Guide", "# On-call Guide\n\nThe Nightjar is paid €90 for each night of the rotation.\n\n"
+                  "Tickets are logged in Ferrybook, our ticket tracker, and every SLT is measured from the first customer message.\n", "oncall.md")
+
+
+def test_definitions_become_unanticipated_probes_asked_in_the_definitions_words() -> None:
+    probes = generate_probes([GLOSSARY, ONCALL], per_kind=10)
+    asked = {i.answers[0]: i for i in probes.items if i.kind == "unanticipated"}
+    nightjar = asked["Nightjar"]  # a glossary entry: the term asked for by what it means
+    assert nightjar.question.endswith("the engineer who answers customer pages at night?") and "nightjar" not in nightjar.question.lower()
+    assert nightjar.gold_doc_ids == ("glossary.md",) and nightjar.meta["definition"] == "The engineer who answers customer pages at night"
+    assert asked["SLT"].answers == ("SLT", "Service Level Target")  # an acronym's long form is accepted too
+    assert "our ticket tracker?" in asked["Ferrybook"].question  # prose: "X, our Y"
+    swapped = next(i for i in probes.items if i.kind == "unanticipated" and i.answers == ("€90",))  # a fact in the glossary's words
+    assert "the engineer who answers customer pages at night is paid how much" in swapped.question and swapped.meta["terms"] == ["Nightjar"]
+    assert probes.rejected["unanticipated"]["question uses the term itself"] == 1  # Moonbeam's definition says "Moonbeam"
+    assert "Moonbeam" not in asked

@@ -3,10 +3,12 @@
 Deterministic templates, no model: a `fact` probe blanks a concrete value (money, percentage,
 duration, time, date, count) out of a document sentence or table row and asks for it; the other
 kinds are built from validated facts — `paraphrase` (synonyms, different frame), `typo`
-(misspelt, lower-case, casual), `unanticipated` (a word the corpus never uses), `multi_doc` (two
-facts from two documents in one question), `out_of_scope` (the same question about a thing that
-exists nowhere in the corpus), `restricted` (facts of access-restricted documents) and
-`changed_fact` (a value that differs between two corpus versions, from `corpus.diff`).
+(misspelt, lower-case, casual), `unanticipated` (everyday words for the corpus's jargon: a term the
+documents define asked for by its definition, a fact asked with the term swapped for it — see
+`synth.jargon` — then words the corpus never uses), `multi_doc` (two facts from two documents in
+one question), `out_of_scope` (the same question about a thing that exists nowhere in the corpus),
+`restricted` (facts of access-restricted documents) and `changed_fact` (a value that differs
+between two corpus versions, from `corpus.diff`).
 
 Every item is validated before it is kept and every rejection is counted by reason, so the report
 can say how many were thrown away and why. The templates differ on purpose from the training-set
@@ -29,6 +31,16 @@ from ragft.corpus.diff import CorpusDiff, DocumentChange
 from ragft.errors import RagftError
 from ragft.evaluate.metrics import normalize_answer
 from ragft.synth.doc_text import MARKUP, WORD, lines, supported
+from ragft.synth.jargon import (
+    Definition,
+    by_spread,
+    definition_question,
+    find_definitions,
+    lowercase_words,
+    rejection,
+    says,
+    swap_terms,
+)
 from ragft.types import Document, QAItem
 
 PROBE_KINDS = ("fact", "paraphrase", "typo", "unanticipated", "multi_doc", "out_of_scope", "changed_fact", "restricted")
@@ -132,6 +144,9 @@ class _Fact:
     answer: str
     kind: str  # value kind (money, percent, ...)
     statement: str
+
+
+_Probe = tuple[str, tuple[str, ...], tuple[str, ...], dict]  # question, answers, gold doc ids, meta
 
 
 def extract_facts(doc: Document) -> list[_Fact]:
@@ -303,7 +318,10 @@ def generate_probes(
     for fact in _pick(facts[True], per_kind, rng):
         add("restricted", fact.question, [fact.answer], [fact.doc.doc_id], {"acl": sorted(fact.doc.acl)})
     for kind in ("paraphrase", "typo", "unanticipated", "out_of_scope"):
-        made = 0
+        if kind == "unanticipated":  # the corpus's own definitions first; invented user words fill up
+            for probe in _jargon_probes(documents, public, chunks, rejected["unanticipated"])[:per_kind]:
+                add(kind, *probe)
+        made = sum(i.kind == kind for i in out)
         for fact in public:
             if made >= per_kind:
                 break
@@ -352,7 +370,48 @@ def generate_probes(
             changed.append((change, made_fact[0], before, after))
     for change, question, before, after in _pick(changed, per_kind, rng, key=lambda c: c[0].doc_id):
         add("changed_fact", question, [before], [change.doc_id], {"answers_v2": [after], "changed_in": diff.new if diff else 2})
-    return ProbeSet(tuple(out), {k: dict(v) for k, v in rejected.items()})
+    return ProbeSet(tuple(out), {k: dict(v) for k, v in rejected.items() if v})
+
+
+def _jargon_probes(documents: Sequence[Document], facts: Sequence[_Fact], chunks: dict[str, list[str]],
+                   rejected: Counter) -> list[_Probe]:  # fmt: skip
+    """Unanticipated probes in the corpus's own words for its jargon, best first.
+
+    Mostly a defined term asked for by its definition ("what do we call the engineer on call this
+    week?" -> the term); every third, a fact asked with a defined term swapped for its definition.
+    """
+    lowercase = lowercase_words(documents)
+    definitions = [d for doc in documents if not doc.acl for d in find_definitions(doc, lowercase)]
+    named: list[_Probe] = []
+    askable: list[Definition] = []  # definitions whose gloss passed: the only ones facts are reworded with
+    seen: set[str] = set()
+    for definition in by_spread(definitions, documents):
+        question = definition_question(definition, lowercase)
+        reason = rejection(definition, question, lowercase) or ("duplicate question" if question in seen else None)
+        if reason is None and not supported(definition.term, definition.statement, chunks[definition.doc.doc_id]):
+            reason = "definition not supported by one chunk"
+        if reason:
+            rejected[reason] += 1
+            continue
+        seen.add(question)
+        askable.append(definition)
+        meta = {"term": definition.term, "definition": definition.gloss, "source": definition.source}
+        named.append((question, (definition.term, *definition.aliases), (definition.doc.doc_id,), meta))
+    swapped: list[_Probe] = []
+    for fact in facts:
+        frame, body = _frame_body(fact.question)
+        new_body, terms = swap_terms(body, askable, lowercase)
+        if not terms:
+            continue
+        if normalize_answer(fact.answer) in normalize_answer(new_body):
+            rejected["answer inside the question"] += 1
+            continue
+        if any(says(new_body, term, lowercase) for term in terms):
+            rejected["question still uses the term"] += 1
+            continue
+        meta = {"derived_from": fact.question, "terms": terms}
+        swapped.append((f"{frame}{new_body}?", (fact.answer,), (fact.doc.doc_id,), meta))
+    return [p for i in range(len(named) + len(swapped)) for p in named[2 * i: 2 * i + 2] + swapped[i: i + 1]]  # 2:1
 
 
 def _out_of_scope(frame: str, body: str, corpus: set[str]) -> tuple[str, str | None]:
