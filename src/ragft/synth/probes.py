@@ -5,10 +5,11 @@ duration, time, date, count) out of a document sentence or table row and asks fo
 kinds are built from validated facts — `paraphrase` (synonyms, different frame), `typo`
 (misspelt, lower-case, casual), `unanticipated` (everyday words for the corpus's jargon: a term the
 documents define asked for by its definition, a fact asked with the term swapped for it — see
-`synth.jargon` — then words the corpus never uses), `multi_doc` (two facts from two documents in
-one question), `out_of_scope` (the same question about a thing that exists nowhere in the corpus),
-`restricted` (facts of access-restricted documents) and `changed_fact` (a value that differs
-between two corpus versions, from `corpus.diff`).
+`synth.jargon` — then words the corpus never uses), `multi_doc` (bridges: an entity one document
+names, asked about by what another says of it — see `synth.bridges` — then two facts from two
+documents in one question), `out_of_scope` (the same question about a thing that exists nowhere in
+the corpus), `restricted` (facts of access-restricted documents) and `changed_fact` (a value that
+differs between two corpus versions, from `corpus.diff`).
 
 Every item is validated before it is kept and every rejection is counted by reason, so the report
 can say how many were thrown away and why. The templates differ on purpose from the training-set
@@ -30,6 +31,7 @@ from ragft.corpus.chunking import chunk_document
 from ragft.corpus.diff import CorpusDiff, DocumentChange
 from ragft.errors import RagftError
 from ragft.evaluate.metrics import normalize_answer
+from ragft.synth.bridges import find_bridges
 from ragft.synth.doc_text import MARKUP, WORD, lines, supported
 from ragft.synth.jargon import (
     Definition,
@@ -266,15 +268,21 @@ def _changed_fact(change: DocumentChange, new: str, before: str, after: str) -> 
     return f"According to the {change.title}, {blanked[0].lower() + blanked[1:]}".rstrip(".!; ") + "?", after
 
 
-def _pick(facts: Sequence, n: int, rng: random.Random, key=lambda f: f.doc.doc_id) -> list:
-    """Up to n items spread over documents round-robin (shuffled, seeded)."""
+def _pick(facts: Sequence, n: int, rng: random.Random, key=lambda f: f.doc.doc_id, rank=None) -> list:
+    """Up to n items spread over groups (documents by default) round-robin (shuffled, seeded).
+
+    With `rank`, each group gives its items lowest rank first instead of in shuffled order.
+    """
     groups: dict[str, list] = defaultdict(list)
     for fact in facts:
         groups[key(fact)].append(fact)
     order = sorted(groups)
     rng.shuffle(order)
     for doc in order:
-        rng.shuffle(groups[doc])
+        if rank is None:
+            rng.shuffle(groups[doc])
+        else:
+            groups[doc].sort(key=rank, reverse=True)  # popped from the end
     picked: list = []
     while len(picked) < n and any(groups.values()):
         for doc in order:
@@ -351,7 +359,9 @@ def generate_probes(
                 add(kind, question, [], [], meta, answerable=False)
             else:
                 add(kind, question, [fact.answer], [fact.doc.doc_id], meta)
-    pairs = [(a, b) for a, b in zip(public[::2], public[1::2])]
+    for probe in _bridge_probes(documents, chunks, per_kind, seed, rejected["multi_doc"]):
+        add("multi_doc", *probe)
+    pairs = [(a, b) for a, b in zip(public[::2], public[1::2])]  # two unrelated facts fill up
     for a, b in pairs:
         if sum(i.kind == "multi_doc" for i in out) >= per_kind:
             break
@@ -412,6 +422,22 @@ def _jargon_probes(documents: Sequence[Document], facts: Sequence[_Fact], chunks
         meta = {"derived_from": fact.question, "terms": terms}
         swapped.append((f"{frame}{new_body}?", (fact.answer,), (fact.doc.doc_id,), meta))
     return [p for i in range(len(named) + len(swapped)) for p in named[2 * i: 2 * i + 2] + swapped[i: i + 1]]  # 2:1
+
+
+def _bridge_probes(documents: Sequence[Document], chunks: dict[str, list[str]], limit: int, seed: int,
+                   rejected: Counter) -> list[_Probe]:  # fmt: skip
+    """Multi-document bridge probes whose every hop is supported by one chunk of its document."""
+    bridges, reasons = find_bridges(documents)
+    rejected.update(reasons)
+    kept = []
+    for bridge in bridges:
+        if all(supported(needle, statement, chunks[doc_id]) for doc_id, needle, statement in bridge.evidence):
+            kept.append(bridge)
+        else:
+            rejected["not supported by one chunk"] += 1
+    # one question per relation a round, the attributes people ask about first; an own generator keeps other kinds' draws
+    picked = _pick(kept, limit, random.Random(seed), key=lambda b: b.meta["relation"], rank=lambda b: b.rank)
+    return [(b.question, (b.answer,), b.gold, b.meta) for b in picked]
 
 
 def _out_of_scope(frame: str, body: str, corpus: set[str]) -> tuple[str, str | None]:
