@@ -3,10 +3,13 @@
 Deterministic templates, no model: a `fact` probe blanks a concrete value (money, percentage,
 duration, time, date, count) out of a document sentence or table row and asks for it; the other
 kinds are built from validated facts — `paraphrase` (synonyms, different frame), `typo`
-(misspelt, lower-case, casual), `unanticipated` (a word the corpus never uses), `multi_doc` (two
-facts from two documents in one question), `out_of_scope` (the same question about a thing that
-exists nowhere in the corpus), `restricted` (facts of access-restricted documents) and
-`changed_fact` (a value that differs between two corpus versions, from `corpus.diff`).
+(misspelt, lower-case, casual), `unanticipated` (everyday words for the corpus's jargon: a term the
+documents define asked for by its definition, a fact asked with the term swapped for it — see
+`synth.jargon` — then words the corpus never uses), `multi_doc` (bridges: an entity one document
+names, asked about by what another says of it — see `synth.bridges` — then two facts from two
+documents in one question), `out_of_scope` (the same question about a thing that exists nowhere in
+the corpus), `restricted` (facts of access-restricted documents) and `changed_fact` (a value that
+differs between two corpus versions, from `corpus.diff`).
 
 Every item is validated before it is kept and every rejection is counted by reason, so the report
 can say how many were thrown away and why. The templates differ on purpose from the training-set
@@ -28,6 +31,18 @@ from ragft.corpus.chunking import chunk_document
 from ragft.corpus.diff import CorpusDiff, DocumentChange
 from ragft.errors import RagftError
 from ragft.evaluate.metrics import normalize_answer
+from ragft.synth.bridges import find_bridges
+from ragft.synth.doc_text import MARKUP, WORD, lines, supported
+from ragft.synth.jargon import (
+    Definition,
+    by_spread,
+    definition_question,
+    find_definitions,
+    lowercase_words,
+    rejection,
+    says,
+    swap_terms,
+)
 from ragft.types import Document, QAItem
 
 PROBE_KINDS = ("fact", "paraphrase", "typo", "unanticipated", "multi_doc", "out_of_scope", "changed_fact", "restricted")
@@ -122,10 +137,6 @@ _VALUE = re.compile(
 )
 _WH = {"money": "how much", "percent": "what percentage", "time": "what time", "date": "what date",
        "duration": "how long", "count": "how many"}  # fmt: skip
-_MARKUP = re.compile(r"\*\*|__|`|^#+\s*|^\s*(?:[-*+]|\d+\.)\s+")
-_WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
-_STOPWORDS = frozenset("the a an of to in on at for by with and or is are was were be what how much many long "
-                       "which who when does do according per from this that it its as".split())  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -137,29 +148,13 @@ class _Fact:
     statement: str
 
 
-def _lines(text: str) -> Iterable[tuple[str | None, str]]:
-    """(table header or None, cleaned sentence/row) for every sentence and table row of `text`."""
-    header: list[str] | None = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if "|" in line:
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            if all(set(c) <= set("-: ") for c in cells):
-                continue
-            if header is None:
-                header = cells
-                continue
-            yield " | ".join(header), " | ".join(cells)
-            continue
-        header = None
-        for sentence in re.split(r"(?<=[.!?])\s+", _MARKUP.sub("", line)):
-            yield None, sentence.strip()
+_Probe = tuple[str, tuple[str, ...], tuple[str, ...], dict]  # question, answers, gold doc ids, meta
 
 
 def extract_facts(doc: Document) -> list[_Fact]:
     """Every sentence or table row of `doc` with one clear value, as a blank-the-value question."""
     facts = []
-    for header, line in _lines(doc.text):
+    for header, line in lines(doc.text):
         matches = list(_VALUE.finditer(line))
         if len(matches) != 1 and header is None:
             continue  # zero values: nothing to ask; several: the blank would be ambiguous
@@ -183,17 +178,9 @@ def extract_facts(doc: Document) -> list[_Fact]:
     return facts
 
 
-def _content_words(text: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(text)} - _STOPWORDS
-
-
 def _supported(fact: _Fact, chunks: dict[str, list[str]]) -> bool:
     """The answer and most of the question's words share one chunk of the gold document."""
-    words = _content_words(fact.statement)
-    for text in chunks[fact.doc.doc_id]:
-        if fact.answer in text and len(words & _content_words(text)) >= 0.8 * len(words):
-            return True
-    return False
+    return supported(fact.answer, fact.statement, chunks[fact.doc.doc_id])
 
 
 # ---------------------------------------------------------------- derived kinds
@@ -236,7 +223,7 @@ def _substitute(text: str, table: dict[str, list[str]] | dict[str, str], corpus:
                 return option
         return word
 
-    return _WORD.sub(swap, text), used
+    return WORD.sub(swap, text), used
 
 
 def _typo(text: str, rng: random.Random) -> str:
@@ -267,7 +254,7 @@ def _changed_pairs(change: DocumentChange) -> Iterable[tuple[str, str, str]]:
 
 
 def _changed_fact(change: DocumentChange, new: str, before: str, after: str) -> tuple[str, str] | None:
-    line = _MARKUP.sub("", new).strip()
+    line = MARKUP.sub("", new).strip()
     if "|" in line:
         cells = [c.strip() for c in line.strip("|").split("|") if c.strip()]
         if not cells or after in cells[0]:
@@ -281,15 +268,21 @@ def _changed_fact(change: DocumentChange, new: str, before: str, after: str) -> 
     return f"According to the {change.title}, {blanked[0].lower() + blanked[1:]}".rstrip(".!; ") + "?", after
 
 
-def _pick(facts: Sequence, n: int, rng: random.Random, key=lambda f: f.doc.doc_id) -> list:
-    """Up to n items spread over documents round-robin (shuffled, seeded)."""
+def _pick(facts: Sequence, n: int, rng: random.Random, key=lambda f: f.doc.doc_id, rank=None) -> list:
+    """Up to n items spread over groups (documents by default) round-robin (shuffled, seeded).
+
+    With `rank`, each group gives its items lowest rank first instead of in shuffled order.
+    """
     groups: dict[str, list] = defaultdict(list)
     for fact in facts:
         groups[key(fact)].append(fact)
     order = sorted(groups)
     rng.shuffle(order)
     for doc in order:
-        rng.shuffle(groups[doc])
+        if rank is None:
+            rng.shuffle(groups[doc])
+        else:
+            groups[doc].sort(key=rank, reverse=True)  # popped from the end
     picked: list = []
     while len(picked) < n and any(groups.values()):
         for doc in order:
@@ -333,7 +326,10 @@ def generate_probes(
     for fact in _pick(facts[True], per_kind, rng):
         add("restricted", fact.question, [fact.answer], [fact.doc.doc_id], {"acl": sorted(fact.doc.acl)})
     for kind in ("paraphrase", "typo", "unanticipated", "out_of_scope"):
-        made = 0
+        if kind == "unanticipated":  # the corpus's own definitions first; invented user words fill up
+            for probe in _jargon_probes(documents, public, chunks, rejected["unanticipated"])[:per_kind]:
+                add(kind, *probe)
+        made = sum(i.kind == kind for i in out)
         for fact in public:
             if made >= per_kind:
                 break
@@ -363,7 +359,9 @@ def generate_probes(
                 add(kind, question, [], [], meta, answerable=False)
             else:
                 add(kind, question, [fact.answer], [fact.doc.doc_id], meta)
-    pairs = [(a, b) for a, b in zip(public[::2], public[1::2])]
+    for probe in _bridge_probes(documents, chunks, per_kind, seed, rejected["multi_doc"]):
+        add("multi_doc", *probe)
+    pairs = [(a, b) for a, b in zip(public[::2], public[1::2])]  # two unrelated facts fill up
     for a, b in pairs:
         if sum(i.kind == "multi_doc" for i in out) >= per_kind:
             break
@@ -382,7 +380,64 @@ def generate_probes(
             changed.append((change, made_fact[0], before, after))
     for change, question, before, after in _pick(changed, per_kind, rng, key=lambda c: c[0].doc_id):
         add("changed_fact", question, [before], [change.doc_id], {"answers_v2": [after], "changed_in": diff.new if diff else 2})
-    return ProbeSet(tuple(out), {k: dict(v) for k, v in rejected.items()})
+    return ProbeSet(tuple(out), {k: dict(v) for k, v in rejected.items() if v})
+
+
+def _jargon_probes(documents: Sequence[Document], facts: Sequence[_Fact], chunks: dict[str, list[str]],
+                   rejected: Counter) -> list[_Probe]:  # fmt: skip
+    """Unanticipated probes in the corpus's own words for its jargon, best first.
+
+    Mostly a defined term asked for by its definition ("what do we call the engineer on call this
+    week?" -> the term); every third, a fact asked with a defined term swapped for its definition.
+    """
+    lowercase = lowercase_words(documents)
+    definitions = [d for doc in documents if not doc.acl for d in find_definitions(doc, lowercase)]
+    named: list[_Probe] = []
+    askable: list[Definition] = []  # definitions whose gloss passed: the only ones facts are reworded with
+    seen: set[str] = set()
+    for definition in by_spread(definitions, documents):
+        question = definition_question(definition, lowercase)
+        reason = rejection(definition, question, lowercase) or ("duplicate question" if question in seen else None)
+        if reason is None and not supported(definition.term, definition.statement, chunks[definition.doc.doc_id]):
+            reason = "definition not supported by one chunk"
+        if reason:
+            rejected[reason] += 1
+            continue
+        seen.add(question)
+        askable.append(definition)
+        meta = {"term": definition.term, "definition": definition.gloss, "source": definition.source}
+        named.append((question, (definition.term, *definition.aliases), (definition.doc.doc_id,), meta))
+    swapped: list[_Probe] = []
+    for fact in facts:
+        frame, body = _frame_body(fact.question)
+        new_body, terms = swap_terms(body, askable, lowercase)
+        if not terms:
+            continue
+        if normalize_answer(fact.answer) in normalize_answer(new_body):
+            rejected["answer inside the question"] += 1
+            continue
+        if any(says(new_body, term, lowercase) for term in terms):
+            rejected["question still uses the term"] += 1
+            continue
+        meta = {"derived_from": fact.question, "terms": terms}
+        swapped.append((f"{frame}{new_body}?", (fact.answer,), (fact.doc.doc_id,), meta))
+    return [p for i in range(len(named) + len(swapped)) for p in named[2 * i: 2 * i + 2] + swapped[i: i + 1]]  # 2:1
+
+
+def _bridge_probes(documents: Sequence[Document], chunks: dict[str, list[str]], limit: int, seed: int,
+                   rejected: Counter) -> list[_Probe]:  # fmt: skip
+    """Multi-document bridge probes whose every hop is supported by one chunk of its document."""
+    bridges, reasons = find_bridges(documents)
+    rejected.update(reasons)
+    kept = []
+    for bridge in bridges:
+        if all(supported(needle, statement, chunks[doc_id]) for doc_id, needle, statement in bridge.evidence):
+            kept.append(bridge)
+        else:
+            rejected["not supported by one chunk"] += 1
+    # one question per relation a round, the attributes people ask about first; an own generator keeps other kinds' draws
+    picked = _pick(kept, limit, random.Random(seed), key=lambda b: b.meta["relation"], rank=lambda b: b.rank)
+    return [(b.question, (b.answer,), b.gold, b.meta) for b in picked]
 
 
 def _out_of_scope(frame: str, body: str, corpus: set[str]) -> tuple[str, str | None]:
