@@ -35,7 +35,7 @@ INTRO = {
 }
 KIND_HELP = {
     "fact": "wording follows the document", "paraphrase": "same fact, different words", "typo": "misspelt, casual",
-    "unanticipated": "user words the documents never use", "multi_doc": "needs two documents",
+    "unanticipated": "everyday words for the documents' jargon", "multi_doc": "needs two documents",
     "out_of_scope": "the documents cannot answer: refusing is right", "changed_fact": "value differs between corpus versions",
     "restricted": "fact from a restricted document, asked by an outsider: refusing is right",
 }  # fmt: skip

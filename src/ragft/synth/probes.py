@@ -133,8 +133,10 @@ _VALUE = re.compile(
     r"|(?P<time>\b\d{1,2}:\d{2}\b)"
     r"|(?P<date>\b\d{1,2}\s(?:January|February|March|April|May|June|July|August|September|October|November|December)(?:\s\d{4})?)"
     r"|(?P<duration>(?<![\w,.-])\d+\s(?:calendar\s|business\s|working\s)?(?:minutes?|hours?|days?|weeks?|months?|years?)\b)"
-    r"|(?P<count>(?<![\w,.-])\d[\d,]*\s[a-z]+s\b)"
+    # a number and a plural noun: "14 sensors", "1,200 sites" (not "60 is", "1869, was")
+    r"|(?P<count>(?<![\w,.-])\d(?:[\d,]*\d)?\s(?!(?:is|was|has|does|goes|makes|takes|means|uses|needs)\b)[a-z]{2,}s\b)"
 )
+_PRONOUN_START = re.compile(r"(?:It|This|That|These|Those|They|He|She)\b")
 _WH = {"money": "how much", "percent": "what percentage", "time": "what time", "date": "what date",
        "duration": "how long", "count": "how many"}  # fmt: skip
 
@@ -170,8 +172,8 @@ def extract_facts(doc: Document) -> list[_Fact]:
             question = f"In the {doc.title}, what is the {column.lower()} for {cells[0]}?"
         else:
             words = len(line.split())
-            if not 6 <= words <= 40 or line.endswith("?") or ":" in line[: line.find(answer)][-3:]:
-                continue
+            if not 6 <= words <= 40 or line.endswith("?") or ":" in line[: line.find(answer)][-3:] or _PRONOUN_START.match(line):
+                continue  # a pronoun subject ("It costs ...") leaves the question without its subject
             blanked = line[: match.start()] + _WH[kind] + line[match.end():]
             question = f"According to the {doc.title}, {blanked[0].lower() + blanked[1:]}".rstrip(".!; ") + "?"
         facts.append(_Fact(doc, question, answer, kind, line))
