@@ -3,6 +3,7 @@
     python benchmarks/bench_compare.py --bench squad2_dev --answerable 60 --unanswerable 20
     python benchmarks/bench_compare.py --bench hotpotqa_hipporag100 --answerable 30
     python benchmarks/bench_compare.py --bench sample --answerable 30 --arms base,rag
+    python benchmarks/bench_compare.py --bench hotpotqa_hipporag100 --answerable 30 --arms hybrid --tag hybrid
 
 A sample of questions is drawn (seeded), and the corpus is *the sample's own documents*: the gold
 paragraphs of its answerable questions and, for SQuAD 2.0, the paragraph each unanswerable
@@ -99,6 +100,7 @@ def main() -> None:
     parser.add_argument("--noise-probes", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", type=Path, default=None, help="the workdir of an interrupted run (printed at its start)")
+    parser.add_argument("--tag", default="", help="write compare_<bench>_<tag>.json, keeping an earlier run's file")
     args = parser.parse_args()
 
     from ragft.train import train_arm, training_progress
@@ -145,7 +147,9 @@ def main() -> None:
               "stages_s": {k: round(v, 1) for k, v in result.stages_s.items()}, "wall_s": round(time.perf_counter() - started_all, 1),
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg_at_end": os.getloadavg()}}  # fmt: skip
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"compare_{args.bench}.json").write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
+    name = f"compare_{args.bench}_{args.tag}.json" if args.tag else f"compare_{args.bench}.json"
+    record["command"] = "python benchmarks/bench_compare.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v not in (None, ""))
+    (RESULTS / name).write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
     print(json.dumps({"stages_s": record["stages_s"], "report": str(path)}, indent=1))
 
 
