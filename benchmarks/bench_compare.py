@@ -90,6 +90,17 @@ def prepare(bench: str, answerable: int, unanswerable: int, seed: int, workdir: 
     return ws, questions_file, info
 
 
+def settings_from(assignments: list[str]) -> dict[str, Any]:
+    """`key=value` pairs (value in TOML syntax) as a settings dict for `Workspace.with_settings`."""
+    import tomllib
+
+    settings = {}
+    for assignment in assignments:
+        key, _, value = assignment.partition("=")
+        settings[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+    return settings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bench", default="sample", help="sample | squad2_dev | hotpotqa_hipporag100 | clapnq_dev | covid_qa")
@@ -100,6 +111,8 @@ def main() -> None:
     parser.add_argument("--noise-probes", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", type=Path, default=None, help="the workdir of an interrupted run (printed at its start)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=TOML",
+                        help="a ragft.toml setting for this run, e.g. --set refusal_threshold=1.0 (repeatable)")
     parser.add_argument("--tag", default="", help="write compare_<bench>_<tag>.json, keeping an earlier run's file")
     args = parser.parse_args()
 
@@ -125,7 +138,7 @@ def main() -> None:
         (workdir / "sample.json").write_text(json.dumps(info), encoding="utf-8")
         stages["ingest"] = time.perf_counter() - started
         ws = ws.with_settings({"max_chunks": 0, "raft_examples": args.raft_examples, "noise_probes": args.noise_probes,
-                               "injection_probes": 0}, note="bench_compare")  # fmt: skip
+                               "injection_probes": 0, **settings_from(args.set)}, note="bench_compare")  # fmt: skip
         for arm in trained:
             started = time.perf_counter()
             with training_progress() as progress:
@@ -148,7 +161,8 @@ def main() -> None:
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg_at_end": os.getloadavg()}}  # fmt: skip
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = f"compare_{args.bench}_{args.tag}.json" if args.tag else f"compare_{args.bench}.json"
-    record["command"] = "python benchmarks/bench_compare.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v not in (None, ""))
+    flags = [(k.replace("_", "-"), v) for k, vs in vars(args).items() for v in (vs if isinstance(vs, list) else [vs]) if v not in (None, "")]
+    record["command"] = "python benchmarks/bench_compare.py " + " ".join(f"--{k} {v}" for k, v in flags)
     (RESULTS / name).write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
     print(json.dumps({"stages_s": record["stages_s"], "report": str(path)}, indent=1))
 
