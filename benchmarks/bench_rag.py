@@ -142,9 +142,26 @@ def stage_squad(generators: list[str], answerable: int, unanswerable: int, seed:
             system.answer("warm-up question")
             rows = answer_rows(system, pick, label=f"squad / {generator}")
         RESULTS.with_name(f"rag_squad_rows_{generator}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        results[generator] = {"threshold_off": aggregate(rows), "threshold": threshold_study(rows)}
+        results[generator] = squad_summary(rows)
         print(f"squad / {generator}: {json.dumps(results[generator], indent=1)}", flush=True)
     return results
+
+
+def squad_summary(rows: list[dict]) -> dict:
+    """Scores with the threshold off, how well the refusal probability separates right from wrong, every threshold."""
+    return {"threshold_off": aggregate(rows), "refusal_probability_auc": refusal_probability_auc(rows),
+            "threshold": threshold_study(rows)}  # fmt: skip
+
+
+def refusal_probability_auc(rows: list[dict]) -> dict:
+    """Among answers given (not refused): the chance a wrong one has a higher refusal probability than
+    a right one (ties count half). 0.5 = the probability says nothing about correctness."""
+    answered = [r for r in rows if not r["refused"]]
+    right = [r["refusal_probability"] or 0.0 for r in answered if r["answerable"] and r["contains"]]
+    wrong = [r["refusal_probability"] or 0.0 for r in answered if not (r["answerable"] and r["contains"])]
+    pairs = len(right) * len(wrong)
+    auc = sum((w > g) + 0.5 * (w == g) for g in right for w in wrong) / pairs if pairs else None
+    return {"auc": round(auc, 3) if auc is not None else None, "right_answers": len(right), "wrong_answers": len(wrong)}
 
 
 THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0)
@@ -227,6 +244,16 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     return {"p50_ms": round(1000 * statistics.median(ordered), 1), "p95_ms": round(1000 * ordered[int(0.95 * (len(ordered) - 1))], 1)}
 
 
+def rescore_squad(generators: list[str]) -> None:
+    """Recompute the squad stage's summary from benchmarks/results/rag_squad_rows_<generator>.jsonl."""
+    all_results = json.loads(RESULTS.read_text())
+    for generator in generators:
+        rows = load_jsonl(RESULTS.with_name(f"rag_squad_rows_{generator}.jsonl"))
+        all_results["squad"]["results"][generator] = squad_summary(rows)
+        print(f"squad / {generator}: {json.dumps(all_results['squad']['results'][generator], indent=1)}")
+    RESULTS.write_text(json.dumps(all_results, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stage", choices=["sample", "squad", "budget", "latency"], required=True)
@@ -235,7 +262,11 @@ def main() -> None:
     parser.add_argument("--unanswerable", type=int, default=300)
     parser.add_argument("--budgets", default="200,400,600,900")
     parser.add_argument("--limit", type=int, default=50, help="fact questions (sample, budget); out-of-scope: half as many")
+    parser.add_argument("--rescore", action="store_true", help="squad: recompute the summary from the saved rows, answering nothing")
     args = parser.parse_args()
+    if args.rescore:
+        rescore_squad(args.generators.split(","))
+        return
     generators = args.generators.split(",")
     started = time.perf_counter()
     if args.stage == "sample":

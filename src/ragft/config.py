@@ -187,10 +187,11 @@ context_budget_tokens = 400
 # (small models invent answers in the documents' style); the original stays in the trace.
 refuse_ungrounded = true
 # Refuse when the model itself leaned towards refusing: the probability that its reply starts the
-# way the refusal does is at least this (0-1; 1 = only when it refuses outright). Small models
-# answer on-topic questions the passages do not answer; their hesitation shows in this probability.
-# Applies where the engine reports those probabilities: llama.cpp, transformers, and OpenAI-compatible
-# servers that return logprobs (vLLM, llama.cpp's server).
+# way the refusal does is at least this (0-1; 1 = off). Off by default: for the default 0.5B model
+# that probability does not separate right from wrong answers (SQuAD 2.0 dev, AUC 0.51), so a lower
+# value refuses at random. Try it with a larger model (`python benchmarks/bench_rag.py --stage squad`
+# prints the trade-off). Needs an engine that reports first-token probabilities: llama.cpp,
+# transformers, or an OpenAI-compatible server that returns logprobs (vLLM, llama.cpp's server).
 refusal_threshold = 1.0
 
 [requirements]

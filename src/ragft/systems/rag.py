@@ -96,8 +96,10 @@ class RagSystem:
 
         "ungrounded": its figures or most of its words appear in no passage. "unconfident": the
         model itself leaned towards refusing (the probability of its reply starting as the refusal
-        does is at least `refusal_threshold`), the sign of an answer guessed from passages that are
-        on topic but do not say (measured on SQuAD 2.0: benchmarks/results/rag.json, squad).
+        does is at least `refusal_threshold`). Off by default: on SQuAD 2.0 the default 0.5B model's
+        refusal probability does not tell its right answers from its wrong ones (AUC 0.51 over 525
+        answers, benchmarks/results/rag.json, squad), so a threshold only refuses at random; a
+        larger, better calibrated model may differ, and bench_rag measures it.
         """
         if self.refuse_ungrounded and not grounding.ok:
             return "ungrounded"
