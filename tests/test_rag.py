@@ -112,6 +112,13 @@ def test_an_answer_the_model_hesitated_over_becomes_a_refusal(tmp_path: Path, p_
     assert bool(answer.citations) is not withheld
 
 
+def test_a_threshold_of_one_is_off_even_when_the_model_is_certain_of_the_refusals_first_word(tmp_path: Path) -> None:
+    reply = "I believe refunds are processed within 14 days [1]."
+    system = rag(tmp_path, ScriptedGenerator(lambda m: reply, first_token_top=lambda m: (("I", 1.0),)), refusal_threshold=1.0)
+    answer = system.answer("How long do refunds take?")
+    assert answer.trace["refusal_probability"] == 1.0 and not answer.refused and answer.text == reply
+
+
 def test_without_first_token_probabilities_the_threshold_does_not_apply(tmp_path: Path) -> None:
     system = rag(tmp_path, ScriptedGenerator(lambda m: "Refunds are processed within 14 days [1]."), refusal_threshold=0.0)
     answer = system.answer("How long do refunds take?")

@@ -103,7 +103,7 @@ class RagSystem:
         """
         if self.refuse_ungrounded and not grounding.ok:
             return "ungrounded"
-        if p_refusal is not None and p_refusal >= self.refusal_threshold:
+        if self.refusal_threshold < 1.0 and p_refusal is not None and p_refusal >= self.refusal_threshold:
             return "unconfident"
         return None
 
