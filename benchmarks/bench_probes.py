@@ -20,7 +20,7 @@ from ragft.corpus.ingest import ingest
 from ragft.evaluate.probe_check import check_against_gold
 from ragft.jobs import plan_probes
 from ragft.sample import questions_path, sample_dir
-from ragft.synth.probes import load_questions
+from ragft.synth.question_file import load_questions
 from ragft.workspace import Workspace
 
 RESULTS = Path(__file__).parent / "results" / "probes.json"

@@ -8,14 +8,8 @@ from pathlib import Path
 import pytest
 
 from ragft.corpus.diff import CorpusDiff, DocumentChange
-from ragft.synth.probes import (
-    PROBE_KINDS,
-    QuestionFileError,
-    extract_facts,
-    generate_probes,
-    load_questions,
-    write_questions,
-)
+from ragft.synth.probes import extract_facts, generate_probes
+from ragft.synth.question_file import PROBE_KINDS, QuestionFileError, load_questions, write_questions
 from ragft.types import Document
 
 DOCS = [

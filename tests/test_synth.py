@@ -154,7 +154,7 @@ def test_a_reversed_question_gives_the_trained_answer_and_asks_for_the_named_sub
 
 def test_focus_questions_put_their_chunks_first_and_train_the_fact_they_ask_about(tmp_path: Path):
     from ragft.corpus.store import IngestPlan
-    from ragft.synth.probes import write_questions
+    from ragft.synth.question_file import write_questions
     from ragft.types import QAItem
 
     ws = Workspace.init(tmp_path / "ws")

@@ -38,7 +38,8 @@ from ragft.evaluate.requirements import Requirements
 from ragft.models.factory import build_generator, resolve_threads
 from ragft.retrieval.retriever import Retriever
 from ragft.sample import questions_path, sample_dir, write_sample
-from ragft.synth.probes import generate_probes, load_questions, write_questions
+from ragft.synth.probes import generate_probes
+from ragft.synth.question_file import load_questions, write_questions
 from ragft.systems.build import IndexedCorpus, build_system, index_corpus
 from ragft.train.manifest import AdapterManifest, adapter_dir
 from ragft.types import QAItem, System

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ragft.evaluate.metrics import normalize_answer
-from ragft.synth.doc_text import MARKUP, lines
+from ragft.synth.doc_text import MARKUP, PRONOUN_START, lines
 from ragft.types import Document
 
 _FIELD = re.compile(r"^(?P<label>[A-Z][A-Za-z ]{1,30}?):\s+(?P<value>\S.*?)\.?$")
@@ -30,7 +30,6 @@ _PERSON_COLUMN = re.compile(r"\b(?:role|title|position|job)\b", re.I)
 _GROUP = re.compile(r"\b(?:team|department|group|unit|division)\b", re.I)
 _PLACE = re.compile(r"\b(?:office|location|city|site|country|base)\b", re.I)
 _PLURAL = re.compile(r"[^su]s$")
-_PRONOUN_START = re.compile(r"^(?:it|this|that|these|those|they|he|she|we|you|its|their|there)\b", re.I)
 _SUBJECT = re.compile(r"^(?:The )?[A-Z][\w-]*(?: [\w-]+){0,4}?(?= (?:is|are|was|were)\b)")
 _EMPTY = frozenset({"", "-", "–", "—", "none", "n/a"})
 _MAX_ANSWER_WORDS = 6
@@ -231,7 +230,7 @@ def _ask_holder(doc: Document, role: str, record: Record, rejected: Counter) -> 
                 continue
             column = next(n for n, c in zip(names, cells) if pattern.search(c))
             question = f"In the {doc.title}, who, by name, is the {column.lower()} for {cells[0]}?"
-        elif _PRONOUN_START.match(asked) or len(asked.split()) > _MAX_SENTENCE_WORDS:
+        elif PRONOUN_START.match(asked) or len(asked.split()) > _MAX_SENTENCE_WORDS:
             rejected["sentence needs its context to be asked"] += 1
             continue
         else:

@@ -1,8 +1,9 @@
 """The shapes of document text the probe generators read: sentences, table rows, words, and support.
 
-Shared by `probes` (facts and their variants), `jargon` (definitions of in-house terms) and
-`bridges` (an entity named in one document, described in another), so every generator splits
-text the same way and checks its answers against the chunks with the same rule.
+Shared by `probes` (facts and their variants), `jargon` (definitions of in-house terms),
+`bridges` (an entity named in one document, described in another) and `rules` (training facts),
+so every generator splits text the same way and checks its answers against the chunks with the
+same rule.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Iterable, Sequence
 
 MARKUP = re.compile(r"\*\*|__|`|^#+\s*|^\s*(?:[-*+]|\d+\.)\s+")
 WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
+# A sentence opening with a pronoun leans on the one before it: a question made from it has no subject.
+PRONOUN_START = re.compile(r"^(?:it|this|that|these|those|they|he|she|we|you|its|their|there)\b", re.IGNORECASE)
 STOPWORDS = frozenset("the a an of to in on at for by with and or is are was were be what how much many long "
                       "which who when does do according per from this that it its as".split())  # fmt: skip
 

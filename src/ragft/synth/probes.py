@@ -14,25 +14,22 @@ differs between two corpus versions, from `corpus.diff`).
 Every item is validated before it is kept and every rejection is counted by reason, so the report
 can say how many were thrown away and why. The templates differ on purpose from the training-set
 generator's, so fine-tuned arms are not asked their own training questions.
-Users may bring their own questions instead: `load_questions` reads the shared benchmark shape.
+Users may bring their own questions instead (`synth.question_file` reads and writes them).
 """
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
 from ragft.corpus.chunking import chunk_document
 from ragft.corpus.diff import CorpusDiff, DocumentChange
-from ragft.errors import RagftError
 from ragft.evaluate.metrics import normalize_answer
 from ragft.synth.bridges import find_bridges
-from ragft.synth.doc_text import MARKUP, WORD, lines, supported
+from ragft.synth.doc_text import MARKUP, PRONOUN_START, WORD, lines, supported
 from ragft.synth.jargon import (
     Definition,
     by_spread,
@@ -44,13 +41,6 @@ from ragft.synth.jargon import (
     swap_terms,
 )
 from ragft.types import Document, QAItem
-
-PROBE_KINDS = ("fact", "paraphrase", "typo", "unanticipated", "multi_doc", "out_of_scope", "changed_fact", "restricted")
-
-
-class QuestionFileError(RagftError, ValueError):
-    """A question file line is malformed; the message names file:line and the field."""
-
 
 @dataclass(frozen=True)
 class ProbeSet:
@@ -66,65 +56,6 @@ class ProbeSet:
         return {"counts": self.counts(), "rejected": self.rejected}
 
 
-# ---------------------------------------------------------------- question files
-
-def load_questions(path: Path) -> list[QAItem]:
-    """Read a JSONL question file (shared benchmark shape plus optional `kind`); errors name file:line."""
-    if not path.is_file():
-        raise QuestionFileError(f"{path}: no such question file")
-    items, seen = [], set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise QuestionFileError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-        if not isinstance(raw, dict):
-            raise QuestionFileError(f"{where}: each line must be a JSON object, got {type(raw).__name__}")
-        item = _item_from(raw, where)
-        if item.qid in seen:
-            raise QuestionFileError(f"{where}: qid {item.qid!r} appears twice; qids must be unique")
-        seen.add(item.qid)
-        items.append(item)
-    if not items:
-        raise QuestionFileError(f"{path}: the file holds no questions")
-    return items
-
-
-def _item_from(raw: dict, where: str) -> QAItem:
-    for key in ("qid", "question"):
-        if not isinstance(raw.get(key), str) or not raw[key].strip():
-            raise QuestionFileError(f"{where}: '{key}' must be a non-empty string")
-    answers, gold = raw.get("answers", []), raw.get("gold_doc_ids", [])
-    if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
-        raise QuestionFileError(f"{where}: 'answers' must be a list of strings")
-    if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
-        raise QuestionFileError(f"{where}: 'gold_doc_ids' must be a list of strings")
-    answerable = raw.get("answerable", bool(answers))
-    if not isinstance(answerable, bool):
-        raise QuestionFileError(f"{where}: 'answerable' must be true or false")
-    if answerable and not answers:
-        raise QuestionFileError(f"{where}: an answerable question needs at least one answer in 'answers'")
-    kind = raw.get("kind", "fact" if answerable else "out_of_scope")
-    if kind not in PROBE_KINDS:
-        raise QuestionFileError(f"{where}: unknown kind {kind!r}; choose one of: {', '.join(PROBE_KINDS)}")
-    meta = raw.get("meta", {})
-    if not isinstance(meta, dict):
-        raise QuestionFileError(f"{where}: 'meta' must be an object")
-    if kind == "changed_fact" and not isinstance(meta.get("answers_v2"), list):
-        raise QuestionFileError(f"{where}: a changed_fact question needs meta.answers_v2 (the answers after the update)")
-    return QAItem(raw["qid"], raw["question"].strip(), tuple(answers), answerable, tuple(gold), kind, meta)
-
-
-def write_questions(items: Iterable[QAItem], path: Path) -> Path:
-    """Write probes as JSONL in the same shape `load_questions` reads."""
-    lines = [json.dumps({**asdict(item), "meta": dict(item.meta)}, ensure_ascii=False) for item in items]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
 # ---------------------------------------------------------------- facts
 
 _VALUE = re.compile(
@@ -136,7 +67,6 @@ _VALUE = re.compile(
     # a number and a plural noun: "14 sensors", "1,200 sites" (not "60 is", "1869, was")
     r"|(?P<count>(?<![\w,.-])\d(?:[\d,]*\d)?\s(?!(?:is|was|has|does|goes|makes|takes|means|uses|needs)\b)[a-z]{2,}s\b)"
 )
-_PRONOUN_START = re.compile(r"(?:It|This|That|These|Those|They|He|She)\b")
 _WH = {"money": "how much", "percent": "what percentage", "time": "what time", "date": "what date",
        "duration": "how long", "count": "how many"}  # fmt: skip
 
@@ -172,7 +102,7 @@ def extract_facts(doc: Document) -> list[_Fact]:
             question = f"In the {doc.title}, what is the {column.lower()} for {cells[0]}?"
         else:
             words = len(line.split())
-            if not 6 <= words <= 40 or line.endswith("?") or ":" in line[: line.find(answer)][-3:] or _PRONOUN_START.match(line):
+            if not 6 <= words <= 40 or line.endswith("?") or ":" in line[: line.find(answer)][-3:] or PRONOUN_START.match(line):
                 continue  # a pronoun subject ("It costs ...") leaves the question without its subject
             blanked = line[: match.start()] + _WH[kind] + line[match.end():]
             question = f"According to the {doc.title}, {blanked[0].lower() + blanked[1:]}".rstrip(".!; ") + "?"

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from ragft.synth.doc_text import PRONOUN_START
 from ragft.types import Chunk
 
 _SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\d))+(?:[.!?]|$)", re.MULTILINE)
@@ -19,7 +20,6 @@ _FIELD_LINE = re.compile(r"^[A-Za-z_][\w ()/-]{0,30}:\s")  # "title: ...", "Owne
 _PROSE_WORD = re.compile(r"\b[a-z]{3,}\b")
 _MONTH_BEFORE = re.compile(r"(?:January|February|March|April|May|June|July|August|September|October|November|December)\s*$")
 _MARKUP = re.compile(r"\*\*|__|`|^\s*(?:[-*+]|\d+\.)\s+|^#+\s*|\|")
-_PRONOUN_START = re.compile(r"^(?:it|this|that|these|those|they|he|she|we|you|its|their|there)\b", re.IGNORECASE)
 
 _STOP = r"(?!(?:is|are|was|were|and|or|to|of|in|on|at|the|a|an|for|by|with|per|from)\b)"
 _UNIT = _STOP + r"[A-Za-z][A-Za-z'’-]*(?:\s+(?:days?|hours?|weeks?|months?|years?))?"
@@ -84,7 +84,7 @@ def _sentences(text: str) -> Iterator[tuple[int, int, str]]:
         words = cleaned.split()
         if len(_PROSE_WORD.findall(cleaned)) < 4 or cleaned.isupper():
             continue
-        if not 5 <= len(words) <= 40 or _PRONOUN_START.match(cleaned) or _FIELD_LINE.match(cleaned) or cleaned.endswith("?"):
+        if not 5 <= len(words) <= 40 or PRONOUN_START.match(cleaned) or _FIELD_LINE.match(cleaned) or cleaned.endswith("?"):
             continue
         if not cleaned.endswith((".", "!")):
             cleaned += "."

@@ -18,6 +18,7 @@ from ragft.corpus.chunking import chunk_document
 from ragft.errors import RagftError
 from ragft.models.base import DecodingSettings, Generator
 from ragft.synth.model_synthesis import paraphrase_with_model, synthesize_with_model
+from ragft.synth.question_file import load_questions
 from ragft.synth.raft import unanswerable_questions
 from ragft.synth.replay import replay_pairs
 from ragft.synth.rules import candidate_count, extract_facts
@@ -73,8 +74,6 @@ def synthesize_training_set(
 
 def focus_answers(path: Path) -> dict[str, list[str]]:
     """doc id -> the answers that the questions in `path` expect from it (a multi-document answer split in parts)."""
-    from ragft.synth.probes import load_questions
-
     focus: dict[str, list[str]] = {}
     for item in load_questions(path):
         answers = list(item.meta.get("answer_parts") or item.answers) if item.answerable else []
