@@ -114,6 +114,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=TOML",
                         help="a ragft.toml setting for this run, e.g. --set refusal_threshold=1.0 (repeatable)")
     parser.add_argument("--tag", default="", help="write compare_<bench>_<tag>.json, keeping an earlier run's file")
+    parser.add_argument("--train-only", action="store_true",
+                        help="stop after training the arms (finish later with --resume WORKDIR)")
     args = parser.parse_args()
 
     from ragft.train import train_arm, training_progress
@@ -131,6 +133,8 @@ def main() -> None:
             manifest = AdapterManifest.load(adapter_dir(ws, arm))
             stages[f"train {arm}"] = manifest.metrics["wall_s"]
             training[arm] = {"metrics": manifest.metrics, "coverage": manifest.coverage}
+        if args.set:  # e.g. answer with another engine than the one the arms were trained beside
+            ws = ws.with_settings(settings_from(args.set), note="bench_compare --resume")
     else:
         workdir = Path(tempfile.mkdtemp(prefix=f"ragft-bench-{args.bench}-"))
         started = time.perf_counter()
@@ -146,6 +150,9 @@ def main() -> None:
             stages[f"train {arm}"] = time.perf_counter() - started
             training[arm] = {"metrics": result.manifest.metrics, "coverage": result.manifest.coverage}
     print(f"{info} in {workdir}", flush=True)
+    if args.train_only:
+        print(f"trained {', '.join(trained) or 'nothing'}; answer with --resume {workdir}", flush=True)
+        return
     out = workdir / "report"
     result = run_comparison(ws, arms=arms, out_dir=out, questions=questions, stages_s=stages)
     path = write_report(result, out)

@@ -1,5 +1,6 @@
 """Measure the model layer on this machine: default-GGUF assembly, llama.cpp vs transformers
-generation (load, TTFT, decode speed) on a short and a ~800-token prompt, embedder throughput.
+(fp32 and bf16) generation (load, TTFT, decode speed) on a short and a ~800-token prompt,
+embedder throughput.
 
     python benchmarks/bench_models.py [--threads 2] [--skip-transformers] [--fresh-assembly]
 
@@ -127,9 +128,10 @@ def main() -> None:
         start = time.perf_counter()
         hf_dir = default_hf_model_dir()
         out["hf_conversion_or_lookup_s"] = time.perf_counter() - start
-        out["transformers_fp32"] = bench_generator(
-            lambda: TransformersGenerator(hf_dir, threads=args.threads), "transformers", 1
-        )
+        for precision in ("fp32", "bf16"):
+            out[f"transformers_{precision}"] = bench_generator(
+                lambda: TransformersGenerator(hf_dir, threads=args.threads, precision=precision), f"transformers {precision}", 1
+            )
     if not args.skip_embedders:
         out["embedders"] = {"minilm": bench_embedder(SentenceTransformerEmbedder(threads=args.threads))}
         try:

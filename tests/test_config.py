@@ -55,12 +55,12 @@ def test_broken_toml_names_the_file(tmp_path: Path) -> None:
 
 
 def test_training_precision_resolves_to_bf16_or_fp32_and_rejects_anything_else():
-    from ragft.models.runtime import training_dtype
+    from ragft.models.runtime import resolve_precision
 
-    assert training_dtype("fp32") == "fp32" and training_dtype("bf16") == "bf16"
-    assert training_dtype("auto") in ("bf16", "fp32")
+    assert resolve_precision("fp32") == "fp32" and resolve_precision("bf16") == "bf16"
+    assert resolve_precision("auto") in ("bf16", "fp32")
     with pytest.raises(ValueError, match="auto, bf16 or fp32"):
-        training_dtype("fp16")
+        resolve_precision("fp16")
 
 
 def test_a_setting_with_fixed_choices_names_them_when_the_value_is_not_one():
@@ -71,12 +71,12 @@ def test_a_setting_with_fixed_choices_names_them_when_the_value_is_not_one():
 def test_changing_settings_rewrites_ragft_toml_and_a_bad_value_leaves_it_intact(tmp_path: Path):
     from ragft.workspace import Workspace, WorkspaceError
 
-    ws = Workspace.init(tmp_path / "ws").with_settings({"noise_ks": [1, 4], "precision": "fp32"}, note="test")
+    ws = Workspace.init(tmp_path / "ws").with_settings({"noise_ks": [1, 4], "training.precision": "fp32"}, note="test")
     assert ws.config.evaluation.noise_ks == (1, 4) and ws.config.training.precision == "fp32"
     before = (ws.root / "ragft.toml").read_text()
     assert 'precision = "fp32"  # test' in before
     with pytest.raises(ConfigError, match="precision"):
-        ws.with_settings({"max_chunks": 0, "precision": "fp16"})
+        ws.with_settings({"max_chunks": 0, "training.precision": "fp16"})
     with pytest.raises(WorkspaceError, match="no setting 'colour'"):
         ws.with_settings({"colour": "blue"})
     assert (ws.root / "ragft.toml").read_text() == before

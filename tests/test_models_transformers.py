@@ -83,3 +83,34 @@ def test_falls_back_to_a_plain_transcript_without_a_chat_template(tiny_dir: Path
 def test_missing_model_directory_is_a_model_error(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="could not load a transformers model"):
         TransformersGenerator(tmp_path / "nope", threads=1).warm_up()
+
+
+def test_bf16_runs_the_weights_in_bf16_and_first_tokens_stay_close_to_fp32(generator: TransformersGenerator, tiny_dir: Path) -> None:
+    import torch
+
+    half = TransformersGenerator(tiny_dir, threads=1, precision="bf16")
+    result = half.generate(MESSAGES, GREEDY)
+    assert half._model.dtype == torch.bfloat16 and generator._model.dtype == torch.float32
+    assert result.extra["precision"] == "bf16" and generator.generate(MESSAGES, GREEDY).extra["precision"] == "fp32"
+    assert result.completion_tokens == GREEDY.max_new_tokens and result.text
+    full = dict(generator.generate(MESSAGES, GREEDY).first_token_top)
+    for token, p in half.generate(MESSAGES, GREEDY).first_token_top[:3]:  # the same distribution, rounded
+        assert abs(full.get(token, 0.0) - p) < 0.05
+
+
+def test_auto_precision_resolves_at_warm_up_and_a_bad_one_is_refused(tiny_dir: Path) -> None:
+    gen = TransformersGenerator(tiny_dir, threads=1, precision="auto")
+    assert gen.precision == "auto"  # construction loads nothing
+    gen.warm_up()
+    assert gen.precision in ("bf16", "fp32")
+    with pytest.raises(ModelError, match="auto, bf16 or fp32"):
+        TransformersGenerator(tiny_dir, precision="fp16")
+
+
+def test_the_workspace_setting_reaches_the_transformers_backend(tiny_dir: Path) -> None:
+    from ragft.config import ModelsConfig
+    from ragft.models.factory import build_generator
+
+    models = ModelsConfig(generator_backend="transformers", generator=str(tiny_dir), precision="bf16")
+    gen = build_generator(models)
+    assert isinstance(gen, TransformersGenerator) and gen.precision == "bf16"

@@ -46,7 +46,7 @@ def build_generator(models: ModelsConfig) -> Generator:
             reuse_prompt_cache=models.reuse_prompt_prefix,
         )
     if backend == "transformers":
-        return TransformersGenerator(models.generator, threads=threads)
+        return TransformersGenerator(models.generator, threads=threads, precision=models.precision)
     if backend == "openai":
         return OpenAIGenerator(
             models.openai_base_url,

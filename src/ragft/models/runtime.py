@@ -45,8 +45,12 @@ def cpu_has_fast_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def training_dtype(precision: str) -> str:
-    """`precision` ("auto" | "bf16" | "fp32") resolved for this machine: "bf16" or "fp32"."""
+def resolve_precision(precision: str) -> str:
+    """`precision` ("auto" | "bf16" | "fp32") resolved for this machine: "bf16" or "fp32".
+
+    "auto" is bf16 where the hardware multiplies it natively (a bf16-capable GPU, or a CPU with
+    AMX / AVX512-BF16), else fp32, for training and for the transformers backend alike.
+    """
     if precision in ("bf16", "fp32"):
         return precision
     if precision != "auto":

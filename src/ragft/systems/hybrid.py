@@ -56,7 +56,7 @@ def arm_generator(ws: Workspace, arm: str) -> tuple[Generator, AdapterManifest, 
                                                  reuse_prompt_cache=models.reuse_prompt_prefix)  # fmt: skip
     else:
         generator = TransformersGenerator(str(base.hf_dir()), threads=threads, adapter_path=directory / PEFT_DIR,
-                                          name=f"{base.model_id}+{arm}")  # fmt: skip
+                                          name=f"{base.model_id}+{arm}", precision=models.precision)  # fmt: skip
     return generator, manifest, status.message if status.stale else ""
 
 

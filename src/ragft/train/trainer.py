@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragft.models.runtime import quiet_transformers, training_dtype
+from ragft.models.runtime import quiet_transformers, resolve_precision
 from ragft.train.checkpoint import load_checkpoint, save_checkpoint
 from ragft.train.data import (
     ChatExample,
@@ -49,7 +49,7 @@ class LoraSettings:
     checkpoint_every_steps: int = 10
     seed: int = 0
     threads: int = 0  # 0: leave torch's default
-    precision: str = "auto"  # base weights in bf16 where the hardware multiplies it natively (see training_dtype)
+    precision: str = "auto"  # base weights in bf16 where the hardware multiplies it natively (see resolve_precision)
 
 
 @dataclass
@@ -95,7 +95,7 @@ def load_lora_model(model_dir: Path, settings: LoraSettings) -> tuple[Any, Any]:
         torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    dtype = torch.bfloat16 if training_dtype(settings.precision) == "bf16" else torch.float32
+    dtype = torch.bfloat16 if resolve_precision(settings.precision) == "bf16" else torch.float32
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
     config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
                         target_modules=list(settings.target_modules), task_type="CAUSAL_LM")  # fmt: skip
