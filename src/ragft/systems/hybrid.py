@@ -1,7 +1,7 @@
 """Load a trained arm as a System: `finetuned` (closed-book) or `hybrid` (RAFT adapter + RAG).
 
-Both are served by the same engine as `base` and `rag` (llama.cpp with the GGUF LoRA applied), so
-latency comparisons between arms are fair. `finetuned+rag` (the fine-tuned adapter under the RAG
+Both are served by the same engine as `base` and `rag` (llama.cpp with the GGUF LoRA applied, or
+transformers with the PEFT adapter merged), so latency comparisons between arms are fair. `finetuned+rag` (the fine-tuned adapter under the RAG
 pipeline) exists for the comparison RAFT is meant to win: a model tuned without context can
 get worse when retrieval is added.
 """
@@ -12,7 +12,7 @@ import warnings
 from typing import Any
 
 from ragft.models.base import Generator
-from ragft.models.factory import resolve_threads
+from ragft.models.factory import resolve_backend, resolve_threads
 from ragft.models.llama_cpp import LlamaCppGenerator
 from ragft.models.transformers_backend import TransformersGenerator
 from ragft.synth.types import TrainingSet
@@ -50,7 +50,7 @@ def arm_generator(ws: Workspace, arm: str) -> tuple[Generator, AdapterManifest, 
     manifest = AdapterManifest.load(directory)
     models = ws.config.models
     threads = resolve_threads(models.threads)
-    if base.gguf is not None:
+    if base.gguf is not None and resolve_backend(models) == "llama_cpp":
         generator: Generator = LlamaCppGenerator(base.gguf, threads=threads, context_window_tokens=models.context_window_tokens,
                                                  lora_path=directory / GGUF_FILE, name=f"{_base_name(base.gguf)}+{arm}",
                                                  reuse_prompt_cache=models.reuse_prompt_prefix)  # fmt: skip

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from ragft.errors import RagftError
 from ragft.models.default_model import DEFAULT_GGUF_SHA256, builtin_gguf_names
+from ragft.models.factory import resolve_backend
 from ragft.synth.types import write_atomic
 from ragft.workspace import Workspace
 
@@ -34,7 +35,7 @@ class BaseModel:
     """The model an arm is trained from (a transformers directory) and served by (a GGUF, if any)."""
 
     model_id: str  # identity recorded in manifests
-    gguf: str | None  # LlamaCppGenerator model_path; None when served by transformers
+    gguf: str | None  # LlamaCppGenerator model_path (a GGUF LoRA is written for it); None: transformers only
     hf_dir: Callable[[], Path]  # may convert on first call (the default model: about two minutes)
 
 
@@ -84,7 +85,8 @@ def adapter_dir(ws: Workspace, arm: str) -> Path:
 def resolve_base_model(ws: Workspace) -> BaseModel:
     """The base model `[models]` names, as something LoRA can be trained on and served with."""
     models = ws.config.models
-    if models.generator_backend == "openai":
+    backend = resolve_backend(models)
+    if backend == "openai":
         raise AdapterError(
             'generator_backend = "openai": a served model cannot be fine-tuned from here; set generator_backend = '
             '"llama_cpp" (generator = "default") to train the fine-tuned arms'
@@ -92,15 +94,15 @@ def resolve_base_model(ws: Workspace) -> BaseModel:
     if models.generator == "default":
         from ragft.models.transformers_backend import default_hf_model_dir
 
-        gguf = "default" if models.generator_backend == "llama_cpp" else None
-        return BaseModel(f"qwen2.5-coder-0.5b-instruct@{DEFAULT_GGUF_SHA256[:16]}", gguf, default_hf_model_dir)
+        # Both engines can serve it, so its adapters carry a GGUF LoRA whichever one runs now.
+        return BaseModel(f"qwen2.5-coder-0.5b-instruct@{DEFAULT_GGUF_SHA256[:16]}", "default", default_hf_model_dir)
     if models.generator in builtin_gguf_names():
         raise AdapterError(
             f"generator {models.generator!r} ships as a GGUF only, without the weights LoRA training needs; "
             'train with generator = "default" or a Hugging Face model directory'
         )
     path = Path(models.generator).expanduser().resolve()
-    if models.generator_backend == "llama_cpp":
+    if backend == "llama_cpp":
         hf_dir = path.parent
         if not (hf_dir / "config.json").is_file():
             raise AdapterError(
