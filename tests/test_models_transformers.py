@@ -114,3 +114,29 @@ def test_the_workspace_setting_reaches_the_transformers_backend(tiny_dir: Path) 
     models = ModelsConfig(generator_backend="transformers", generator=str(tiny_dir), precision="bf16")
     gen = build_generator(models)
     assert isinstance(gen, TransformersGenerator) and gen.precision == "bf16"
+
+
+def test_prompt_lookup_drafts_what_followed_the_latest_match_longest_ngram_first() -> None:
+    from ragft.models.transformers_backend import prompt_lookup
+
+    assert prompt_lookup([1, 2, 3, 9, 9, 5, 2, 3, 7, 8, 2, 3]) == [7, 8, 2, 3]  # bigram "2 3": latest match wins
+    assert prompt_lookup([4, 5, 6, 1, 7, 5, 6, 2, 4, 5, 6], draft=2) == [1, 7]  # the trigram "4 5 6" beats the later bigram "5 6"
+    assert prompt_lookup([1, 2, 3, 4]) == []  # nothing repeats
+    assert prompt_lookup([7]) == [] and prompt_lookup([]) == []
+
+
+def test_drafted_greedy_decoding_writes_the_same_text_as_one_token_per_pass(tiny_dir: Path) -> None:
+    copying = [{"role": "user", "content": "alpha beta gamma delta " * 6 + "alpha beta"}]
+    plain = TransformersGenerator(tiny_dir, threads=1, draft_tokens=0)
+    drafted = TransformersGenerator(tiny_dir, threads=1)
+    settings = DecodingSettings(max_new_tokens=40)
+    for messages in (copying, MESSAGES):
+        reference, result = plain.generate(messages, settings), drafted.generate(messages, settings)
+        assert result.text == reference.text and result.completion_tokens == reference.completion_tokens
+        assert reference.extra["drafted_tokens"] == 0
+    assert result.extra["drafted_tokens"] > 0  # the random model repeats itself, so drafts were checked
+    stop = reference.text[10:12]  # a stop string met inside an accepted draft still ends the text before it
+    cut = drafted.generate(MESSAGES, DecodingSettings(max_new_tokens=40, stop=(stop,)))
+    assert cut.text == reference.text[: reference.text.index(stop)]
+    for limit in (1, 7):  # and the length limit holds exactly, drafts or not
+        assert drafted.generate(MESSAGES, DecodingSettings(max_new_tokens=limit)).completion_tokens == limit

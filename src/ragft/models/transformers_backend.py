@@ -98,7 +98,8 @@ class TransformersGenerator:
     (the converted embedded model, see `default_hf_model_dir`). Pass `gguf_file` to load a GGUF
     inside `model_dir_or_id` directly (dequantized to fp32). `precision` ("fp32", "bf16" or
     "auto", see `resolve_precision`) is the arithmetic the weights run in; an adapter is merged
-    in fp32 first, so bf16 rounds the merged weights once.
+    in fp32 first, so bf16 rounds the merged weights once. `draft_tokens` caps the tokens
+    guessed by prompt lookup and checked per forward pass in greedy decoding (0: none).
     """
 
     def __init__(
@@ -110,6 +111,7 @@ class TransformersGenerator:
         gguf_file: str | None = None,
         name: str | None = None,
         precision: str = "fp32",
+        draft_tokens: int = 10,
     ) -> None:
         self.model_dir_or_id = str(model_dir_or_id)
         self.threads = threads
@@ -119,6 +121,7 @@ class TransformersGenerator:
         if precision not in ("auto", "bf16", "fp32"):
             raise ModelError(f"precision must be auto, bf16 or fp32, not {precision!r}")
         self.precision = precision  # resolved to bf16 or fp32 at warm-up (it needs torch)
+        self.draft_tokens = draft_tokens  # prompt-lookup draft per greedy step; 0 = one token per pass
         self._model: Any = None
         self._tokenizer: Any = None
         self._eos_ids: frozenset[int] = frozenset()
@@ -177,7 +180,12 @@ class TransformersGenerator:
         settings: DecodingSettings,
         on_token: TokenCallback | None = None,
     ) -> Generation:
-        """Decode token by token over the KV cache, streaming text pieces to `on_token`."""
+        """Decode over the KV cache, streaming text pieces to `on_token`.
+
+        Greedy decoding drafts tokens by prompt lookup and verifies them in one forward pass (see
+        `prompt_lookup`): the text is the model's greedy text, written several tokens per pass
+        wherever the answer copies its prompt, as RAG answers do.
+        """
         import torch
 
         self.warm_up()
@@ -185,35 +193,32 @@ class TransformersGenerator:
         prompt_ids = self._encode_chat(messages)
         generator = torch.Generator().manual_seed(settings.seed)
         stop = settings.stop if self._has_chat_template else (*settings.stop, *TRANSCRIPT_STOP)
-        stream = _StopStream(stop, on_token)
-        generated: list[int] = []
-        emitted_upto = ""
-        prefill_s = ttft = 0.0
-        first_token_top: tuple[tuple[str, float], ...] = ()
-        finish_reason = "length"
+        emitter = _TokenEmitter(self._tokenizer, self._eos_ids, _StopStream(stop, on_token), settings.max_new_tokens, start)
+        drafting = settings.temperature <= 0 and self.draft_tokens > 0
+        drafted = accepted = 0
         with torch.inference_mode():
-            inputs = torch.tensor([prompt_ids], dtype=torch.long)
-            past = None
-            for step in range(settings.max_new_tokens):
-                out = self._model(input_ids=inputs, use_cache=True, **{self._cache_arg: past}, **self._last_logits_only)
-                past = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
-                if step == 0:
-                    prefill_s = time.perf_counter() - start
-                    first_token_top = top_first_tokens(out.logits[0, -1].float().numpy(), self._tokenizer.decode)
-                token = _pick_token(out.logits[0, -1], settings, generator)
-                if token in self._eos_ids:
-                    finish_reason = "stop"
+            out, cache = self._forward(prompt_ids, None, self._last_logits_only)
+            prefill_s = time.perf_counter() - start
+            first_token_top = top_first_tokens(out.logits[0, -1].float().numpy(), self._tokenizer.decode)
+            token = _pick_token(out.logits[0, -1], settings, generator)
+            in_cache = list(prompt_ids)  # the tokens whose keys and values the cache holds
+            while emitter.emit(token):
+                draft = prompt_lookup(in_cache + [token], draft=min(self.draft_tokens, emitter.room)) if drafting else []
+                keep = {k: len(draft) + 1 for k in self._last_logits_only}  # logits for every drafted position
+                out, cache = self._forward([token, *draft], cache, keep)
+                in_cache.append(token)
+                if not draft:
+                    token = _pick_token(out.logits[0, -1], settings, generator)
+                    continue
+                predicted = out.logits[0, -len(draft) - 1 :].argmax(dim=-1).tolist()
+                n = next((i for i, (d, p) in enumerate(zip(draft, predicted, strict=False)) if d != p), len(draft))
+                drafted, accepted = drafted + len(draft), accepted + n
+                _drop_last(cache, len(draft) - n)
+                if not all(emitter.emit(t) for t in draft[:n]):
                     break
-                generated.append(token)
-                text = self._tokenizer.decode(generated, skip_special_tokens=True)
-                if not text.endswith("\ufffd"):  # wait for the rest of a multi-byte character
-                    if stream.push(text[len(emitted_upto) :]) and not ttft:
-                        ttft = time.perf_counter() - start
-                    emitted_upto = text
-                if stream.stopped:
-                    finish_reason = "stop"
-                    break
-                inputs = torch.tensor([[token]], dtype=torch.long)
+                in_cache.extend(draft[:n])
+                token = predicted[n]
+        stream, generated, ttft, finish_reason = emitter.stream, emitter.generated, emitter.ttft, emitter.finish_reason
         stream.finish()
         end = time.perf_counter()
         return Generation(
@@ -224,9 +229,17 @@ class TransformersGenerator:
             time_to_first_token_s=ttft or (end - start),
             total_s=end - start,
             model=self.name,
-            extra={"finish_reason": finish_reason, "backend": "transformers", "precision": self.precision},
+            extra={"finish_reason": finish_reason, "backend": "transformers", "precision": self.precision,
+                   "drafted_tokens": drafted, "accepted_tokens": accepted},  # fmt: skip
             first_token_top=first_token_top,
         )
+
+    def _forward(self, ids: Sequence[int], cache: Any, keep: dict[str, int]) -> tuple[Any, Any]:
+        import torch
+
+        inputs = torch.tensor([list(ids)], dtype=torch.long)
+        out = self._model(input_ids=inputs, use_cache=True, **{self._cache_arg: cache}, **keep)
+        return out, out.cache if getattr(out, "cache", None) is not None else out.past_key_values
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` under the model's tokenizer, without special tokens."""
@@ -248,6 +261,64 @@ class TransformersGenerator:
         if bos is not None and getattr(self._tokenizer, "add_bos_token", False) and ids[:1] != [bos]:
             ids = [bos, *ids]
         return list(ids)
+
+
+def prompt_lookup(ids: Sequence[int], ngram: int = 3, draft: int = 10) -> list[int]:
+    """Up to `draft` tokens that followed the latest earlier occurrence of the last n tokens of `ids`.
+
+    Prompt lookup decoding (Saxena 2023): n from `ngram` down to 1, the longest match wins. When the
+    answer copies a passage, the tokens after the copied phrase are likely next; one forward pass
+    checks them all, and on a CPU that pass costs about what one token does, since decoding is
+    bound by reading the weights, not by arithmetic.
+    """
+    for n in range(min(ngram, len(ids) - 1), 0, -1):
+        tail = list(ids[-n:])
+        for begin in range(len(ids) - n - 1, -1, -1):
+            if list(ids[begin : begin + n]) == tail:
+                return list(ids[begin + n : begin + n + draft])
+    return []
+
+
+def _drop_last(cache: Any, n: int) -> None:
+    """Remove the last `n` positions from a transformers KV cache (the rejected draft tokens)."""
+    if n > 0:
+        cache.crop(-n)  # a negative count removes from the end, in transformers 4.x and 5.x alike
+
+
+class _TokenEmitter:
+    """Turns chosen tokens into streamed text, and says when decoding must end (EOS, stop, length)."""
+
+    def __init__(self, tokenizer: Any, eos_ids: frozenset[int], stream: _StopStream, max_new_tokens: int, start: float) -> None:
+        self.tokenizer = tokenizer
+        self.eos_ids = eos_ids
+        self.stream = stream
+        self.max_new_tokens = max_new_tokens
+        self.start = start
+        self.generated: list[int] = []
+        self.ttft = 0.0
+        self.finish_reason = "length"
+        self._emitted = ""
+
+    @property
+    def room(self) -> int:
+        """Tokens that may still be written after the one being emitted now."""
+        return max(self.max_new_tokens - len(self.generated) - 1, 0)
+
+    def emit(self, token: int) -> bool:
+        """Take the next token; False once decoding is over (this token may have ended it)."""
+        if token in self.eos_ids:
+            self.finish_reason = "stop"
+            return False
+        self.generated.append(token)
+        text = self.tokenizer.decode(self.generated, skip_special_tokens=True)
+        if not text.endswith("\ufffd"):  # wait for the rest of a multi-byte character
+            if self.stream.push(text[len(self._emitted) :]) and not self.ttft:
+                self.ttft = time.perf_counter() - self.start
+            self._emitted = text
+        if self.stream.stopped:
+            self.finish_reason = "stop"
+            return False
+        return len(self.generated) < self.max_new_tokens
 
 
 class _StopStream:

@@ -1,0 +1,125 @@
+"""Which engine answers fastest here, RAG and closed-book, and do the engines answer alike?
+
+    python benchmarks/bench_engines.py [--questions 12] [--threads 2]
+
+Real RAG prompts (ragft's own prompt: system, worked examples, passages, question) built from
+SQuAD 2.0 dev: each seeded question with its gold paragraph and two other paragraphs, each cut
+to 500 characters so the passages fit the default 400-token context budget. Every engine answers
+every prompt greedily with the default decoding settings, and then the same questions closed-book
+(ragft's closed-book prompt, no passages):
+
+- llama.cpp on the default Q4_K_M GGUF (the `llama_cpp` backend);
+- transformers in bf16 on the same weights, one token per forward pass;
+- transformers in bf16 with prompt-lookup drafts (what `generator_backend = "auto"` runs on a CPU
+  with AMX or AVX512-BF16).
+
+Prints per engine: median and p95 answer time, time to first token, tokens per second, the share
+of drafted tokens accepted, and how often its answer text equals llama.cpp's and the undrafted
+transformers answer. Writes benchmarks/results/engines.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ragft.config import DecodingConfig
+from ragft.models.base import DecodingSettings, Generation, Generator
+from ragft.models.llama_cpp import LlamaCppGenerator
+from ragft.models.transformers_backend import TransformersGenerator, default_hf_model_dir
+from ragft.systems.prompts import closed_book_messages, rag_messages
+from ragft.types import Chunk, Hit
+
+SQUAD = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "squad2_dev"
+RESULTS = Path(__file__).parent / "results" / "engines.json"
+PASSAGE_CHARS = 500
+
+
+def squad_prompts(n: int, seed: int) -> tuple[list[list[dict[str, str]]], list[list[dict[str, str]]]]:
+    """(RAG prompts, closed-book prompts) for `n` seeded answerable questions; a RAG prompt holds
+    the gold paragraph and two others, shuffled."""
+    docs = {d["doc_id"]: d for d in map(json.loads, (SQUAD / "corpus.jsonl").read_text(encoding="utf-8").splitlines())}
+    rows = [r for r in map(json.loads, (SQUAD / "questions.jsonl").read_text(encoding="utf-8").splitlines()) if r["answerable"]]
+    rng = random.Random(seed)
+    prompts, closed = [], []
+    for row in rng.sample(rows, n):
+        ids = [row["gold_doc_ids"][0], *rng.sample([d for d in docs if d != row["gold_doc_ids"][0]], 2)]
+        rng.shuffle(ids)
+        hits = [Hit(Chunk(i, i, docs[i]["text"][:PASSAGE_CHARS], 0, PASSAGE_CHARS, title=docs[i].get("title", "")), 1.0) for i in ids]
+        prompts.append(rag_messages(row["question"], hits))
+        closed.append(closed_book_messages(row["question"]))
+    return prompts, closed
+
+
+def answer_all(generator: Generator, prompts: list[list[dict[str, str]]], settings: DecodingSettings) -> list[Generation]:
+    generator.generate(prompts[0], DecodingSettings(max_new_tokens=2))  # warm caches and threads
+    return [generator.generate(p, settings) for p in prompts]
+
+
+def summarize(runs: list[Generation]) -> dict[str, Any]:
+    totals = sorted(r.total_s for r in runs)
+    drafted = sum(r.extra.get("drafted_tokens", 0) for r in runs)
+    return {
+        "answer_p50_s": statistics.median(totals),
+        "answer_p95_s": totals[min(len(totals) - 1, round(0.95 * (len(totals) - 1)))],
+        "ttft_p50_s": statistics.median(r.time_to_first_token_s for r in runs),
+        "prompt_tokens_mean": statistics.mean(r.prompt_tokens for r in runs),
+        "completion_tokens_mean": statistics.mean(r.completion_tokens for r in runs),
+        "tokens_per_s": sum(r.completion_tokens for r in runs) / sum(r.total_s - r.prefill_s for r in runs),
+        "draft_acceptance": sum(r.extra.get("accepted_tokens", 0) for r in runs) / drafted if drafted else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--questions", type=int, default=12)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    d = DecodingConfig()
+    settings = DecodingSettings(max_new_tokens=d.max_new_tokens, temperature=d.temperature, top_p=d.top_p, seed=d.seed)
+    prompt_sets = dict(zip(("rag", "closed_book"), squad_prompts(args.questions, args.seed), strict=True))
+    hf = default_hf_model_dir()
+    engines: dict[str, Callable[[], Generator]] = {
+        "llama_cpp": lambda: LlamaCppGenerator("default", threads=args.threads, context_window_tokens=4096),
+        "transformers_bf16": lambda: TransformersGenerator(hf, threads=args.threads, precision="bf16", draft_tokens=0),
+        "transformers_bf16_drafts": lambda: TransformersGenerator(hf, threads=args.threads, precision="bf16"),
+    }
+    load_start = os.getloadavg()
+    texts: dict[tuple[str, str], list[str]] = {}
+    out: dict[str, Any] = {"questions": args.questions, "engines": {name: {} for name in engines}}
+    for name, make in engines.items():
+        generator = make()
+        generator.warm_up()
+        for kind, prompts in prompt_sets.items():
+            started = time.perf_counter()
+            runs = answer_all(generator, prompts, settings)
+            texts[name, kind] = [r.text for r in runs]
+            out["engines"][name][kind] = {**summarize(runs), "wall_s": time.perf_counter() - started}
+            print(name, kind, json.dumps(out["engines"][name][kind]), flush=True)
+    for (name, kind), answers in texts.items():
+        row = out["engines"][name][kind]
+        for other in ("llama_cpp", "transformers_bf16"):
+            row[f"same_text_as_{other}"] = statistics.mean(a == b for a, b in zip(answers, texts[other, kind], strict=True))
+    out["examples"] = {f"{name} {kind}": t[:3] for (name, kind), t in texts.items()}
+    out["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg_at_start": load_start,
+                      "load_avg_at_end": os.getloadavg()}  # fmt: skip
+    out["command"] = f"python benchmarks/bench_engines.py --questions {args.questions} --threads {args.threads} --seed {args.seed}"
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    for name, kinds in out["engines"].items():
+        for kind, row in kinds.items():
+            print(f"{name:26} {kind:12} p50 {row['answer_p50_s']:5.2f}s  p95 {row['answer_p95_s']:5.2f}s  "
+                  f"ttft {row['ttft_p50_s']:5.2f}s  {row['tokens_per_s']:5.1f} tok/s  "
+                  f"same text as llama.cpp {row['same_text_as_llama_cpp']:.0%}")  # fmt: skip
+
+if __name__ == "__main__":
+    main()
