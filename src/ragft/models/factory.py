@@ -65,6 +65,12 @@ def build_generator(models: ModelsConfig) -> Generator:
             reuse_prompt_cache=models.reuse_prompt_prefix,
         )
     if backend == "transformers":
+        if models.generator_backend == "auto" and models.generator != "default" and not Path(models.generator).expanduser().is_dir():
+            raise ConfigError(
+                f"[models] generator = {models.generator!r}: with generator_backend = \"auto\" it must be "
+                f"{' or '.join(repr(n) for n in builtin_gguf_names())}, a path to a .gguf file or a model directory; "
+                "for a hub id already in the local Hugging Face cache set generator_backend = \"transformers\""
+            )
         return TransformersGenerator(models.generator, threads=threads, precision=models.precision)
     if backend == "openai":
         return OpenAIGenerator(

@@ -17,6 +17,7 @@ import inspect
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -54,6 +55,8 @@ def default_hf_model_dir() -> Path:
     if (target / _MARKER).is_file():
         return target
     gguf_path = default_generator_path()
+    print(f"ragft: converting {gguf_path.name} to transformers weights in {target.parent} (once, about a minute)",
+          file=sys.stderr, flush=True)  # fmt: skip
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         import torch
