@@ -168,8 +168,9 @@ def main() -> None:
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg_at_end": os.getloadavg()}}  # fmt: skip
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = f"compare_{args.bench}_{args.tag}.json" if args.tag else f"compare_{args.bench}.json"
-    flags = [(k.replace("_", "-"), v) for k, vs in vars(args).items() for v in (vs if isinstance(vs, list) else [vs]) if v not in (None, "")]
-    record["command"] = "python benchmarks/bench_compare.py " + " ".join(f"--{k} {v}" for k, v in flags)
+    flags = [(k.replace("_", "-"), v) for k, vs in vars(args).items() for v in (vs if isinstance(vs, list) else [vs])
+             if v not in (None, "", False)]  # fmt: skip
+    record["command"] = "python benchmarks/bench_compare.py " + " ".join(f"--{k}" if v is True else f"--{k} {v}" for k, v in flags)
     (RESULTS / name).write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
     print(json.dumps({"stages_s": record["stages_s"], "report": str(path)}, indent=1))
 
