@@ -137,7 +137,7 @@ max_file_mb = 50.0
 
 [models]
 # Where generation runs: "auto" (the default: transformers in bf16 for the default model where the
-# CPU has AMX or AVX512-BF16, which answers RAG questions about 5x faster there; llama.cpp for GGUF
+# CPU has AMX or AVX512-BF16, which answers RAG questions about 4x faster there; llama.cpp for GGUF
 # files and on other CPUs), "llama_cpp" (local GGUF), "transformers" (any Hugging Face model
 # directory) or "openai" (any OpenAI-compatible server: vLLM, llama.cpp server, Ollama).
 generator_backend = "auto"
