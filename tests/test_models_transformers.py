@@ -117,7 +117,7 @@ def test_the_workspace_setting_reaches_the_transformers_backend(tiny_dir: Path) 
 
 
 def test_prompt_lookup_drafts_what_followed_the_latest_match_longest_ngram_first() -> None:
-    from ragft.models.transformers_backend import prompt_lookup
+    from ragft.models.decoding import prompt_lookup
 
     assert prompt_lookup([1, 2, 3, 9, 9, 5, 2, 3, 7, 8, 2, 3]) == [7, 8, 2, 3]  # bigram "2 3": latest match wins
     assert prompt_lookup([4, 5, 6, 1, 7, 5, 6, 2, 4, 5, 6], draft=2) == [1, 7]  # the trigram "4 5 6" beats the later bigram "5 6"

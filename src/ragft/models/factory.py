@@ -38,6 +38,7 @@ def resolve_backend(models: ModelsConfig) -> str:
     with transformers in bf16 where the CPU multiplies bf16 in hardware (AMX, AVX512-BF16): there
     it reads a RAG prompt about 10x faster than llama.cpp, which decides a RAG answer's latency.
     GGUF files, and the default model on other CPUs (or with precision = "fp32"), go to llama.cpp.
+    Any other name must be a model directory (ConfigError otherwise, before anything loads).
     """
     if models.generator_backend != "auto":
         return models.generator_backend
@@ -46,6 +47,12 @@ def resolve_backend(models: ModelsConfig) -> str:
     if models.generator == "default":
         bf16 = models.precision == "bf16" or (models.precision == "auto" and cpu_has_fast_bf16())
         return "transformers" if bf16 else "llama_cpp"
+    if not Path(models.generator).expanduser().is_dir():
+        raise ConfigError(
+            f"[models] generator = {models.generator!r}: with generator_backend = \"auto\" it must be "
+            f"{' or '.join(repr(n) for n in builtin_gguf_names())}, a path to a .gguf file or a model directory; "
+            "for a hub id already in the local Hugging Face cache set generator_backend = \"transformers\""
+        )
     return "transformers"
 
 
@@ -65,12 +72,6 @@ def build_generator(models: ModelsConfig) -> Generator:
             reuse_prompt_cache=models.reuse_prompt_prefix,
         )
     if backend == "transformers":
-        if models.generator_backend == "auto" and models.generator != "default" and not Path(models.generator).expanduser().is_dir():
-            raise ConfigError(
-                f"[models] generator = {models.generator!r}: with generator_backend = \"auto\" it must be "
-                f"{' or '.join(repr(n) for n in builtin_gguf_names())}, a path to a .gguf file or a model directory; "
-                "for a hub id already in the local Hugging Face cache set generator_backend = \"transformers\""
-            )
         return TransformersGenerator(models.generator, threads=threads, precision=models.precision)
     if backend == "openai":
         return OpenAIGenerator(

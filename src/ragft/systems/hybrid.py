@@ -1,9 +1,9 @@
 """Load a trained arm as a System: `finetuned` (closed-book) or `hybrid` (RAFT adapter + RAG).
 
 Both are served by the same engine as `base` and `rag` (llama.cpp with the GGUF LoRA applied, or
-transformers with the PEFT adapter merged), so latency comparisons between arms are fair. `finetuned+rag` (the fine-tuned adapter under the RAG
-pipeline) exists for the comparison RAFT is meant to win: a model tuned without context can
-get worse when retrieval is added.
+transformers with the PEFT adapter merged), so latency comparisons between arms are fair.
+`finetuned+rag` (the fine-tuned adapter under the RAG pipeline) exists for the comparison RAFT
+is meant to win: a model tuned without context can get worse when retrieval is added.
 """
 
 from __future__ import annotations
