@@ -9,14 +9,14 @@ settings through a TOML parser, keeping the user's comments and layout.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
-from ragft.config.schema import ConfigError, Range, Setting, locate, render_template, spec
+from ragft.config.schema import ConfigError, Range, Setting, load_sections, locate, render_template, spec
 from ragft.config.settings import (
     TEMPLATE_HEADER,
     Config,
@@ -28,7 +28,6 @@ from ragft.config.settings import (
     RetrievalConfig,
     TrainingConfig,
 )
-from ragft.config.schema import load_sections as _load_sections
 
 __all__ = [
     "DEFAULT_TOML", "Config", "ConfigError", "CorpusConfig", "DecodingConfig", "EvaluationConfig", "ModelsConfig",
@@ -50,7 +49,7 @@ def load_config(path: Path) -> Config:
 
 def config_from_dict(raw: Mapping[str, Any], *, source: str = "ragft.toml") -> Config:
     """Build a Config from nested dicts (parsed TOML); missing keys take defaults, anything wrong is a ConfigError."""
-    config: Config = _load_sections(Config, raw, source)
+    config: Config = load_sections(Config, raw, source)
     return config
 
 
@@ -72,7 +71,7 @@ def edit_toml(text: str, settings: Mapping[str, Any], *, note: str = "", source:
             raise ConfigError(f"{source}: {exc}") from None
         if section not in document:
             document.add(section, tomlkit.table())
-        table = document[section]
+        table = cast(MutableMapping[str, Any], document[section])
         try:
             item = tomlkit.item(list(value) if isinstance(value, tuple) else value)
         except (TypeError, ValueError) as exc:
@@ -80,7 +79,7 @@ def edit_toml(text: str, settings: Mapping[str, Any], *, note: str = "", source:
         if note:
             item.comment(note)
             item.trivia.comment_ws = "  "
-        table[key] = item  # type: ignore[index]
+        table[key] = item
     edited = document.as_string()
     config_from_dict(tomllib.loads(edited), source=source)
     return edited
