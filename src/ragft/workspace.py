@@ -6,16 +6,14 @@ unless `--workspace` names one.
 
 from __future__ import annotations
 
-import json
-import re
-import tomllib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ragft.config import DEFAULT_TOML, Config, config_from_dict, load_config
+from ragft.config import DEFAULT_TOML, Config, edit_toml, load_config
 from ragft.corpus.store import SQLiteStore
 from ragft.errors import RagftError
 
@@ -65,28 +63,17 @@ class Workspace:
         raise WorkspaceError(f"no ragft workspace at or above {here}; run `ragft init` first or pass --workspace DIR")
 
     def with_settings(self, settings: Mapping[str, Any], *, note: str = "") -> Workspace:
-        """Rewrite settings in ragft.toml and reopen; keys are `key` (unique in the file) or `section.key`.
+        """Change settings in ragft.toml and reopen; keys are `key` (one section has it) or `section.key`.
 
-        Values are written as JSON, which is valid TOML for strings, numbers, booleans and lists.
-        The file is only replaced when the result still loads, so a bad value leaves it intact.
+        The file is edited through a TOML parser (`edit_toml`), so the user's comments and layout stay
+        and only the named keys change; `note` becomes the edited lines' trailing comment. The file is
+        replaced (atomically) only when the result loads, so a bad name or value leaves it intact.
         """
         path = self.root / CONFIG_FILE
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        for name, value in settings.items():
-            section, _, key = name.rpartition(".")
-            current, found = "", []
-            for number, line in enumerate(lines):
-                if header := re.match(r"^\[(\w+)\]", line):
-                    current = header.group(1)
-                elif line.startswith(f"{key} = ") and section in ("", current):
-                    found.append(number)
-            if len(found) != 1:
-                problem = "no setting" if not found else "more than one setting (write section.key)"
-                raise WorkspaceError(f"{path}: {problem} '{name}'")
-            lines[found[0]] = f"{key} = {json.dumps(value)}" + (f"  # {note}" if note else "") + "\n"
-        text = "".join(lines)
-        config_from_dict(tomllib.loads(text), source=str(path))  # raises ConfigError naming the key
-        path.write_text(text, encoding="utf-8")
+        text = edit_toml(path.read_text(encoding="utf-8"), settings, note=note, source=str(path))
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
         return Workspace.open(self.root)
 
     @property

@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ragft import __version__
 from ragft.errors import RagftError
@@ -40,7 +41,7 @@ def user_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except RagftError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)  # "[models] ..." is text, not markup
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]: nothing half-done was kept; stored data is as it was before")
