@@ -12,6 +12,7 @@ import pytest
 from ragft.config import TrainingConfig
 from ragft.corpus.chunking import chunk_document
 from ragft.models.testing import ScriptedGenerator
+from ragft.prompts import RAG_SYSTEM, REFUSAL, rag_messages
 from ragft.synth import (
     TrainingDataError,
     TrainingSet,
@@ -21,7 +22,6 @@ from ragft.synth import (
 from ragft.synth.model_synthesis import parse_pairs, supported_span
 from ragft.synth.raft import raft_examples
 from ragft.synth.rules import extract_facts
-from ragft.systems.prompts import RAG_SYSTEM, REFUSAL, rag_messages
 from ragft.types import Document
 from ragft.workspace import Workspace
 

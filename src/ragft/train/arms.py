@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ragft.files import swap_directory
 from ragft.models.base import Generator
 from ragft.models.factory import build_generator, resolve_threads
+from ragft.prompts import closed_book_messages
 from ragft.synth.raft import raft_examples
 from ragft.synth.training_set import synthesize_training_set
 from ragft.synth.types import TrainingSet
-from ragft.systems.prompts import closed_book_messages
 from ragft.train.data import ChatExample
 from ragft.train.gguf_lora import convert_peft_to_gguf
 from ragft.train.manifest import (
@@ -128,7 +129,7 @@ def train_arm(
             f"{staging}: could not write the trained adapter ({exc}); {kept} and the training checkpoint is kept: "
             f"free some space and run `ragft train --arm {arm} --resume` to save it without retraining"
         ) from exc
-    _swap_in(staging, final)
+    swap_directory(staging, final)
     shutil.rmtree(work, ignore_errors=True)
     return TrainResult(arm, final, manifest, replace(metrics))
 
@@ -152,15 +153,6 @@ def _write_adapter(ws: Workspace, arm: str, staging: Path, model: Any, data: Tra
     )  # fmt: skip
     manifest.save(staging)  # written last: a folder with a manifest is complete
     return manifest
-
-
-def _swap_in(staging: Path, final: Path) -> None:
-    old = final.with_name(final.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    staging.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def training_progress() -> Any:
