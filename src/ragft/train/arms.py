@@ -23,6 +23,7 @@ from ragft.prompts import closed_book_messages
 from ragft.synth.raft import raft_examples
 from ragft.synth.training_set import synthesize_training_set
 from ragft.synth.types import TrainingSet
+from ragft.text import TokenCounter
 from ragft.train.data import ChatExample
 from ragft.train.gguf_lora import convert_peft_to_gguf
 from ragft.train.manifest import (
@@ -91,11 +92,14 @@ def train_arm(
     generator: Generator | None = None,
     on_step: StepCallback | None = None,
     version: int | None = None,
+    count_tokens: TokenCounter | None = None,
 ) -> TrainResult:
     """Train `arm` ("finetuned" or "hybrid") on corpus `version` (default: the latest) and install its adapter.
 
     With `resume`, the training set and checkpoint of the interrupted run are reused. `generator`
-    is needed only for `[training] synthesis = "model"`. `progress` is a rich Progress (see
+    is needed only for `[training] synthesis = "model"`. `count_tokens` is the embedder's token
+    counter, for a caller that holds the embedder already (else it is built from `[models]`): the
+    training set is cut into the index's chunks. `progress` is a rich Progress (see
     `training_progress()` for columns showing loss and tokens/s).
     """
     if arm not in ARMS:
@@ -113,7 +117,8 @@ def train_arm(
         replay = None
         if arm == "finetuned" and ws.config.training.replay_share > 0:  # RAFT keeps the RAG prompt: nothing to forget there
             replay = generator or build_generator(ws.config.models)
-        data = synthesize_training_set(ws, version, generator=generator, progress=progress, replay_generator=replay)
+        data = synthesize_training_set(ws, version, generator=generator, progress=progress, replay_generator=replay,
+                                       count_tokens=count_tokens)  # fmt: skip
         data.save(data_path)
     train, val = arm_examples(ws, arm, data)
     settings = lora_settings(ws, arm)
