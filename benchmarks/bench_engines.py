@@ -35,7 +35,7 @@ from ragft.config import DecodingConfig
 from ragft.models.base import DecodingSettings, Generation, Generator
 from ragft.models.llama_cpp import LlamaCppGenerator
 from ragft.models.transformers_backend import TransformersGenerator, default_hf_model_dir
-from ragft.systems.prompts import closed_book_messages, rag_messages
+from ragft.prompts import closed_book_messages, rag_messages
 from ragft.types import Chunk, Hit
 
 SQUAD = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "squad2_dev"

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ragft.corpus.chunking import approximate_token_count, chunk_document
+from ragft.corpus.chunking import chunk_document
+from ragft.text import approximate_token_count
 from ragft.types import Document
 
 SECTIONED = """# Handbook

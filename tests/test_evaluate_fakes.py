@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ragft.systems.prompts import REFUSAL
+from ragft.prompts import REFUSAL
 from ragft.types import Answer, Citation, QAItem, User
 
 

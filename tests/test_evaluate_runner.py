@@ -71,7 +71,8 @@ run_arm(Slow("rag", {p.question: p.answers[0] for p in probes}), probes, Path(sy
 
 def test_a_killed_run_resumes_from_its_answer_file(tmp_path: Path) -> None:
     path = tmp_path / "rag.jsonl"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    root = Path(__file__).parent.parent  # the tests package and this checkout's ragft, not an installed one
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "src")])}
     child = subprocess.Popen([sys.executable, "-c", SLOW_RUN, str(path)], env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not path.exists() or len(path.read_text().splitlines()) < 2):

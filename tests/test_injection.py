@@ -18,9 +18,9 @@ from ragft.evaluate.injection import (
 from ragft.models.base import DecodingSettings
 from ragft.models.embedders import HashingEmbedder
 from ragft.models.testing import ScriptedGenerator
+from ragft.prompts import REFUSAL
 from ragft.retrieval.retriever import Retriever
 from ragft.systems.closed_book import ClosedBookSystem
-from ragft.systems.prompts import REFUSAL
 from ragft.systems.rag import RagSystem
 from ragft.workspace import Workspace
 

@@ -23,10 +23,11 @@ from ragft.evaluate.judge import (
 )
 from ragft.evaluate.runner import AnswerRecord
 from ragft.evaluate.scoring import score_all
-from ragft.models.base import ChatMessage, DecodingSettings, Generation
+from ragft.models.base import DecodingSettings, Generation
 from ragft.models.testing import ScriptedGenerator
+from ragft.prompts import REFUSAL
 from ragft.report import write_report
-from ragft.systems.prompts import REFUSAL
+from ragft.types import ChatMessage
 from tests.test_evaluate_fakes import FakeArm, item
 
 

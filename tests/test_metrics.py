@@ -7,9 +7,9 @@ import pytest
 from ragft.evaluate.metrics import (
     contains_answer,
     exact_match,
-    normalize_answer,
     token_f1,
 )
+from ragft.text import normalize_answer
 
 
 def test_normalisation_drops_case_punctuation_articles_and_thousands_commas() -> None:

@@ -12,9 +12,9 @@ from ragft.corpus.chunking import chunk_document
 from ragft.models.base import DecodingSettings
 from ragft.models.embedders import HashingEmbedder
 from ragft.models.testing import ScriptedGenerator
+from ragft.prompts import REFUSAL, is_refusal, refusal_probability
 from ragft.retrieval.retriever import Retriever
 from ragft.systems.closed_book import ClosedBookSystem, QuestionError
-from ragft.systems.prompts import REFUSAL, is_refusal, refusal_probability
 from ragft.systems.rag import RagSystem
 from ragft.types import Document, User
 

@@ -24,10 +24,10 @@ from ragft.corpus.ingest import ingest
 from ragft.models.base import DecodingSettings
 from ragft.models.embedders import HashingEmbedder
 from ragft.models.testing import ScriptedGenerator
+from ragft.prompts import REFUSAL
 from ragft.retrieval.retriever import Retriever
 from ragft.serve.app import create_app
 from ragft.serve.users import UserRegistry
-from ragft.systems.prompts import REFUSAL
 from ragft.systems.rag import RagSystem
 from ragft.workspace import Workspace
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ragft.prompts import REFUSAL
 from ragft.serve.users import UserRegistry
-from ragft.systems.prompts import REFUSAL
 from ragft.workspace import Workspace
 from tests.test_serve_fixtures import Served, serve, start_server, stop, tiny_workspace
 

@@ -12,6 +12,7 @@ import pytest
 from ragft.config import TrainingConfig
 from ragft.corpus.chunking import chunk_document
 from ragft.models.testing import ScriptedGenerator
+from ragft.prompts import RAG_SYSTEM, REFUSAL, rag_messages
 from ragft.synth import (
     TrainingDataError,
     TrainingSet,
@@ -21,7 +22,6 @@ from ragft.synth import (
 from ragft.synth.model_synthesis import parse_pairs, supported_span
 from ragft.synth.raft import raft_examples
 from ragft.synth.rules import extract_facts
-from ragft.systems.prompts import RAG_SYSTEM, REFUSAL, rag_messages
 from ragft.types import Document
 from ragft.workspace import Workspace
 
@@ -108,7 +108,7 @@ def test_a_corpus_without_facts_is_a_clear_error():
 
 def test_restricted_documents_are_never_trained_on(tmp_path: Path):
     ws = Workspace.init(tmp_path / "ws")
-    ws.config = replace(ws.config, training=SETTINGS)
+    ws.config = replace(ws.config, training=SETTINGS, models=replace(ws.config.models, embedder="hashing"))  # counts tokens fast
     from ragft.corpus.store import IngestPlan
 
     public = Document("public.md", "Handbook", TEXT, "public.md")
@@ -163,7 +163,7 @@ def test_focus_questions_put_their_chunks_first_and_train_the_fact_they_ask_abou
     ws.store.commit(IngestPlan(added=(Document("handbook.md", "Handbook", TEXT, "handbook.md"), *others)))
     asked = QAItem("q1", "How long may a claim wait?", ("30 calendar days",), True, ("handbook.md",), "fact", {})
     write_questions([asked], ws.root / "focus.jsonl")
-    ws = ws.with_settings({"max_chunks": 3, "facts_per_chunk": 1, "chunk_size_tokens": 40, "chunk_overlap_tokens": 0})
+    ws = ws.with_settings({"embedder": "hashing", "max_chunks": 3, "facts_per_chunk": 1, "chunk_size_tokens": 40, "chunk_overlap_tokens": 0})
     unfocused = synthesize_training_set(ws)
     assert not any("30 calendar days" in f.statement for f in unfocused.facts)
     focused = synthesize_training_set(ws.with_settings({"focus_questions": "focus.jsonl"}))
@@ -183,7 +183,7 @@ def test_replay_pairs_are_the_base_models_own_answers_to_general_questions_minus
 def test_the_training_set_gets_replay_pairs_as_a_share_of_the_fact_pairs(tmp_path: Path):
     from ragft.corpus.store import IngestPlan
 
-    ws = Workspace.init(tmp_path / "ws").with_settings({"max_chunks": 0, "replay_share": 0.5, "facts_per_chunk": 3})
+    ws = Workspace.init(tmp_path / "ws").with_settings({"embedder": "hashing", "max_chunks": 0, "replay_share": 0.5, "facts_per_chunk": 3})
     ws.store.commit(IngestPlan(added=(Document("handbook.md", "Handbook", TEXT, "handbook.md"),)))
     data = synthesize_training_set(ws, replay_generator=ScriptedGenerator(lambda _: "A general answer."))
     facts = sum(p.kind in ("fact", "paraphrase") for p in data.pairs)

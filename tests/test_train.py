@@ -18,7 +18,7 @@ pytest.importorskip("peft")
 
 from ragft.models.base import DecodingSettings  # noqa: E402
 from ragft.models.testing import make_tiny_gguf, make_tiny_hf_model  # noqa: E402
-from ragft.systems.prompts import closed_book_messages  # noqa: E402
+from ragft.prompts import closed_book_messages  # noqa: E402
 from ragft.train.checkpoint import CheckpointError, read_meta  # noqa: E402
 from ragft.train.data import ChatExample, encode_example, pack  # noqa: E402
 from ragft.train.trainer import LoraSettings, answer_loss, load_lora_model, train_lora  # noqa: E402

@@ -9,6 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+from typing import TypedDict
+
+
+class ChatMessage(TypedDict):
+    """One chat turn, as every chat API spells it (here so prompts sit below the model layer)."""
+
+    role: str  # "system" | "user" | "assistant"
+    content: str
 
 
 @dataclass(frozen=True)

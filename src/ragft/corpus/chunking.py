@@ -4,27 +4,38 @@ The text is cut into units (headings, sentences; over-long sentences into word w
 units are packed greedily up to `size_tokens`. A heading always starts a new chunk (a chunk never
 straddles two sections), and consecutive chunks inside a section share up to `overlap_tokens`.
 Every chunk satisfies `chunk.text == document.text[chunk.start:chunk.end]`.
+
+`chunk_corpus` is the one way ragft cuts a corpus: indexing, training, RAFT and probes all call it
+with the workspace's `[corpus]` settings and the embedder's token counter, so a chunk id names the
+same span in the index, in the training set and wherever a probe is checked against a chunk.
 """
 
 from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from ragft.config import CorpusConfig
+from ragft.text import TokenCounter, approximate_token_count
 from ragft.types import Chunk, Document
-
-TokenCounter = Callable[[str], int]
 
 _PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=\n[ \t]*\n|\s*\Z)", re.DOTALL)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9*#-])")
 _HEADING = re.compile(r"#{1,6}\s")
 
 
-def approximate_token_count(text: str) -> int:
-    """Word pieces as a subword tokenizer would roughly count them (for when none is loaded)."""
-    return len(re.findall(r"\w+|[^\w\s]", text))
+def chunk_corpus(documents: Iterable[Document], settings: CorpusConfig, count_tokens: TokenCounter | None = None) -> list[Chunk]:
+    """Every chunk of `documents`, in document order, sized by `[corpus]` `settings`.
+
+    `count_tokens` is the embedder's counter (`ragft.models.base.embedder_token_counter`): chunks
+    are sized for the model that embeds them, and every component must pass the same one to get
+    the same chunks. Without it, `approximate_token_count` (for callers that embed nothing).
+    """
+    counter = count_tokens or approximate_token_count
+    size, overlap = settings.chunk_size_tokens, settings.chunk_overlap_tokens
+    return [chunk for d in documents for chunk in chunk_document(d, size_tokens=size, overlap_tokens=overlap, count_tokens=counter)]
 
 
 @dataclass(frozen=True)

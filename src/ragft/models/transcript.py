@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ragft.models.base import ChatMessage
+from ragft.types import ChatMessage
 
 # A base model continues the transcript past its own turn; stop where the next turn would begin.
 TRANSCRIPT_STOP = ("\nuser:",)

@@ -16,6 +16,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ragft.files import write_synced
+
 MANIFEST_FILE = "manifest.json"
 CHUNK_IDS_FILE = "chunk_ids.json"
 BM25_DIR = "bm25"
@@ -51,10 +53,7 @@ def new_temp_dir(index_dir: Path, version_key: str) -> Path:
 
 def write_json(path: Path, value: Any) -> None:
     """Write JSON and fsync it, so the manifest is on disk before the rename that publishes it."""
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(value, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
+    write_synced(path, json.dumps(value).encode("utf-8"))
 
 
 def publish(temp: Path, final: Path) -> None:

@@ -18,8 +18,8 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ragft.evaluate.metrics import normalize_answer
 from ragft.synth.doc_text import MARKUP, PRONOUN_START, lines
+from ragft.text import normalize_answer
 from ragft.types import Document
 
 _FIELD = re.compile(r"^(?P<label>[A-Z][A-Za-z ]{1,30}?):\s+(?P<value>\S.*?)\.?$")

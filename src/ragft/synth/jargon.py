@@ -18,8 +18,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ragft.evaluate.metrics import normalize_answer
 from ragft.synth.doc_text import lines
+from ragft.text import normalize_answer
 from ragft.types import Document
 
 _DASH_ENTRY = re.compile(r"^(?P<term>[A-Z0-9][^—–:]{0,60}?)\s+[—–]\s+(?P<gloss>\S.*)$")

@@ -25,9 +25,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ragft.corpus.chunking import chunk_document
+from ragft.config import CorpusConfig
+from ragft.corpus.chunking import chunk_corpus
 from ragft.corpus.diff import CorpusDiff, DocumentChange
-from ragft.evaluate.metrics import normalize_answer
 from ragft.synth.bridges import find_bridges
 from ragft.synth.doc_text import MARKUP, PRONOUN_START, WORD, lines, supported
 from ragft.synth.jargon import (
@@ -40,6 +40,7 @@ from ragft.synth.jargon import (
     says,
     swap_terms,
 )
+from ragft.text import TokenCounter, normalize_answer
 from ragft.types import Document, QAItem
 
 @dataclass(frozen=True)
@@ -224,14 +225,22 @@ def _pick(facts: Sequence, n: int, rng: random.Random, key=lambda f: f.doc.doc_i
 
 
 def generate_probes(
-    documents: Sequence[Document], *, diff: CorpusDiff | None = None, per_kind: int = 20, seed: int = 0
+    documents: Sequence[Document], *, diff: CorpusDiff | None = None, per_kind: int = 20, seed: int = 0,
+    chunking: CorpusConfig | None = None, count_tokens: TokenCounter | None = None,
 ) -> ProbeSet:
-    """Validated probes of every kind from `documents`; changed_fact probes need `diff` (corpus.diff_versions)."""
+    """Validated probes of every kind from `documents`; changed_fact probes need `diff` (corpus.diff_versions).
+
+    A probe is kept only if one chunk holds its answer; pass the workspace's `[corpus]` settings as
+    `chunking` and the embedder's `count_tokens` so those are the chunks the index holds
+    (`chunk_corpus`; without them, the default settings and approximate counting).
+    """
     rng = random.Random(seed)
     rejected: dict[str, Counter] = defaultdict(Counter)
     corpus = {w.lower() for doc in documents for w in re.findall(r"[\w-]+", doc.text)}
     public_text = " ".join(d.text for d in documents if not d.acl)
-    chunks = {d.doc_id: [c.text for c in chunk_document(d)] for d in documents}
+    chunks: dict[str, list[str]] = {d.doc_id: [] for d in documents}
+    for chunk in chunk_corpus(documents, chunking or CorpusConfig(), count_tokens):
+        chunks[chunk.doc_id].append(chunk.text)
     facts: dict[bool, list[_Fact]] = {False: [], True: []}
     seen: set[str] = set()
     for doc in documents:

@@ -4,7 +4,7 @@ RAFT (Zhang et al. 2024) trains on the prompt the RAG system will send: the ques
 oracle passage among distractors (hard ones, found by BM25 over the other chunks), and an answer
 that quotes the supporting sentence and cites its passage number. A share of the examples has
 distractors only, and their answer is the refusal, so the model learns to say so when retrieval
-missed. The prompt is built by `ragft.systems.prompts.rag_messages`, the one the RAG arm uses.
+missed. The prompt is built by `ragft.prompts.rag_messages`, the one the RAG arm uses.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ragft.models.base import ChatMessage
+from ragft.prompts import REFUSAL, rag_messages
 from ragft.retrieval.lexical import Bm25Index
 from ragft.synth.types import Fact
-from ragft.systems.prompts import REFUSAL, rag_messages
-from ragft.types import Chunk, Hit
+from ragft.types import ChatMessage, Chunk, Hit
 
 # Questions no company knowledge base answers, plus company-sounding ones about things that do
 # not exist; any whose distinctive words occur in the corpus are dropped before use.

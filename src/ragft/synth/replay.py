@@ -13,8 +13,8 @@ from __future__ import annotations
 import random
 
 from ragft.models.base import DecodingSettings, Generator
+from ragft.prompts import REFUSAL, closed_book_messages
 from ragft.synth.types import TrainPair
-from ragft.systems.prompts import REFUSAL, closed_book_messages
 
 REPLAY_QUESTIONS = (
     "What is the capital of Italy?", "How many legs does a spider have?", "What gas do plants absorb from the air?",

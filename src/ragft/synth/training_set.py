@@ -14,17 +14,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ragft.corpus.chunking import chunk_document
+from ragft.corpus.chunking import chunk_corpus
 from ragft.errors import RagftError
-from ragft.models.base import DecodingSettings, Generator
+from ragft.models.base import DecodingSettings, Generator, embedder_token_counter
+from ragft.models.factory import build_embedder
+from ragft.prompts import REFUSAL
 from ragft.synth.model_synthesis import paraphrase_with_model, synthesize_with_model
 from ragft.synth.question_file import load_questions
 from ragft.synth.raft import unanswerable_questions
 from ragft.synth.replay import replay_pairs
 from ragft.synth.rules import candidate_count, extract_facts
 from ragft.synth.types import Coverage, Fact, TrainingSet, TrainPair
-from ragft.systems.prompts import REFUSAL
-from ragft.types import Chunk, Document
+from ragft.text import TokenCounter
+from ragft.types import Chunk
 from ragft.workspace import Workspace
 
 MIN_FACTS = 3
@@ -42,12 +44,15 @@ def synthesize_training_set(
     generator: Generator | None = None,
     progress: Any | None = None,
     replay_generator: Generator | None = None,
+    count_tokens: TokenCounter | None = None,
 ) -> TrainingSet:
     """Facts and question/answer pairs for corpus `version` (default: latest), per `[training]` settings.
 
     With `synthesis = "model"` the `generator` (required then) writes the pairs, and chunks where
     it yields no valid pair fall back to the rules. With a `replay_generator` (the base model),
     `replay_share` general questions answered by it are added. `progress` is an optional rich Progress.
+    Chunks are the index's (`chunk_corpus` with `[corpus]` settings), counted by `count_tokens`:
+    the configured embedder's counter unless the caller, holding that embedder, passes its own.
     """
     settings = ws.config.training
     if settings.synthesis not in SYNTHESIS_MODES:
@@ -58,10 +63,10 @@ def synthesize_training_set(
     if version is None:
         raise TrainingDataError("the workspace has no documents yet; add some with `ragft ingest FOLDER` before training")
     documents = ws.store.documents(version)
-    corpus = ws.config.corpus
-    all_chunks = [c for d in documents for c in chunk_document(d, size_tokens=corpus.chunk_size_tokens, overlap_tokens=corpus.chunk_overlap_tokens)]
+    count_tokens = count_tokens or embedder_token_counter(build_embedder(ws.config.models))
+    all_chunks = chunk_corpus(documents, ws.config.corpus, count_tokens)
     focus = focus_answers(ws.root / settings.focus_questions) if settings.focus_questions else {}
-    chunks = select_chunks(documents, corpus.chunk_size_tokens, corpus.chunk_overlap_tokens, settings.max_chunks, focus=focus)
+    chunks = select_chunks(all_chunks, settings.max_chunks, focus=focus)
     data = build_training_set(chunks, version, generator=generator if settings.synthesis == "model" else None,
                               settings=settings, chunks_total=len(all_chunks), corpus_text=" ".join(d.text for d in documents),
                               progress=progress, focus=focus)  # fmt: skip
@@ -82,17 +87,15 @@ def focus_answers(path: Path) -> dict[str, list[str]]:
     return focus
 
 
-def select_chunks(
-    documents: Sequence[Document], size_tokens: int, overlap_tokens: int, limit: int, *, focus: Mapping[str, Sequence[str]] | None = None
-) -> list[Chunk]:
-    """Chunks of public documents, at most `limit` (0 = all): first those holding a `focus` answer
+def select_chunks(chunks: Sequence[Chunk], limit: int, *, focus: Mapping[str, Sequence[str]] | None = None) -> list[Chunk]:
+    """The public ones of `chunks`, at most `limit` (0 = all): first those holding a `focus` answer
     (doc id -> answers), then round-robin across documents, richest in facts first."""
     focus = focus or {}
-    per_doc = [
-        sorted(chunk_document(d, size_tokens=size_tokens, overlap_tokens=overlap_tokens), key=lambda c: -candidate_count(c))
-        for d in documents
-        if not d.acl
-    ]
+    by_doc: dict[str, list[Chunk]] = {}
+    for chunk in chunks:
+        if not chunk.acl:
+            by_doc.setdefault(chunk.doc_id, []).append(chunk)
+    per_doc = [sorted(doc_chunks, key=lambda c: -candidate_count(c)) for doc_chunks in by_doc.values()]
     chosen = [c for chunks in per_doc for c in chunks if _holds(c, focus.get(c.doc_id, ()))]
     focused = {c.chunk_id for c in chosen}
     depth = 0

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ragft.files import write_atomic
 from ragft.types import Chunk
 
 PAIR_KINDS = ("fact", "paraphrase", "refusal")
@@ -121,16 +120,3 @@ class TrainingSet:
             coverage=Coverage(**cov),
         )
 
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temp file and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)

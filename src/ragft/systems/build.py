@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass
 
 from ragft.config import ConfigError
-from ragft.corpus.chunking import chunk_document
-from ragft.models.base import DecodingSettings, Embedder, Generator
+from ragft.corpus.chunking import chunk_corpus
+from ragft.models.base import DecodingSettings, Embedder, Generator, embedder_token_counter
 from ragft.models.factory import build_embedder, build_generator
 from ragft.retrieval.retriever import IndexStats, Retriever
 from ragft.systems.closed_book import ClosedBookSystem
@@ -41,15 +41,7 @@ def decoding_settings(ws: Workspace) -> DecodingSettings:
 
 def corpus_chunks(ws: Workspace, embedder: Embedder, version: int | None = None) -> list[Chunk]:
     """Chunks of every document in a corpus version, sized in the embedder's tokens."""
-    settings = ws.config.corpus
-    count = getattr(embedder, "count_tokens", None)
-    chunks: list[Chunk] = []
-    for document in ws.store.documents(version):
-        kwargs = {"count_tokens": count} if callable(count) else {}
-        chunks.extend(
-            chunk_document(document, size_tokens=settings.chunk_size_tokens, overlap_tokens=settings.chunk_overlap_tokens, **kwargs)
-        )
-    return chunks
+    return chunk_corpus(ws.store.documents(version), ws.config.corpus, embedder_token_counter(embedder))
 
 
 def index_corpus(ws: Workspace, version: int | None = None, *, embedder: Embedder | None = None) -> IndexedCorpus:

@@ -6,7 +6,7 @@ import time
 
 from ragft.errors import RagftError
 from ragft.models.base import DecodingSettings, Generator, TokenCallback
-from ragft.systems.prompts import closed_book_messages, is_refusal
+from ragft.prompts import closed_book_messages, is_refusal
 from ragft.types import Answer, User
 
 MAX_QUESTION_CHARS = 2000

@@ -7,10 +7,10 @@ import time
 from collections.abc import Sequence
 
 from ragft.models.base import DecodingSettings, Generation, Generator, TokenCallback
+from ragft.prompts import REFUSAL, cited_numbers, is_refusal, rag_messages, refusal_probability
 from ragft.retrieval.retriever import Retriever
 from ragft.systems.closed_book import validate_question
 from ragft.systems.grounding import Grounding, check_grounding
-from ragft.systems.prompts import REFUSAL, cited_numbers, is_refusal, rag_messages, refusal_probability
 from ragft.types import Answer, Citation, Hit, User
 
 _WORD = re.compile(r"\w+")

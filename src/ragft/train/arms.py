@@ -16,12 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ragft.files import swap_directory
 from ragft.models.base import Generator
 from ragft.models.factory import build_generator, resolve_threads
+from ragft.prompts import closed_book_messages
 from ragft.synth.raft import raft_examples
 from ragft.synth.training_set import synthesize_training_set
 from ragft.synth.types import TrainingSet
-from ragft.systems.prompts import closed_book_messages
+from ragft.text import TokenCounter
 from ragft.train.data import ChatExample
 from ragft.train.gguf_lora import convert_peft_to_gguf
 from ragft.train.manifest import (
@@ -90,11 +92,14 @@ def train_arm(
     generator: Generator | None = None,
     on_step: StepCallback | None = None,
     version: int | None = None,
+    count_tokens: TokenCounter | None = None,
 ) -> TrainResult:
     """Train `arm` ("finetuned" or "hybrid") on corpus `version` (default: the latest) and install its adapter.
 
     With `resume`, the training set and checkpoint of the interrupted run are reused. `generator`
-    is needed only for `[training] synthesis = "model"`. `progress` is a rich Progress (see
+    is needed only for `[training] synthesis = "model"`. `count_tokens` is the embedder's token
+    counter, for a caller that holds the embedder already (else it is built from `[models]`): the
+    training set is cut into the index's chunks. `progress` is a rich Progress (see
     `training_progress()` for columns showing loss and tokens/s).
     """
     if arm not in ARMS:
@@ -112,7 +117,8 @@ def train_arm(
         replay = None
         if arm == "finetuned" and ws.config.training.replay_share > 0:  # RAFT keeps the RAG prompt: nothing to forget there
             replay = generator or build_generator(ws.config.models)
-        data = synthesize_training_set(ws, version, generator=generator, progress=progress, replay_generator=replay)
+        data = synthesize_training_set(ws, version, generator=generator, progress=progress, replay_generator=replay,
+                                       count_tokens=count_tokens)  # fmt: skip
         data.save(data_path)
     train, val = arm_examples(ws, arm, data)
     settings = lora_settings(ws, arm)
@@ -128,7 +134,7 @@ def train_arm(
             f"{staging}: could not write the trained adapter ({exc}); {kept} and the training checkpoint is kept: "
             f"free some space and run `ragft train --arm {arm} --resume` to save it without retraining"
         ) from exc
-    _swap_in(staging, final)
+    swap_directory(staging, final)
     shutil.rmtree(work, ignore_errors=True)
     return TrainResult(arm, final, manifest, replace(metrics))
 
@@ -152,15 +158,6 @@ def _write_adapter(ws: Workspace, arm: str, staging: Path, model: Any, data: Tra
     )  # fmt: skip
     manifest.save(staging)  # written last: a folder with a manifest is complete
     return manifest
-
-
-def _swap_in(staging: Path, final: Path) -> None:
-    old = final.with_name(final.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    staging.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def training_progress() -> Any:

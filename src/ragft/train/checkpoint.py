@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from ragft.errors import RagftError
+from ragft.files import swap_directory, write_synced
 
 
 class CheckpointError(RagftError, OSError):
@@ -31,12 +31,8 @@ def save_checkpoint(directory: Path, state: dict[str, Any], meta: dict[str, Any]
     try:
         tmp.mkdir(parents=True)
         torch.save(state, tmp / "state.pt")
-        _write_synced(tmp / "meta.json", json.dumps(meta, indent=1).encode())
-        if directory.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            directory.rename(old)
-        tmp.rename(directory)
-        shutil.rmtree(old, ignore_errors=True)
+        write_synced(tmp / "meta.json", json.dumps(meta, indent=1).encode())
+        swap_directory(tmp, directory)  # leaves `old` as the last good checkpoint if killed mid-swap
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if old.exists() and not directory.exists():
@@ -87,9 +83,3 @@ def _existing(directory: Path) -> Path | None:
             return candidate
     return None
 
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with path.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ragft.models.base import ChatMessage
+from ragft.types import ChatMessage
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ragft.errors import RagftError
+from ragft.files import write_atomic
 from ragft.models.default_model import DEFAULT_GGUF_SHA256, builtin_gguf_names
 from ragft.models.factory import resolve_backend
-from ragft.synth.types import write_atomic
 from ragft.workspace import Workspace
 
 Arm = Literal["finetuned", "hybrid"]

@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ragft.models.base import ChatMessage
-from ragft.types import Hit
+from ragft.types import ChatMessage, Hit
 
 REFUSAL = "I don't know based on the documents."
 
