@@ -19,7 +19,10 @@ from typing import BinaryIO
 @contextmanager
 def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     """A binary file to write `path` through: published by rename when the block exits normally,
-    discarded (the previous `path` untouched) when it raises."""
+    discarded (the previous `path` untouched) when it raises.
+
+    The file stays private to its owner (mode 0600, as mkstemp creates it): training sets, indexes
+    and answers can quote documents restricted to a group."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
@@ -28,7 +31,6 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
             yield out
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates it private; what ragft stores is ordinary readable data
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
