@@ -25,7 +25,7 @@ from ragft.systems.prompts import closed_book_messages
 from ragft.train.data import ChatExample
 from ragft.train.gguf_lora import convert_peft_to_gguf
 from ragft.train.manifest import (
-    ARMS,
+    ADAPTERS,
     AdapterError,
     AdapterManifest,
     adapter_dir,
@@ -97,8 +97,8 @@ def train_arm(
     is needed only for `[training] synthesis = "model"`. `progress` is a rich Progress (see
     `training_progress()` for columns showing loss and tokens/s).
     """
-    if arm not in ARMS:
-        raise AdapterError(f"unknown arm {arm!r}; choose one of: {', '.join(ARMS)}")
+    if arm not in ADAPTERS:
+        raise AdapterError(f"unknown arm {arm!r}; choose one of: {', '.join(ADAPTERS)}")
     base = resolve_base_model(ws)
     final = adapter_dir(ws, arm)
     work = final.with_name(f".{arm}.work")
