@@ -83,4 +83,4 @@ def run_demo(
     return result, write_report(result, out_dir)
 
 
-__all__ = ["DEMO_SETTINGS", "prepare_demo_workspace", "run_demo"]
+__all__ = ["DEMO_PROBES", "DEMO_SETTINGS", "prepare_demo_workspace", "run_demo"]
