@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ragft import arms as arm_registry
 from ragft.corpus.ingest import ingest
 from ragft.jobs import run_comparison
 from ragft.report import write_report
@@ -121,8 +122,8 @@ def main() -> None:
     from ragft.train import train_arm, training_progress
 
     started_all = time.perf_counter()
-    arms = args.arms.split(",")
-    trained = [a for a in ("finetuned", "hybrid") if a in arms or (a == "finetuned" and "finetuned+rag" in arms)]
+    arms = arm_registry.parse_arms([args.arms])
+    trained = arm_registry.adapters_needed(arms)  # the adapters these arms answer with, each trained once
     stages: dict[str, float] = {}
     training: dict[str, Any] = {}
     if args.resume:  # an interrupted run: same workspace, trained adapters and answers so far

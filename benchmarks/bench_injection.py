@@ -22,7 +22,8 @@ from pathlib import Path
 from ragft.corpus.ingest import ingest
 from ragft.evaluate.injection import HOSTILE_DIR, injection_success_rate, load_probes
 from ragft.sample import sample_dir
-from ragft.systems.build import build_system
+from ragft import arms as arm_registry
+from ragft.systems.build import index_corpus
 from ragft.workspace import Workspace
 
 HOSTILE = HOSTILE_DIR
@@ -39,8 +40,7 @@ def main() -> None:
         ws = Workspace.init(Path(tmp) / "ws")
         ws.config = replace(ws.config, models=replace(ws.config.models, generator=args.generator))
         report = ingest(ws.store, [sample_dir(1), HOSTILE], max_file_mb=100)  # probes.json is skipped: not a document type
-        rag = build_system(ws, "rag")
-        systems = {"rag": rag, "base": build_system(ws, "base", generator=rag.generator)}  # type: ignore[attr-defined]
+        systems = arm_registry.build_all(ws, ["rag", "base"], index_corpus(ws))  # one generator for both
         arms = {}
         for name, system in systems.items():
             started = time.perf_counter()

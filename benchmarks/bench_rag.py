@@ -28,7 +28,8 @@ from ragft.config import ModelsConfig
 from ragft.corpus.ingest import ingest
 from ragft.evaluate.metrics import contains_answer, exact_match, token_f1
 from ragft.sample import questions_path, sample_dir
-from ragft.systems.build import build_system, index_corpus
+from ragft import arms as arm_registry
+from ragft.systems.build import index_corpus
 from ragft.types import User
 from ragft.workspace import Workspace
 
@@ -111,7 +112,7 @@ def stage_sample(generators: list[str], limit: int) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             ws = workspace_with(sample_dir(1), Path(tmp), generator)
             ws.config = replace(ws.config, retrieval=replace(ws.config.retrieval, refusal_threshold=1.0))
-            system = build_system(ws, "rag")
+            system = arm_registry.build(ws, "rag")
             system.answer("warm-up question")
             rows = answer_rows(system, questions, label=f"sample / {generator}")
         results[generator] = {**aggregate(rows), "threshold_sweep": {str(t): aggregate(with_threshold(rows, t)) for t in THRESHOLDS}}
@@ -138,7 +139,7 @@ def stage_squad(generators: list[str], answerable: int, unanswerable: int, seed:
         with tempfile.TemporaryDirectory() as tmp:
             ws = workspace_with(SHARED / "squad2_dev" / "corpus.jsonl", Path(tmp), generator)
             ws.config = replace(ws.config, retrieval=replace(ws.config.retrieval, refusal_threshold=1.0))
-            system = build_system(ws, "rag")
+            system = arm_registry.build(ws, "rag")
             system.answer("warm-up question")
             rows = answer_rows(system, pick, label=f"squad / {generator}")
         RESULTS.with_name(f"rag_squad_rows_{generator}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -212,7 +213,7 @@ def stage_budget(budgets: list[int], limit: int) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             ws = workspace_with(sample_dir(1), Path(tmp), budget=budget)
             ws.config = replace(ws.config, retrieval=replace(ws.config.retrieval, k=8))
-            system = build_system(ws, "rag")
+            system = arm_registry.build(ws, "rag")
             system.answer("warm-up question")
             results[str(budget)] = score(system, questions)
             print(f"budget {budget}: {results[str(budget)]}", flush=True)
@@ -226,8 +227,8 @@ def stage_latency(n: int = 30) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         ws = workspace_with(sample_dir(1), Path(tmp))
         indexed = index_corpus(ws)
-        rag = build_system(ws, "rag", indexed=indexed)
-        base = build_system(ws, "base", generator=rag.generator)
+        built = arm_registry.build_all(ws, ["rag", "base"], indexed)  # one generator for both
+        rag, base = built["rag"], built["base"]
         for system in (base, rag):
             system.answer("warm-up question")
             timings: dict[str, list[float]] = {}

@@ -163,8 +163,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from ragft.sample import questions_path
     from ragft.synth.rules import reversed_question
     from ragft.synth.types import TrainingSet
-    from ragft.systems.build import build_system, index_corpus
-    from ragft.systems.hybrid import load_arm_system
+    from ragft import arms as arm_registry
+    from ragft.systems.build import index_corpus
     from ragft.train import adapter_dir
 
     ws = sample_workspace(args.workspace)
@@ -184,8 +184,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
             "reversed_of_trained": reversed_set[: args.limit], "gold_facts_covered_by_training": covered[: args.limit], "gold_facts_all": rng.sample(gold_facts, min(args.limit, len(gold_facts))),
             "regression_general": REGRESSION}  # fmt: skip
     result: dict[str, Any] = {"sets": {k: len(v) for k, v in sets.items()}, "closed_book": {}, "gold_with_retrieval": {}}
-    base = build_system(ws, "base")
-    finetuned = load_arm_system(ws, "finetuned")
+    base = arm_registry.build(ws, "base")
+    finetuned = arm_registry.build(ws, "finetuned")
     for name, system in (("base", base), ("finetuned", finetuned)):
         result["closed_book"][name] = {k: _score(system, v) for k, v in sets.items()}
         print(name, {k: v["accuracy"] for k, v in result["closed_book"][name].items()}, flush=True)
@@ -195,7 +195,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         gold_rag = [(q["question"], q["answers"]) for q in gold if q["kind"] in ("fact", "paraphrase") and not q.get("meta", {}).get("restricted")]
         gold_rag = rng.sample(gold_rag, min(args.limit, len(gold_rag)))
         for name in ("rag", "finetuned+rag", "hybrid"):
-            system = build_system(ws, "rag", indexed=indexed) if name == "rag" else load_arm_system(ws, name, indexed=indexed)
+            system = arm_registry.build(ws, name, indexed=indexed)
             result["gold_with_retrieval"][name] = _score(system, gold_rag)
             print(name, result["gold_with_retrieval"][name]["accuracy"], result["gold_with_retrieval"][name]["mean_total_s"], flush=True)
     return result

@@ -7,7 +7,8 @@ import pytest
 from ragft.corpus.ingest import ingest
 from ragft.evaluate.metrics import contains_answer
 from ragft.sample import sample_dir
-from ragft.systems.build import build_system, index_corpus
+from ragft.arms import build
+from ragft.systems.build import index_corpus
 from ragft.types import User
 from ragft.workspace import Workspace
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.slow
 def rag(tmp_path_factory: pytest.TempPathFactory):
     ws = Workspace.init(tmp_path_factory.mktemp("e2e") / "ws")
     ingest(ws.store, [sample_dir(1)], max_file_mb=50)
-    return build_system(ws, "rag", indexed=index_corpus(ws))
+    return build(ws, "rag", indexed=index_corpus(ws))
 
 
 def test_rag_answers_a_sample_fact_with_the_right_citation(rag) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 
 from ragft.prompts import REFUSAL
@@ -21,10 +22,23 @@ class FakeArm:
         self.latency_s = latency_s
         self.fail_on = fail_on
         self.calls: list[tuple[str, User | None]] = []
-        if k is not None:
+        if k is not None:  # a retrieving arm (ragft.types.RetrievingSystem): k and a "retriever" (its docs table)
             self.k = k
+            self.retriever = docs
 
-    def answer(self, question: str, *, user: User | None = None) -> Answer:
+    def with_k(self, k: int) -> FakeArm:
+        """A copy putting `k` passages in the prompt (the scripted answers do not depend on it)."""
+        other = copy.copy(self)
+        other.k = k
+        return other
+
+    def with_retriever(self, retriever: Mapping[str, str] | None) -> FakeArm:
+        """A copy retrieving from another question -> doc_id table."""
+        other = copy.copy(self)
+        other.retriever = other.docs = retriever
+        return other
+
+    def answer(self, question: str, *, user: User | None = None, on_token=None) -> Answer:
         self.calls.append((question, user))
         if question in self.fail_on:
             raise RuntimeError("model crashed")

@@ -13,7 +13,7 @@ pytest.importorskip("llama_cpp")
 
 from ragft.corpus.store import IngestPlan  # noqa: E402
 from ragft.models.testing import make_tiny_gguf, make_tiny_hf_model  # noqa: E402
-from ragft.systems.hybrid import StaleAdapterWarning, load_arm_system  # noqa: E402
+from ragft.arms import StaleAdapterWarning, build  # noqa: E402
 from ragft.train import AdapterError, adapter_dir, adapter_status, train_arm  # noqa: E402
 from ragft.types import Document  # noqa: E402
 from ragft.workspace import Workspace  # noqa: E402
@@ -76,7 +76,7 @@ def test_training_writes_a_peft_adapter_a_gguf_lora_and_a_manifest(trained: Work
 
 
 def test_the_finetuned_arm_answers_closed_book_with_the_nearest_training_pairs(trained: Workspace):
-    system = load_arm_system(trained, "finetuned")
+    system = build(trained, "finetuned")
     answer = system.answer("How long is the standard working week?")
     assert system.name == "finetuned" and answer.trace["model"] == "tiny+finetuned"
     nearest = answer.trace["nearest_training_pairs"]
@@ -85,7 +85,7 @@ def test_the_finetuned_arm_answers_closed_book_with_the_nearest_training_pairs(t
 
 
 def test_the_hybrid_arm_answers_through_the_rag_pipeline(trained: Workspace):
-    system = load_arm_system(trained, "hybrid")
+    system = build(trained, "hybrid")
     answer = system.answer("What is the hotel cap?")
     assert system.name == "hybrid" and answer.trace["model"] == "tiny+hybrid"
     assert answer.trace["hits"] and "Question: What is the hotel cap?" in answer.trace["messages"][-1]["content"]
@@ -97,7 +97,7 @@ def test_an_adapter_trained_on_an_older_corpus_version_is_reported_stale(trained
     status = adapter_status(ws, "finetuned")
     assert status.stale and status.corpus_version == 1 and status.latest_version == 2
     with pytest.warns(StaleAdapterWarning, match="corpus version 1, but the latest is 2"):
-        system = load_arm_system(ws, "finetuned")
+        system = build(ws, "finetuned")
     assert system.adapter_info["stale"]
 
 
@@ -109,14 +109,14 @@ def test_an_adapter_for_another_base_model_is_refused(trained: Workspace, tmp_pa
     old = Workspace.open(ws_root).config.models.generator
     (ws_root / "ragft.toml").write_text(config.replace(old, str(other / "other.gguf")))
     with pytest.raises(AdapterError, match=r"trained for base model tiny\.gguf@.*uses other\.gguf@.*ragft train --arm finetuned"):
-        load_arm_system(Workspace.open(ws_root), "finetuned")
+        build(Workspace.open(ws_root), "finetuned")
 
 
 def test_an_untrained_arm_is_a_clear_error(tmp_path: Path, trained: Workspace):
     ws = Workspace.open(_copy(trained, tmp_path))
     shutil.rmtree(adapter_dir(ws, "hybrid"))
     with pytest.raises(AdapterError, match=r"not trained yet: run `ragft train --arm hybrid`"):
-        load_arm_system(ws, "hybrid")
+        build(ws, "hybrid")
     with pytest.raises(AdapterError, match="nothing to resume"):
         train_arm(ws, "hybrid", resume=True)
 
@@ -144,7 +144,7 @@ def test_a_full_disk_while_saving_the_adapter_keeps_the_old_one_and_resume_saves
     with pytest.raises(AdapterError, match=r"previous adapter is untouched.*--resume"):
         train_arm(ws, "finetuned")
     assert (adapter_dir(ws, "finetuned") / "manifest.json").read_text() == before
-    assert load_arm_system(ws, "finetuned").answer("What is the hotel cap?").text is not None
+    assert build(ws, "finetuned").answer("What is the hotel cap?").text is not None
     monkeypatch.undo()
     result = train_arm(ws, "finetuned", resume=True)
     assert result.metrics.resumed_from_step == result.metrics.steps  # nothing retrained, only saved

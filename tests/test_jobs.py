@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from ragft.cli import app
 from ragft.jobs import prepare_demo_workspace, run_comparison
+from ragft.report.recommend import recommend_result
 from ragft.sample import write_sample
 from ragft.workspace import Workspace
 
@@ -48,23 +49,38 @@ def test_compare_runs_every_arm_on_v1_and_measures_freshness_to_v2(sample_ws: Pa
     assert set(result.freshness) == {"base", "rag"}
     assert result.freshness["rag"].refresh.method == "re-index"
     assert result.probe_stats["gold_check"], "the sample corpus checks the probe generator against its gold set"
-    assert result.recommendation().to_dict()
+    assert recommend_result(result).to_dict()
     assert result.injection["rag"]["probes"] == 2 and result.injection["rag"]["exposed"] >= 1
     assert result.injection["base"]["rate"] is None, "closed-book arms are not exposed to documents"
 
 
 def test_cli_compare_writes_the_report_and_summary(sample_ws: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = runner.invoke(app, ["compare", "-w", str(sample_ws), "--arms", "base", "--arms", "rag", "--version", "1",
+    result = runner.invoke(app, ["compare", "-w", str(sample_ws), "--arms", "base,rag", "--arms", "rag", "--version", "1",
                                  "--no-domain", "--out", str(out)])  # fmt: skip
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["arms"]) == {"base", "rag"}
+    paths = list(_paths_in(summary, str(out)))
+    assert len(paths) >= 2 and all(Path(p).is_file() for p in paths), [p for p in paths if not Path(p).is_file()]
+    assert summary["noise_not_applicable"] == {"base": "not applicable: answers without retrieval, so there is no passage count to vary"}
     html = (out / "report.html").read_text()
     assert "<h2>Prompt injection</h2>" in html and "hostile passage in prompt" in html
     assert "rag" in summary["injection"]
     assert "<html" in html and "http" not in re.sub(r'xmlns="http[^"]*"', "", html).split("<body", 1)[1][:200]
     assert "Report:" in result.output
+
+
+def _paths_in(value: object, root: str):
+    """Every string in a JSON value that names a file under `root`."""
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _paths_in(v, root)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _paths_in(v, root)
+    elif isinstance(value, str) and value.startswith(root) and value.endswith(".jsonl"):
+        yield value
 
 
 def test_compare_refuses_unknown_arms(sample_ws: Path, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from ragft.evaluate.freshness import (
     measure_freshness,
 )
 from ragft.report import write_report
-from ragft.report.recommend import Requirements
+from ragft.report.recommend import Requirements, recommend_result
 from ragft.report.terminal import summary_table
 from ragft.types import Document
 from tests.test_evaluate_fakes import FakeArm, item
@@ -49,6 +49,13 @@ def arms() -> dict[str, FakeArm]:
     }
 
 
+def _updated(system: FakeArm) -> FakeArm:
+    """A new fake over the updated index, which now answers the changed fact with its new value (the old one is unchanged)."""
+    fresh = system.with_retriever(system.docs)
+    fresh.table = {**system.table, "What is the F3 price?": "It is €199 [1]."}
+    return fresh
+
+
 def build_result(tmp_path: Path):
     systems = arms()
     result = compare(systems, PROBES, tmp_path / "run", requirements=Requirements(restricted_data=True, update_frequency="weekly"),
@@ -56,9 +63,8 @@ def build_result(tmp_path: Path):
                      costs={"rag": ArmCost(indexing_s=3.5, disk_mb=12.0), "finetuned": ArmCost(training_s=420.0, disk_mb=35.0)},
                      stages_s={"ingest v1": 1.0}, show_progress=False)  # fmt: skip
 
-    def reindex(system) -> RefreshResult:
-        system.table["What is the F3 price?"] = "It is €199 [1]."
-        return RefreshResult("re-index", 2.5, True, "3 chunks embedded, 120 reused")
+    def reindex(system):
+        return _updated(system), RefreshResult("re-index", 2.5, True, "3 chunks embedded, 120 reused")
 
     fresh = measure_freshness(systems, PROBES, tmp_path / "run", new_version=2,
                               refreshers={"rag": reindex, "finetuned": manifest_refresher(420.0)}, samples=100, show_progress=False)  # fmt: skip
@@ -74,7 +80,8 @@ def test_the_report_has_every_section_and_links_reasons_to_numbers(tmp_path: Pat
     result = build_result(tmp_path)
     assert result.freshness["rag"].fresh_after.value == 1.0 and result.freshness["rag"].stale_before.value == 1.0
     assert result.freshness["finetuned"].stale_after.value == 1.0  # reported retrain time, not retrained
-    assert {p.arm for p in result.noise} == {"rag"} and [p.k for p in result.noise] == [1, 3]
+    assert {p.arm for p in result.noise.points} == {"rag"} and [p.k for p in result.noise.points] == [1, 3]
+    assert set(result.noise.not_applicable) == {"base", "finetuned"}, "closed-book arms are reported, not dropped"
     html_path = write_report(result, tmp_path / "report")
     html = html_path.read_text()
     for heading in ("Recommendation:", "Accuracy by probe kind", "Every metric", "Why answers were wrong", "Sensitivity to retrieval noise",
@@ -82,7 +89,7 @@ def test_the_report_has_every_section_and_links_reasons_to_numbers(tmp_path: Pat
         assert heading in html, heading
     assert "withheld (unconfident, model's refusal probability 0.31):</b> It is 8 days [1]." in html
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "") and "<script" not in html  # opens offline
-    rec = result.recommendation()
+    rec = recommend_result(result)
     assert rec.arm == "rag" and set(rec.ruled_out) == {"finetuned"}  # it leaks restricted facts
     for reason in rec.reasons:
         assert f'id="{reason.anchor}"' in html, reason.anchor  # every reason links to a cell that exists
@@ -114,12 +121,11 @@ def test_the_noise_sweep_and_freshness_reuse_the_answers_the_main_run_already_ma
                      knows_version=1, show_progress=False)  # fmt: skip
     run = tmp_path / "out" / "answers"
     assert (run / "noise" / "k1" / "rag.jsonl").is_file() and not (run / "noise" / "k4").exists()  # k=4 is the arm's own k
-    at_own_k = next(p for p in result.noise if p.k == 4)
+    at_own_k = next(p for p in result.noise.points if p.k == 4)
     assert at_own_k.accuracy.n == 6
 
-    def reindex(system) -> RefreshResult:
-        system.table["What is the F3 price?"] = "It is €199 [1]."
-        return RefreshResult("re-index", 2.5, True)
+    def reindex(system):
+        return _updated(system), RefreshResult("re-index", 2.5, True)
 
     fresh = measure_freshness(systems, PROBES, run, new_version=2, refreshers={"rag": reindex, "finetuned": manifest_refresher(9.0)},
                               samples=50, show_progress=False, answered=result.records)  # fmt: skip

@@ -6,7 +6,7 @@ Every way of answering is a `System`; every system is judged by the same evaluat
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 from typing import TypedDict
@@ -107,10 +107,42 @@ class QAItem:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
 
+TokenCallback = Callable[[str], None]  # receives each piece of the answer as it is generated
+
+
 @runtime_checkable
 class System(Protocol):
-    """A way of answering questions: base, rag, finetuned, hybrid."""
+    """A way of answering questions (an arm: see `ragft.arms`); `on_token` streams the answer's pieces."""
 
     name: str
 
-    def answer(self, question: str, *, user: User | None = None) -> Answer: ...
+    def answer(self, question: str, *, user: User | None = None, on_token: TokenCallback | None = None) -> Answer: ...
+
+
+@runtime_checkable
+class RetrievingSystem(System, Protocol):
+    """A system that answers from retrieved passages: a value whose index and passage count can be varied.
+
+    `with_retriever` and `with_k` return a new system and leave this one as it was, so a
+    measurement (the k sweep, freshness, prompt injection) or a corpus swap in the server never
+    changes a system someone else holds.
+    """
+
+    @property
+    def k(self) -> int:
+        """How many passages it puts in the prompt."""
+        ...
+
+    @property
+    def retriever(self) -> Any:
+        """The ragft.retrieval.Retriever it searches (typed loosely: types sits below retrieval)."""
+        ...
+
+    def with_retriever(self, retriever: Any) -> RetrievingSystem: ...
+
+    def with_k(self, k: int) -> RetrievingSystem: ...
+
+
+def retrieving(system: System) -> RetrievingSystem | None:
+    """`system` as a retrieving system, or None when it answers without retrieval (closed-book)."""
+    return system if isinstance(system, RetrievingSystem) else None

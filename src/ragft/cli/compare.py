@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ragft import arms as arm_registry
 from ragft.cli.common import WorkspaceOption, app, console, open_workspace, user_errors
 from ragft.workspace import Workspace
 
@@ -27,7 +28,7 @@ def _train(ws: Workspace, arm: str, *, resume: bool = False, version: int | None
 @app.command()
 @user_errors
 def train(
-    arm: Annotated[str, typer.Option("--arm", "-a", help="finetuned (closed-book LoRA) or hybrid (RAFT LoRA + RAG).")] = "finetuned",
+    arm: Annotated[str, typer.Option("--arm", "-a", help=f"The arm to train: {' | '.join(arm_registry.trained_arms())}.")] = "finetuned",
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")] = False,
     workspace: WorkspaceOption = None,
 ) -> None:
@@ -43,7 +44,8 @@ def train(
 @user_errors
 def compare_command(
     arms: Annotated[
-        list[str] | None, typer.Option("--arms", help="Arms to compare (repeatable): base rag finetuned hybrid. Default: all available.")
+        list[str] | None,
+        typer.Option("--arms", help=f"Arms to compare, comma-separated or repeated: {arm_registry.choices_help()}. Default: all available."),
     ] = None,
     questions: Annotated[Path | None, typer.Option("--questions", "-q", help="A JSONL question file instead of generated probes.")] = None,
     version: Annotated[
@@ -58,12 +60,14 @@ def compare_command(
     Probes are generated from the corpus (facts, paraphrases, typos, unanticipated wording, multi-document,
     out-of-scope, changed facts, restricted) unless --questions gives a file. An interrupted run resumes.
     """
-    from ragft.jobs import run_comparison, trained_arms
+    from ragft.jobs import check_comparison, run_comparison
     from ragft.report import write_report
     from ragft.report.terminal import print_summary
 
+    chosen = arm_registry.parse_arms(arms) if arms else None  # bad names fail before the workspace is even opened
     ws = open_workspace(workspace)
-    chosen = arms or ["base", "rag", *trained_arms(ws)]
+    chosen = chosen or arm_registry.available_arms(ws)
+    check_comparison(ws, chosen, questions=questions, version=version)  # every argument checked before any work
     out_dir = (out or ws.root / "runs" / time.strftime("%Y%m%d-%H%M%S")).resolve()
     result = run_comparison(ws, arms=chosen, out_dir=out_dir, questions=questions, version=version, measure_domain=domain,
                             say=console.print)  # fmt: skip
@@ -78,7 +82,10 @@ def demo(
     directory: Annotated[Path, typer.Argument(help="Folder for the demo workspace (replaced if it holds an earlier demo).")] = Path(
         "ragft-demo"
     ),
-    arms: Annotated[list[str] | None, typer.Option("--arms", help="Arms to build (repeatable). Default: base rag finetuned hybrid.")] = None,
+    arms: Annotated[
+        list[str] | None,
+        typer.Option("--arms", help=f"Arms to build, comma-separated or repeated. Default: {' '.join(arm_registry.default_arms())}."),
+    ] = None,
 ) -> None:
     """The main job on the bundled sample corpus, end to end, in minutes on a laptop CPU.
 
@@ -87,10 +94,11 @@ def demo(
     compares the arms on generated probes with freshness, latency, cost and access leakage, and
     writes an HTML report with a recommendation.
     """
-    from ragft.jobs import ALL_ARMS, run_demo
+    from ragft.jobs import run_demo
     from ragft.report.terminal import print_summary
 
+    chosen = arm_registry.parse_arms(arms) if arms else arm_registry.default_arms()
     started = time.perf_counter()
-    result, report = run_demo(directory, arms=arms or ALL_ARMS, train=lambda ws, arm, version: _train(ws, arm, version=version), console=console)
+    result, report = run_demo(directory, arms=chosen, train=lambda ws, arm, version: _train(ws, arm, version=version), console=console)
     print_summary(result, console)
     console.print(f"\nDemo finished in {time.perf_counter() - started:.0f} s. Report: [bold]{report}[/]")

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from ragft import arms
 from ragft.cli.common import (
     WorkspaceOption,
     app,
@@ -93,7 +94,7 @@ def audit_show(
 @app.command()
 @user_errors
 def serve(
-    system: Annotated[str, typer.Option("--system", "-s", help="The arm to serve: rag | base | finetuned | hybrid.")] = "rag",
+    system: Annotated[str, typer.Option("--system", "-s", help=f"The arm to serve: {arms.choices_help()}.")] = "rag",
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     allow_restricted_training: Annotated[

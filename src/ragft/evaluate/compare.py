@@ -1,35 +1,49 @@
-"""`compare`: one evaluator for every arm — run, score, sweep k, and gather what the report needs.
+"""`compare`: one evaluator for every arm — run, score, then every stage, assembled once into one result.
 
 The arms arrive as ready `System`s (base, rag, finetuned, hybrid, or any the user adds), so this
 module never builds or trains anything. Costs the arms incurred while being built (training,
-indexing, memory, disk) come in as `ArmCost`s; freshness (which needs a corpus update between
-runs) and domain distance are measured by their own modules and attached with `dataclasses.replace`
-or the `freshness=` / `domain=` arguments, before `report.write_report` turns it all into HTML.
-With `[evaluation] judge` set (or a `judge=` generator passed in), an LLM judge grades every answer
-after the run, beside the string metrics (see `ragft.evaluate.judge`).
+indexing, memory, disk) come in as `ArmCost`s. After the main run and scoring, the stages in
+`ragft.evaluate.stages` run in order: the retrieval-noise sweep, the optional LLM judge
+(`[evaluation] judge` or a `judge=` generator), freshness (with a `FreshnessPlan`), prompt
+injection (with an `InjectionPlan`) and domain distance (with a `DomainPlan`); each is timed
+here and its result goes into the one `CompareResult`, which `ragft.report` turns into HTML,
+summary.json and a recommendation (report reads evaluate; evaluate never reads report).
 """
 
 from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from ragft.arms import floor_arm
 from ragft.config import EvaluationConfig, ModelsConfig
 from ragft.evaluate.domain import DomainDistance
 from ragft.evaluate.freshness import FreshnessResult
-from ragft.evaluate.judge import Judge, JudgeReport, build_judge_generator, judge_arms
-from ragft.evaluate.noise import NoisePoint, noise_sweep
+from ragft.evaluate.judge import JudgeReport, build_judge_generator
+from ragft.evaluate.noise import NoiseSweep
 from ragft.evaluate.requirements import ArmEvidence, Requirements
-from ragft.evaluate.runner import AnswerRecord, run_arms
+from ragft.evaluate.runner import AnswerRecord, answers_path, run_arms
 from ragft.evaluate.scoring import Score, score_all
+from ragft.evaluate.stages import (
+    DomainPlan,
+    FreshnessPlan,
+    InjectionPlan,
+    domain_stage,
+    freshness_stage,
+    injection_stage,
+    judge_stage,
+    noise_stage,
+)
 from ragft.evaluate.summary import ArmSummary, summarize_arm
 from ragft.models.base import Generator
 from ragft.types import QAItem, System
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -54,7 +68,7 @@ class CompareResult:
     summaries: dict[str, ArmSummary]
     requirements: Requirements
     costs: dict[str, ArmCost] = field(default_factory=dict)
-    noise: list[NoisePoint] = field(default_factory=list)
+    noise: NoiseSweep = field(default_factory=NoiseSweep)
     freshness: dict[str, FreshnessResult] = field(default_factory=dict)
     domain: DomainDistance | None = None
     probe_stats: dict[str, Any] = field(default_factory=dict)  # counts, rejected, gold check
@@ -80,35 +94,36 @@ class CompareResult:
                                    fresh.fresh_after.value if fresh and fresh.fresh_after.n else None))  # fmt: skip
         return out
 
-    def recommendation(self) -> Any:
-        """The recommendation from the requirements and this evidence (rules in `ragft.report.recommend`)."""
-        from ragft.report.recommend import (
-            recommend,  # report consumes evaluate; imported late to keep layers one-way
-        )
-
-        return recommend(self.evidence(), self.requirements)
-
     def summary_dict(self) -> dict[str, Any]:
-        """The machine-readable summary (summary.json): every metric with its interval, per arm and kind."""
+        """The measurements of summary.json: every metric with its interval, per arm and kind (the report adds its recommendation)."""
         return {
             "meta": self.meta,
             "requirements": asdict(self.requirements),
-            "recommendation": self.recommendation().to_dict(),
             "arms": {arm: {**s.to_dict(), "cost": asdict(self.costs.get(arm, ArmCost()))} for arm, s in self.summaries.items()},
-            "noise": [p.to_dict() for p in self.noise],
+            "noise": [p.to_dict() for p in self.noise.points],
+            "noise_not_applicable": dict(self.noise.not_applicable),
             "freshness": {arm: f.to_dict() for arm, f in self.freshness.items()},
             "domain": self.domain.to_dict() if self.domain else None,
             "probes": self.probe_stats,
             "stages_s": self.stages_s,
             "injection": self.injection,
             "judge": self.judge.to_dict() if self.judge else None,
-            "answers": {arm: str(self.run_dir / f"{arm}.jsonl") for arm in self.records},
+            "answers": {arm: str(answers_path(self.run_dir, arm)) for arm in self.records},
         }
 
 
 def peak_memory_mb() -> float:
     """This process's peak resident memory so far, in MB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _timed(stages: dict[str, float], name: str, run: Callable[[], T]) -> T:
+    """Run one stage, recording its wall time under `name`."""
+    started = time.perf_counter()
+    try:
+        return run()
+    finally:
+        stages[name] = time.perf_counter() - started
 
 
 def compare(
@@ -120,8 +135,9 @@ def compare(
     evaluation: EvaluationConfig | None = None,
     knows_version: Mapping[str, int] | int | None = None,
     costs: Mapping[str, ArmCost] | None = None,
-    freshness: Mapping[str, FreshnessResult] | None = None,
-    domain: DomainDistance | None = None,
+    freshness: FreshnessPlan | None = None,
+    injection: InjectionPlan | None = None,
+    domain: DomainPlan | None = None,
     probe_stats: Mapping[str, Any] | None = None,
     stages_s: Mapping[str, float] | None = None,
     meta: Mapping[str, Any] | None = None,
@@ -129,42 +145,42 @@ def compare(
     models: ModelsConfig | None = None,
     judge: Generator | None = None,
 ) -> CompareResult:
-    """Every arm answers every probe (resumable, into `out_dir/answers`), scored and summarised; then the k sweep.
+    """Every arm answers every probe (resumable, into `out_dir/answers`), scored and summarised; then every stage.
 
-    The LLM judge runs when `judge` (a generator, e.g. a scripted one in tests) is given or
-    `evaluation.judge` names one; that name is built with the other `models` settings ([models] defaults
-    when None) before any arm answers, so a bad setting fails at once rather than after the run.
+    The stages: the k sweep (`[evaluation] noise_probes`, `noise_ks`), the LLM judge (when `judge`,
+    e.g. a scripted generator in tests, is given or `evaluation.judge` names one; that name is built
+    with the other `models` settings before any arm answers, so a bad setting fails at once),
+    freshness, prompt injection and domain distance (each when its plan is given; domain distance
+    also needs the plain-model arm, whose fact accuracy it reports beside the perplexity).
+    `stages_s` holds the caller's own stage times (ingesting, training, indexing): they head the
+    result's `stages_s`, followed by each stage timed here.
     """
     evaluation = evaluation or EvaluationConfig()
     run_dir = out_dir / "answers"
     stages = dict(stages_s or {})
     if judge is None and evaluation.judge:
         judge = build_judge_generator(evaluation.judge, models)
-    started = time.perf_counter()
-    records = run_arms(systems, probes, run_dir, knows_version=knows_version, timeout_s=evaluation.timeout_s,
-                       warmup_questions=evaluation.warmup_questions, show_progress=show_progress)  # fmt: skip
-    stages["answer probes"] = time.perf_counter() - started
+    records = _timed(stages, "answer probes", lambda: run_arms(
+        systems, probes, run_dir, knows_version=knows_version, timeout_s=evaluation.timeout_s,
+        warmup_questions=evaluation.warmup_questions, show_progress=show_progress))  # fmt: skip
     scores = {arm: score_all(recs, probes) for arm, recs in records.items()}
     summaries = {arm: summarize_arm(arm, s, samples=evaluation.bootstrap_samples, seed=evaluation.seed) for arm, s in scores.items()}
-    noise: list[NoisePoint] = []
+    noise = NoiseSweep()
     if evaluation.noise_probes > 0 and evaluation.noise_ks:
-        started = time.perf_counter()
-        noise = noise_sweep(systems, probes, run_dir, ks=evaluation.noise_ks, limit=evaluation.noise_probes,
-                            knows_version=knows_version, timeout_s=evaluation.timeout_s,
-                            samples=evaluation.bootstrap_samples, seed=evaluation.seed, show_progress=show_progress,
-                            answered=records)  # fmt: skip
-        stages["retrieval-noise sweep"] = time.perf_counter() - started
-    judged = None
-    if judge is not None:
-        started = time.perf_counter()
-        judged = judge_arms(Judge(judge, retries=evaluation.judge_retries, seed=evaluation.seed), records, scores, probes,
-                            out_dir=run_dir / "judge", samples=evaluation.bootstrap_samples, seed=evaluation.seed)  # fmt: skip
-        stages["LLM judge"] = time.perf_counter() - started
+        noise = _timed(stages, "retrieval-noise sweep", lambda: noise_stage(
+            systems, probes, run_dir, evaluation, knows_version=knows_version, answered=records, show_progress=show_progress))  # fmt: skip
+    judged = _timed(stages, "LLM judge", lambda: judge_stage(judge, evaluation, records, scores, probes, run_dir)) if judge else None
+    fresh: dict[str, FreshnessResult] = {}
+    if freshness is not None:
+        fresh = _timed(stages, "freshness", lambda: freshness_stage(
+            systems, probes, run_dir, evaluation, freshness, answered=records, show_progress=show_progress))  # fmt: skip
+    injected = _timed(stages, "prompt injection", lambda: injection_stage(systems, injection)) if injection and injection.probes else {}
+    floor = floor_arm(summaries)
+    distance = _timed(stages, "domain distance", lambda: domain_stage(domain, summaries, floor)) if domain and floor else None
     info = {"created_at": datetime.now(UTC).isoformat(timespec="seconds"), "probes": len(probes),
             "peak_memory_mb": round(peak_memory_mb(), 1), **dict(meta or {})}  # fmt: skip
     decodings = {arm: repr(getattr(s, "decoding", None)) for arm, s in systems.items()}
     if len(set(decodings.values())) > 1:
         info["warning"] = f"arms used different decoding settings: {decodings}"
-    return CompareResult(run_dir, list(probes), records, scores, summaries, requirements or Requirements(),
-                         dict(costs or {}), noise, dict(freshness or {}), domain, dict(probe_stats or {}), stages, info,
-                         judge=judged)  # fmt: skip
+    return CompareResult(run_dir, list(probes), records, scores, summaries, requirements or Requirements(), dict(costs or {}),
+                         noise, fresh, distance, dict(probe_stats or {}), stages, info, injected, judged)  # fmt: skip

@@ -2,8 +2,8 @@
 
 Protocol, per arm, on the `changed_fact` probes, all scored against the NEW corpus version:
 1. *before refresh*: the arm as built on the old version answers (a stale answer gives the old value);
-2. *refresh*: RAG re-indexes incrementally (only new text is embedded), timed; a fine-tuned arm
-   retrains (timed, when a retrain callable is given) or reports the training time from its
+2. *refresh*: RAG re-indexes incrementally (only new text is embedded), timed, and answers from a
+   new system over the new index (the arm as built is left as it was); a fine-tuned arm retrains (timed, when a retrain callable is given) or reports the training time from its
    manifest without retraining, in which case it stays stale;
 3. *after refresh*: the arm answers again.
 """
@@ -17,10 +17,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ragft.evaluate.runner import AnswerRecord, progress_bar, reuse_records, run_arm
+from ragft.evaluate.runner import AnswerRecord, answers_path, progress_bar, reuse_records, run_arm
 from ragft.evaluate.scoring import score_all
 from ragft.evaluate.stats import Interval, bootstrap
-from ragft.types import QAItem, System
+from ragft.systems.build import index_corpus
+from ragft.types import QAItem, System, retrieving
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class RefreshResult:
     detail: str = ""
 
 
-Refresher = Callable[[System], RefreshResult]
+Refresher = Callable[[System], tuple[System, RefreshResult]]  # the refreshed system (a new one, or the same) and its cost
 
 
 @dataclass(frozen=True)
@@ -53,36 +54,41 @@ class FreshnessResult:
 
 
 def rag_refresher(ws: Any, version: int, *, embedder: Any = None) -> Refresher:
-    """Re-index corpus `version` (incrementally) and point the arm's retriever at it, timed."""
+    """Re-index corpus `version` (incrementally), timed; the refreshed arm is the old one over the new index.
 
-    def refresh(system: System) -> RefreshResult:
-        from ragft.systems.build import index_corpus
+    An arm that answers without retrieval cannot be refreshed by re-indexing: it is reported as
+    not applicable (and stays as it was) rather than left out.
+    """
 
+    def refresh(system: System) -> tuple[System, RefreshResult]:
+        arm = retrieving(system)
+        if arm is None:
+            return system, RefreshResult("none", 0.0, False, "not applicable: answers without retrieval, so re-indexing cannot refresh it")
         started = time.perf_counter()
         indexed = index_corpus(ws, version, embedder=embedder)
-        system.retriever = indexed.retriever  # type: ignore[attr-defined]
+        fresh = arm.with_retriever(indexed.retriever)
         seconds = time.perf_counter() - started
         stats = indexed.stats
         detail = f"{getattr(stats, 'chunks_embedded', '?')} chunks embedded, {getattr(stats, 'chunks_reused', '?')} reused"
-        return RefreshResult("re-index", seconds, True, detail)
+        return fresh, RefreshResult("re-index", seconds, True, detail)
 
     return refresh
 
 
-def retrain_refresher(retrain: Callable[[System], System | None]) -> Refresher:
-    """Retrain with `retrain(system)` (it may update the system in place or return a fresh one), timed."""
+def retrain_refresher(retrain: Callable[[System], System]) -> Refresher:
+    """Retrain with `retrain(system)`, which returns the retrained system, timed."""
 
-    def refresh(system: System) -> RefreshResult:
+    def refresh(system: System) -> tuple[System, RefreshResult]:
         started = time.perf_counter()
-        retrain(system)
-        return RefreshResult("retrain", time.perf_counter() - started, True)
+        retrained = retrain(system)
+        return retrained, RefreshResult("retrain", time.perf_counter() - started, True)
 
     return refresh
 
 
 def manifest_refresher(training_s: float, *, method: str = "retrain") -> Refresher:
     """Report the time a retrain takes (from the training manifest) without running it: the arm stays stale."""
-    return lambda system: RefreshResult(method, float(training_s), False, "not retrained in this run; time from the training manifest")
+    return lambda system: (system, RefreshResult(method, float(training_s), False, "not retrained in this run; time from the training manifest"))
 
 
 def measure_freshness(
@@ -113,12 +119,12 @@ def measure_freshness(
         for name, system in systems.items():
             before_records = reuse_records(answered, name, changed, knows_version=new_version)
             if before_records is None:
-                before_records = run_arm(system, changed, folder / "before" / f"{name}.jsonl", knows_version=new_version,
+                before_records = run_arm(system, changed, answers_path(run_dir, name, "freshness/before"), knows_version=new_version,
                                          timeout_s=timeout_s, warmup_questions=0, progress=progress)  # fmt: skip
-            refresh = _refresh_once(name, system, refreshers.get(name), folder)
+            refreshed, refresh = _refresh_once(name, system, refreshers.get(name), folder)
             after_records = before_records
             if refresh.performed:
-                after_records = run_arm(system, changed, folder / "after" / f"{name}.jsonl", knows_version=new_version,
+                after_records = run_arm(refreshed, changed, answers_path(run_dir, name, "freshness/after"), knows_version=new_version,
                                         timeout_s=timeout_s, warmup_questions=0, progress=progress)  # fmt: skip
             before, after = score_all(before_records, changed), score_all(after_records, changed)
 
@@ -130,12 +136,12 @@ def measure_freshness(
     return results
 
 
-def _refresh_once(name: str, system: System, refresher: Refresher | None, folder: Path) -> RefreshResult:
+def _refresh_once(name: str, system: System, refresher: Refresher | None, folder: Path) -> tuple[System, RefreshResult]:
     """Run the refresher (also on resume: a rebuilt arm knows only the old version) and note its cost."""
     note = folder / f"refresh-{name}.json"
     if refresher is None:
-        return RefreshResult("none", 0.0, False, "no refresh defined for this arm")
-    result = refresher(system)
+        return system, RefreshResult("none", 0.0, False, "no refresh defined for this arm")
+    refreshed, result = refresher(system)
     folder.mkdir(parents=True, exist_ok=True)
     note.write_text(json.dumps(asdict(result)), encoding="utf-8")
-    return result
+    return refreshed, result

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ragft.config import ConfigError, ModelsConfig
-from ragft.evaluate.runner import AnswerRecord, _safe
+from ragft.evaluate.runner import AnswerRecord, answers_path
 from ragft.evaluate.scoring import Score, gold_for
 from ragft.evaluate.stats import EMPTY, Interval, bootstrap
 from ragft.models.base import DecodingSettings, Generator
@@ -241,7 +241,7 @@ def judge_arms(judge: Judge, records: Mapping[str, Sequence[AnswerRecord]], scor
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         for arm, judged in arms.items():
-            path = out_dir / f"{_safe(arm)}.jsonl"
+            path = answers_path(out_dir, arm)
             path.write_text("".join(a.to_json() + "\n" for a in judged.answers), encoding="utf-8")
             files[arm] = str(path)
     return JudgeReport(judge.name, judge.retries, arms, files)

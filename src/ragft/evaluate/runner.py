@@ -1,6 +1,7 @@
 """Every arm answers every probe; each answer is one JSON line, so a killed run resumes where it stopped.
 
-One file per arm (`<run_dir>/<arm>.jsonl`). A line is written and fsynced as soon as its answer is
+One file per arm and stage (`answers_path(run_dir, arm, stage)`: `<run_dir>/<arm>.jsonl` for the
+main run, `<run_dir>/<stage>/<arm>.jsonl` for the noise sweep, freshness and judge). A line is written and fsynced as soon as its answer is
 in, so a kill loses at most the answer in flight; on resume, items already in the file are skipped
 and a half-written last line is cut off. An answer that raises, or takes longer than the timeout,
 is recorded with its `error` and scored as wrong: failures are never dropped.
@@ -193,9 +194,21 @@ def run_arms(
     with progress_bar(enabled=show_progress) as progress:
         for name, system in systems.items():
             version = knows_version.get(name) if isinstance(knows_version, Mapping) else knows_version
-            results[name] = run_arm(system, probes, run_dir / f"{_safe(name)}.jsonl", knows_version=version,
+            results[name] = run_arm(system, probes, answers_path(run_dir, name), knows_version=version,
                                     timeout_s=timeout_s, warmup_questions=warmup_questions, progress=progress)  # fmt: skip
     return results
+
+
+MAIN = ""  # the main run's stage: answers straight in the run folder
+
+
+def answers_path(run_dir: Path, arm: str, stage: str = MAIN) -> Path:
+    """The one place an arm's answer file is named: `<run_dir>[/<stage>]/<arm>.jsonl`, the arm's name made file-safe.
+
+    `stage` is a relative folder such as "noise/k1", "freshness/after" or "judge"; every writer and
+    every reader (summary.json, the report) gets the path from here, so they always agree.
+    """
+    return (run_dir / stage if stage else run_dir) / f"{_safe(arm)}.jsonl"
 
 
 def _safe(name: str) -> str:

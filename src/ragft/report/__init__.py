@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from ragft.evaluate.compare import CompareResult
+from ragft.report.recommend import recommend_result
+
+
+def summary(result: CompareResult) -> dict[str, Any]:
+    """summary.json: the comparison's measurements with the recommendation they lead to."""
+    measured = result.summary_dict()
+    return {"meta": measured.pop("meta"), "requirements": measured.pop("requirements"),
+            "recommendation": recommend_result(result).to_dict(), **measured}  # fmt: skip
 
 
 def write_report(result: CompareResult, out_dir: Path) -> Path:
@@ -13,10 +22,10 @@ def write_report(result: CompareResult, out_dir: Path) -> Path:
     from ragft.report.html import render_html
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "summary.json").write_text(json.dumps(result.summary_dict(), indent=2, default=str), encoding="utf-8")
+    (out_dir / "summary.json").write_text(json.dumps(summary(result), indent=2, default=str), encoding="utf-8")
     path = out_dir / "report.html"
     path.write_text(render_html(result), encoding="utf-8")
     return path
 
 
-__all__ = ["write_report"]
+__all__ = ["summary", "write_report"]

@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 from html import escape
 
+from ragft import arms as arm_registry
 from ragft.evaluate.compare import CompareResult
 from ragft.evaluate.stats import Interval
 from ragft.evaluate.summary import METRICS
 from ragft.report import svg
-from ragft.report.recommend import Recommendation, anchor
+from ragft.report.recommend import Recommendation, anchor, recommend_result
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:24px auto;padding:0 16px;color:#222;line-height:1.45}
@@ -27,12 +28,6 @@ details{margin:6px 0;border:1px solid #e5e5e5;border-radius:6px;padding:6px 10px
 .bad{color:#b00020;font-weight:600}.good{color:#17803d;font-weight:600}pre{white-space:pre-wrap;font-size:12px;background:#fafafa;padding:6px}
 """
 
-INTRO = {
-    "base": "the model alone, closed-book",
-    "rag": "retrieval + the model, answering from cited passages",
-    "finetuned": "the model after LoRA fine-tuning on the documents, closed-book",
-    "hybrid": "the fine-tuned (RAFT) model with retrieval",
-}
 KIND_HELP = {
     "fact": "wording follows the document", "paraphrase": "same fact, different words", "typo": "misspelt, casual",
     "unanticipated": "everyday words for the documents' jargon", "multi_doc": "needs two documents",
@@ -97,16 +92,19 @@ def _failures(result: CompareResult) -> str:
 
 
 def _noise(result: CompareResult) -> str:
-    if not result.noise:
-        return "<p class='muted'>Not measured (no retrieving arm, or [evaluation] noise_probes = 0).</p>"
-    ks = sorted({p.k for p in result.noise})
-    arms = list(dict.fromkeys(p.arm for p in result.noise))
-    by = {(p.arm, p.k): p for p in result.noise}
+    skipped = "".join(f"<li><b>{escape(a)}</b>: {escape(why)}</li>" for a, why in result.noise.not_applicable.items())
+    skipped = f"<ul class='muted'>{skipped}</ul>" if skipped else ""
+    points = result.noise.points
+    if not points:
+        return "<p class='muted'>Not measured (no retrieving arm, or [evaluation] noise_probes = 0).</p>" + skipped
+    ks = sorted({p.k for p in points})
+    arms = list(dict.fromkeys(p.arm for p in points))
+    by = {(p.arm, p.k): p for p in points}
     chart = svg.line_chart("Accuracy vs passages given (k)", ks, {a: [_bar(by[(a, k)].accuracy) if (a, k) in by else None for k in ks] for a in arms}, x_label="k",
                            colors=[svg.PALETTE[result.arms.index(a) % len(svg.PALETTE)] for a in arms])
     rows = "".join(f"<tr><th>{escape(a)}</th>" + "".join(f"<td class='num'>{by[(a, k)].accuracy.fmt()}<br><span class='muted'>gold in prompt "
                    f"{by[(a, k)].gold_in_context.fmt(digits=0)}</span></td>" if (a, k) in by else "<td>–</td>" for k in ks) + "</tr>" for a in arms)  # fmt: skip
-    return chart + f"<table><tr><th>arm</th>{''.join(f'<th>k={k}</th>' for k in ks)}</tr>{rows}</table>"
+    return chart + f"<table><tr><th>arm</th>{''.join(f'<th>k={k}</th>' for k in ks)}</tr>{rows}</table>" + skipped
 
 
 def _freshness(result: CompareResult) -> str:
@@ -254,7 +252,7 @@ def _probability(value: object) -> str:
 
 def render_html(result: CompareResult) -> str:
     """The whole report as one HTML string."""
-    rec = result.recommendation()
+    rec = recommend_result(result)
     kinds = sorted({item.kind for item in result.probes})
     arms = result.arms
     accuracy = svg.bar_chart("Accuracy by probe kind (95% intervals)", ["overall", *kinds],
@@ -263,7 +261,7 @@ def render_html(result: CompareResult) -> str:
     latency = svg.strip_chart("Answer time per probe (after warm-up)",
                               {a: [s.latency_s for s in result.scores[a] if s.latency_s is not None] for a in arms})  # fmt: skip
     req = result.requirements
-    arms_list = "".join(f"<li><b>{escape(a)}</b>: {escape(INTRO.get(a, 'an arm configured by the user'))}</li>" for a in arms)
+    arms_list = "".join(f"<li><b>{escape(a)}</b>: {escape(arm_registry.help_line(a))}</li>" for a in arms)
     probe_counts = ", ".join(f"{k}: {sum(i.kind == k for i in result.probes)}" for k in kinds)
     stages = "".join(f"<tr><th>{escape(k)}</th><td class='num'>{v:.1f} s</td></tr>" for k, v in result.stages_s.items())
     meta = " · ".join(f"{escape(str(k))}: {escape(str(v))}" for k, v in result.meta.items())

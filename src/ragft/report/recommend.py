@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ragft.evaluate.compare import CompareResult
 from ragft.evaluate.requirements import UPDATE_INTERVAL_S, ArmEvidence, Requirements
 from ragft.evaluate.stats import Interval
 
@@ -81,6 +82,11 @@ def violations(evidence: ArmEvidence, req: Requirements) -> list[Reason]:
             out.append(Reason(f"{evidence.arm}: needs {evidence.refresh_s / 3600:.1f} h ({evidence.refresh_method}) to become fresh, "
                               f"over a quarter of the {req.update_frequency} update interval", f"f-{evidence.arm}-refresh"))  # fmt: skip
     return out
+
+
+def recommend_result(result: CompareResult) -> Recommendation:
+    """The recommendation for a comparison: its requirements applied to its evidence."""
+    return recommend(result.evidence(), result.requirements)
 
 
 def recommend(evidence: Sequence[ArmEvidence], req: Requirements) -> Recommendation:

@@ -10,6 +10,8 @@ import math
 from collections.abc import Mapping, Sequence
 from html import escape
 
+from ragft import arms as arm_registry
+
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1", "#edc948", "#9c755f")
 Bar = tuple[float, float, float]  # value, low, high
 
@@ -17,11 +19,9 @@ Bar = tuple[float, float, float]  # value, low, high
 def _color(i: int | str) -> str:
     """A palette colour by series index, or by arm name so an arm keeps its colour across charts."""
     if isinstance(i, str):
-        i = ARM_ORDER.index(i) if i in ARM_ORDER else sum(map(ord, i))
+        order = arm_registry.names()
+        i = order.index(i) if i in order else sum(map(ord, i))
     return PALETTE[i % len(PALETTE)]
-
-
-ARM_ORDER = ["base", "rag", "finetuned", "hybrid"]
 
 
 def _legend(names: Sequence[str], x: float, y: float, colors: Sequence[str] | None = None) -> str:

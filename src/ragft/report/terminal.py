@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ragft.evaluate.compare import CompareResult
+from ragft.report.recommend import recommend_result
 
 COLUMNS = (("accuracy", True), ("token_f1", True), ("refusal_recall", True), ("confidently_wrong", True),
            ("citation_precision", True), ("leak_rate", True), ("latency_p95_s", False))  # fmt: skip
@@ -30,7 +31,7 @@ def print_summary(result: CompareResult, console: Console | None = None) -> None
     """Print the table and the recommendation headline with its reasons."""
     console = console or Console()
     console.print(summary_table(result))
-    rec = result.recommendation()
+    rec = recommend_result(result)
     console.print(f"[bold]Recommendation:[/] {rec.headline}")
     for reason in rec.reasons:
         console.print(f"  • {reason.text}", highlight=False, markup=False)

@@ -38,7 +38,7 @@ from ragft.serve.schema import AskRequest, ChatRequest, answer_json, ragft_json,
 from ragft.serve.users import UserRegistry
 from ragft.systems.build import IndexedCorpus
 from ragft.systems.closed_book import QuestionError
-from ragft.types import Answer, System, User
+from ragft.types import Answer, System, User, retrieving
 from ragft.workspace import Workspace
 
 ADMIN_GROUP = "admin"
@@ -159,7 +159,7 @@ class Server:
         try:
             with self.generation_lock:
                 system, corpus_version = self.systems[system_name], self.corpus_version
-                answer = system.answer(question, user=user, on_token=on_token) if on_token else system.answer(question, user=user)
+                answer = system.answer(question, user=user, on_token=on_token)
             answer = self._visible_only(answer, user)
             retrieved = [str(h.get("chunk_id", "")) for h in answer.trace.get("hits", ()) if isinstance(h, Mapping)]
             self.audit.append(user=user.name, question=question, system=system_name, retrieved=retrieved,
@@ -171,16 +171,15 @@ class Server:
 
     def embedder(self) -> Any | None:
         """The embedder of the served retriever (None when no served system retrieves)."""
-        retriever = next((getattr(s, "retriever", None) for s in self.systems.values() if getattr(s, "retriever", None)), None)
-        return getattr(retriever, "embedder", None)
+        arm = next((a for s in self.systems.values() if (a := retrieving(s)) is not None), None)
+        return getattr(arm.retriever, "embedder", None) if arm is not None else None
 
     def swap_corpus(self, indexed: IndexedCorpus | None, version: int | None) -> None:
-        """Serve a new corpus version: every retrieving system gets its retriever, atomically for answers."""
+        """Serve a new corpus version: every retrieving system is replaced by one over the new index, atomically for answers."""
         with self.generation_lock:
             if indexed is not None:
-                for system in self.systems.values():
-                    if getattr(system, "retriever", None) is not None:
-                        system.retriever = indexed.retriever  # type: ignore[attr-defined]
+                self.systems = {name: arm.with_retriever(indexed.retriever) if (arm := retrieving(system)) is not None else system
+                                for name, system in self.systems.items()}  # fmt: skip
             self.corpus_version = version
 
     def _visible_only(self, answer: Answer, user: User) -> Answer:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from ragft import arms
 from ragft.corpus.store import StoreError
 from ragft.errors import RagftError
 from ragft.train.arms import TRAINING_SET_FILE
@@ -17,17 +18,18 @@ from ragft.train.manifest import adapter_dir
 from ragft.types import System
 from ragft.workspace import Workspace
 
-SERVABLE = ("rag", "base", "finetuned", "hybrid", "finetuned+rag")
-TRAINED = {"finetuned": "finetuned", "finetuned+rag": "finetuned", "hybrid": "hybrid"}
-
 
 class RestrictedTrainingError(RagftError, RuntimeError):
     """A trained arm learned from restricted documents and serving it was not explicitly allowed."""
 
 
 def restricted_training_docs(ws: Workspace, system_name: str) -> list[str]:
-    """Doc ids of restricted documents in the training set of `system_name`'s adapter (none for rag/base)."""
-    arm = TRAINED.get(system_name)
+    """Doc ids of restricted documents in the training set of `system_name`'s adapter (none for outsider-safe arms).
+
+    A name outside the arm registry (a system handed to the server directly) has no adapter here.
+    """
+    spec = arms.ARMS.get(system_name)
+    arm = None if spec is None or spec.outsider_safe else spec.adapter
     path = adapter_dir(ws, arm) / TRAINING_SET_FILE if arm else None
     if path is None or not path.is_file():
         return []
@@ -61,13 +63,5 @@ def check_restricted_training(ws: Workspace, system_names: Iterable[str], *, all
 
 
 def load_system(ws: Workspace, system_name: str) -> System:
-    """Build or load the named system the way the CLI and evaluator do."""
-    if system_name not in SERVABLE:
-        raise RagftError(f"unknown system {system_name!r}; choose one of: {', '.join(SERVABLE)}")
-    if system_name in TRAINED:
-        from ragft.systems.hybrid import load_arm_system
-
-        return load_arm_system(ws, system_name)
-    from ragft.systems.build import build_system
-
-    return build_system(ws, system_name)
+    """Build the named arm the way the CLI and evaluator do (any arm in the registry may be served)."""
+    return arms.build(ws, system_name)

@@ -1,7 +1,8 @@
-"""Build systems from a workspace: chunk the corpus, warm the retriever, pick the generator.
+"""What every system over a workspace shares: the indexed corpus and the decoding settings.
 
-This is the one place that wires settings to components, so the CLI, the evaluator and the
-server all build a system the same way.
+Which systems exist and how each is put together is the arm registry's (`ragft.arms.build`);
+this module chunks the corpus, warms the retriever and reads the decoding settings, so every
+arm searches the same index and decodes the same way.
 """
 
 from __future__ import annotations
@@ -9,17 +10,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ragft.config import ConfigError
 from ragft.corpus.chunking import chunk_corpus
-from ragft.models.base import DecodingSettings, Embedder, Generator, embedder_token_counter
-from ragft.models.factory import build_embedder, build_generator
+from ragft.models.base import DecodingSettings, Embedder, embedder_token_counter
+from ragft.models.factory import build_embedder
 from ragft.retrieval.retriever import IndexStats, Retriever
-from ragft.systems.closed_book import ClosedBookSystem
-from ragft.systems.rag import RagSystem
-from ragft.types import Chunk, System
+from ragft.types import Chunk
 from ragft.workspace import Workspace
-
-SYSTEMS = ("base", "rag")
 
 
 @dataclass(frozen=True)
@@ -57,19 +53,3 @@ def index_corpus(ws: Workspace, version: int | None = None, *, embedder: Embedde
     retriever = Retriever(ws.config.retrieval, embedder, ws.index_dir)
     stats = retriever.warm_up(chunks, version_key=f"corpus-v{version}")
     return IndexedCorpus(retriever=retriever, version=version or 0, chunks=len(chunks), stats=stats, chunking_s=chunking_s)
-
-
-def build_system(ws: Workspace, name: str, *, generator: Generator | None = None, indexed: IndexedCorpus | None = None) -> System:
-    """The system called `name`, ready to answer (models loaded, index built)."""
-    if name not in SYSTEMS:
-        raise ConfigError(f"unknown system {name!r}; choose one of: {', '.join(SYSTEMS)}")
-    generator = generator or build_generator(ws.config.models)
-    generator.warm_up()
-    if name == "base":
-        return ClosedBookSystem(generator, decoding_settings(ws), name="base")
-    indexed = indexed or index_corpus(ws)
-    retrieval = ws.config.retrieval
-    return RagSystem(
-        generator, indexed.retriever, decoding_settings(ws), k=retrieval.k, context_budget_tokens=retrieval.context_budget_tokens,
-        refuse_ungrounded=retrieval.refuse_ungrounded, refusal_threshold=retrieval.refusal_threshold,
-    )

@@ -35,6 +35,7 @@ class ClosedBookSystem:
         self.name = name
         self.generator = generator
         self.decoding = decoding
+        self.stale_message = ""  # the plain model learned no corpus version, so it is never stale
 
     def answer(self, question: str, *, user: User | None = None, on_token: TokenCallback | None = None) -> Answer:
         """Answer from the weights; `user` does not matter here (weights cannot be filtered per user)."""

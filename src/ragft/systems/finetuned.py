@@ -55,12 +55,14 @@ class FineTunedSystem:
         *,
         name: str = "finetuned",
         adapter_info: dict[str, Any] | None = None,
+        stale_message: str = "",
     ) -> None:
         self.name = name
         self.generator = generator
         self.decoding = decoding
         self.pairs = pairs
         self.adapter_info = adapter_info or {}
+        self.stale_message = stale_message  # set when the adapter learned an older corpus version than the latest
         self._closed_book = ClosedBookSystem(generator, decoding, name=name)
 
     def answer(self, question: str, *, user: User | None = None, on_token: TokenCallback | None = None) -> Answer:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass, field, replace
+from typing import Any
 
 from ragft.models.base import DecodingSettings, Generation, Generator, TokenCallback
 from ragft.prompts import REFUSAL, cited_numbers, is_refusal, rag_messages, refusal_probability
@@ -16,29 +18,33 @@ from ragft.types import Answer, Citation, Hit, User
 _WORD = re.compile(r"\w+")
 
 
+@dataclass(frozen=True, eq=False)
 class RagSystem:
-    """Hybrid retrieval + the generator; citations map back to document spans and pages."""
+    """Hybrid retrieval + the generator; citations map back to document spans and pages.
 
-    def __init__(
-        self,
-        generator: Generator,
-        retriever: Retriever,
-        decoding: DecodingSettings,
-        *,
-        k: int = 4,
-        context_budget_tokens: int = 600,
-        refuse_ungrounded: bool = True,
-        refusal_threshold: float = 1.0,
-        name: str = "rag",
-    ) -> None:
-        self.name = name
-        self.generator = generator
-        self.retriever = retriever
-        self.decoding = decoding
-        self.k = k
-        self.context_budget_tokens = context_budget_tokens
-        self.refuse_ungrounded = refuse_ungrounded
-        self.refusal_threshold = refusal_threshold
+    A value: `with_retriever` and `with_k` return a new system (sharing the loaded generator),
+    so a measurement that varies k or swaps the index never changes the system others hold.
+    """
+
+    generator: Generator
+    retriever: Retriever
+    decoding: DecodingSettings
+    _: KW_ONLY
+    k: int = 4
+    context_budget_tokens: int = 600
+    refuse_ungrounded: bool = True
+    refusal_threshold: float = 1.0
+    name: str = "rag"
+    stale_message: str = ""  # set when the model's adapter learned an older corpus version than the latest
+    adapter_info: Mapping[str, Any] = field(default_factory=dict)  # the adapter behind the model, for the trace; {} for none
+
+    def with_retriever(self, retriever: Retriever) -> RagSystem:
+        """This system searching `retriever` instead (e.g. a newer corpus version's index)."""
+        return replace(self, retriever=retriever)
+
+    def with_k(self, k: int) -> RagSystem:
+        """This system putting up to `k` passages in the prompt."""
+        return replace(self, k=k)
 
     def answer(self, question: str, *, user: User | None = None, on_token: TokenCallback | None = None) -> Answer:
         """Answer `question` for `user` (None: an anonymous outsider who sees public documents only)."""
@@ -72,6 +78,7 @@ class RagSystem:
             "hits": [_hit_trace(hit, used=hit in passages) for hit in hits],
             "messages": messages,
             "model": generation.model or self.generator.name,
+            **({"adapter": dict(self.adapter_info)} if self.adapter_info else {}),
             "prompt_tokens": generation.prompt_tokens,
             "completion_tokens": generation.completion_tokens,
             "citation_source": citation_source,

@@ -2,7 +2,7 @@
 
 from ragft.train.arms import TrainResult, train_arm, training_progress
 from ragft.train.manifest import (
-           ARMS,
+           ADAPTERS,
            AdapterError,
            AdapterManifest,
            AdapterStatus,
@@ -10,5 +10,5 @@ from ragft.train.manifest import (
            adapter_status,
 )
 
-__all__ = ["ARMS", "AdapterError", "AdapterManifest", "AdapterStatus", "TrainResult", "adapter_dir", "adapter_status",
+__all__ = ["ADAPTERS", "AdapterError", "AdapterManifest", "AdapterStatus", "TrainResult", "adapter_dir", "adapter_status",
            "train_arm", "training_progress"]  # fmt: skip

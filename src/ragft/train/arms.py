@@ -27,7 +27,7 @@ from ragft.text import TokenCounter
 from ragft.train.data import ChatExample
 from ragft.train.gguf_lora import convert_peft_to_gguf
 from ragft.train.manifest import (
-    ARMS,
+    ADAPTERS,
     AdapterError,
     AdapterManifest,
     adapter_dir,
@@ -102,8 +102,8 @@ def train_arm(
     training set is cut into the index's chunks. `progress` is a rich Progress (see
     `training_progress()` for columns showing loss and tokens/s).
     """
-    if arm not in ARMS:
-        raise AdapterError(f"unknown arm {arm!r}; choose one of: {', '.join(ARMS)}")
+    if arm not in ADAPTERS:
+        raise AdapterError(f"unknown arm {arm!r}; choose one of: {', '.join(ADAPTERS)}")
     base = resolve_base_model(ws)
     final = adapter_dir(ws, arm)
     work = final.with_name(f".{arm}.work")

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from ragft.errors import RagftError
 from ragft.files import write_atomic
@@ -21,8 +21,9 @@ from ragft.models.default_model import DEFAULT_GGUF_SHA256, builtin_gguf_names
 from ragft.models.factory import resolve_backend
 from ragft.workspace import Workspace
 
-Arm = Literal["finetuned", "hybrid"]
-ARMS: tuple[str, ...] = ("finetuned", "hybrid")
+# The adapters training makes: closed-book LoRA ("finetuned") and RAFT ("hybrid"). Which arm answers
+# with which adapter is said once, in the arm registry (ragft.arms), which sits above this layer.
+ADAPTERS: tuple[str, ...] = ("finetuned", "hybrid")
 MANIFEST = "manifest.json"
 
 

@@ -1,0 +1,69 @@
+"""Load a trained adapter's engine: the generator with the LoRA applied, and what it learned.
+
+Adapted models are served by the same engine as the plain model (llama.cpp with the GGUF LoRA
+applied, or transformers with the PEFT adapter merged), so latency comparisons between arms are
+fair. Which arm uses which adapter, and how it answers with it, is the arm registry's business
+(`ragft.arms`); this module only turns an adapter folder into a ready generator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ragft.models.base import Generator
+from ragft.models.factory import resolve_backend, resolve_threads
+from ragft.models.llama_cpp import LlamaCppGenerator
+from ragft.models.transformers_backend import TransformersGenerator
+from ragft.synth.types import TrainingSet
+from ragft.systems.finetuned import TrainingPairIndex
+from ragft.train.arms import GGUF_FILE, PEFT_DIR, TRAINING_SET_FILE
+from ragft.train.manifest import (
+    AdapterError,
+    AdapterManifest,
+    adapter_dir,
+    adapter_status,
+    resolve_base_model,
+)
+from ragft.workspace import Workspace
+
+
+class StaleAdapterWarning(UserWarning):
+    """The adapter was trained on an older corpus version than the latest."""
+
+
+def adapter_generator(ws: Workspace, adapter: str) -> tuple[Generator, AdapterManifest, str]:
+    """(generator with `adapter` applied, its manifest, a stale-adapter message or "").
+
+    Raises AdapterError when the adapter is not trained or was trained for another base model.
+    """
+    base = resolve_base_model(ws)
+    status = adapter_status(ws, adapter, base)
+    if not status.trained or not status.base_matches:
+        raise AdapterError(status.message)
+    directory = adapter_dir(ws, adapter)
+    manifest = AdapterManifest.load(directory)
+    models = ws.config.models
+    threads = resolve_threads(models.threads)
+    if base.gguf is not None and resolve_backend(models) == "llama_cpp":
+        generator: Generator = LlamaCppGenerator(base.gguf, threads=threads, context_window_tokens=models.context_window_tokens,
+                                                 lora_path=directory / GGUF_FILE, name=f"{_base_name(base.gguf)}+{adapter}",
+                                                 reuse_prompt_cache=models.reuse_prompt_prefix)  # fmt: skip
+    else:
+        generator = TransformersGenerator(str(base.hf_dir()), threads=threads, adapter_path=directory / PEFT_DIR,
+                                          name=f"{base.model_id}+{adapter}", precision=models.precision)  # fmt: skip
+    return generator, manifest, status.message if status.stale else ""
+
+
+def adapter_info(manifest: AdapterManifest, adapter: str, stale: str) -> dict[str, Any]:
+    """What an answer's trace says about the adapter behind it."""
+    return {"arm": adapter, "base_model": manifest.base_model, "corpus_version": manifest.corpus_version,
+            "data_hash": manifest.data_hash[:16], "stale": bool(stale)}  # fmt: skip
+
+
+def training_pairs(ws: Workspace, adapter: str) -> TrainingPairIndex:
+    """The pairs `adapter` was trained on, indexed to show the nearest ones beside a closed-book answer."""
+    return TrainingPairIndex(TrainingSet.load(adapter_dir(ws, adapter) / TRAINING_SET_FILE).pairs)
+
+
+def _base_name(gguf: str) -> str:
+    return "qwen2.5-coder-0.5b-instruct-q4_k_m" if gguf == "default" else gguf.rsplit("/", 1)[-1].removesuffix(".gguf")
