@@ -46,13 +46,6 @@ SAME_LAYER_ALLOWED: frozenset[tuple[str, str]] = frozenset({
     ("systems", "train"),  # the fine-tuned systems load adapters by the names training writes
 })  # fmt: skip
 
-# Upward imports that exist today, to be removed by the evaluation restructure (issue 12, item 5).
-# The test fails on any upward import not listed here, and on any entry here that no longer
-# occurs: this set only shrinks.
-KNOWN_UPWARD: frozenset[str] = frozenset({
-    "ragft.evaluate.compare -> ragft.report.recommend",
-})  # fmt: skip
-
 _RANK = {part: rank for rank, layer in enumerate(LAYERS) for part in layer}
 
 
@@ -111,20 +104,9 @@ def layer_violations(root: Path = SOURCE) -> list[str]:
     return sorted(found)
 
 
-def _edge(violation: str) -> str:
-    return violation.partition(" (")[0]
-
-
 def test_no_module_imports_from_a_higher_layer() -> None:
     violations = layer_violations()
-    new = [v for v in violations if _edge(v) not in KNOWN_UPWARD]
-    assert not new, "upward imports (move the shared thing down, or pass it in from the caller):\n" + "\n".join(new)
-
-
-def test_known_upward_imports_only_shrink() -> None:
-    still_there = {_edge(v) for v in layer_violations()}
-    gone = sorted(KNOWN_UPWARD - still_there)
-    assert not gone, "these upward imports are gone; delete them from KNOWN_UPWARD:\n" + "\n".join(gone)
+    assert not violations, "upward imports (move the shared thing down, or pass it in from the caller):\n" + "\n".join(violations)
 
 
 def test_same_layer_allowances_are_one_way_and_acyclic() -> None:
