@@ -25,7 +25,7 @@ from ragft.corpus.diff import diff_versions
 from ragft.corpus.ingest import ingest
 from ragft.corpus.loaders import load_file
 from ragft.evaluate.compare import ArmCost, CompareResult, compare
-from ragft.evaluate.domain import LlamaCppLogProbs, domain_distance
+from ragft.evaluate.domain import domain_distance
 from ragft.evaluate.freshness import (
     manifest_refresher,
     measure_freshness,
@@ -35,7 +35,7 @@ from ragft.evaluate.injection import HOSTILE_DIR, injection_success_rate
 from ragft.evaluate.injection import load_probes as load_injection_probes
 from ragft.evaluate.probe_check import check_against_gold
 from ragft.evaluate.requirements import Requirements
-from ragft.models.factory import build_generator, resolve_threads
+from ragft.models.factory import build_generator
 from ragft.retrieval.retriever import Retriever
 from ragft.sample import questions_path, sample_dir, write_sample
 from ragft.synth.probes import generate_probes
@@ -210,8 +210,7 @@ def run_comparison(
     if measure_domain and "base" in result.summaries:
         started = time.perf_counter()
         known = result.summaries["base"].by_kind.get("fact", {}).get("accuracy")
-        scorer = LlamaCppLogProbs(ws.config.models.generator, threads=resolve_threads(ws.config.models.threads))
-        result = replace(result, domain=domain_distance(documents, scorer, known_facts=known, model=ws.config.models.generator))
+        result = replace(result, domain=domain_distance(documents, build_generator(ws.config.models), known_facts=known))
         stages["domain distance"] = time.perf_counter() - started
     return replace(result, stages_s=stages)
 
