@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from ragft.models.base import FIRST_TOKEN_TOP_N, SCORE_WINDOW_TOKENS, DecodingSettings, Generator, ModelError, scorer_of
+from ragft.models.base import (
+    FIRST_TOKEN_TOP_N,
+    SCORE_WINDOW_TOKENS,
+    DecodingSettings,
+    Generator,
+    ModelError,
+    scorer_of,
+)
 from ragft.models.llama_cpp import LlamaCppGenerator
 from ragft.models.testing import make_tiny_gguf, make_tiny_hf_model
 from ragft.models.transcript import plain_transcript

@@ -11,7 +11,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ragft.models.base import DecodingSettings, Generator, ModelError, Scorer, ScoringUnavailable, scorer_of
+from ragft.models.base import (
+    DecodingSettings,
+    Generator,
+    ModelError,
+    Scorer,
+    ScoringUnavailable,
+    scorer_of,
+)
 from ragft.models.openai_backend import OpenAIGenerator
 
 REPLY_PIECES = ["The refund ", "window is ", "14 days."]

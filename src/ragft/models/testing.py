@@ -14,7 +14,14 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ragft.models.base import SCORE_MAX_TOKENS, ChatMessage, DecodingSettings, Generation, TokenCallback, TokenScores
+from ragft.models.base import (
+    SCORE_MAX_TOKENS,
+    ChatMessage,
+    DecodingSettings,
+    Generation,
+    TokenCallback,
+    TokenScores,
+)
 
 # Qwen2's ChatML layout, short enough to read.
 TINY_CHAT_TEMPLATE = (
