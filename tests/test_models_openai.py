@@ -11,7 +11,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ragft.models.base import DecodingSettings, Generator, ModelError
+from ragft.models.base import (
+    DecodingSettings,
+    Generator,
+    ModelError,
+    Scorer,
+    ScoringUnavailable,
+    scorer_of,
+)
 from ragft.models.openai_backend import OpenAIGenerator
 
 REPLY_PIECES = ["The refund ", "window is ", "14 days."]
@@ -23,6 +30,9 @@ class FakeServer(ThreadingHTTPServer):
     requests: list[dict]
     send_usage = True
     reject_logprobs = False  # answer a request for logprobs with HTTP 400, as a server without them does
+    # POST /completions: "missing" answers 404 (a chat-only server, like ragft's own), "ignores" answers
+    # without logprobs (echo and logprobs ignored), "echo" returns the prompt's log-probabilities.
+    completions = "missing"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -42,6 +52,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), **payload})
+        if self.path.endswith("/v1/completions"):
+            self._completions(payload)
+            return
         if self.server.reject_logprobs and "logprobs" in payload:
             body = b'{"error": "unknown field: logprobs"}'
             self.send_response(400)
@@ -68,6 +81,21 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
             self.wfile.flush()
         self.wfile.write(b": keep-alive comment\n\ndata: [DONE]\n\n")
+
+    def _completions(self, payload: dict) -> None:
+        """The legacy completions endpoint, as servers differ on it (see `FakeServer.completions`)."""
+        words = payload["prompt"].split()
+        choice: dict = {"index": 0, "text": payload["prompt"] if payload.get("echo") else "", "finish_reason": "length"}
+        if self.server.completions == "echo":
+            choice["logprobs"] = {"tokens": words, "token_logprobs": [None] + [-0.5 * len(w) for w in words[1:]], "top_logprobs": None}
+        status, answer = (404, {"detail": "Not Found"}) if self.server.completions == "missing" else (
+            200, {"choices": [choice], "usage": {"prompt_tokens": len(words), "completion_tokens": 0}})
+        body = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 def _logprobs(piece: str, payload: dict) -> dict:
@@ -160,3 +188,27 @@ def test_unreachable_server_says_what_to_do() -> None:
         gen.generate(MESSAGES, DecodingSettings())
     with pytest.raises(ModelError, match="cannot reach"):
         gen.warm_up()
+
+
+def test_scores_a_text_with_the_servers_prompt_logprobs(server: FakeServer) -> None:
+    server.completions = "echo"
+    gen = _client(server)
+    assert scorer_of(gen) is gen and isinstance(gen, Scorer)
+    scores = gen.score("Refunds are processed within 14 days.")
+    assert scores.logprobs == pytest.approx([-1.5, -4.5, -3.0, -1.0, -2.5]), "one per word after the first (the fake's tokens)"
+    assert scores.perplexity == pytest.approx(math.exp(12.5 / 5)) and scores.model == "openai:tiny"
+    sent = server.requests[-1]
+    assert sent["path"] == "/v1/completions"
+    assert (sent["echo"], sent["logprobs"], sent["max_tokens"]) == (True, 1, 0)
+    assert gen.score("one two three four", max_tokens=3).tokens == 2, "the first max_tokens tokens, the first unscored"
+
+
+def test_a_server_without_the_completions_endpoint_cannot_score_and_says_why(server: FakeServer) -> None:
+    with pytest.raises(ScoringUnavailable, match=r"/v1/completions refused a request for prompt log-probabilities.*HTTP 404.*vLLM"):
+        _client(server).score("Refunds are processed within 14 days.")
+
+
+def test_a_server_that_ignores_echo_and_logprobs_cannot_score_and_says_why(server: FakeServer) -> None:
+    server.completions = "ignores"
+    with pytest.raises(ScoringUnavailable, match="answered without prompt log-probabilities"):
+        _client(server).score("Refunds are processed within 14 days.")

@@ -19,6 +19,7 @@ from ragft.evaluate.freshness import (
     manifest_refresher,
     measure_freshness,
 )
+from ragft.models.testing import ScriptedScorer
 from ragft.report import write_report
 from ragft.report.recommend import Requirements, recommend_result
 from ragft.report.terminal import summary_table
@@ -69,8 +70,8 @@ def build_result(tmp_path: Path):
     fresh = measure_freshness(systems, PROBES, tmp_path / "run", new_version=2,
                               refreshers={"rag": reindex, "finetuned": manifest_refresher(420.0)}, samples=100, show_progress=False)  # fmt: skip
     docs = [Document("a.md", "A", "Quarterly zorbling of frammistats " * 20, "a.md")]
-    nll = lambda text: (len(text.split()) * (4.0 if "zorbling" in text else 3.0), len(text.split()))  # noqa: E731
-    domain = domain_distance(docs, nll, known_facts=result.summaries["base"].by_kind["fact"]["accuracy"], model="fake")
+    scorer = ScriptedScorer(lambda text: -4.0 if "zorbling" in text else -3.0, name="fake")
+    domain = domain_distance(docs, scorer, known_facts=result.summaries["base"].by_kind["fact"]["accuracy"])
     from dataclasses import replace
 
     return replace(result, freshness=fresh, domain=domain, probe_stats={"counts": {"fact": 8}, "rejected": {"fact": {"duplicate": 2}}})

@@ -187,9 +187,9 @@ def build(ws: Workspace, name: str, *, generator: Generator | None = None, index
     return ClosedBookSystem(generator, decoding, name=name)
 
 
-def build_all(ws: Workspace, arms: Iterable[str], indexed: IndexedCorpus) -> Mapping[str, System]:
-    """Every arm in `arms` over one indexed corpus, the plain-model arms sharing one generator."""
-    shared: Generator | None = None
+def build_all(ws: Workspace, arms: Iterable[str], indexed: IndexedCorpus, *, generator: Generator | None = None) -> Mapping[str, System]:
+    """Every arm in `arms` over one indexed corpus, the plain-model arms sharing one generator (`generator` when given)."""
+    shared = generator
     systems: dict[str, System] = {}
     for name in arms:
         if spec(name).adapter is None:

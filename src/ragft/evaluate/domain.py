@@ -5,25 +5,24 @@ reference text: a ratio well above 1 means the corpus reads as foreign (jargon, 
 the model has not seen). And the share of corpus facts the base model already answers
 closed-book (known vs unknown facts, after Gekhman et al. 2024: fine-tuning on unknown facts is
 slow and encourages hallucination, so a low share favours retrieval). The second comes from the
-base arm's answers on `fact` probes; the first needs token log-probabilities, which the
-`Generator` protocol does not expose, so it loads the GGUF once more with `logits_all`.
+base arm's answers on `fact` probes; the first needs token log-probabilities, which come from
+the configured generator's optional `Scorer` capability. Where the backend cannot score (an
+OpenAI-compatible server without prompt log-probabilities), the perplexities are reported as not
+measured, with the reason, and the rest of the comparison stands.
 
-Bounded on purpose: at most `max_tokens` tokens of each text, scored in windows of
-`window_tokens`, so it costs seconds on a CPU, not minutes.
+Bounded on purpose: at most `max_tokens` tokens of each text are scored, so it costs seconds on a
+CPU, not minutes.
 """
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ragft.evaluate.stats import Interval
+from ragft.models.base import SCORE_MAX_TOKENS, Generator, ModelError, Scorer, scorer_of
 from ragft.types import Document
 
 # A plain, general-knowledge text of the kind every pretraining corpus is full of (written for
@@ -46,24 +45,33 @@ REFERENCE_TEXT = (
     "the ground hold moisture during dry summer weeks."
 )
 
-LogProbs = Callable[[str], tuple[float, int]]  # text -> (sum of token negative log-likelihoods, tokens scored)
-
 
 @dataclass(frozen=True)
 class DomainDistance:
-    """Base-model perplexity on the corpus vs a generic text, and the share of facts it already knows."""
+    """Base-model perplexity on the corpus vs a generic text, and the share of facts it already knows.
 
-    corpus_perplexity: float
-    reference_perplexity: float
+    The perplexities are None, and `not_measured` says why, when the generator could not score
+    tokens; the known-facts share comes from the base arm's answers and is reported either way.
+    """
+
+    corpus_perplexity: float | None
+    reference_perplexity: float | None
     corpus_tokens: int
     reference_tokens: int
     known_facts: Interval | None  # base arm's accuracy on `fact` probes, closed-book
     model: str
     seconds: float
+    not_measured: str = ""  # why the perplexities are missing; empty when they were measured
 
     @property
-    def perplexity_ratio(self) -> float:
-        return self.corpus_perplexity / self.reference_perplexity if self.reference_perplexity else float("nan")
+    def measured(self) -> bool:
+        return not self.not_measured
+
+    @property
+    def perplexity_ratio(self) -> float | None:
+        if self.corpus_perplexity is None or self.reference_perplexity is None:
+            return None
+        return self.corpus_perplexity / self.reference_perplexity  # a perplexity is at least 1
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -81,70 +89,37 @@ def corpus_sample(documents: Sequence[Document], *, chars: int = 6000) -> str:
     return "\n\n".join(d.text[:per_doc] for d in public)[:chars]
 
 
-def perplexity(nll: LogProbs, text: str) -> tuple[float, int]:
-    """exp(mean negative log-likelihood per token) of `text` under `nll`, and the tokens scored."""
-    total, tokens = nll(text)
-    return (float(np.exp(total / tokens)) if tokens else float("nan")), tokens
-
-
-class LlamaCppLogProbs:
-    """Token negative log-likelihoods from a GGUF on llama.cpp (loaded on first use, `logits_all`)."""
-
-    def __init__(self, model_path: str | Path = "default", *, threads: int = 0, window_tokens: int = 256, max_tokens: int = 512) -> None:
-        self.model_path = model_path
-        self.threads = threads
-        self.window_tokens = window_tokens
-        self.max_tokens = max_tokens
-        self._llama: Any = None
-
-    def warm_up(self) -> None:
-        """Load the model with logits for every position (needed to score each token)."""
-        if self._llama is not None:
-            return
-        from llama_cpp import Llama
-
-        from ragft.models.default_model import builtin_gguf_names, builtin_gguf_path
-        from ragft.models.factory import resolve_threads
-        from ragft.models.llama_cpp import _extra_buffer_types
-
-        path = builtin_gguf_path(self.model_path) if self.model_path in builtin_gguf_names() else Path(self.model_path)
-        threads = resolve_threads(self.threads)
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        # Same load as the generator: weight repacking off, or AMX kernels can die with SIGILL.
-        with _extra_buffer_types(False):
-            self._llama = Llama(model_path=str(path), n_ctx=self.window_tokens, n_batch=self.window_tokens, logits_all=True,
-                                n_threads=threads, n_threads_batch=threads, verbose=False)  # fmt: skip
-
-    def __call__(self, text: str) -> tuple[float, int]:
-        self.warm_up()
-        ids = self._llama.tokenize(text.encode("utf-8"), add_bos=True)[: self.max_tokens]
-        total, scored = 0.0, 0
-        for start in range(0, len(ids) - 1, self.window_tokens - 1):
-            window = ids[start : start + self.window_tokens]
-            if len(window) < 2:
-                break
-            self._llama.reset()
-            self._llama.eval(window)
-            logits = np.asarray(self._llama.scores[: len(window) - 1], dtype=np.float64)
-            logits -= logits.max(axis=1, keepdims=True)
-            log_norm = np.log(np.exp(logits).sum(axis=1))
-            picked = logits[np.arange(len(window) - 1), window[1:]]
-            total += float((log_norm - picked).sum())
-            scored += len(window) - 1
-        return total, scored
-
-
 def domain_distance(
     documents: Sequence[Document],
-    nll: LogProbs,
+    generator: Generator | Scorer,
     *,
     known_facts: Interval | None = None,
-    model: str = "",
     reference_text: str = REFERENCE_TEXT,
+    max_tokens: int = SCORE_MAX_TOKENS,
 ) -> DomainDistance:
-    """Perplexity on a corpus sample vs the reference text, with the known-facts share passed in."""
+    """Perplexity of `generator` on a corpus sample vs the reference text, with the known-facts share passed in.
+
+    Never raises for the model's sake: a generator that cannot score, or fails to, gives a result
+    that says "not measured" and why, so a comparison whose answers are already paid for is kept.
+    """
     started = time.perf_counter()
-    corpus_ppl, corpus_tokens = perplexity(nll, corpus_sample(documents))
-    reference_ppl, reference_tokens = perplexity(nll, reference_text)
-    return DomainDistance(corpus_ppl, reference_ppl, corpus_tokens, reference_tokens, known_facts, model,
+    name = generator.name
+
+    def not_measured(reason: str) -> DomainDistance:
+        return DomainDistance(None, None, 0, 0, known_facts, name, time.perf_counter() - started, not_measured=reason)
+
+    scorer = scorer_of(generator)
+    if scorer is None:
+        return not_measured(f"the generator {name} ({type(generator).__name__}) cannot score tokens")
+    sample = corpus_sample(documents)
+    if not sample.strip():
+        return not_measured("the corpus has no text to score")
+    try:
+        corpus = scorer.score(sample, max_tokens=max_tokens)
+        reference = scorer.score(reference_text, max_tokens=max_tokens)
+    except ModelError as exc:  # ScoringUnavailable included: the server does not return prompt log-probabilities
+        return not_measured(str(exc))
+    if not corpus.tokens or not reference.tokens:
+        return not_measured(f"{name} scored no tokens (corpus {corpus.tokens}, reference {reference.tokens})")
+    return DomainDistance(corpus.perplexity, reference.perplexity, corpus.tokens, reference.tokens, known_facts, name,
                           time.perf_counter() - started)  # fmt: skip

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ragft.config import EvaluationConfig
-from ragft.evaluate.domain import DomainDistance, LogProbs, domain_distance
+from ragft.evaluate.domain import DomainDistance, domain_distance
 from ragft.evaluate.freshness import FreshnessResult, Refresher, measure_freshness
 from ragft.evaluate.injection import HOSTILE_DIR, InjectionProbe, injection_success_rate
 from ragft.evaluate.injection import load_probes as load_injection_probes
@@ -53,11 +53,14 @@ def bundled_injection_probes(limit: int, path: Path = HOSTILE_DIR / "probes.json
 
 @dataclass(frozen=True)
 class DomainPlan:
-    """Measure domain distance: the base model's perplexity on `documents` (scored by `scorer`) vs reference text."""
+    """Measure domain distance: the base model's perplexity on `documents` vs reference text.
+
+    `generator` is the configured one (the plain-model arms' own); where its backend cannot score
+    text, the result says "not measured" and why instead of failing the comparison.
+    """
 
     documents: Sequence[Document]
-    scorer: LogProbs
-    model: str
+    generator: Generator
 
 
 def noise_stage(systems: Mapping[str, System], probes: Sequence[QAItem], run_dir: Path, evaluation: EvaluationConfig, *,
@@ -108,4 +111,4 @@ def injection_stage(systems: Mapping[str, System], plan: InjectionPlan) -> dict[
 def domain_stage(plan: DomainPlan, summaries: Mapping[str, ArmSummary], floor_arm: str) -> DomainDistance:
     """How far the corpus is from what the base model knows: perplexity ratio, beside `floor_arm`'s fact accuracy."""
     known = summaries[floor_arm].by_kind.get("fact", {}).get("accuracy")
-    return domain_distance(plan.documents, plan.scorer, known_facts=known, model=plan.model)
+    return domain_distance(plan.documents, plan.generator, known_facts=known)

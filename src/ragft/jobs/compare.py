@@ -18,14 +18,13 @@ from ragft import arms as arm_registry
 from ragft.config import ConfigError
 from ragft.corpus.diff import diff_versions
 from ragft.evaluate.compare import ArmCost, CompareResult, compare
-from ragft.evaluate.domain import LlamaCppLogProbs
 from ragft.evaluate.freshness import Refresher, manifest_refresher, rag_refresher
 from ragft.evaluate.hostile_index import hostile_retriever
 from ragft.evaluate.probe_check import check_against_gold
 from ragft.evaluate.requirements import Requirements
 from ragft.evaluate.stages import DomainPlan, FreshnessPlan, InjectionPlan, bundled_injection_probes
-from ragft.models.base import embedder_token_counter
-from ragft.models.factory import build_embedder, resolve_threads
+from ragft.models.base import Generator, embedder_token_counter
+from ragft.models.factory import build_embedder, build_generator
 from ragft.sample import questions_path, sample_dir
 from ragft.synth.probes import generate_probes
 from ragft.synth.question_file import load_questions
@@ -92,9 +91,10 @@ def _counts(items: Sequence[QAItem]) -> dict[str, int]:
     return counts
 
 
-def build_arms(ws: Workspace, arms: Sequence[str], indexed: IndexedCorpus) -> tuple[dict[str, System], dict[str, ArmCost]]:
-    """Ready systems for `arms` over the indexed corpus, sharing one generator where they can."""
-    systems = dict(arm_registry.build_all(ws, arm_registry.parse_arms(arms), indexed))
+def build_arms(ws: Workspace, arms: Sequence[str], indexed: IndexedCorpus, *,
+               generator: Generator | None = None) -> tuple[dict[str, System], dict[str, ArmCost]]:  # fmt: skip
+    """Ready systems for `arms` over the indexed corpus, sharing one generator (`generator` when given) where they can."""
+    systems = dict(arm_registry.build_all(ws, arm_registry.parse_arms(arms), indexed, generator=generator))
     index_disk = _disk_mb(ws.index_dir)
     return systems, {arm: _arm_cost(ws, arm, indexed, index_disk) for arm in systems}
 
@@ -174,7 +174,8 @@ def run_comparison(
     started = time.perf_counter()
     indexed = index_corpus(ws, version)
     stages["index corpus"] = time.perf_counter() - started
-    systems, costs = build_arms(ws, arms, indexed)
+    generator = build_generator(ws.config.models)  # the plain model: the base/rag arms and domain distance share it
+    systems, costs = build_arms(ws, arms, indexed, generator=generator)
     documents = ws.store.documents(version)
     models = ws.config.models
     return compare(
@@ -182,7 +183,7 @@ def run_comparison(
         requirements=Requirements.from_config(ws.config.requirements, corpus_has_acl=any(d.acl for d in documents)),
         freshness=FreshnessPlan(latest, refreshers_for(ws, systems, costs, latest)) if latest > version else None,
         injection=InjectionPlan(lambda: hostile_retriever(ws, indexed), bundled_injection_probes(evaluation.injection_probes)),
-        domain=DomainPlan(documents, LlamaCppLogProbs(models.generator, threads=resolve_threads(models.threads)), models.generator)
+        domain=DomainPlan(documents, generator)
         if measure_domain else None,
         stages_s=stages, models=models, meta={"corpus_version": version, "workspace": str(ws.root), "arms": list(arms)},
     )  # fmt: skip

@@ -1,11 +1,14 @@
 """The model layer's contracts: `Generator` (chat in, streamed tokens out, timings) and `Embedder`.
 
 Every system answers through a `Generator` with the same `DecodingSettings`, so the only
-difference between arms is what they add (retrieved context, an adapter).
+difference between arms is what they add (retrieved context, an adapter). A generator may also
+offer the optional `Scorer` capability (how probable it finds a given text, token by token);
+`scorer_of` says whether it does, so callers never test for backend classes.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -108,3 +111,83 @@ def embedder_token_counter(embedder: Embedder) -> TokenCounter:
     if callable(count):
         return count
     return approximate_token_count
+
+
+SCORE_MAX_TOKENS = 512  # tokens of a text a scorer reads at most: scoring stays seconds on a CPU
+SCORE_WINDOW_TOKENS = 256  # local engines score in windows this long (bounds the logits held at once)
+
+
+@dataclass(frozen=True)
+class TokenScores:
+    """How probable a model finds a text: the natural log-probability of each token given those before it.
+
+    The text's first token has no context, so it is not scored: `tokens` is one less than the
+    tokens read (at most `SCORE_MAX_TOKENS` by default).
+    """
+
+    logprobs: tuple[float, ...]
+    model: str = ""
+
+    @property
+    def tokens(self) -> int:
+        return len(self.logprobs)
+
+    @property
+    def total(self) -> float:
+        """Sum of the log-probabilities (the text's log-likelihood; zero or below)."""
+        return float(math.fsum(self.logprobs))
+
+    @property
+    def perplexity(self) -> float:
+        """exp(mean negative log-likelihood per token); NaN when nothing was scored."""
+        return math.exp(-self.total / self.tokens) if self.tokens else float("nan")
+
+
+class ScoringUnavailable(ModelError):
+    """The generator cannot score tokens after all (e.g. a server without prompt log-probabilities); says why."""
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Optional capability of a generator: the log-probability of each token of a given text.
+
+    Domain distance (perplexity of the corpus vs a generic text) needs it. The local backends
+    always have it; an OpenAI-compatible backend has it only if its server returns prompt
+    log-probabilities, and raises `ScoringUnavailable` with the reason when it does not.
+    """
+
+    name: str
+
+    def score(self, text: str, *, max_tokens: int = SCORE_MAX_TOKENS) -> TokenScores:
+        """Score the first `max_tokens` tokens of `text` (loading the model if needed)."""
+        ...
+
+
+def scorer_of(generator: object) -> Scorer | None:
+    """`generator` as a `Scorer` if its backend can score tokens, else None."""
+    return generator if isinstance(generator, Scorer) else None
+
+
+def windowed_logprobs(
+    ids: Sequence[int], window_logprobs: Callable[[Sequence[int]], Sequence[float]], window: int = SCORE_WINDOW_TOKENS
+) -> tuple[float, ...]:
+    """Log-probabilities of `ids[1:]`, read in windows of `window` tokens (every engine the same way).
+
+    `window_logprobs(w)` returns log p(w[i + 1] | w[: i + 1]) for each i < len(w) - 1. Each window
+    starts on the last token of the one before, as context only, so every token but the first
+    is scored exactly once and the windows of two engines line up token for token.
+    """
+    if window < 2:
+        raise ValueError(f"window must be at least 2 tokens, not {window}")
+    scores: list[float] = []
+    for start in range(0, max(len(ids) - 1, 0), window - 1):
+        scores.extend(float(x) for x in window_logprobs(ids[start : start + window]))
+    return tuple(scores)
+
+
+def picked_logprobs(logits: np.ndarray, next_ids: Sequence[int]) -> np.ndarray:
+    """log softmax(logits[i])[next_ids[i]] for each row i of raw scores (float64, numerically stable)."""
+    rows = np.asarray(logits, dtype=np.float64)
+    rows = rows - rows.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(rows).sum(axis=1))
+    return rows[np.arange(len(next_ids)), np.asarray(next_ids)] - log_norm

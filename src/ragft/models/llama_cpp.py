@@ -17,12 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from ragft.models.base import (
+    SCORE_MAX_TOKENS,
+    SCORE_WINDOW_TOKENS,
     ChatMessage,
     DecodingSettings,
     Generation,
     ModelError,
     TokenCallback,
+    TokenScores,
+    picked_logprobs,
     top_first_tokens,
+    windowed_logprobs,
 )
 from ragft.models.default_model import builtin_gguf_names, builtin_gguf_path
 from ragft.models.runtime import prefer_passive_openmp
@@ -65,11 +70,33 @@ class LlamaCppGenerator:
         self.weight_repacking = weight_repacking
         self.name = name or _display_name(model_path)
         self._llama: Any = None
+        self._scoring: Any = None  # a second context with logits for every position, made by `score`
 
     def warm_up(self) -> None:
         """Assemble (if packaged) and load the GGUF; later calls do nothing."""
-        if self._llama is not None:
-            return
+        if self._llama is None:
+            self._llama = self._load(n_ctx=self.context_window_tokens)
+
+    def score(self, text: str, *, max_tokens: int = SCORE_MAX_TOKENS) -> TokenScores:
+        """Log-probabilities of the first `max_tokens` tokens of `text`, in windows of `SCORE_WINDOW_TOKENS`.
+
+        Scoring needs logits at every position (`logits_all`), which would slow generation, so it
+        runs on a second context over the same file (and adapter), loaded on the first call.
+        """
+        if self._scoring is None:
+            self._scoring = self._load(n_ctx=SCORE_WINDOW_TOKENS, n_batch=SCORE_WINDOW_TOKENS, logits_all=True)
+        llama = self._scoring
+        ids = llama.tokenize(text.encode("utf-8"), add_bos=True)[:max_tokens]
+
+        def window_logprobs(window: Any) -> Any:
+            llama.reset()
+            llama.eval(window)
+            return picked_logprobs(llama.scores[: len(window) - 1], window[1:])
+
+        return TokenScores(windowed_logprobs(ids, window_logprobs), model=self.name)
+
+    def _load(self, *, n_ctx: int, **options: Any) -> Any:
+        """A `Llama` over the resolved GGUF (and LoRA) with this generator's threads and repacking."""
         path = self._resolve_path()
         if self.lora_path is not None and not self.lora_path.is_file():
             raise ModelError(f"{self.lora_path}: LoRA adapter not found; train one first or fix the adapter path")
@@ -81,13 +108,14 @@ class LlamaCppGenerator:
             repack = self.weight_repacking if self.weight_repacking is not None else not _built_with_amx()
             # llama.cpp logs one line per adapted tensor while applying a LoRA, whatever `verbose` says.
             with _extra_buffer_types(repack), suppress_stdout_stderr(disable=self.lora_path is None):
-                self._llama = Llama(
+                return Llama(
                     model_path=str(path),
-                    n_ctx=self.context_window_tokens,
+                    n_ctx=n_ctx,
                     n_threads=self.threads,
                     n_threads_batch=self.threads,
                     lora_path=str(self.lora_path) if self.lora_path else None,
                     verbose=False,
+                    **options,
                 )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(

@@ -6,6 +6,10 @@ Connection failures and 5xx/429 answers are retried with exponential backoff, bu
 the first token arrives: text already handed to `on_token` cannot be taken back. The first
 token's candidates (`logprobs`) are asked for, which vLLM, llama.cpp's server and recent Ollama
 return; a server that rejects the fields is asked again without them, once and for all.
+
+`score(text)` asks the legacy `/completions` endpoint to echo the prompt with its log-probabilities
+(`echo=true, logprobs=1, max_tokens=0`), which vLLM supports; a server that refuses or ignores
+that (Ollama, llama.cpp's own server, ragft's) makes it raise `ScoringUnavailable` saying so.
 """
 
 from __future__ import annotations
@@ -21,11 +25,14 @@ import httpx
 
 from ragft.models.base import (
     FIRST_TOKEN_TOP_N,
+    SCORE_MAX_TOKENS,
     ChatMessage,
     DecodingSettings,
     Generation,
     ModelError,
+    ScoringUnavailable,
     TokenCallback,
+    TokenScores,
 )
 
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -113,6 +120,31 @@ class OpenAIGenerator:
     def _with_logprobs(self, payload: dict[str, Any]) -> dict[str, Any]:
         """The request asking also for the first token's candidates, unless the server refused that once."""
         return {**payload, "logprobs": True, "top_logprobs": FIRST_TOKEN_TOP_N} if self._logprobs else payload
+
+    def score(self, text: str, *, max_tokens: int = SCORE_MAX_TOKENS) -> TokenScores:
+        """The server's log-probabilities of the prompt's tokens (the first `max_tokens`), from `/completions`.
+
+        Raises `ScoringUnavailable` when the server refuses the request or answers without prompt
+        log-probabilities, and `ModelError` when it cannot be reached.
+        """
+        url = f"{self.base_url}/completions"
+        payload = {"model": self.model, "prompt": text, "max_tokens": 0, "echo": True, "logprobs": 1, "temperature": 0.0}
+        try:
+            response = self._ensure_client().post(url, json=payload, headers={"Accept": "application/json"})
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        if response.status_code in (401, 403):
+            raise self._auth_error(response)
+        if response.status_code >= 400:
+            raise ScoringUnavailable(
+                f"{url} refused a request for prompt log-probabilities (echo with logprobs, max_tokens 0): "
+                f"HTTP {response.status_code} {response.text[:200]!r}; a server that supports them (vLLM) or a local backend can score"
+            )
+        try:
+            logprobs = _prompt_logprobs(response.json())
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise ScoringUnavailable(f"{url} answered without prompt log-probabilities ({exc}): this server does not score prompts") from exc
+        return TokenScores(logprobs[: max(max_tokens - 1, 0)], model=self.name)
 
     def count_tokens(self, text: str) -> int:
         """An estimate (about 4 characters a token): the server's tokenizer is not available here."""
@@ -217,6 +249,23 @@ def _first_token_top(choice: dict[str, Any]) -> tuple[tuple[str, float], ...]:
     candidates = content[0].get("top_logprobs") or [] if content else []
     pairs = [(str(c.get("token", "")), math.exp(float(c["logprob"]))) for c in candidates if c.get("logprob") is not None]
     return tuple(sorted(pairs, key=lambda pair: pair[1], reverse=True))
+
+
+def _prompt_logprobs(body: Any) -> tuple[float, ...]:
+    """Log-probabilities of the echoed prompt's tokens from a `/completions` answer (the first, without
+    context, comes as null and is left out).
+
+    With `max_tokens` 0 the echo is the prompt alone; a server that generated anyway adds tokens
+    past the prompt's `usage.prompt_tokens`, which are cut off.
+    """
+    logprobs = body["choices"][0].get("logprobs") or {}
+    values = logprobs.get("token_logprobs")
+    if not values:
+        raise ValueError("no choices[0].logprobs.token_logprobs in the answer")
+    prompt_tokens = (body.get("usage") or {}).get("prompt_tokens")
+    if isinstance(prompt_tokens, int) and 0 < prompt_tokens < len(values):
+        values = values[:prompt_tokens]
+    return tuple(float(v) for v in values if v is not None)
 
 
 def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ragft.models.base import DecodingSettings, Generation, TokenCallback
+from ragft.models.base import SCORE_MAX_TOKENS, DecodingSettings, Generation, TokenCallback, TokenScores
 from ragft.types import ChatMessage
 
 # Qwen2's ChatML layout, short enough to read.
@@ -85,6 +85,19 @@ class ScriptedGenerator:
     def count_tokens(self, text: str) -> int:
         """Whitespace words."""
         return len(text.split())
+
+
+class ScriptedScorer:
+    """A fake `Scorer`: each whitespace word after the first is a token of log-probability `logprob(text)`."""
+
+    def __init__(self, logprob: Callable[[str], float], name: str = "scripted") -> None:
+        self.name = name
+        self.logprob = logprob
+
+    def score(self, text: str, *, max_tokens: int = SCORE_MAX_TOKENS) -> TokenScores:
+        """One scored token per word after the first, of the first `max_tokens` words."""
+        words = text.split()[:max_tokens]
+        return TokenScores(tuple(self.logprob(text) for _ in words[1:]), model=self.name)
 
 
 def make_tiny_hf_model(directory: Path, *, seed: int = 0, vocab_merges: int = 200) -> Path:

@@ -25,12 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from ragft.models.base import (
+    SCORE_MAX_TOKENS,
     ChatMessage,
     DecodingSettings,
     Generation,
     ModelError,
     TokenCallback,
+    TokenScores,
     top_first_tokens,
+    windowed_logprobs,
 )
 from ragft.models.cache import models_cache_dir
 from ragft.models.decoding import StopStream, TokenEmitter, prompt_lookup
@@ -244,6 +247,23 @@ class TransformersGenerator:
         inputs = torch.tensor([list(ids)], dtype=torch.long)
         out = self._model(input_ids=inputs, use_cache=True, **{self._cache_arg: cache}, **keep)
         return out, out.cache if getattr(out, "cache", None) is not None else out.past_key_values
+
+    def score(self, text: str, *, max_tokens: int = SCORE_MAX_TOKENS) -> TokenScores:
+        """Log-probabilities of the first `max_tokens` tokens of `text`: per window one forward pass,
+        log_softmax and gather (windows as llama.cpp reads them, see `windowed_logprobs`)."""
+        import torch
+
+        self.warm_up()
+        ids = list(self._tokenizer(text, add_special_tokens=True)["input_ids"])[:max_tokens]
+
+        def window_logprobs(window: Sequence[int]) -> list[float]:
+            inputs = torch.tensor([list(window)], dtype=torch.long)
+            with torch.inference_mode():
+                logits = self._model(input_ids=inputs, use_cache=False).logits[0, :-1].float()
+            picked = torch.log_softmax(logits, dim=-1).gather(1, inputs[0, 1:, None])
+            return picked[:, 0].tolist()
+
+        return TokenScores(windowed_logprobs(ids, window_logprobs), model=self.name)
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` under the model's tokenizer, without special tokens."""

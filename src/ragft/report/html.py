@@ -194,6 +194,9 @@ def _domain(result: CompareResult) -> str:
     if d is None:
         return "<p class='muted'>Not measured.</p>"
     known = d.known_facts.fmt() if d.known_facts else "n/a"
+    if not d.measured:
+        return (f"<p><strong>Perplexity not measured:</strong> {escape(d.not_measured)}</p><table><tr><th>corpus facts the base model "
+                f"already answers closed-book</th><td class='num'>{known}</td></tr></table>")  # fmt: skip
     return (f"<table><tr><th>base-model perplexity on the corpus</th><td class='num'>{d.corpus_perplexity:.1f} ({d.corpus_tokens} tokens)</td></tr>"
             f"<tr><th>on a generic reference text</th><td class='num'>{d.reference_perplexity:.1f} ({d.reference_tokens} tokens)</td></tr>"
             f"<tr><th>ratio (corpus / generic)</th><td class='num'>{d.perplexity_ratio:.2f}</td></tr>"

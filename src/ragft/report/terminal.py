@@ -35,3 +35,5 @@ def print_summary(result: CompareResult, console: Console | None = None) -> None
     console.print(f"[bold]Recommendation:[/] {rec.headline}")
     for reason in rec.reasons:
         console.print(f"  • {reason.text}", highlight=False, markup=False)
+    if result.domain is not None and not result.domain.measured:
+        console.print(f"Domain distance: perplexity not measured: {result.domain.not_measured}", highlight=False, markup=False)
