@@ -11,13 +11,14 @@ import hashlib
 import io
 import json
 import re
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ragft.corpus.files import read_regular_file
-from ragft.corpus.formats import check_html_depth, check_unpacked_size
+from ragft.corpus.html_text import html_to_text
 from ragft.corpus.front_matter import split_front_matter
 from ragft.corpus.jsonl import LineProblem, check_metadata, read_jsonl
 from ragft.corpus.problems import LoadError, UnsupportedFileError
@@ -27,16 +28,16 @@ __all__ = ["SUPPORTED_SUFFIXES", "FileLoad", "Limits", "LoadError", "Unsupported
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".jsonl")
 UNPACKED_PER_PACKED = 4  # a .docx may unpack to this many times max_file_mb, no more (zip bombs)
-MAX_HTML_DEPTH = 512  # elements open at once; deeper HTML is refused before parsing (quadratic in the parser)
+MAX_PARSE_S = 30.0  # an HTML page taking longer than this to read is refused
 
 
 @dataclass(frozen=True)
 class Limits:
-    """How much one file may cost: bytes read, bytes a .docx unpacks to, HTML nesting."""
+    """How much one file may cost: bytes read, bytes a .docx unpacks to, seconds to read HTML."""
 
     max_bytes: int
     max_unpacked_bytes: int
-    max_html_depth: int = MAX_HTML_DEPTH
+    max_parse_s: float = MAX_PARSE_S
 
     @classmethod
     def from_mb(cls, max_file_mb: float) -> Limits:
@@ -166,36 +167,9 @@ def _load_markdown(data: bytes, path: Path, limits: Limits) -> list[Loaded]:
     return [Loaded(text=front.body, title=title, acl=front.acl)]
 
 
-_HTML_DROP = ("script", "style", "nav", "header", "footer", "aside", "noscript", "form", "iframe", "svg", "template")
-_HTML_BLOCKS = (
-    "p", "div", "section", "article", "main", "li", "ul", "ol", "table", "tr", "blockquote",
-    "pre", "dl", "dt", "dd", "figure", "figcaption",
-)  # fmt: skip
-
-
 def _load_html(data: bytes, path: Path, limits: Limits) -> list[Loaded]:
-    from bs4 import BeautifulSoup
-
-    html = _decode_text(data)
-    check_html_depth(html, limits.max_html_depth)
-    soup = BeautifulSoup(html, "html.parser")
-    title_tag = soup.find("title")
-    page_title = title_tag.get_text(" ", strip=True) if title_tag else ""
-    for tag in soup.find_all(_HTML_DROP):
-        tag.decompose()
-    body = soup.find("main") or soup.find("article") or soup.body or soup
-    for level in range(1, 7):
-        for tag in body.find_all(f"h{level}"):
-            tag.insert_before("\n\n" + "#" * level + " ")
-            tag.insert_after("\n\n")
-    for tag in body.find_all(_HTML_BLOCKS):
-        tag.insert_before("\n\n")
-        tag.insert_after("\n\n")
-    for tag in body.find_all(["td", "th"]):
-        tag.insert_after(" | ")
-    for tag in body.find_all("br"):
-        tag.replace_with("\n")
-    text = _tidy_whitespace(body.get_text())
+    page_title, raw = html_to_text(_decode_text(data), max_seconds=limits.max_parse_s)
+    text = _tidy_whitespace(raw)
     heading = _MD_HEADING.search(text)
     title = page_title or (heading.group(1).strip() if heading else path.stem)
     return [Loaded(text=text, title=title)]
@@ -238,7 +212,7 @@ def _load_pdf(data: bytes, path: Path, limits: Limits) -> list[Loaded]:
 def _load_docx(data: bytes, path: Path, limits: Limits) -> list[Loaded]:
     import docx
 
-    check_unpacked_size(data, limits.max_unpacked_bytes)
+    _check_unpacked_size(data, limits.max_unpacked_bytes)
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:  # zipfile, lxml and docx errors vary by corruption; any of them means unreadable
@@ -251,6 +225,24 @@ def _load_docx(data: bytes, path: Path, limits: Limits) -> list[Loaded]:
             first_heading = block.lstrip("#").strip()
     title = (document.core_properties.title or "").strip() or first_heading or path.stem
     return [Loaded(text="\n\n".join(blocks), title=title)]
+
+
+def _check_unpacked_size(data: bytes, max_unpacked_bytes: int) -> None:
+    """LoadError when the zip would unpack to more than `max_unpacked_bytes`, summing declared sizes.
+
+    The zip reader never returns more than a part declares, so this refuses a zip bomb before
+    python-docx unpacks anything.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:
+        raise LoadError(f"not a readable .docx ({type(exc).__name__})", "re-save it from Word/LibreOffice as .docx") from None
+    if total > max_unpacked_bytes:
+        raise LoadError(
+            f"unpacks to {total / 1024 / 1024:.0f} MB, over the {max_unpacked_bytes / 1024 / 1024:g} MB limit (a zip bomb?)",
+            "re-save the document without embedded media, or raise [corpus] max_file_mb (a .docx may unpack to 4x it)",
+        )
 
 
 def _docx_blocks(document: Any) -> list[str]:
