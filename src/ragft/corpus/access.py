@@ -1,10 +1,11 @@
 """Access tags across versions: a document keeps its tags unless an ingest states new ones.
 
 Tags are groups allowed to see a document (any one of them suffices; none means public). A new
-version inherits its previous version's tags when neither `--acl` nor the file itself (front
-matter, a .jsonl "acl") states them, so re-ingesting a folder without `--acl` never opens up what
-an earlier ingest restricted. A stated change is reported; one that widens access (public, or a
-group that could not see it before) is refused unless the caller allows widening on purpose.
+version keeps its previous version's tags when neither `--acl` nor the file itself (front matter,
+a .jsonl "acl") states them, and keeps the part an earlier `--acl` gave when only the file states
+them, so re-ingesting a folder without `--acl` never changes access by itself. A stated change
+is reported; one that widens access (public, or a group that could not see it before) is refused
+unless the caller allows widening on purpose.
 """
 
 from __future__ import annotations
@@ -42,17 +43,23 @@ def describe_acl(acl: frozenset[str]) -> str:
     return ", ".join(sorted(acl)) or "public"
 
 
-def settle_acl(doc: Document, previous: Document | None, *, stated: bool, allow_widen: bool) -> tuple[Document, AclChange | None]:
+def settle_acl(
+    doc: Document, previous: Document | None, *, given: frozenset[str], file_states: bool, allow_widen: bool
+) -> tuple[Document, AclChange | None]:
     """`doc` with the tags it should have given its previous version, and the change if any.
 
-    Raises LoadError when the change would widen access without `allow_widen`: the caller keeps
-    the previous version of that document.
+    `doc.acl` is what this ingest found: the file's own tags plus `given` (this ingest's --acl).
+    Without --acl, the tags an earlier --acl gave are kept (recorded as `acl_given` in the
+    metadata) and, when the file states none, all previous tags are. Raises LoadError when the
+    change would widen access without `allow_widen`: the caller keeps the previous version.
     """
-    if previous is None:
-        return doc, None
-    acl = doc.acl if stated or allow_widen else previous.acl
-    settled = doc if acl == doc.acl else _with_acl(doc, acl)
-    if acl == previous.acl:
+    if given or allow_widen or previous is None:
+        acl, given_part = doc.acl, given
+    else:
+        given_part = frozenset(previous.metadata.get("acl_given", ()))
+        acl = doc.acl | given_part if file_states else previous.acl
+    settled = _with_acl(doc, acl, given_part)
+    if previous is None or acl == previous.acl:
         return settled, None
     change = AclChange(doc.doc_id, previous.acl, acl)
     if change.widens and not allow_widen:
@@ -64,6 +71,6 @@ def settle_acl(doc: Document, previous: Document | None, *, stated: bool, allow_
     return settled, change
 
 
-def _with_acl(doc: Document, acl: frozenset[str]) -> Document:
-    metadata = {**doc.metadata, "content_hash": content_hash(doc.text, doc.title, acl)}
+def _with_acl(doc: Document, acl: frozenset[str], given: frozenset[str]) -> Document:
+    metadata = {**doc.metadata, "acl_given": sorted(given), "content_hash": content_hash(doc.text, doc.title, acl)}
     return replace(doc, acl=acl, metadata=metadata)

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from ragft.corpus.access import AclChange, settle_acl
 from ragft.corpus.files import SourceFile, find_files
@@ -103,8 +104,8 @@ def ingest(
         report.bytes_read += loaded.size
         _note_line_problems(source, loaded, outcome, problems)
         for doc in loaded.documents:
-            stated = doc.doc_id in loaded.acl_stated or bool(acl)
-            _accept(replace(doc, metadata={**doc.metadata, "root": str(source.root)}), source, stated, allow_widen_access, store, current, outcome, report)
+            settle = {"given": acl, "file_states": doc.doc_id in loaded.acl_stated, "allow_widen": allow_widen_access}
+            _accept(replace(doc, metadata={**doc.metadata, "root": str(source.root)}), source, settle, store, current, outcome, report)
     report.plan = _plan(current, outcome, files, sync)
     report.documents_seen = len(outcome.seen)
     report.version = store.commit(report.plan, note=note)
@@ -114,7 +115,7 @@ def ingest(
 
 
 def _accept(
-    doc: Document, source: SourceFile, stated: bool, allow_widen: bool, store: DocumentStore,
+    doc: Document, source: SourceFile, settle: dict[str, Any], store: DocumentStore,
     current: dict[str, Document], outcome: _Outcome, report: IngestReport,
 ) -> None:  # fmt: skip
     """Add one loaded document to this ingest, with its access tags settled against its previous version."""
@@ -124,7 +125,7 @@ def _accept(
         report.problems.append(FileProblem(where, f"doc id '{display_path(doc.doc_id)}' already loaded from {first}", "rename one of them"))
         return
     try:
-        doc, change = settle_acl(doc, _previous(doc.doc_id, store, current), stated=stated, allow_widen=allow_widen)
+        doc, change = settle_acl(doc, _previous(doc.doc_id, store, current), **settle)
     except LoadError as exc:
         report.problems.append(FileProblem(where, exc.problem, exc.advice))
         outcome.failed_ids.add(doc.doc_id)

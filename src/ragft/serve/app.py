@@ -344,7 +344,8 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
         finally:
             server.ingest_lock.release()
         reply = ingest_json(report, indexed, version)
-        server.audit.append(user=caller.name, question="POST /v1/ingest " + json.dumps(body.paths), system="ingest", retrieved=[],
+        changes = f" access changes: {json.dumps(reply['acl_changes'])}" if reply["acl_changes"] else ""
+        server.audit.append(user=caller.name, question="POST /v1/ingest " + json.dumps(body.paths) + changes, system="ingest", retrieved=[],
                             cited=[], corpus_version=version, answer_text=json.dumps({k: reply[k] for k in ("added", "changed", "removed", "acl_changes")}),
                             latency_s=0.0)  # fmt: skip
         log.info("ingest by %s: version %s, %d added, %d changed, %d removed, %d failed", caller.name, version,
