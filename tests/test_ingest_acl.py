@@ -142,7 +142,7 @@ def test_http_ingest_keeps_tags_and_refuses_widening(tmp_path: Path) -> None:
     docs = tmp_path / "new"
     docs.mkdir()
     (docs / "roof.md").write_text("# Roof\n\nThe warehouse roof is painted green.\n")
-    post = lambda body: served.client.post("/v1/ingest", json=body, headers=served.auth("root"))  # noqa: E731
+    post = lambda body: served.client.post("/v1/ingest", json=body, headers=served.auth("root"))
     assert post({"paths": [str(docs)], "acl": ["hr"]}).status_code == 200
     (docs / "roof.md").write_text("# Roof\n\nThe warehouse roof is painted blue.\n")
     kept = post({"paths": [str(docs)]}).json()

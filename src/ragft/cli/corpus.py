@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -43,6 +44,9 @@ def init(directory: Annotated[Path, typer.Argument(help="Folder to make a worksp
     console.print("Next: [bold]ragft ingest PATH[/] to add documents.")
 
 
+_WIDEN_HELP = "Let this ingest make documents public or add groups to them; documents whose tags it does not state take exactly --acl."
+
+
 @app.command("ingest")
 @user_errors
 def ingest_command(
@@ -56,10 +60,7 @@ def ingest_command(
     follow_symlinks: Annotated[
         bool, typer.Option("--follow-symlinks", help="Follow symbolic links whose target is inside the folder given (default: skip links).")
     ] = False,
-    allow_widen_access: Annotated[
-        bool, typer.Option("--allow-widen-access", help="Let this ingest make documents public or add groups to them; "
-                           "documents whose tags it does not state take exactly --acl.")  # fmt: skip
-    ] = False,
+    allow_widen_access: Annotated[bool, typer.Option("--allow-widen-access", help=_WIDEN_HELP)] = False,
     note: Annotated[str, typer.Option(help="A note stored with the new corpus version.")] = "",
     workspace: WorkspaceOption = None,
 ) -> None:
@@ -87,7 +88,7 @@ def _ingest_with_progress(ws: Workspace, paths: list[Path], **options: Any) -> I
             paths,
             max_file_mb=ws.config.corpus.max_file_mb,
             on_total=lambda n: progress.update(task, total=n),
-            on_file=lambda name: progress.update(task, advance=1, description=_plain(name[-50:])),
+            on_file=lambda name: progress.update(task, advance=1, description=escape(printable(name[-50:]))),
             **options,
         )
 

@@ -102,17 +102,23 @@ class _Walk:
         try:
             mode = path.lstat().st_mode
         except FileNotFoundError:
-            return self.problem(path, "no such file or folder", "check the path")
+            self.problem(path, "no such file or folder", "check the path")
+            return
         except OSError as exc:
-            return self.problem(path, f"cannot read ({exc.strerror or exc})", "check the path and its permissions")
+            self.problem(path, f"cannot read ({exc.strerror or exc})", "check the path and its permissions")
+            return
         if stat.S_ISDIR(mode) or (stat.S_ISLNK(mode) and path.is_dir()):
-            return self.folder(path.resolve())  # a folder the caller named, even through a link, is the root
+            self.folder(path.resolve())  # a folder the caller named, even through a link, is the root
+            return
         if not _utf8(str(path)):
-            return self.problem(path, "file name is not valid UTF-8", "rename it (e.g. `convmv -f latin1 -t utf-8`)")
+            self.problem(path, "file name is not valid UTF-8", "rename it (e.g. `convmv -f latin1 -t utf-8`)")
+            return
         if stat.S_ISLNK(mode):
-            return self.link(path, path.parent.resolve(), path.name, explicit=True)
+            self.link(path, path.parent.resolve(), path.name, explicit=True)
+            return
         if _kind(mode) != "file":
-            return self.problem(path, f"not a regular file ({_kind(mode)})", "only regular files are ingested")
+            self.problem(path, f"not a regular file ({_kind(mode)})", "only regular files are ingested")
+            return
         resolved = path.resolve()
         self.found.append(SourceFile(resolved, path.name, resolved, explicit=True, suffix=resolved.suffix.lower()))
 

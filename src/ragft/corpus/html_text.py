@@ -19,7 +19,7 @@ _BLOCKS = frozenset((
     "p", "div", "section", "article", "main", "li", "ul", "ol", "table", "tr", "blockquote",
     "pre", "dl", "dt", "dd", "figure", "figcaption",
 ))  # fmt: skip
-_VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
+_VOID = frozenset(["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"])
 _HEADING = re.compile(r"h([1-6])")
 _SLICE = 64 * 1024
 

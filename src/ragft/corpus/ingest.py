@@ -21,7 +21,13 @@ from typing import Any
 
 from ragft.corpus.access import AclChange, settle_acl
 from ragft.corpus.files import SourceFile, find_files
-from ragft.corpus.loaders import SUPPORTED_SUFFIXES, FileLoad, Limits, LoadError, load_path
+from ragft.corpus.loaders import (
+    SUPPORTED_SUFFIXES,
+    FileLoad,
+    Limits,
+    LoadError,
+    load_path,
+)
 from ragft.corpus.problems import FileProblem, display_path
 from ragft.corpus.store import DocumentStore, IngestPlan
 from ragft.types import Document
