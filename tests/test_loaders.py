@@ -129,10 +129,15 @@ def test_a_100_mb_file_is_refused_before_reading(tmp_path: Path) -> None:
 
 
 def test_an_unreadable_path_is_a_load_error(tmp_path: Path) -> None:
-    dangling = tmp_path / "gone.txt"
-    os.symlink(tmp_path / "nowhere.txt", dangling)
     with pytest.raises(LoadError, match="cannot read"):
-        load_file(dangling, "gone.txt", max_file_mb=50)
+        load_file(tmp_path / "gone.txt", "gone.txt", max_file_mb=50)
+
+
+def test_a_symbolic_link_is_refused_not_read(tmp_path: Path) -> None:
+    (tmp_path / "real.txt").write_text("Some text.")
+    os.symlink(tmp_path / "real.txt", tmp_path / "link.txt")
+    with pytest.raises(LoadError, match="symbolic link"):
+        load_file(tmp_path / "link.txt", "link.txt", max_file_mb=50)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can read files whatever their mode")

@@ -70,6 +70,20 @@ def mutated(draw, seed: bytes) -> bytes:
     return bytes(data)
 
 
+FRONT_MATTER_SEEDS = (
+    b"---\ntitle: T\nacl:\n  - hr\n  - legal\n---\n# Heading\n\nBody text.\n",
+    b'+++\ntitle = "T"\nacl = ["hr"]\n+++\nBody text.\n',
+    b"<!-- c -->\n\n--- \nacl: [hr, legal]\n...\nBody text.",
+)
+
+
+@pytest.mark.parametrize("seed", FRONT_MATTER_SEEDS)
+@FUZZ
+@given(data=st.data())
+def test_mutated_front_matter_loads_or_raises_load_error(seed: bytes, data: st.DataObject) -> None:
+    load_or_load_error(data.draw(mutated(seed)), ".md")
+
+
 @pytest.mark.parametrize("suffix", SUFFIXES)
 @FUZZ
 @given(data=st.data())

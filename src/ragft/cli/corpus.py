@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -14,6 +15,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from ragft.cli.common import (
     WorkspaceOption,
@@ -23,8 +25,10 @@ from ragft.cli.common import (
     open_workspace,
     user_errors,
 )
+from ragft.corpus.access import describe_acl
 from ragft.corpus.diff import diff_versions
 from ragft.corpus.ingest import IngestReport, ingest
+from ragft.corpus.problems import printable
 from ragft.workspace import Workspace
 
 corpus_app = typer.Typer(help="Inspect the versioned corpus: versions, documents, diffs.", no_args_is_help=True)
@@ -40,6 +44,9 @@ def init(directory: Annotated[Path, typer.Argument(help="Folder to make a worksp
     console.print("Next: [bold]ragft ingest PATH[/] to add documents.")
 
 
+_WIDEN_HELP = "Let this ingest make documents public or add groups to them; documents whose tags it does not state take exactly --acl."
+
+
 @app.command("ingest")
 @user_errors
 def ingest_command(
@@ -50,16 +57,23 @@ def ingest_command(
     sync: Annotated[
         bool, typer.Option("--sync", help="Make the corpus exactly these paths: documents not found here are removed.")
     ] = False,
+    follow_symlinks: Annotated[
+        bool, typer.Option("--follow-symlinks", help="Follow symbolic links whose target is inside the folder given (default: skip links).")
+    ] = False,
+    allow_widen_access: Annotated[bool, typer.Option("--allow-widen-access", help=_WIDEN_HELP)] = False,
     note: Annotated[str, typer.Option(help="A note stored with the new corpus version.")] = "",
     workspace: WorkspaceOption = None,
 ) -> None:
     """Add or update documents (.txt .md .html .pdf .docx .jsonl); changes make a new corpus version.
 
     Unchanged files are not stored again; a changed file gets a new document version; a file gone
-    from a re-ingested folder is removed in the new version. Exit code 1 if any file failed.
+    from a re-ingested folder is removed in the new version. A document keeps its access tags unless
+    --acl or its front matter states new ones; every change is listed, and one that widens access
+    fails that document unless --allow-widen-access. Exit code 1 if any file failed.
     """
     ws = open_workspace(workspace)
-    report = _ingest_with_progress(ws, paths, acl=frozenset(acl), include=include, exclude=exclude, sync=sync, note=note)
+    report = _ingest_with_progress(ws, paths, acl=frozenset(acl), include=include, exclude=exclude, sync=sync, note=note,
+                                   follow_symlinks=follow_symlinks, allow_widen_access=allow_widen_access)  # fmt: skip
     _print_ingest_report(report)
     if report.failures:
         raise typer.Exit(1)
@@ -74,9 +88,14 @@ def _ingest_with_progress(ws: Workspace, paths: list[Path], **options: Any) -> I
             paths,
             max_file_mb=ws.config.corpus.max_file_mb,
             on_total=lambda n: progress.update(task, total=n),
-            on_file=lambda name: progress.update(task, advance=1, description=name[-50:]),
+            on_file=lambda name: progress.update(task, advance=1, description=escape(printable(name[-50:]))),
             **options,
         )
+
+
+def _plain(text: str) -> Text:
+    """User-supplied text (file names, messages quoting file content) as a cell: no markup, no control characters."""
+    return Text(printable(text))
 
 
 def _print_ingest_report(report: IngestReport) -> None:
@@ -86,7 +105,15 @@ def _print_ingest_report(report: IngestReport) -> None:
             table.add_column(column, overflow="fold")
         for problem in report.problems:
             style = "dim" if problem.skipped else "red"
-            table.add_row(problem.path, f"[{style}]{problem.problem}[/]", problem.advice)
+            table.add_row(_plain(problem.path), Text(printable(problem.problem), style=style), _plain(problem.advice))
+        console.print(table)
+    if report.acl_changes:
+        table = Table(title="Access tags changed", title_justify="left")
+        for column in ("doc id", "old", "new", "change"):
+            table.add_column(column, overflow="fold")
+        for change in report.acl_changes:
+            kind = Text("widened (--allow-widen-access)", style="yellow") if change.widens else Text("narrowed")
+            table.add_row(_plain(change.doc_id), _plain(describe_acl(change.old)), _plain(describe_acl(change.new)), kind)
         console.print(table)
     plan = report.plan
     counts = f"{len(plan.added)} added, {len(plan.changed)} changed, {len(plan.removed)} removed, {len(plan.unchanged)} unchanged"
@@ -98,7 +125,7 @@ def _print_ingest_report(report: IngestReport) -> None:
     console.print(
         f"{report.files_loaded} files, {report.documents_seen} documents, {report.bytes_read / 1e6:.2f} MB "
         f"in {report.elapsed_s:.2f} s ({report.docs_per_s:.1f} docs/s, {report.mb_per_s:.2f} MB/s); "
-        f"{len(report.failures)} failed."
+        f"{len(report.failures)} failed, {len(report.acl_changes)} access changes."
     )
 
 

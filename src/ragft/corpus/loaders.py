@@ -11,28 +11,38 @@ import hashlib
 import io
 import json
 import re
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragft.errors import RagftError
+from ragft.corpus.files import read_regular_file
+from ragft.corpus.front_matter import split_front_matter
+from ragft.corpus.html_text import html_to_text
+from ragft.corpus.jsonl import LineProblem, check_metadata, read_jsonl
+from ragft.corpus.problems import LoadError, UnsupportedFileError
 from ragft.types import Document
 
+__all__ = ["SUPPORTED_SUFFIXES", "FileLoad", "Limits", "LoadError", "UnsupportedFileError", "content_hash", "load_file", "load_path"]
+
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".jsonl")
+UNPACKED_PER_PACKED = 4  # a .docx may unpack to this many times max_file_mb, no more (zip bombs)
+MAX_PARSE_S = 30.0  # an HTML page taking longer than this to read is refused
 
 
-class LoadError(RagftError):
-    """A file could not be ingested: `problem` says what is wrong, `advice` what to do."""
+@dataclass(frozen=True)
+class Limits:
+    """How much one file may cost: bytes read, bytes a .docx unpacks to, seconds to read HTML."""
 
-    def __init__(self, problem: str, advice: str) -> None:
-        super().__init__(f"{problem}; {advice}")
-        self.problem = problem
-        self.advice = advice
+    max_bytes: int
+    max_unpacked_bytes: int
+    max_parse_s: float = MAX_PARSE_S
 
-
-class UnsupportedFileError(LoadError):
-    """No loader for this file's extension."""
+    @classmethod
+    def from_mb(cls, max_file_mb: float) -> Limits:
+        max_bytes = int(max_file_mb * 1024 * 1024)
+        return cls(max_bytes=max_bytes, max_unpacked_bytes=max_bytes * UNPACKED_PER_PACKED)
 
 
 @dataclass(frozen=True)
@@ -42,8 +52,18 @@ class Loaded:
     text: str
     title: str
     doc_id: str | None = None  # only .jsonl names its documents itself
-    acl: frozenset[str] = frozenset()
+    acl: frozenset[str] | None = None  # None: the file states no access tags
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FileLoad:
+    """The documents one file gave, which of them state their own access tags, and its bad .jsonl lines."""
+
+    documents: list[Document]
+    acl_stated: frozenset[str] = frozenset()  # doc ids whose file (front matter, .jsonl "acl") gave tags
+    line_problems: list[LineProblem] = field(default_factory=list)
+    size: int = 0
 
 
 def content_hash(text: str, title: str, acl: frozenset[str]) -> str:
@@ -53,51 +73,68 @@ def content_hash(text: str, title: str, acl: frozenset[str]) -> str:
 
 
 def load_file(path: Path, doc_id: str, *, max_file_mb: float, extra_acl: frozenset[str] = frozenset()) -> list[Document]:
-    """Load one file into Documents (several for .jsonl), with `extra_acl` added to each."""
-    suffix = path.suffix.lower()
-    loader = _LOADERS.get(suffix)
-    if loader is None:
+    """Load one file into Documents (several for .jsonl), with `extra_acl` added to each; any bad line fails it all."""
+    loaded = load_path(path, doc_id, limits=Limits.from_mb(max_file_mb), extra_acl=extra_acl)
+    if loaded.line_problems:
+        first = loaded.line_problems[0]
+        raise LoadError(f"line {first.line}: {first.problem}", first.advice)
+    return loaded.documents
+
+
+def load_path(
+    path: Path, doc_id: str, *, limits: Limits, extra_acl: frozenset[str] = frozenset(), suffix: str | None = None
+) -> FileLoad:
+    """Load one regular file as the type `suffix` (default: its own), never reading past `limits`.
+
+    Symbolic links and special files are refused (see `files.read_regular_file`); a .jsonl file
+    gives its good lines as documents and its bad lines as `line_problems`.
+    """
+    suffix = (suffix or path.suffix).lower()
+    if suffix not in _LOADERS and suffix != ".jsonl":
         raise UnsupportedFileError(
             f"no loader for '{suffix or path.name}'",
             f"supported: {' '.join(SUPPORTED_SUFFIXES)}; convert the file or leave it out (--exclude)",
         )
-    data = _read_bytes(path, max_file_mb)
-    documents = []
-    for loaded in loader(data, path):
-        text = loaded.text.strip("\n")
-        if not text.strip():
-            raise LoadError("no text in the file", "check it is the document you meant; empty files are not ingested")
-        acl = loaded.acl | extra_acl
-        metadata = {**loaded.metadata, "format": suffix.lstrip("."), "content_hash": content_hash(text, loaded.title, acl)}
-        documents.append(
-            Document(
-                doc_id=loaded.doc_id or doc_id,
-                title=loaded.title,
-                text=text,
-                source=str(path),
-                acl=acl,
-                metadata=metadata,
-            )
-        )
-    return documents
-
-
-def _read_bytes(path: Path, max_file_mb: float) -> bytes:
-    try:
-        size = path.stat().st_size
-        if size > max_file_mb * 1024 * 1024:
-            raise LoadError(
-                f"too large ({size / 1024 / 1024:.1f} MB > max_file_mb {max_file_mb:g})",
-                "split the file, or raise [corpus] max_file_mb in ragft.toml",
-            )
-        data = path.read_bytes()
-    except PermissionError:
-        raise LoadError("permission denied", "make the file readable (chmod) or leave it out") from None
-    except OSError as exc:
-        raise LoadError(f"cannot read ({exc.strerror or exc})", "check the path exists and is a regular file") from None
+    data = read_regular_file(path, limits.max_bytes)
     if not data.strip():
         raise LoadError("empty file", "nothing to ingest; add content or leave it out")
-    return data
+    if suffix == ".jsonl":
+        return _load_jsonl(data, path, extra_acl)
+    items = _LOADERS[suffix](data, path, limits)
+    documents = [_document(item, doc_id, path, suffix, extra_acl) for item in items]
+    stated = frozenset(doc.doc_id for doc, item in zip(documents, items, strict=True) if item.acl is not None)
+    return FileLoad(documents, stated, [], len(data))
+
+
+def _load_jsonl(data: bytes, path: Path, extra_acl: frozenset[str]) -> FileLoad:
+    records, line_problems = read_jsonl(_decode_text(data))
+    if not records and not line_problems:
+        raise LoadError("no documents in the file", "each line must be one JSON object with doc_id and text")
+    documents, stated = [], set()
+    for record in records:
+        try:
+            documents.append(_document(Loaded(record.text, record.title, record.doc_id, record.acl, record.metadata), record.doc_id, path, ".jsonl", extra_acl))
+        except LoadError as exc:
+            line_problems.append(LineProblem(record.line, record.doc_id, exc.problem, exc.advice))
+            continue
+        if record.acl is not None:
+            stated.add(record.doc_id)
+    return FileLoad(documents, frozenset(stated), sorted(line_problems, key=lambda p: p.line), len(data))
+
+
+def _document(loaded: Loaded, doc_id: str, path: Path, suffix: str, extra_acl: frozenset[str]) -> Document:
+    text = loaded.text.strip("\n")
+    if not text.strip():
+        raise LoadError("no text in the file", "check it is the document you meant; empty files are not ingested")
+    metadata = dict(loaded.metadata)
+    if "page_starts" in metadata:  # offsets move with the newlines stripped off the front
+        lead = len(loaded.text) - len(loaded.text.lstrip("\n"))
+        starts = metadata["page_starts"]
+        metadata["page_starts"] = [min(max(0, s - lead), len(text)) for s in starts] if isinstance(starts, list) and all(type(s) is int for s in starts) else starts
+    check_metadata(metadata, text)
+    acl = (loaded.acl or frozenset()) | extra_acl
+    metadata.update({"format": suffix.lstrip("."), "content_hash": content_hash(text, loaded.title, acl)})
+    return Document(doc_id=loaded.doc_id or doc_id, title=loaded.title, text=text, source=str(path), acl=acl, metadata=metadata)
 
 
 def _decode_text(data: bytes) -> str:
@@ -113,61 +150,26 @@ def _decode_text(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _load_txt(data: bytes, path: Path) -> list[Loaded]:
+def _load_txt(data: bytes, path: Path, limits: Limits) -> list[Loaded]:
     text = _decode_text(data)
     first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
     title = first_line if 0 < len(first_line) <= 120 else path.stem
     return [Loaded(text=text, title=title)]
 
 
-_FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
 _MD_HEADING = re.compile(r"^#\s+(.+)$", re.MULTILINE)
 
 
-def _load_markdown(data: bytes, path: Path) -> list[Loaded]:
-    text = _decode_text(data)
-    fields: dict[str, str] = {}
-    match = _FRONT_MATTER.match(text)
-    if match:
-        for line in match.group(1).splitlines():
-            key, sep, value = line.partition(":")
-            if sep:
-                fields[key.strip().lower()] = value.strip().strip("\"'")
-        text = text[match.end() :]
-    heading = _MD_HEADING.search(text)
-    title = fields.get("title") or (heading.group(1).strip() if heading else path.stem)
-    acl = frozenset(group.strip() for group in fields.get("acl", "").strip("[]").split(",") if group.strip())
-    return [Loaded(text=text, title=title, acl=acl)]
+def _load_markdown(data: bytes, path: Path, limits: Limits) -> list[Loaded]:
+    front = split_front_matter(_decode_text(data))
+    heading = _MD_HEADING.search(front.body)
+    title = front.title or (heading.group(1).strip() if heading else path.stem)
+    return [Loaded(text=front.body, title=title, acl=front.acl)]
 
 
-_HTML_DROP = ("script", "style", "nav", "header", "footer", "aside", "noscript", "form", "iframe", "svg", "template")
-_HTML_BLOCKS = (
-    "p", "div", "section", "article", "main", "li", "ul", "ol", "table", "tr", "blockquote",
-    "pre", "dl", "dt", "dd", "figure", "figcaption",
-)  # fmt: skip
-
-
-def _load_html(data: bytes, path: Path) -> list[Loaded]:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(_decode_text(data), "html.parser")
-    title_tag = soup.find("title")
-    page_title = title_tag.get_text(" ", strip=True) if title_tag else ""
-    for tag in soup.find_all(_HTML_DROP):
-        tag.decompose()
-    body = soup.find("main") or soup.find("article") or soup.body or soup
-    for level in range(1, 7):
-        for tag in body.find_all(f"h{level}"):
-            tag.insert_before("\n\n" + "#" * level + " ")
-            tag.insert_after("\n\n")
-    for tag in body.find_all(_HTML_BLOCKS):
-        tag.insert_before("\n\n")
-        tag.insert_after("\n\n")
-    for tag in body.find_all(["td", "th"]):
-        tag.insert_after(" | ")
-    for tag in body.find_all("br"):
-        tag.replace_with("\n")
-    text = _tidy_whitespace(body.get_text())
+def _load_html(data: bytes, path: Path, limits: Limits) -> list[Loaded]:
+    page_title, raw = html_to_text(_decode_text(data), max_seconds=limits.max_parse_s)
+    text = _tidy_whitespace(raw)
     heading = _MD_HEADING.search(text)
     title = page_title or (heading.group(1).strip() if heading else path.stem)
     return [Loaded(text=text, title=title)]
@@ -178,7 +180,7 @@ def _tidy_whitespace(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
-def _load_pdf(data: bytes, path: Path) -> list[Loaded]:
+def _load_pdf(data: bytes, path: Path, limits: Limits) -> list[Loaded]:
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
@@ -207,9 +209,10 @@ def _load_pdf(data: bytes, path: Path) -> list[Loaded]:
     return [Loaded(text=text, title=info_title.strip() or first_line[:120], metadata={"page_starts": page_starts})]
 
 
-def _load_docx(data: bytes, path: Path) -> list[Loaded]:
+def _load_docx(data: bytes, path: Path, limits: Limits) -> list[Loaded]:
     import docx
 
+    _check_unpacked_size(data, limits.max_unpacked_bytes)
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:  # zipfile, lxml and docx errors vary by corruption; any of them means unreadable
@@ -222,6 +225,24 @@ def _load_docx(data: bytes, path: Path) -> list[Loaded]:
             first_heading = block.lstrip("#").strip()
     title = (document.core_properties.title or "").strip() or first_heading or path.stem
     return [Loaded(text="\n\n".join(blocks), title=title)]
+
+
+def _check_unpacked_size(data: bytes, max_unpacked_bytes: int) -> None:
+    """LoadError when the zip would unpack to more than `max_unpacked_bytes`, summing declared sizes.
+
+    The zip reader never returns more than a part declares, so this refuses a zip bomb before
+    python-docx unpacks anything.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:
+        raise LoadError(f"not a readable .docx ({type(exc).__name__})", "re-save it from Word/LibreOffice as .docx") from None
+    if total > max_unpacked_bytes:
+        raise LoadError(
+            f"unpacks to {total / 1024 / 1024:.0f} MB, over the {max_unpacked_bytes / 1024 / 1024:g} MB limit (a zip bomb?)",
+            "re-save the document without embedded media, or raise [corpus] max_file_mb (a .docx may unpack to 4x it)",
+        )
 
 
 def _docx_blocks(document: Any) -> list[str]:
@@ -251,38 +272,7 @@ def _heading_level(style_name: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def _load_jsonl(data: bytes, path: Path) -> list[Loaded]:
-    loaded = []
-    seen: set[str] = set()
-    for line_no, line in enumerate(_decode_text(data).splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"line {line_no}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise LoadError(f"{where}: not valid JSON ({exc.msg})", "each line must be one JSON object") from None
-        if not isinstance(record, dict):
-            raise LoadError(f"{where}: not a JSON object", 'each line must look like {"doc_id", "title", "text"}')
-        for key in ("doc_id", "text"):
-            if not isinstance(record.get(key), str) or not record[key].strip():
-                raise LoadError(f"{where}: missing or empty '{key}'", 'each line needs string fields "doc_id" and "text"')
-        doc_id = record["doc_id"].strip()
-        if doc_id in seen:
-            raise LoadError(f"{where}: duplicate doc_id '{doc_id}'", "doc ids must be unique within the file")
-        seen.add(doc_id)
-        acl = record.get("acl") or []
-        if isinstance(acl, str):
-            acl = [acl]
-        metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
-        title = str(record.get("title") or doc_id)
-        loaded.append(Loaded(text=record["text"], title=title, doc_id=doc_id, acl=frozenset(map(str, acl)), metadata=metadata))
-    if not loaded:
-        raise LoadError("no documents in the file", "each line must be one JSON object with doc_id and text")
-    return loaded
-
-
-_LOADERS: dict[str, Callable[[bytes, Path], list[Loaded]]] = {
+_LOADERS: dict[str, Callable[[bytes, Path, Limits], list[Loaded]]] = {
     ".txt": _load_txt,
     ".md": _load_markdown,
     ".markdown": _load_markdown,
@@ -290,5 +280,4 @@ _LOADERS: dict[str, Callable[[bytes, Path], list[Loaded]]] = {
     ".htm": _load_html,
     ".pdf": _load_pdf,
     ".docx": _load_docx,
-    ".jsonl": _load_jsonl,
 }

@@ -321,8 +321,9 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
     async def ingest(request: Request) -> Any:
         """Ingest server-side files or folders (admin group only) and serve the new corpus version.
 
-        Body: `{"paths": [...], "sync": false, "acl": []}`. Replies with the version, counts of
-        documents added/changed/removed, each file that failed, and the re-indexing cost (`index`
+        Body: `{"paths": [...], "sync": false, "acl": [], "allow_widen_access": false, "follow_symlinks": false}`.
+        Replies with the version, counts of documents added/changed/removed, each file that failed or
+        was skipped, every access-tag change (audited too), and the re-indexing cost (`index`
         is null when nothing changed). 400 when no file could be read; 409 while another ingest runs.
         """
         caller = server.caller(request)
@@ -342,8 +343,9 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
         finally:
             server.ingest_lock.release()
         reply = ingest_json(report, indexed, version)
-        server.audit.append(user=caller.name, question="POST /v1/ingest " + json.dumps(body.paths), system="ingest", retrieved=[],
-                            cited=[], corpus_version=version, answer_text=json.dumps({k: reply[k] for k in ("added", "changed", "removed")}),
+        changes = f" access changes: {json.dumps(reply['acl_changes'])}" if reply["acl_changes"] else ""
+        server.audit.append(user=caller.name, question="POST /v1/ingest " + json.dumps(body.paths) + changes, system="ingest", retrieved=[],
+                            cited=[], corpus_version=version, answer_text=json.dumps({k: reply[k] for k in ("added", "changed", "removed", "acl_changes")}),
                             latency_s=0.0)  # fmt: skip
         log.info("ingest by %s: version %s, %d added, %d changed, %d removed, %d failed", caller.name, version,
                  reply["added"], reply["changed"], reply["removed"], len(reply["failures"]))  # fmt: skip

@@ -29,6 +29,8 @@ class IngestRequest(BaseModel):
     paths: list[StrictStr] = Field(min_length=1, max_length=MAX_PATHS)
     sync: StrictBool = False
     acl: list[StrictStr] = Field(default_factory=list, max_length=100)  # groups that may see the new documents
+    allow_widen_access: StrictBool = False  # let documents become public or gain groups (else that document fails)
+    follow_symlinks: StrictBool = False  # follow links whose target stays inside the folder given
 
 
 def checked_paths(body: IngestRequest) -> list[Path]:
@@ -51,7 +53,8 @@ def ingest_and_index(ws: Workspace, body: IngestRequest, embedder: Any | None) -
     try:
         try:
             report = ingest(local.store, checked_paths(body), max_file_mb=ws.config.corpus.max_file_mb,
-                            acl=frozenset(body.acl), sync=body.sync, note="POST /v1/ingest")  # fmt: skip
+                            acl=frozenset(body.acl), sync=body.sync, note="POST /v1/ingest",
+                            allow_widen_access=body.allow_widen_access, follow_symlinks=body.follow_symlinks)  # fmt: skip
         except OSError as exc:  # an unreadable folder while walking: nothing was committed
             raise ApiError(400, f"could not read the given paths: {exc}") from None
         if report.version is None or embedder is None:
@@ -77,5 +80,7 @@ def ingest_json(report: IngestReport, indexed: IndexedCorpus | None, version: in
         "unchanged": len(report.plan.unchanged),
         "files_loaded": report.files_loaded,
         "failures": [{"path": p.path, "problem": p.problem, "advice": p.advice} for p in report.failures],
+        "skipped": [{"path": p.path, "problem": p.problem, "advice": p.advice} for p in report.problems if p.skipped],
+        "acl_changes": [{"doc_id": c.doc_id, "old": sorted(c.old), "new": sorted(c.new), "widened": c.widens} for c in report.acl_changes],
         "index": index,
     }
