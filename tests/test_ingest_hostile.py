@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ragft.corpus.files import read_regular_file
+from ragft.corpus.walk import read_regular_file
 from ragft.corpus.html_text import html_to_text
 from ragft.corpus.ingest import ingest
 from ragft.corpus.loaders import LoadError, load_file

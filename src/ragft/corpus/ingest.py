@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ragft.corpus.access import AclChange, settle_acl
-from ragft.corpus.files import SourceFile, find_files
+from ragft.corpus.walk import SourceFile, find_files
 from ragft.corpus.loaders import (
     SUPPORTED_SUFFIXES,
     FileLoad,

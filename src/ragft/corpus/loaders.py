@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragft.corpus.files import read_regular_file
+from ragft.corpus.walk import read_regular_file
 from ragft.corpus.front_matter import split_front_matter
 from ragft.corpus.html_text import html_to_text
 from ragft.corpus.jsonl import LineProblem, check_metadata, read_jsonl
