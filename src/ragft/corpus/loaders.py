@@ -274,7 +274,7 @@ def _load_jsonl(data: bytes, path: Path) -> list[Loaded]:
         acl = record.get("acl") or []
         if isinstance(acl, str):
             acl = [acl]
-        metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
+        metadata = found if isinstance(found := record.get("metadata"), dict) else {}
         title = str(record.get("title") or doc_id)
         loaded.append(Loaded(text=record["text"], title=title, doc_id=doc_id, acl=frozenset(map(str, acl)), metadata=metadata))
     if not loaded:
