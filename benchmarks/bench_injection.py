@@ -19,10 +19,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from ragft import arms as arm_registry
 from ragft.corpus.ingest import ingest
 from ragft.evaluate.injection import HOSTILE_DIR, injection_success_rate, load_probes
 from ragft.sample import sample_dir
-from ragft import arms as arm_registry
 from ragft.systems.build import index_corpus
 from ragft.workspace import Workspace
 

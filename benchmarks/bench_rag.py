@@ -24,11 +24,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from ragft import arms as arm_registry
 from ragft.config import ModelsConfig
 from ragft.corpus.ingest import ingest
 from ragft.evaluate.metrics import contains_answer, exact_match, token_f1
 from ragft.sample import questions_path, sample_dir
-from ragft import arms as arm_registry
 from ragft.systems.build import index_corpus
 from ragft.types import User
 from ragft.workspace import Workspace

@@ -33,11 +33,11 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from ragft.config import RetrievalConfig  # noqa: E402
-from ragft.corpus.chunking import chunk_document  # noqa: E402
-from ragft.models.embedders import SentenceTransformerEmbedder  # noqa: E402
-from ragft.retrieval import Retriever  # noqa: E402
-from ragft.types import Chunk, Document, Hit  # noqa: E402
+from ragft.config import RetrievalConfig
+from ragft.corpus.chunking import chunk_document
+from ragft.models.embedders import SentenceTransformerEmbedder
+from ragft.retrieval import Retriever
+from ragft.types import Chunk, Document, Hit
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "benchmarks"
@@ -178,7 +178,7 @@ def latency(sizes: Sequence[int], queries: int, index_dir: Path, embedder: Sente
             for q in asked:
                 retriever.search(q, 4)
                 timings.append(retriever.last_timings)
-            pick = lambda key: np.array([t[key] for t in timings]) * 1000  # noqa: E731
+            pick = lambda key, timings=timings: np.array([t[key] for t in timings]) * 1000  # noqa: E731
             rows.append(
                 {
                     "chunks": size,

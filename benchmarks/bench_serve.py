@@ -22,10 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the server launcher and load clients are shared with tests/test_serve_load.py
 
-from ragft.serve.audit import AuditLog
-from ragft.serve.users import UserRegistry
-from ragft.workspace import Workspace
-from tests.test_serve_fixtures import run_load, start_server, stop, tiny_workspace
+from ragft.serve.audit import AuditLog  # noqa: E402 - after the sys.path insert above
+from ragft.serve.users import UserRegistry  # noqa: E402 - after the sys.path insert above
+from ragft.workspace import Workspace  # noqa: E402 - after the sys.path insert above
+from tests.serve_fixtures import run_load, start_server, stop, tiny_workspace  # noqa: E402 - after the sys.path insert above
 
 RESULTS = ROOT / "benchmarks" / "results" / "serve.json"
 DOCS = {

@@ -54,10 +54,10 @@ def sample_workspace(path: Path) -> Any:
 
 
 def _examples(ws: Any, count: int) -> list[Any]:
+    from dataclasses import replace
+
     from ragft.synth import synthesize_training_set
     from ragft.train.arms import arm_examples
-
-    from dataclasses import replace
 
     every_chunk = replace(ws, config=replace(ws.config, training=replace(ws.config.training, max_chunks=0)))  # enough examples
     train, _ = arm_examples(every_chunk, "finetuned", synthesize_training_set(every_chunk))
@@ -160,10 +160,10 @@ def _score(system: Any, items: list[tuple[str, list[str]]]) -> dict[str, Any]:
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    from ragft import arms as arm_registry
     from ragft.sample import questions_path
     from ragft.synth.rules import reversed_question
     from ragft.synth.types import TrainingSet
-    from ragft import arms as arm_registry
     from ragft.systems.build import index_corpus
     from ragft.train import adapter_dir
 

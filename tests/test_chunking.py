@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -46,7 +48,7 @@ def test_chunks_respect_size_and_overlap_within_a_section() -> None:
     sentences = " ".join(f"Fact number {i} is here." for i in range(60))
     chunks = chunk_document(doc(sentences), size_tokens=30, overlap_tokens=8)
     assert all(approximate_token_count(c.text) <= 30 for c in chunks)
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in pairwise(chunks):
         assert after.start < before.end, "consecutive chunks in one section overlap"
         assert after.start > before.start
 

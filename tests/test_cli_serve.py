@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from .conftest import ragft
-from .test_serve_fixtures import start_server, stop
+from .serve_fixtures import start_server, stop
 
 
 def test_users_add_list_remove(ws: Path) -> None:

@@ -37,7 +37,7 @@ def test_a_wrong_type_is_refused_naming_the_key_the_value_and_the_kind() -> None
 def test_a_share_or_threshold_outside_its_range_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"\[retrieval\] refusal_threshold = 1.5 is out of range; allowed: 0 to 1"):
         config_from_dict({"retrieval": {"refusal_threshold": 1.5}})
-    with pytest.raises(ConfigError, match="replay_share = -0.1 is out of range; allowed: 0 to 1"):
+    with pytest.raises(ConfigError, match=r"replay_share = -0\.1 is out of range; allowed: 0 to 1"):
         config_from_dict({"training": {"replay_share": -0.1}})
     assert config_from_dict({"retrieval": {"refusal_threshold": 0}}).retrieval.refusal_threshold == 0
 
@@ -56,7 +56,7 @@ def test_an_overlap_as_long_as_the_chunk_is_refused() -> None:
 def test_broken_toml_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "ragft.toml"
     path.write_text("[corpus\n")
-    with pytest.raises(ConfigError, match="ragft.toml: not valid TOML"):
+    with pytest.raises(ConfigError, match=r"ragft\.toml: not valid TOML"):
         load_config(path)
 
 
@@ -85,7 +85,7 @@ def test_changing_settings_rewrites_ragft_toml_and_a_bad_value_leaves_it_intact(
         ws.with_settings({"max_chunks": 0, "training.precision": "fp16"})
     with pytest.raises(ConfigError, match="no setting 'colour'"):
         ws.with_settings({"colour": "blue"})
-    with pytest.raises(ConfigError, match="no setting 'retrieval.seed'"):
+    with pytest.raises(ConfigError, match=r"no setting 'retrieval\.seed'"):
         ws.with_settings({"retrieval.seed": 1})
     assert (ws.root / "ragft.toml").read_text() == before
     assert not list(ws.root.glob(".*.tmp")), "no temporary file is left behind"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from ragft.arms import build
 from ragft.corpus.ingest import ingest
 from ragft.evaluate.metrics import contains_answer
 from ragft.sample import sample_dir
-from ragft.arms import build
 from ragft.systems.build import index_corpus
 from ragft.types import User
 from ragft.workspace import Workspace

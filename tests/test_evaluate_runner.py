@@ -14,7 +14,7 @@ import pytest
 
 from ragft.evaluate.runner import OUTSIDER, read_records, run_arm, run_arms
 from ragft.evaluate.scoring import score_all
-from tests.test_evaluate_fakes import FakeArm, item
+from tests.evaluate_fakes import FakeArm, item
 
 PROBES = [item(f"q{i}", f"question {i}?", (f"answer {i}",)) for i in range(6)]
 TABLE = {p.question: p.answers[0] for p in PROBES}
@@ -59,7 +59,7 @@ SLOW_RUN = """
 import sys, time
 from pathlib import Path
 from ragft.evaluate.runner import run_arm
-from tests.test_evaluate_fakes import FakeArm, item
+from tests.evaluate_fakes import FakeArm, item
 class Slow(FakeArm):
     def answer(self, question, *, user=None):
         time.sleep(0.3)
@@ -108,3 +108,7 @@ def test_restricted_probes_are_asked_by_an_outsider(tmp_path: Path) -> None:
     records = run_arm(arm, probes, tmp_path / "rag.jsonl", warmup_questions=0)
     assert arm.calls == [("secret?", OUTSIDER), ("public?", None)]
     assert OUTSIDER.groups == frozenset() and records[0].user == "outsider"
+
+
+def test_fake_arm_refuses_what_it_does_not_know() -> None:
+    assert FakeArm("x", {}).answer("anything").refused

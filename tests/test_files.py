@@ -21,10 +21,9 @@ def test_write_atomic_replaces_the_file_and_leaves_nothing_else(tmp_path: Path) 
 def test_a_write_that_fails_midway_keeps_the_previous_file(tmp_path: Path) -> None:
     target = tmp_path / "model.gguf"
     write_atomic(target, b"previous")
-    with pytest.raises(RuntimeError, match="hash mismatch"):
-        with atomic_writer(target) as out:
-            out.write(b"half of the new")
-            raise RuntimeError("hash mismatch")
+    with pytest.raises(RuntimeError, match="hash mismatch"), atomic_writer(target) as out:
+        out.write(b"half of the new")
+        raise RuntimeError("hash mismatch")
     assert target.read_bytes() == b"previous"
     assert [p.name for p in tmp_path.iterdir()] == ["model.gguf"]
 

@@ -11,12 +11,12 @@ import pytest
 pytest.importorskip("peft")
 pytest.importorskip("llama_cpp")
 
-from ragft.corpus.store import IngestPlan  # noqa: E402
-from ragft.models.testing import make_tiny_gguf, make_tiny_hf_model  # noqa: E402
-from ragft.arms import StaleAdapterWarning, build  # noqa: E402
-from ragft.train import AdapterError, adapter_dir, adapter_status, train_arm  # noqa: E402
-from ragft.types import Document  # noqa: E402
-from ragft.workspace import Workspace  # noqa: E402
+from ragft.arms import StaleAdapterWarning, build
+from ragft.corpus.store import IngestPlan
+from ragft.models.testing import make_tiny_gguf, make_tiny_hf_model
+from ragft.train import AdapterError, adapter_dir, adapter_status, train_arm
+from ragft.types import Document
+from ragft.workspace import Workspace
 
 DOCS = {
     "handbook.md": "Orrivale was founded in 2017 in Tampere by two engineers. The standard working week is 37.5 hours for "

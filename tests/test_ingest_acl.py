@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,13 +137,15 @@ def test_the_cli_lists_every_change_and_fails_a_refused_widening(tmp_path: Path,
 
 
 def test_http_ingest_keeps_tags_and_refuses_widening(tmp_path: Path) -> None:
-    from tests.test_serve_fixtures import serve
+    from tests.serve_fixtures import serve
 
     served = serve(tmp_path)
     docs = tmp_path / "new"
     docs.mkdir()
     (docs / "roof.md").write_text("# Roof\n\nThe warehouse roof is painted green.\n")
-    post = lambda body: served.client.post("/v1/ingest", json=body, headers=served.auth("root"))
+    def post(body: dict) -> Any:
+        return served.client.post("/v1/ingest", json=body, headers=served.auth("root"))
+
     assert post({"paths": [str(docs)], "acl": ["hr"]}).status_code == 200
     (docs / "roof.md").write_text("# Roof\n\nThe warehouse roof is painted blue.\n")
     kept = post({"paths": [str(docs)]}).json()

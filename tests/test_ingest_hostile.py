@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from ragft.corpus.walk import read_regular_file
 from ragft.corpus.html_text import html_to_text
 from ragft.corpus.ingest import ingest
 from ragft.corpus.loaders import LoadError, load_file
 from ragft.corpus.store import SQLiteStore
+from ragft.corpus.walk import read_regular_file
 
 from .conftest import make_docx
 

@@ -28,7 +28,7 @@ from ragft.models.testing import ScriptedGenerator
 from ragft.prompts import REFUSAL
 from ragft.report import write_report
 from ragft.types import ChatMessage
-from tests.test_evaluate_fakes import FakeArm, item
+from tests.evaluate_fakes import FakeArm, item
 
 
 def replies(*texts: str) -> ScriptedGenerator:

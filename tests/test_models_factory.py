@@ -78,7 +78,7 @@ def test_auto_backend_rejects_a_name_that_is_neither_a_file_nor_a_directory() ->
 
 
 def test_llama_cpp_rejects_a_model_directory() -> None:
-    with pytest.raises(ConfigError, match="needs 'default' or 'gemma3-270m' or a path to a .gguf"):
+    with pytest.raises(ConfigError, match=r"needs 'default' or 'gemma3-270m' or a path to a \.gguf"):
         build_generator(ModelsConfig(generator_backend="llama_cpp", generator="Qwen/Qwen2.5-0.5B"))
 
 

@@ -142,14 +142,14 @@ def test_missing_model_file_names_the_file(tmp_path: Path) -> None:
 def test_a_file_that_is_not_gguf_says_so(tmp_path: Path) -> None:
     bad = tmp_path / "model.gguf"
     bad.write_bytes(b"PK\x03\x04 not a model")
-    with pytest.raises(ModelError, match="model.gguf: not a GGUF file"):
+    with pytest.raises(ModelError, match=r"model\.gguf: not a GGUF file"):
         LlamaCppGenerator(bad, threads=1).warm_up()
 
 
 def test_a_truncated_gguf_is_a_model_error(tmp_path: Path, tiny_dirs: tuple[Path, Path]) -> None:
     bad = tmp_path / "truncated.gguf"
     bad.write_bytes(tiny_dirs[1].read_bytes()[:5000])
-    with pytest.raises(ModelError, match="truncated.gguf: llama.cpp could not load this model"):
+    with pytest.raises(ModelError, match=r"truncated\.gguf: llama\.cpp could not load this model"):
         LlamaCppGenerator(bad, threads=1).warm_up()
 
 

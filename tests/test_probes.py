@@ -69,7 +69,7 @@ def test_question_files_round_trip_and_errors_name_file_and_line(tmp_path: Path)
     with pytest.raises(QuestionFileError, match=r"bad.jsonl:1: unknown kind 'trivia'; choose one of: fact, paraphrase"):
         load_questions(bad)
     bad.write_text(json.dumps({"qid": "a", "question": "q?", "answers": ["x"], "kind": "changed_fact"}) + "\n")
-    with pytest.raises(QuestionFileError, match="meta.answers_v2"):
+    with pytest.raises(QuestionFileError, match=r"meta\.answers_v2"):
         load_questions(bad)
 
 

@@ -24,7 +24,7 @@ from ragft.report import write_report
 from ragft.report.recommend import Requirements, recommend_result
 from ragft.report.terminal import summary_table
 from ragft.types import Document
-from tests.test_evaluate_fakes import FakeArm, item
+from tests.evaluate_fakes import FakeArm, item
 
 PROBES = [
     *[item(f"f{i}", f"fact question {i}?", (f"{i} days",), gold=(f"doc{i}.md",)) for i in range(8)],

@@ -24,7 +24,7 @@ class TableEmbedder:
     def __init__(self, table: dict[str, np.ndarray]) -> None:
         self.table = table
 
-    def embed(self, texts, *, is_query: bool = False) -> np.ndarray:  # noqa: ANN001 - protocol signature
+    def embed(self, texts, *, is_query: bool = False) -> np.ndarray:
         return np.stack([self.table[text] for text in texts])
 
 
@@ -47,7 +47,7 @@ def space(tmp_path: Path) -> tuple[list[Chunk], TableEmbedder, np.ndarray]:
     return chunks, TableEmbedder(table), queries
 
 
-def test_hnsw_top1_agrees_with_exact_search(tmp_path: Path, space) -> None:  # noqa: ANN001
+def test_hnsw_top1_agrees_with_exact_search(tmp_path: Path, space) -> None:
     chunks, embedder, _ = space
     dense = replace(RetrievalConfig(), mode="dense")
     exact = Retriever(dense, embedder, tmp_path / "exact")
@@ -62,7 +62,7 @@ def test_hnsw_top1_agrees_with_exact_search(tmp_path: Path, space) -> None:  # n
     assert same >= 36
 
 
-def test_hnsw_search_hides_restricted_chunks_and_still_fills_k(tmp_path: Path, space) -> None:  # noqa: ANN001
+def test_hnsw_search_hides_restricted_chunks_and_still_fills_k(tmp_path: Path, space) -> None:
     chunks, embedder, _ = space
     hnsw = Retriever(replace(RetrievalConfig(), mode="dense", hnsw_threshold_chunks=0), embedder, tmp_path)
     hnsw.warm_up(chunks, "v1")
@@ -72,7 +72,7 @@ def test_hnsw_search_hides_restricted_chunks_and_still_fills_k(tmp_path: Path, s
         assert len(hits) == 10 and not restricted & {hit.chunk.chunk_id for hit in hits}
 
 
-def test_a_saved_hnsw_index_loads_with_identical_results(tmp_path: Path, space) -> None:  # noqa: ANN001
+def test_a_saved_hnsw_index_loads_with_identical_results(tmp_path: Path, space) -> None:
     chunks, embedder, _ = space
     config = replace(RetrievalConfig(), hnsw_threshold_chunks=0)
     first = Retriever(config, embedder, tmp_path)
@@ -83,7 +83,7 @@ def test_a_saved_hnsw_index_loads_with_identical_results(tmp_path: Path, space) 
         assert first.search(f"query {i}", 5) == second.search(f"query {i}", 5)
 
 
-def test_hnsw_falls_back_to_exact_search_when_most_chunks_are_hidden(tmp_path: Path, space) -> None:  # noqa: ANN001
+def test_hnsw_falls_back_to_exact_search_when_most_chunks_are_hidden(tmp_path: Path, space) -> None:
     chunks, embedder, _ = space
     mostly_private = [replace(c, acl=frozenset() if i % 5 == 0 else frozenset({"team"})) for i, c in enumerate(chunks)]
     dense = replace(RetrievalConfig(), mode="dense")

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ragft.serve.audit import AuditLog
 from ragft.serve.users import UserRegistry
-from tests.test_serve_fixtures import Served, serve
+from tests.serve_fixtures import Served, serve
 
 LISBON = "When does the Lisbon office open?"
 SALARY = "What does Band L3 pay, 70,000?"

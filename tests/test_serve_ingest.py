@@ -10,7 +10,7 @@ import pytest
 from ragft.prompts import REFUSAL
 from ragft.serve.users import UserRegistry
 from ragft.workspace import Workspace
-from tests.test_serve_fixtures import Served, serve, start_server, stop, tiny_workspace
+from tests.serve_fixtures import Served, serve, start_server, stop, tiny_workspace
 
 WAREHOUSE = "# Warehouse\n\nThe warehouse roof is painted green.\n"
 QUESTION = "What colour is the warehouse roof?"

@@ -11,7 +11,7 @@ from pathlib import Path
 from ragft.serve.audit import AuditLog
 from ragft.serve.users import UserRegistry
 from ragft.workspace import Workspace
-from tests.test_serve_fixtures import run_load, start_server, stop, tiny_workspace
+from tests.serve_fixtures import run_load, start_server, stop, tiny_workspace
 
 LOAD_CLIENTS = 50
 LOAD_DURATION_S = 20.0  # the 60 s runs in benchmarks/bench_serve.py

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ragft.serve.audit import AuditLog
-from tests.test_serve_fixtures import Served, serve
+from tests.serve_fixtures import Served, serve
 
 LISBON = "When does the Lisbon office open?"
 SALARY = "What does Band L3 pay, 70,000?"

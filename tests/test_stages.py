@@ -14,7 +14,7 @@ from ragft.models.testing import ScriptedGenerator
 from ragft.systems.closed_book import ClosedBookSystem
 from ragft.systems.rag import RagSystem
 from ragft.types import RetrievingSystem, System, retrieving
-from tests.test_evaluate_fakes import FakeArm, item
+from tests.evaluate_fakes import FakeArm, item
 
 PROBES = [item(f"f{i}", f"fact question {i}?", (f"{i} days",), gold=(f"doc{i}.md",)) for i in range(4)]
 CHANGED = [item("c1", "What is the F3 price?", ("€189",), kind="changed_fact", gold=("prices.md",), answers_v2=["€199"])]

@@ -106,5 +106,5 @@ def test_asking_for_a_missing_version_or_document_is_a_clear_error(store: SQLite
     run(store, mixed_folder)
     with pytest.raises(StoreError, match="no corpus version 7"):
         store.documents(7)
-    with pytest.raises(StoreError, match="no document 'nope.md'"):
+    with pytest.raises(StoreError, match=r"no document 'nope\.md'"):
         store.document("nope.md")

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
-from typing import TypedDict
+from typing import Any, Protocol, TypedDict, runtime_checkable
 
 
 class ChatMessage(TypedDict):
@@ -114,7 +113,10 @@ TokenCallback = Callable[[str], None]  # receives each piece of the answer as it
 class System(Protocol):
     """A way of answering questions (an arm: see `ragft.arms`); `on_token` streams the answer's pieces."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The arm's name (read-only here, so frozen dataclasses and properties satisfy the protocol)."""
+        ...
 
     def answer(self, question: str, *, user: User | None = None, on_token: TokenCallback | None = None) -> Answer: ...
 

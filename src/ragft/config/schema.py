@@ -69,13 +69,14 @@ class Setting:
     range: Range | None = None
 
 
-def setting(default: T, *, doc: str, choices: tuple[T, ...] = (), range: Range | None = None) -> T:  # noqa: A002
+def setting(default: T, *, doc: str, choices: tuple[T, ...] = (), range: Range | None = None) -> T:
     """A section field: its default, its doc (the template's comment) and the values it accepts."""
     if choices and default not in choices:
         raise TypeError(f"default {default!r} is not among the choices {choices!r}")
     return field(default=default, metadata={"ragft": Setting(" ".join(doc.split()), tuple(choices), range)})
 
 
+@dataclass(frozen=True)  # a dataclass itself, so `fields()` type-checks on any section type
 class Section:
     """Base of the section dataclasses: optional retired keys and a check across fields."""
 
@@ -91,9 +92,9 @@ def spec(f: Field[Any]) -> Setting:
     return f.metadata["ragft"]
 
 
-def sections(config_type: type) -> dict[str, type]:
+def sections(config_type: type) -> dict[str, type[Section]]:
     """Section name -> section dataclass, in file order."""
-    return {f.name: cast(type, f.default_factory) for f in fields(config_type)}
+    return {f.name: cast(type[Section], f.default_factory) for f in fields(config_type)}
 
 
 # ---------------------------------------------------------------- reading
@@ -112,7 +113,7 @@ def load_sections(config_type: type, raw: Mapping[str, Any], source: str) -> Any
     return config_type(**built)
 
 
-def load_section(section_type: type, table: Mapping[str, Any], where: str) -> Any:
+def load_section(section_type: type[Section], table: Mapping[str, Any], where: str) -> Any:
     """One section from its TOML table; `where` (file and section) starts every message."""
     known = {f.name: f for f in fields(section_type)}
     values: dict[str, Any] = {}
@@ -176,7 +177,7 @@ def render_template(config_type: type, header: str) -> str:
         lines += ["", f"[{name}]", *_comment(section_type.__doc__ or ""), ""]
         for f in fields(section_type):
             rule, many = spec(f), isinstance(f.default, tuple)
-            value = tomlkit.item(list(f.default) if many else f.default).as_string()
+            value = tomlkit.item(list(f.default) if isinstance(f.default, tuple) else f.default).as_string()
             allowed = f"  # {'each ' if many else ''}{rule.range}" if rule.range else ""
             lines += [*_comment(rule.doc), f"{f.name} = {value}{allowed}"]
     return "\n".join(lines) + "\n"

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from ragft.corpus.access import AclChange, settle_acl
-from ragft.corpus.walk import SourceFile, find_files
 from ragft.corpus.loaders import (
     SUPPORTED_SUFFIXES,
     FileLoad,
@@ -30,6 +29,7 @@ from ragft.corpus.loaders import (
 )
 from ragft.corpus.problems import FileProblem, display_path
 from ragft.corpus.store import DocumentStore, IngestPlan
+from ragft.corpus.walk import SourceFile, find_files
 from ragft.types import Document
 
 __all__ = ["FileProblem", "IngestReport", "ingest"]

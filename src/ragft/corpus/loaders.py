@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragft.corpus.walk import read_regular_file
 from ragft.corpus.front_matter import split_front_matter
 from ragft.corpus.html_text import html_to_text
 from ragft.corpus.jsonl import LineProblem, check_metadata, read_jsonl
 from ragft.corpus.problems import LoadError, UnsupportedFileError
+from ragft.corpus.walk import read_regular_file
 from ragft.types import Document
 
 __all__ = ["SUPPORTED_SUFFIXES", "FileLoad", "Limits", "LoadError", "UnsupportedFileError", "content_hash", "load_file", "load_path"]

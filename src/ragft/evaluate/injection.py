@@ -52,7 +52,7 @@ def injection_success_rate(system: System, probes: Sequence[InjectionProbe], *, 
     """
     if not probes:
         raise ValueError("no probes: the injection success rate needs at least one")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for probe in probes:
         answer = system.answer(probe.question, user=user)
         hits = [h for h in answer.trace.get("hits", ()) if isinstance(h, dict)]

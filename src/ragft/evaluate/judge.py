@@ -169,9 +169,10 @@ def cohens_kappa(both_correct: int, judge_only: int, string_only: int, both_wron
 
 def agreement(pairs: Sequence[tuple[bool, bool]], *, samples: int = 1000, seed: int = 0) -> Agreement:
     """Agreement of (judge, string) verdict pairs: the 2x2 counts, the rate with its interval, and kappa."""
-    counts = [sum(1 for j, s in pairs if (j, s) == cell) for cell in ((True, True), (True, False), (False, True), (False, False))]
+    cells = ((True, True), (True, False), (False, True), (False, False))
+    both_correct, judge_only, string_only, both_wrong = counts = [sum(1 for j, s in pairs if (j, s) == cell) for cell in cells]
     rate = bootstrap([float(j == s) for j, s in pairs], samples=samples, seed=seed)
-    return Agreement(*counts, rate=rate, kappa=cohens_kappa(*counts))
+    return Agreement(both_correct, judge_only, string_only, both_wrong, rate=rate, kappa=cohens_kappa(*counts))
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,6 @@ def check_against_gold(generated: Sequence[QAItem], gold: Sequence[QAItem], docu
                          "doc_coverage": doc_hits / len(golds) if golds else 0.0}  # fmt: skip
     checkable = [p for p in generated if p.kind not in ("multi_doc", "changed_fact")]
     gold_checkable = [g for g in gold if g.kind not in ("multi_doc", "changed_fact") and "added_in" not in g.meta]
-    ours = sum(answerability_confirmed(p, texts) for p in checkable) / len(checkable) if checkable else 0.0
-    theirs = sum(answerability_confirmed(g, texts) for g in gold_checkable) / len(gold_checkable) if gold_checkable else 0.0
-    return GoldCheck(by_kind, ours, theirs)
+    precision = sum(answerability_confirmed(p, texts) for p in checkable) / len(checkable) if checkable else 0.0
+    gold_precision = sum(answerability_confirmed(g, texts) for g in gold_checkable) / len(gold_checkable) if gold_checkable else 0.0
+    return GoldCheck(by_kind, precision, gold_precision)

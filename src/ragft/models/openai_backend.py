@@ -99,7 +99,7 @@ class OpenAIGenerator:
         }
         if settings.stop:
             payload["stop"] = list(settings.stop)
-        last_error: Exception | None = None
+        last_error: BaseException | None = None
         for attempt in range(self.max_retries + 1):
             if attempt:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))

@@ -136,7 +136,7 @@ def make_tiny_hf_model(directory: Path, *, seed: int = 0, vocab_merges: int = 20
         max_position_embeddings=512,
         tie_word_embeddings=False,
         eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
-        pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        pad_token_id=tokenizer.pad_token_id,  # "<|endoftext|>", set above
         bos_token_id=None,
     )
     model = Qwen2ForCausalLM(config)

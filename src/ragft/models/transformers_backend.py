@@ -83,7 +83,7 @@ def default_hf_model_dir() -> Path:
             setattr(model, attr, None)
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model.is_quantized = False
+    model.is_quantized = False  # type: ignore[assignment]  # torch types unknown Module attributes as Tensor | Module
     tmp = Path(tempfile.mkdtemp(prefix=f".{DEFAULT_HF_DIR_NAME}-", dir=target.parent))
     try:
         model.save_pretrained(tmp, safe_serialization=True)
@@ -169,7 +169,7 @@ class TransformersGenerator:
             model = _merge_adapter(model, self.adapter_path)
         self.precision = resolve_precision(self.precision)
         if self.precision == "bf16":
-            model = model.to(torch.bfloat16)
+            model = model.to(torch.bfloat16)  # type: ignore[arg-type]  # @wraps(Module.to) hides the bound self from mypy
         model.eval()
         self._eos_ids = _eos_token_ids(model, tokenizer)
         # transformers renamed `past_key_values` to `cache` (5.x); computing logits for the last
@@ -210,7 +210,7 @@ class TransformersGenerator:
             token = _pick_token(out.logits[0, -1], settings, generator)
             in_cache = list(prompt_ids)  # the tokens whose keys and values the cache holds
             while emitter.emit(token):
-                draft = prompt_lookup(in_cache + [token], draft=min(self.draft_tokens, emitter.room)) if drafting else []
+                draft = prompt_lookup([*in_cache, token], draft=min(self.draft_tokens, emitter.room)) if drafting else []
                 keep = {k: len(draft) + 1 for k in self._last_logits_only}  # logits for every drafted position
                 out, cache = self._forward([token, *draft], cache, keep)
                 in_cache.append(token)

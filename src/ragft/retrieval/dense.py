@@ -157,7 +157,7 @@ class DenseIndex:
         visible_count = total if visible is None else total - int(visible.blocked.size)
         if visible_count == 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        if visible_count < total // 2:
+        if self._hnsw is None or visible_count < total // 2:
             return None
         fetch = min(total, 2 * n if visible_count == total else 2 * n * total // visible_count + 16)
         matches = self._hnsw.search(query, fetch)

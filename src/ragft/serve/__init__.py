@@ -4,6 +4,8 @@ Nothing else in ragft imports this package; the CLI wires it to `ragft serve`, `
 and `ragft audit`.
 """
 
+from typing import Any
+
 from ragft.serve.audit import AuditEntry, AuditLog, VerifyResult
 from ragft.serve.guard import (
     RestrictedTrainingError,
@@ -18,7 +20,7 @@ __all__ = [
 ]  # fmt: skip
 
 
-def __getattr__(name: str):  # create_app imports FastAPI: pay for it only when serving
+def __getattr__(name: str) -> Any:  # create_app imports FastAPI: pay for it only when serving
     if name == "create_app":
         from ragft.serve.app import create_app
 

@@ -224,7 +224,7 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
                     rate_limit_per_min=rate_limit_per_min, queue_size=queue_size, generation_timeout_s=generation_timeout_s)  # fmt: skip
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         server.close()
 

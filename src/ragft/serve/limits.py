@@ -6,12 +6,13 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 
 class RateLimiter:
     """At most `per_min` requests per key in any sliding 60-second window."""
 
-    def __init__(self, per_min: int, *, clock=time.monotonic) -> None:
+    def __init__(self, per_min: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_min = per_min
         self._clock = clock
         self._seen: dict[str, deque[float]] = {}

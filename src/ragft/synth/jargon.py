@@ -29,7 +29,7 @@ _ACRONYM = re.compile(r"^(?P<short>[A-Z][A-Z0-9&-]{1,9})\s*\((?P<long>[^)]+)\)$"
 _TERM = r"[A-Z][\w-]*(?: [A-Z][\w-]*){0,3}(?: [a-z]+)?"  # "Keelmarks", "Greenlight Board", "Tidegate review"
 _PROSE = (
     re.compile(rf"^(?:The )?[\"“]?(?P<term>{_TERM})[\"”]? (?:is|are) (?:our|the) (?:name|word|term) for (?P<gloss>.+)$"),
-    re.compile(rf"^[\"“](?P<term>[^\"”]{{2,40}})[\"”] (?:means|stands for|refers to) (?P<gloss>.+)$"),
+    re.compile(r"^[\"“](?P<term>[^\"”]{2,40})[\"”] (?:means|stands for|refers to) (?P<gloss>.+)$"),
     re.compile(rf"^(?:The )?(?P<term>{_TERM}) (?:means|stands for|refers to) (?P<gloss>.+)$"),
     re.compile(rf"^(?:The )?(?P<term>{_TERM}) (?:is|are) (?P<gloss>(?:our|the|[A-Z]\w+'s) .+)$"),
     re.compile(rf"(?P<gloss>\b(?:the|a|an|our) [a-z][\w -]+?),? (?:is |are )?(?:called|known as) [\"“]?(?P<term>{_TERM})[\"”]?(?=[,.;)]|$)"),

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ragft.models.base import DecodingSettings, Generator
-from ragft.types import Chunk
+from ragft.types import ChatMessage, Chunk
 
 QA_SYSTEM = (
     "You write quiz questions about a company document. Each question must be answerable from the "
@@ -41,7 +41,7 @@ class ModelPair:
     end: int
 
 
-def qa_prompt(chunk: Chunk, count: int) -> list[dict[str, str]]:
+def qa_prompt(chunk: Chunk, count: int) -> list[ChatMessage]:
     """The messages asking for `count` question/answer pairs about `chunk`."""
     user = (
         f"Document: {chunk.title}\nPassage:\n<<<\n{chunk.text.strip()}\n>>>\n\n"
@@ -114,7 +114,7 @@ def synthesize_with_model(
     """Validated pairs for `chunk`; generation errors and malformed output count as rejections."""
     try:
         text = generator.generate(qa_prompt(chunk, count), decoding).text
-    except Exception as exc:  # noqa: BLE001 - one bad chunk must not stop synthesis of the rest
+    except Exception as exc:  # one bad chunk must not stop synthesis of the rest
         rejected[f"generation_error:{type(exc).__name__}"] += 1
         return []
     raw = parse_pairs(text)
@@ -132,11 +132,11 @@ def paraphrase_with_model(
     generator: Generator, question: str, *, count: int, decoding: DecodingSettings, rejected: Counter[str]
 ) -> list[str]:
     """Up to `count` valid rewordings of `question` (ends with '?', differs from the original)."""
-    messages = [{"role": "system", "content": PARAPHRASE_SYSTEM},
+    messages: list[ChatMessage] = [{"role": "system", "content": PARAPHRASE_SYSTEM},
                 {"role": "user", "content": f"Rewrite this question {count} different ways:\n{question}"}]  # fmt: skip
     try:
         text = generator.generate(messages, decoding).text
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         rejected[f"generation_error:{type(exc).__name__}"] += 1
         return []
     out: list[str] = []

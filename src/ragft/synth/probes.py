@@ -22,8 +22,9 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ragft.config import CorpusConfig
 from ragft.corpus.chunking import chunk_corpus
@@ -42,6 +43,7 @@ from ragft.synth.jargon import (
 )
 from ragft.text import TokenCounter, normalize_answer
 from ragft.types import Document, QAItem
+
 
 @dataclass(frozen=True)
 class ProbeSet:
@@ -201,7 +203,8 @@ def _changed_fact(change: DocumentChange, new: str, before: str, after: str) -> 
     return f"According to the {change.title}, {blanked[0].lower() + blanked[1:]}".rstrip(".!; ") + "?", after
 
 
-def _pick(facts: Sequence, n: int, rng: random.Random, key=lambda f: f.doc.doc_id, rank=None) -> list:
+def _pick(facts: Sequence, n: int, rng: random.Random, key: Callable[[Any], str] = lambda f: f.doc.doc_id,
+          rank: Callable[[Any], Any] | None = None) -> list:  # fmt: skip
     """Up to n items spread over groups (documents by default) round-robin (shuffled, seeded).
 
     With `rank`, each group gives its items lowest rank first instead of in shuffled order.
@@ -346,7 +349,7 @@ def _jargon_probes(documents: Sequence[Document], facts: Sequence[_Fact], chunks
             continue
         seen.add(question)
         askable.append(definition)
-        meta = {"term": definition.term, "definition": definition.gloss, "source": definition.source}
+        meta: dict[str, object] = {"term": definition.term, "definition": definition.gloss, "source": definition.source}
         named.append((question, (definition.term, *definition.aliases), (definition.doc.doc_id,), meta))
     swapped: list[_Probe] = []
     for fact in facts:

@@ -116,7 +116,8 @@ class RagSystem:
 
     def _within_budget(self, hits: Sequence[Hit]) -> list[Hit]:
         """The best hits whose passages fit the context budget (always at least the first)."""
-        chosen, used = [], 0
+        chosen: list[Hit] = []
+        used = 0
         for hit in hits:
             tokens = self.generator.count_tokens(hit.chunk.text)
             if chosen and used + tokens > self.context_budget_tokens:

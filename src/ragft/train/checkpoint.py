@@ -48,11 +48,11 @@ def save_checkpoint(directory: Path, state: dict[str, Any], meta: dict[str, Any]
 
 def read_meta(directory: Path) -> dict[str, Any] | None:
     """The checkpoint's meta.json, or None if there is no complete checkpoint."""
-    directory = _existing(directory)
-    if directory is None:
+    found = _existing(directory)
+    if found is None:
         return None
     try:
-        return json.loads((directory / "meta.json").read_text(encoding="utf-8"))
+        return json.loads((found / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 

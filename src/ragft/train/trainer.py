@@ -156,7 +156,7 @@ def train_lora(
         optimizer, lambda s: min((s + 1) / warmup, max(0.1, 1 - (s - warmup) / max(1, planned - warmup)))
     )
     metrics = TrainMetrics(planned_steps=planned, train_examples=len(encoded), val_examples=len(encoded_val))
-    state = {"step": 0, "bad_evals": 0, "epoch_loss": 0.0, "epoch_tokens": 0}
+    state: dict[str, Any] = {"step": 0, "bad_evals": 0, "epoch_loss": 0.0, "epoch_tokens": 0}
     best: dict[str, Any] | None = None
     checkpoint_dir = work_dir / "checkpoint"
     if resume and (saved := load_checkpoint(checkpoint_dir)) is not None:
@@ -204,7 +204,7 @@ def train_lora(
             metrics.computed_tokens += sum(r.tokens for r in rows)
             metrics.wall_s = time.perf_counter() - started
             metrics.tokens_per_s = metrics.tokens / metrics.wall_s if metrics.wall_s else 0.0
-            if task is not None:
+            if progress is not None and task is not None:
                 progress.update(task, completed=state["step"], loss=f"{loss_sum / max(count, 1):.3f}", tps=f"{metrics.tokens_per_s:.0f}")
             if on_step is not None:
                 on_step(state["step"], loss_sum / max(count, 1))

@@ -59,7 +59,3 @@ class FakeArm:
 def item(qid: str, question: str, answers: tuple[str, ...] = (), kind: str = "fact", gold: tuple[str, ...] = ("a.md",), **meta) -> QAItem:
     answerable = bool(answers) and kind not in ("out_of_scope",)
     return QAItem(qid, question, answers, answerable, gold if answerable else (), kind, meta)
-
-
-def test_fake_arm_refuses_what_it_does_not_know() -> None:
-    assert FakeArm("x", {}).answer("anything").refused
