@@ -360,8 +360,8 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
             raise ApiError(403, f"the audit log is for the '{ADMIN_GROUP}' group only")
         try:
             entries = server.audit.entries(user=user, since=since, limit=limit)
-        except ValueError as exc:
-            raise ApiError(422, f"since: not an ISO 8601 time ({exc})") from None
+        except ValueError as exc:  # AuditQueryError: a time that does not parse or leaves the calendar in UTC
+            raise ApiError(422, str(exc)) from None
         return {"entries": [e.to_dict() for e in entries]}
 
     return app
