@@ -109,15 +109,23 @@ class Server:
             raise _api_error(exc) from None
 
     def stream(self, user: User, question: str, system_name: str) -> AsyncIterator[str | Answer]:
-        """Admit the request now (503 when the queue is full), then yield each generated piece and
-        last the audited Answer; an error after admission is raised from the iterator as ApiError."""
+        """Admit the request now (503 when the queue is full), then yield the text to send and last
+        the audited Answer; an error after admission is raised from the iterator as ApiError.
+
+        A retrieving system may withhold its model's reply after generation (ungrounded, unconfident,
+        or a defence against injected passages), so its text is held back until that decision and sent
+        as one piece: a client never sees words the server then retracts. A closed-book system's
+        reply is never withheld, so it streams piece by piece. Either way the audit records the hash
+        of exactly the text sent.
+        """
         loop = asyncio.get_running_loop()
         pieces: asyncio.Queue[object] = asyncio.Queue()  # filled from the worker thread, drained here
+        buffered = retrieving(self.systems[system_name]) is not None
 
         def on_token(piece: str) -> None:
             loop.call_soon_threadsafe(pieces.put_nowait, piece)
 
-        future = self._submit(user, question, system_name, on_token)
+        future = self._submit(user, question, system_name, None if buffered else on_token)
         # The future's result is set through the loop after every piece was queued, so _END comes last.
         future.add_done_callback(lambda _: pieces.put_nowait(_END))
 
@@ -132,9 +140,12 @@ class Server:
                     break
                 yield item  # type: ignore[misc]
             try:
-                yield future.result()
+                answer = future.result()
             except RagftError as exc:
                 raise _api_error(exc) from None
+            if buffered and answer.text:
+                yield answer.text
+            yield answer
 
         return events()
 
@@ -156,15 +167,24 @@ class Server:
                         {"Retry-After": retry_after(self.generation_timeout_s)})  # fmt: skip
 
     def _work(self, user: User, question: str, system_name: str, started: float, on_token: Callable[[str], None] | None) -> Answer:
+        """Generate under the lock and audit the text the caller is sent: the streamed pieces when
+        `on_token` passes them on as they come, else the final answer."""
+        sent: list[str] = []
+
+        def send(piece: str) -> None:
+            sent.append(piece)
+            on_token(piece)  # type: ignore[misc]
+
         try:
             with self.generation_lock:
                 system, corpus_version = self.systems[system_name], self.corpus_version
-                answer = system.answer(question, user=user, on_token=on_token)
+                answer = system.answer(question, user=user, on_token=send if on_token else None)
             answer = self._visible_only(answer, user)
             retrieved = [str(h.get("chunk_id", "")) for h in answer.trace.get("hits", ()) if isinstance(h, Mapping)]
             self.audit.append(user=user.name, question=question, system=system_name, retrieved=retrieved,
                               cited=[c.chunk_id for c in answer.citations], corpus_version=corpus_version,
-                              answer_text=answer.text, latency_s=time.perf_counter() - started)  # fmt: skip
+                              answer_text="".join(sent) if on_token else answer.text,
+                              latency_s=time.perf_counter() - started)  # fmt: skip
             return answer
         finally:
             self.queue.leave()
@@ -237,7 +257,8 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
     async def ask(request: Request, stream: bool = False) -> Any:
         """Answer a question with citations the caller may see; `?stream=true` sends server-sent events:
         `{"token": ...}` per piece, then `{"done": true, "answer", "citations", "refused", "timings"}`
-        (that final answer is authoritative: the grounding or confidence check may replace the streamed text with a refusal)."""
+        (a retrieving system's text comes as one piece once the grounding check has passed it, so a
+        withheld answer is never sent; only the refusal is)."""
         user = server.caller(request)
         body = parse_model(AskRequest, await read_json(request, server.max_body_bytes))
         question, name = server.question(body.question), server.pick(body.system)
