@@ -12,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,3 +221,22 @@ def run_load(base: str, keys: list[str], *, duration_s: float, question: str = "
     for thread in threads:
         thread.join(timeout=duration_s + request_timeout_s + 10)
     return LoadResult(len(keys), time.monotonic() - started, replies)
+
+
+@contextmanager
+def serving_in_thread(app) -> Iterator[str]:
+    """Run `app` under uvicorn in a thread on a free loopback port (real concurrent requests, in-process
+    objects such as a gated generator); yields the base URL and stops the server on exit."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from ragft.corpus.store import SQLiteStore, StoreError
 from ragft.errors import RagftError
+from ragft.models.base import ModelError
 from ragft.serve.audit import AuditLog
 from ragft.serve.guard import check_restricted_training, load_system
 from ragft.serve.http import (
@@ -33,7 +34,8 @@ from ragft.serve.http import (
     read_json,
 )
 from ragft.serve.ingest import IngestRequest, ingest_and_index, ingest_json
-from ragft.serve.limits import RateLimiter, WorkQueue, retry_after
+from ragft.serve.cost import prompt_bound, question_tokens
+from ragft.serve.limits import FairLock, RateLimiter, WorkQueue, retry_after
 from ragft.serve.schema import AskRequest, ChatRequest, answer_json, ragft_json, sse
 from ragft.serve.users import UserRegistry
 from ragft.systems.build import IndexedCorpus
@@ -48,15 +50,16 @@ class Server:
     """State behind the endpoints: systems, users, audit log, limits and the generation lock."""
 
     def __init__(self, ws: Workspace, systems: Mapping[str, System], default: str, *, max_question_chars: int,
-                 max_body_bytes: int, rate_limit_per_min: int, queue_size: int, generation_timeout_s: float) -> None:  # fmt: skip
+                 max_question_tokens: int, max_body_bytes: int, rate_limit_per_min: int, queue_size: int,
+                 max_concurrent_per_key: int, generation_timeout_s: float) -> None:  # fmt: skip
         self.ws, self.systems, self.default = ws, dict(systems), default
         self.users, self.audit = UserRegistry(ws), AuditLog(ws)
-        self.max_question_chars, self.max_body_bytes = max_question_chars, max_body_bytes
+        self.max_question_chars, self.max_question_tokens, self.max_body_bytes = max_question_chars, max_question_tokens, max_body_bytes
         self.generation_timeout_s = generation_timeout_s
         self.rate = RateLimiter(rate_limit_per_min)
-        self.queue = WorkQueue(queue_size)
+        self.queue = WorkQueue(queue_size, per_key=max_concurrent_per_key)
         self.executor = ThreadPoolExecutor(max_workers=queue_size, thread_name_prefix="ragft-answer")
-        self.generation_lock = threading.Lock()
+        self.generation_lock = FairLock()  # taken round-robin by key: a key with many requests waiting takes turns
         self.ingest_lock = threading.Lock()  # one ingest at a time; a second is told 409, not queued
         self.corpus_version = ws.store.latest_version()
         self._local = threading.local()  # SQLite connections cannot cross threads: one store per thread
@@ -90,12 +93,22 @@ class Server:
             raise ApiError(422, f"system {name!r} is not served here; served: {', '.join(sorted(self.systems))}")
         return name
 
-    def question(self, text: str) -> str:
+    def question(self, text: str, system_name: str) -> str:
+        """`text` if it may be asked of `system_name`, else 422 (malformed) or 413 (too many tokens, or a
+        prompt that would not fit the model's context): refused before it costs any generation."""
         check_text(text, "question")
-        if len(text) > self.max_question_chars:
-            raise ApiError(422, f"question too long: {len(text)} characters, the limit is {self.max_question_chars}")
+        if len(text) > self.max_question_chars:  # cheap first: bounds the tokenizer's work too
+            raise ApiError(413, f"question too long: {len(text)} characters, the limit is {self.max_question_chars}")
         if not text.strip():
             raise ApiError(422, "question is empty")
+        tokens = question_tokens(self.systems[system_name], text)
+        if tokens > self.max_question_tokens:
+            raise ApiError(413, f"question too long: {tokens} tokens, the limit is {self.max_question_tokens} "
+                                "([serve] max_question_tokens); shorten it to the question itself")  # fmt: skip
+        need, window = prompt_bound(self.systems[system_name], tokens)
+        if window is not None and need > window:
+            raise ApiError(413, f"question too long for the model: the prompt could need {need} tokens (question, passages "
+                                f"and answer) and the model's context holds {window}; shorten the question")  # fmt: skip
         return text
 
     async def answer(self, user: User, question: str, system_name: str) -> Answer:
@@ -150,14 +163,21 @@ class Server:
         return events()
 
     def _submit(self, user: User, question: str, system_name: str, on_token: Callable[[str], None] | None) -> asyncio.Future[Answer]:
-        """Take a queue slot (or 503) and start the work; the slot is freed when the work really ends."""
-        if not self.queue.try_enter():
+        """Take a queue slot (or 429 past the key's share, 503 when full) and start the work; the slot
+        is freed when the work really ends. A request turned away here does not count against the rate limit."""
+        refused = self.queue.try_enter(user.name)
+        if refused:
+            self.rate.refund(user.name)
+        if refused == "key":
+            raise ApiError(429, f"this key already has {self.queue.per_key} requests waiting or running (the limit per key); "
+                                "retry when one has been answered", {"Retry-After": "2"})  # fmt: skip
+        if refused:
             raise ApiError(503, f"server busy: {self.queue.size} requests already queued; retry shortly", {"Retry-After": "2"})
         started = time.perf_counter()
         try:
             future = asyncio.get_running_loop().run_in_executor(self.executor, self._work, user, question, system_name, started, on_token)
         except BaseException:
-            self.queue.leave()
+            self.queue.leave(user.name)
             raise
         future.add_done_callback(lambda f: f.cancelled() or f.exception())  # a late failure is not "never retrieved"
         return future
@@ -176,7 +196,7 @@ class Server:
             on_token(piece)  # type: ignore[misc]
 
         try:
-            with self.generation_lock:
+            with self.generation_lock.hold(user.name):
                 system, corpus_version = self.systems[system_name], self.corpus_version
                 answer = system.answer(question, user=user, on_token=send if on_token else None)
             answer = self._visible_only(answer, user)
@@ -187,7 +207,7 @@ class Server:
                               latency_s=time.perf_counter() - started)  # fmt: skip
             return answer
         finally:
-            self.queue.leave()
+            self.queue.leave(user.name)
 
     def embedder(self) -> Any | None:
         """The embedder of the served retriever (None when no served system retrieves)."""
@@ -196,7 +216,7 @@ class Server:
 
     def swap_corpus(self, indexed: IndexedCorpus | None, version: int | None) -> None:
         """Serve a new corpus version: every retrieving system is replaced by one over the new index, atomically for answers."""
-        with self.generation_lock:
+        with self.generation_lock.hold(""):
             if indexed is not None:
                 self.systems = {name: arm.with_retriever(indexed.retriever) if (arm := retrieving(system)) is not None else system
                                 for name, system in self.systems.items()}  # fmt: skip
@@ -220,28 +240,37 @@ _END = object()  # marks the end of a streamed answer's pieces
 
 
 def _api_error(exc: RagftError) -> ApiError:
-    """What a failure while answering becomes for the caller: 422 for a bad question, else 500."""
+    """What a failure while answering becomes for the caller: 422 for a bad question, 413 for a prompt
+    the model's context cannot hold (should `prompt_bound` have underestimated it), else 500."""
     if isinstance(exc, QuestionError):
         return ApiError(422, str(exc))
+    if isinstance(exc, ModelError) and "context window" in str(exc):
+        return ApiError(413, "question too long for the model: the prompt does not fit its context; shorten the question")
     log.error("answering failed: %s", exc)
     return ApiError(500, f"answering failed: {exc}")
 
 
 def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str, System] | None = None,
-               allow_restricted_training: bool = False, max_question_chars: int = 2000, max_body_bytes: int = 16384,
-               rate_limit_per_min: int = 60, queue_size: int = 8, generation_timeout_s: float = 120) -> FastAPI:  # fmt: skip
+               allow_restricted_training: bool = False, max_question_chars: int = 2000, max_question_tokens: int | None = None,
+               max_body_bytes: int = 16384, rate_limit_per_min: int = 60, queue_size: int = 8,
+               max_concurrent_per_key: int | None = None, generation_timeout_s: float = 120) -> FastAPI:  # fmt: skip
     """The ragft HTTP API serving `system_name` (loaded from `ws` unless `systems` supplies it).
 
     Raises RestrictedTrainingError when a served fine-tuned or hybrid arm learned from restricted
-    documents, unless `allow_restricted_training` is True.
+    documents, unless `allow_restricted_training` is True. `max_question_tokens` and
+    `max_concurrent_per_key` default to the workspace's [serve] settings.
     """
     names = [system_name, *(systems or {})]
     check_restricted_training(ws, names, allow_restricted_training=allow_restricted_training)
     served = dict(systems) if systems is not None else {system_name: load_system(ws, system_name)}
     if system_name not in served:
         raise RagftError(f"system {system_name!r} is not among the systems given: {', '.join(sorted(served))}")
-    server = Server(ws, served, system_name, max_question_chars=max_question_chars, max_body_bytes=max_body_bytes,
-                    rate_limit_per_min=rate_limit_per_min, queue_size=queue_size, generation_timeout_s=generation_timeout_s)  # fmt: skip
+    settings = ws.config.serve
+    server = Server(ws, served, system_name, max_question_chars=max_question_chars,
+                    max_question_tokens=max_question_tokens or settings.max_question_tokens, max_body_bytes=max_body_bytes,
+                    rate_limit_per_min=rate_limit_per_min, queue_size=queue_size,
+                    max_concurrent_per_key=max_concurrent_per_key or settings.max_concurrent_per_key,
+                    generation_timeout_s=generation_timeout_s)  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -261,7 +290,8 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
         withheld answer is never sent; only the refusal is)."""
         user = server.caller(request)
         body = parse_model(AskRequest, await read_json(request, server.max_body_bytes))
-        question, name = server.question(body.question), server.pick(body.system)
+        name = server.pick(body.system)
+        question = server.question(body.question, name)
         if not stream:
             return answer_json(await server.answer(user, question, name), name)
         events = server.stream(user, question, name)
@@ -284,8 +314,8 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
         question = next((m.text() for m in reversed(body.messages) if m.role == "user"), None)
         if question is None:
             raise ApiError(422, "messages: no message with role 'user'")
-        question = server.question(question)
         name = server.pick(body.model if body.model in server.systems else None)
+        question = server.question(question, name)
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if body.stream:
             events = server.stream(user, question, name)
