@@ -62,7 +62,7 @@ def test_one_key_over_its_share_gets_429_while_other_keys_are_still_served(tmp_p
 
 
 def test_the_model_is_taken_round_robin_by_key() -> None:
-    lock, order, ready = FairLock(), [], []
+    lock, order = FairLock(), []
     lock.acquire("holder")
     threads = []
     for key in ["a", "a", "a", "b"]:  # a queues three requests before b queues one

@@ -75,11 +75,13 @@ def users_list(workspace: WorkspaceOption = None) -> None:
     console.print(table)
 
 
+_CHECKPOINT_HELP = "A file from `ragft audit checkpoint`: also catch a truncated tail or a log deleted whole."
+
+
 @audit_app.command("verify")
 @user_errors
 def audit_verify(
-    checkpoint: Annotated[Path | None, typer.Option("--checkpoint", "-c", help="A file from `ragft audit checkpoint`: also "
-                                                     "catch a truncated tail or a log deleted whole.")] = None,  # fmt: skip
+    checkpoint: Annotated[Path | None, typer.Option("--checkpoint", "-c", help=_CHECKPOINT_HELP)] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Check the hash chain, its MACs and anchor: exit 1 and name the first edited or deleted entry if it is broken."""
@@ -153,13 +155,26 @@ def serve(
     Callers authenticate with `Authorization: Bearer <key>` (keys from `ragft users add`); every
     answer is appended to the audit log (`ragft audit verify`).
     """
+    import os
+    import signal
+
     import uvicorn
 
+    from ragft.errors import RagftError
     from ragft.serve import create_app
 
     ws = open_workspace(workspace)
-    with err_console.status(f"loading the {system} system..."):
-        api = create_app(ws, system_name=system, allow_restricted_training=allow_restricted_training,
-                         rate_limit_per_min=rate_limit_per_min, queue_size=queue_size)  # fmt: skip
-    console.print(f"Serving [bold]{system}[/] on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    # The system loads after the server listens: /v1/health says "warming up" (and for how long) meanwhile,
+    # and a failure to load stops the server with the reason.
+    api = create_app(ws, system_name=system, allow_restricted_training=allow_restricted_training,
+                     rate_limit_per_min=rate_limit_per_min, queue_size=queue_size, warm_in_background=True,
+                     on_warmup_failure=lambda: os.kill(os.getpid(), signal.SIGTERM))  # fmt: skip
+    for version in api.state.server.reconciled:
+        err_console.print(f"[yellow]audit:[/] corpus version {version} was ingested without an audit entry (the server stopped "
+                          "between the two); recorded it as reconciled")  # fmt: skip
+    console.print(f"Serving [bold]{system}[/] on http://{host}:{port}  (API docs: http://{host}:{port}/docs); "
+                  f"warming up: http://{host}:{port}/v1/health says when it is ready")  # fmt: skip
     uvicorn.run(api, host=host, port=port, log_level="warning")
+    warmup = api.state.server.warmup
+    if warmup is not None and warmup.error is not None:
+        raise RagftError(warmup.error)

@@ -144,6 +144,11 @@ class AuditLog:
             sql = f"SELECT * FROM ({sql.replace('ORDER BY seq', 'ORDER BY seq DESC')} LIMIT {int(limit)}) ORDER BY seq"
         return [_entry(row) for row in self.db.query(sql, tuple(params))]
 
+    def logged_versions(self, system: str) -> set[int]:
+        """The corpus versions that entries of `system` (e.g. "ingest") name."""
+        rows = self.db.query("SELECT DISTINCT corpus_version FROM audit WHERE system = ? AND corpus_version IS NOT NULL", (system,))
+        return {version for (version,) in rows if isinstance(version, int)}
+
     def verify(self, checkpoint: Checkpoint | None = None) -> VerifyResult:
         """Check the chain, its MACs, the anchor and (if given) a checkpoint; names the first bad entry."""
         from ragft.serve.audit_verify import verify_audit

@@ -11,7 +11,15 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from ragft.serve.anchor import AUDIT_KEY_ENV, KEY_FILE, Checkpoint, anchor_ok, audit_key, mac_ok, read_anchor
+from ragft.serve.anchor import (
+    AUDIT_KEY_ENV,
+    KEY_FILE,
+    Checkpoint,
+    anchor_ok,
+    audit_key,
+    mac_ok,
+    read_anchor,
+)
 from ragft.serve.audit import _COLUMNS, GENESIS, VerifyResult, _entry, entry_hash
 from ragft.serve.db import serve_db_path
 from ragft.workspace import Workspace

@@ -29,12 +29,12 @@ def question_tokens(system: System, text: str) -> int:
     """Tokens of `text` under `system`'s generator; without one, its UTF-8 bytes (an upper bound for
     byte-level BPE and byte-fallback tokenizers, which never emit more tokens than bytes)."""
     generator = generator_of(system)
-    if generator is not None:
-        try:
-            return int(generator.count_tokens(text))
-        except Exception:  # noqa: BLE001 - a tokenizer that cannot count (e.g. a remote server) falls back to the bound
-            pass
-    return len(text.encode("utf-8"))
+    if generator is None:
+        return len(text.encode("utf-8"))
+    try:
+        return int(generator.count_tokens(text))
+    except Exception:  # noqa: BLE001 - a tokenizer that cannot count (e.g. a remote server) falls back to the bound
+        return len(text.encode("utf-8"))
 
 
 def prompt_bound(system: System, question_tokens: int) -> tuple[int, int | None]:
