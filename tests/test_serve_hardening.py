@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from ragft.cli.serve import _printable
 from ragft.corpus.ingest import ingest
 from ragft.serve.audit import AuditLog, AuditQueryError
 from ragft.serve.users import UserRegistry
-from ragft.cli.serve import _printable
 from tests.conftest import ragft
 from tests.test_serve_fixtures import Served, serve
 
