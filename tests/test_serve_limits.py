@@ -69,8 +69,10 @@ def test_the_model_is_taken_round_robin_by_key() -> None:
         thread = threading.Thread(target=lambda k=key: (lock.acquire(k), order.append(k), lock.release()))
         thread.start()
         threads.append(thread)
-        while len(lock._waiting.get(key, ())) + sum(len(v) for k, v in lock._waiting.items() if k != key) < len(threads):
-            pass  # wait until this thread is queued, so the arrival order is the one written above
+        while True:  # wait until this thread is queued, so the arrival order is the one written above
+            with lock._cond:
+                if sum(len(tickets) for tickets in lock._waiting.values()) == len(threads):
+                    break
     lock.release()
     for thread in threads:
         thread.join(timeout=10)

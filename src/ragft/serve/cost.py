@@ -9,8 +9,6 @@ against the model's context window before the request is queued.
 
 from __future__ import annotations
 
-import functools
-
 from ragft.models.base import Generator
 from ragft.prompts import closed_book_messages, rag_messages
 from ragft.types import System, retrieving
@@ -37,8 +35,9 @@ def question_tokens(system: System, text: str) -> int:
         return len(text.encode("utf-8"))
 
 
-def prompt_bound(system: System, question_tokens: int) -> tuple[int, int | None]:
-    """(tokens the whole prompt and answer could take, the model's context window or None when unknown)."""
+def prompt_bound(system: System, question_tokens: int, template_cache: dict[tuple[int, bool], int] | None = None) -> tuple[int, int | None]:
+    """(tokens the whole prompt and answer could take, the model's context window or None when unknown);
+    `template_cache` keeps the template's count per generator between calls."""
     generator = generator_of(system)
     window = getattr(generator, "context_window_tokens", None) if generator is not None else None
     if not isinstance(window, int) or generator is None:
@@ -49,11 +48,14 @@ def prompt_bound(system: System, question_tokens: int) -> tuple[int, int | None]
         k = int(getattr(arm, "k", 0) or 0)
         passages = int(getattr(arm, "context_budget_tokens", 0) or 0) + k * PASSAGE_HEADER_TOKENS
     answer = int(getattr(getattr(system, "decoding", None), "max_new_tokens", 0) or 0)
-    return question_tokens + passages + answer + _template_tokens(generator, arm is not None), window
+    cache = template_cache if template_cache is not None else {}
+    key = (id(generator), arm is not None)
+    if key not in cache:
+        cache[key] = template_tokens(generator, rag=arm is not None)
+    return question_tokens + passages + answer + cache[key], window
 
 
-@functools.lru_cache(maxsize=16)
-def _template_tokens(generator: Generator, rag: bool) -> int:
-    """Tokens of the prompt around the question (system message, worked examples), counted once per generator."""
+def template_tokens(generator: Generator, *, rag: bool) -> int:
+    """Tokens of the prompt around the question (system message, worked examples, chat markup)."""
     messages = rag_messages("", []) if rag else closed_book_messages("")
     return sum(generator.count_tokens(m["content"]) + CHAT_MARKUP_TOKENS for m in messages)

@@ -49,6 +49,7 @@ class Server:
         self.corpus_version = ws.store.latest_version()
         self._local = threading.local()  # SQLite connections cannot cross threads: one store per thread
         self.reconciled = reconcile_ingests(ws.store, self.audit)
+        self._template_tokens: dict[tuple[int, bool], int] = {}  # prompt template tokens per generator (see cost.prompt_bound)
         self.warmup: Warmup | None = None  # set while `ragft serve` loads the system in the background
 
     def require_ready(self) -> None:
@@ -107,7 +108,7 @@ class Server:
         if tokens > self.max_question_tokens:
             raise ApiError(413, f"question too long: {tokens} tokens, the limit is {self.max_question_tokens} "
                                 "([serve] max_question_tokens); shorten it to the question itself")  # fmt: skip
-        need, window = prompt_bound(self.systems[system_name], tokens)
+        need, window = prompt_bound(self.systems[system_name], tokens, self._template_tokens)
         if window is not None and need > window:
             raise ApiError(413, f"question too long for the model: the prompt could need {need} tokens (question, passages "
                                 f"and answer) and the model's context holds {window}; shorten the question")  # fmt: skip
