@@ -12,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,10 +125,12 @@ def tiny_workspace(root: Path, docs: Path, tiny_gguf: Path, *, max_new_tokens: i
     return root
 
 
-def start_server(ws: Path, *, startup_timeout_s: float = 90, env: dict[str, str] | None = None, **app_options) -> tuple[subprocess.Popen, str]:
+def start_server(ws: Path, *, startup_timeout_s: float = 90, env: dict[str, str] | None = None, wait_until_ready: bool = True,
+                 **app_options) -> tuple[subprocess.Popen, str]:  # fmt: skip
     """`ragft serve` on a free loopback port (or create_app(**app_options) under uvicorn when
     options are given, for limits the CLI does not expose), with `env` added to its environment;
-    returns the process and base URL once healthy. Its output goes to ws/server.log."""
+    returns the process and base URL once healthy (or, without `wait_until_ready`, once /v1/health
+    answers at all, e.g. "warming up"). Its output goes to ws/server.log."""
     port = free_port()
     if app_options:
         argv = [sys.executable, "-c", _SERVE_WITH_OPTIONS, str(ws), str(port), json.dumps(app_options)]
@@ -141,7 +145,7 @@ def start_server(ws: Path, *, startup_timeout_s: float = 90, env: dict[str, str]
         if proc.poll() is not None:
             raise AssertionError(f"the server exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
         try:
-            if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
+            if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200 or not wait_until_ready:
                 return proc, base
         except httpx.TransportError:
             time.sleep(0.2)
@@ -219,3 +223,22 @@ def run_load(base: str, keys: list[str], *, duration_s: float, question: str = "
     for thread in threads:
         thread.join(timeout=duration_s + request_timeout_s + 10)
     return LoadResult(len(keys), time.monotonic() - started, replies)
+
+
+@contextmanager
+def serving_in_thread(app) -> Iterator[str]:
+    """Run `app` under uvicorn in a thread on a free loopback port (real concurrent requests, in-process
+    objects such as a gated generator); yields the base URL and stops the server on exit."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

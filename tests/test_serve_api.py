@@ -70,7 +70,7 @@ def test_size_length_and_rate_limits(tmp_path: Path) -> None:
     served = serve(tmp_path, max_body_bytes=1000, max_question_chars=50, rate_limit_per_min=5)
     assert served.client.post("/v1/ask", content=b'{"question": "' + b"a" * 2000 + b'"}', headers=served.auth("root")).status_code == 413
     long = served.ask("hanna", "x" * 51)
-    assert long.status_code == 422 and "too long" in long.json()["error"]
+    assert long.status_code == 413 and "too long" in long.json()["error"]
     codes = [served.ask("alice", LISBON).status_code for _ in range(6)]
     assert codes == [200] * 5 + [429]
     limited = served.ask("alice", LISBON)
@@ -81,10 +81,21 @@ def test_size_length_and_rate_limits(tmp_path: Path) -> None:
 def test_a_full_queue_answers_503_with_retry_after(tmp_path: Path) -> None:
     served = serve(tmp_path)
     server = served.client.app.state.server
-    while server.queue.try_enter():  # occupy every slot
-        pass
+    for i in range(server.queue.size):  # occupy every slot
+        assert server.queue.try_enter(f"filler{i}") == ""
     busy = served.ask("alice", LISBON)
     assert busy.status_code == 503 and busy.headers["Retry-After"]
+
+
+def test_503s_do_not_count_against_the_rate_limit(tmp_path: Path) -> None:
+    served = serve(tmp_path, rate_limit_per_min=2)
+    server = served.client.app.state.server
+    for i in range(server.queue.size):
+        server.queue.try_enter(f"filler{i}")
+    assert [served.ask("alice", LISBON).status_code for _ in range(4)] == [503] * 4
+    for i in range(server.queue.size):
+        server.queue.leave(f"filler{i}")
+    assert [served.ask("alice", LISBON).status_code for _ in range(3)] == [200, 200, 429]
 
 
 @pytest.mark.parametrize(

@@ -169,3 +169,57 @@ def test_killing_the_server_during_an_http_ingest_keeps_the_previous_version(ws:
 def _ignore_errors(call) -> None:
     with contextlib.suppress(httpx.HTTPError):  # the server was killed mid-request: no answer is the expected outcome
         call()
+
+
+def test_a_kill_between_an_ingest_commit_and_its_audit_entry_is_reconciled_and_health_answers_while_warming_up(
+    ws: Path, tmp_path: Path
+) -> None:
+    """Issue 16 item 12: the committed version had no audit entry, and the restart was silent until warm."""
+    users = UserRegistry(Workspace.open(ws))
+    admin = {"Authorization": f"Bearer {users.add('root', ['admin'])}"}
+    users.close()
+    new_docs = tmp_path / "new"
+    new_docs.mkdir()
+    (new_docs / "later.md").write_text("# Later\n\nThe canteen opens at 11:30.\n")
+    server, base = start_server(ws, env={"RAGFT_TEST_AUDIT_PAUSE_S": "60"})
+    log_path = ws / "server.log"
+    try:
+        request = threading.Thread(
+            target=lambda: _ignore_errors(lambda: httpx.post(f"{base}/v1/ingest", json={"paths": [str(new_docs)]}, headers=admin, timeout=90)),
+            daemon=True,
+        )
+        request.start()
+        deadline = time.monotonic() + 60
+        while "audit paused" not in log_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "audit paused" in log_path.read_text(), "the ingest never reached its audit entry"
+        server.send_signal(signal.SIGKILL)
+    finally:
+        stop(server, kill=True)
+    store = SQLiteStore(ws / ".ragft" / "store.sqlite3")
+    assert store.latest_version() == 2  # committed, but its audit entry was never written
+    store.close()
+    log = AuditLog(Workspace.open(ws))
+    assert 2 not in log.logged_versions("ingest")
+    log.close()
+
+    proc, base = start_server(ws, env={"RAGFT_TEST_WARMUP_PAUSE_S": "5"}, wait_until_ready=False)
+    try:
+        health = httpx.get(f"{base}/v1/health", timeout=5)
+        assert health.status_code == 503 and health.json()["status"] == "warming up", health.text
+        assert "loading the rag system" in health.json()["progress"] and health.json()["elapsed_s"] >= 0
+        busy = httpx.post(f"{base}/v1/ask", json={"question": QUESTION}, headers=admin, timeout=10)
+        assert busy.status_code == 503 and "warming up" in busy.json()["error"] and busy.headers["Retry-After"]
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{base}/v1/health", timeout=5).status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert httpx.get(f"{base}/v1/health", timeout=5).json()["corpus_version"] == 2
+        assert ask(base, admin).status_code == 200
+    finally:
+        stop(proc)
+    log = AuditLog(Workspace.open(ws))
+    ingests = [e for e in log.entries() if e.system == "ingest"]
+    log.close()
+    assert [(e.user, e.corpus_version) for e in ingests] == [("(reconciled)", 2)]
+    assert "reconciled" in ingests[0].question and "committed at" in ingests[0].question
+    audit_ok(ws)

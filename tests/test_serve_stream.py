@@ -3,13 +3,20 @@ in OpenAI's chunk format, each still audited once, with citations in the final e
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from ragft.models.testing import ScriptedGenerator
+from ragft.prompts import REFUSAL
+from ragft.serve.app import create_app
 from ragft.serve.audit import AuditLog
-from tests.serve_fixtures import Served, serve
+from ragft.serve.users import UserRegistry
+from tests.serve_fixtures import Served, make_workspace, rag_system, serve
 
 LISBON = "When does the Lisbon office open?"
 SALARY = "What does Band L3 pay, 70,000?"
@@ -73,3 +80,24 @@ def test_the_official_openai_client_streams_with_citations_in_the_last_chunk(ser
     assert "9:00" in "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert chunks[-1].model_extra["ragft"]["citations"][0]["doc_id"] == "offices.md"
     assert AuditLog(served.ws).verify().entries == 1
+
+
+def test_a_withheld_ungrounded_answer_is_never_streamed_and_the_audit_hashes_what_was_sent(tmp_path: Path) -> None:
+    """Issue 16 item 11: the model's ungrounded reply was streamed as delta.content, with the refusal only in `ragft`."""
+    ws = make_workspace(tmp_path)
+    keys = {"alice": UserRegistry(ws).add("alice", ["sales"])}
+    system = rag_system(ws, tmp_path)
+    system = replace(system, generator=ScriptedGenerator(lambda messages: "It opens at 7:15 sharp, says zebra policy 12."))
+    client = TestClient(create_app(ws, systems={"rag": system}), raise_server_exceptions=False)
+    body = {"model": "rag", "messages": [{"role": "user", "content": LISBON}], "stream": True}
+    with client.stream("POST", "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {keys['alice']}"}) as reply:
+        assert reply.status_code == 200
+        chunks = [json.loads(e) for e in events(reply.iter_lines())[:-1]]
+    sent = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert "zebra" not in sent and "7:15" not in sent
+    assert sent == REFUSAL and chunks[-1]["ragft"]["refused"] is True
+    (entry,) = AuditLog(ws).entries()
+    assert entry.answer_sha256 == hashlib.sha256(sent.encode("utf-8")).hexdigest()
+    with client.stream("POST", "/v1/ask?stream=true", json={"question": LISBON}, headers={"Authorization": f"Bearer {keys['alice']}"}) as reply:
+        text = "".join(reply.iter_text())
+    assert "zebra" not in text and REFUSAL in text

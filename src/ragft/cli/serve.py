@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import unicodedata
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ragft import arms
 from ragft.cli.common import (
@@ -16,11 +20,22 @@ from ragft.cli.common import (
     open_workspace,
     user_errors,
 )
+from ragft.files import write_atomic
 
 users_app = typer.Typer(help="API keys for `ragft serve`: each key is a user with groups.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log of served answers.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+
+
+def _printable(text: str, *, keep: str = "") -> str:
+    """`text` with control and format characters (ESC, BEL, bidi overrides, ...) shown as escapes, so a
+    caller's question cannot drive the admin's terminal; characters in `keep` stay as they are."""
+    return "".join(ch if ch in keep or unicodedata.category(ch) not in _UNPRINTABLE else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)  # fmt: skip
+
+
+_UNPRINTABLE = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
 
 
 @users_app.command("add")
@@ -60,18 +75,47 @@ def users_list(workspace: WorkspaceOption = None) -> None:
     console.print(table)
 
 
+_CHECKPOINT_HELP = "A file from `ragft audit checkpoint`: also catch a truncated tail or a log deleted whole."
+
+
 @audit_app.command("verify")
 @user_errors
-def audit_verify(workspace: WorkspaceOption = None) -> None:
-    """Recompute the hash chain: exit 1 and name the first edited or deleted entry if it is broken."""
+def audit_verify(
+    checkpoint: Annotated[Path | None, typer.Option("--checkpoint", "-c", help=_CHECKPOINT_HELP)] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Check the hash chain, its MACs and anchor: exit 1 and name the first edited or deleted entry if it is broken."""
+    from ragft.serve.anchor import Checkpoint
+    from ragft.serve.audit_verify import verify_audit
+
+    result = verify_audit(open_workspace(workspace), Checkpoint.load(checkpoint) if checkpoint else None)
+    if result.ok:
+        against = f", consistent with the checkpoint {checkpoint}" if checkpoint else ""
+        console.print(f"Audit log intact: {result.entries} entries{against}.", markup=False, highlight=False)
+        return
+    err_console.print(f"[bold red]Audit log broken[/] at entry {result.first_bad_seq}: {escape(_printable(result.reason))}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+@user_errors
+def audit_checkpoint(
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write it to this file (default: print it).")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Print (or write) a signed checkpoint of the log: store it off this machine, verify against it later."""
     from ragft.serve import AuditLog
 
-    result = AuditLog(open_workspace(workspace)).verify()
-    if result.ok:
-        console.print(f"Audit log intact: {result.entries} entries.")
+    log = AuditLog(open_workspace(workspace))
+    try:
+        text = log.checkpoint().to_json()
+    finally:
+        log.close()
+    if out is None:
+        console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
         return
-    err_console.print(f"[bold red]Audit log broken[/] at entry {result.first_bad_seq}: {result.reason}")
-    raise typer.Exit(1)
+    write_atomic(out, text.encode("utf-8"))
+    err_console.print(f"Checkpoint written to {escape(str(out))}; keep a copy where this machine cannot change it.")
 
 
 @audit_app.command("show")
@@ -87,7 +131,9 @@ def audit_show(
 
     table = Table("#", "time (UTC)", "user", "system", "question", "cited", "latency")
     for e in AuditLog(open_workspace(workspace)).entries(user=user, since=since, limit=limit):
-        table.add_row(str(e.seq), e.time, e.user, e.system, e.question[:80], "\n".join(e.cited), f"{e.latency_s:.2f} s")
+        # Questions come from callers: printed as plain text with control characters escaped, never as markup or terminal codes.
+        cells = (str(e.seq), e.time, e.user, e.system, e.question[:80], "\n".join(e.cited), f"{e.latency_s:.2f} s")
+        table.add_row(*(Text(_printable(cell, keep="\n")) for cell in cells))
     console.print(table)
 
 
@@ -109,13 +155,26 @@ def serve(
     Callers authenticate with `Authorization: Bearer <key>` (keys from `ragft users add`); every
     answer is appended to the audit log (`ragft audit verify`).
     """
+    import os
+    import signal
+
     import uvicorn
 
+    from ragft.errors import RagftError
     from ragft.serve import create_app
 
     ws = open_workspace(workspace)
-    with err_console.status(f"loading the {system} system..."):
-        api = create_app(ws, system_name=system, allow_restricted_training=allow_restricted_training,
-                         rate_limit_per_min=rate_limit_per_min, queue_size=queue_size)  # fmt: skip
-    console.print(f"Serving [bold]{system}[/] on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    # The system loads after the server listens: /v1/health says "warming up" (and for how long) meanwhile,
+    # and a failure to load stops the server with the reason.
+    api = create_app(ws, system_name=system, allow_restricted_training=allow_restricted_training,
+                     rate_limit_per_min=rate_limit_per_min, queue_size=queue_size, warm_in_background=True,
+                     on_warmup_failure=lambda: os.kill(os.getpid(), signal.SIGTERM))  # fmt: skip
+    for version in api.state.server.reconciled:
+        err_console.print(f"[yellow]audit:[/] corpus version {version} was ingested without an audit entry (the server stopped "
+                          "between the two); recorded it as reconciled")  # fmt: skip
+    console.print(f"Serving [bold]{system}[/] on http://{host}:{port}  (API docs: http://{host}:{port}/docs); "
+                  f"warming up: http://{host}:{port}/v1/health says when it is ready")  # fmt: skip
     uvicorn.run(api, host=host, port=port, log_level="warning")
+    warmup = api.state.server.warmup
+    if warmup is not None and warmup.error is not None:
+        raise RagftError(warmup.error)

@@ -26,12 +26,13 @@ from ragft.config.settings import (
     ModelsConfig,
     RequirementsConfig,
     RetrievalConfig,
+    ServeConfig,
     TrainingConfig,
 )
 
 __all__ = [
     "DEFAULT_TOML", "Config", "ConfigError", "CorpusConfig", "DecodingConfig", "EvaluationConfig", "ModelsConfig",
-    "Range", "RequirementsConfig", "RetrievalConfig", "Setting", "TrainingConfig", "config_from_dict", "edit_toml",
+    "Range", "RequirementsConfig", "RetrievalConfig", "ServeConfig", "Setting", "TrainingConfig", "config_from_dict", "edit_toml",
     "load_config", "spec",
 ]  # fmt: skip
 

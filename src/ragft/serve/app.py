@@ -1,230 +1,90 @@
 """The HTTP API: ask with citations, an OpenAI-compatible chat endpoint, documents, health, audit.
 
-Every answered request is appended to the audit log. The model is single-threaded (llama.cpp is
-not thread-safe), so generation is serialised by one lock; a bounded queue in front of it turns
-overload into 503 + Retry-After instead of an unbounded pile-up.
+Every answered request is appended to the audit log; the state and limits behind the endpoints are
+in `server.Server`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from pathlib import PurePath
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from ragft.corpus.store import SQLiteStore, StoreError
+from ragft.corpus.ingest import IngestReport
+from ragft.corpus.store import StoreError
 from ragft.errors import RagftError
-from ragft.serve.audit import AuditLog
 from ragft.serve.guard import check_restricted_training, load_system
 from ragft.serve.http import (
     ApiError,
-    check_text,
     install_error_handlers,
     log,
     parse_model,
     read_json,
 )
-from ragft.serve.ingest import IngestRequest, ingest_and_index, ingest_json
-from ragft.serve.limits import RateLimiter, WorkQueue, retry_after
+from ragft.serve.ingest import IngestRequest, acl_changes_json, ingest_and_index, ingest_json
 from ragft.serve.schema import AskRequest, ChatRequest, answer_json, ragft_json, sse
-from ragft.serve.users import UserRegistry
-from ragft.systems.build import IndexedCorpus
-from ragft.systems.closed_book import QuestionError
-from ragft.types import Answer, System, User, retrieving
+from ragft.serve.server import Server
+from ragft.serve.startup import Warmup, pause_before_audit_for_crash_tests
+from ragft.types import Answer, System
 from ragft.workspace import Workspace
 
 ADMIN_GROUP = "admin"
 
 
-class Server:
-    """State behind the endpoints: systems, users, audit log, limits and the generation lock."""
-
-    def __init__(self, ws: Workspace, systems: Mapping[str, System], default: str, *, max_question_chars: int,
-                 max_body_bytes: int, rate_limit_per_min: int, queue_size: int, generation_timeout_s: float) -> None:  # fmt: skip
-        self.ws, self.systems, self.default = ws, dict(systems), default
-        self.users, self.audit = UserRegistry(ws), AuditLog(ws)
-        self.max_question_chars, self.max_body_bytes = max_question_chars, max_body_bytes
-        self.generation_timeout_s = generation_timeout_s
-        self.rate = RateLimiter(rate_limit_per_min)
-        self.queue = WorkQueue(queue_size)
-        self.executor = ThreadPoolExecutor(max_workers=queue_size, thread_name_prefix="ragft-answer")
-        self.generation_lock = threading.Lock()
-        self.ingest_lock = threading.Lock()  # one ingest at a time; a second is told 409, not queued
-        self.corpus_version = ws.store.latest_version()
-        self._local = threading.local()  # SQLite connections cannot cross threads: one store per thread
-
-    def store(self) -> SQLiteStore:
-        """This thread's connection to the document store."""
-        store = getattr(self._local, "store", None)
-        if store is None:
-            store = self._local.store = SQLiteStore(self.ws.store.path)
-        return store
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=True)
-        self.users.close()
-        self.audit.close()
-
-    def caller(self, request: Request) -> User:
-        """The user the bearer key belongs to, or 401; then the per-key rate limit, or 429."""
-        scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        user = self.users.authenticate(key.strip()) if scheme.lower() == "bearer" else None
-        if user is None:
-            raise ApiError(401, "missing, invalid or revoked API key; send 'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"})
-        wait_s = self.rate.check(user.name)
-        if wait_s:
-            raise ApiError(429, f"rate limit of {self.rate.per_min} requests per minute reached", {"Retry-After": retry_after(wait_s)})
-        return user
-
-    def pick(self, name: str | None) -> str:
-        name = name or self.default
-        if name not in self.systems:
-            raise ApiError(422, f"system {name!r} is not served here; served: {', '.join(sorted(self.systems))}")
-        return name
-
-    def question(self, text: str) -> str:
-        check_text(text, "question")
-        if len(text) > self.max_question_chars:
-            raise ApiError(422, f"question too long: {len(text)} characters, the limit is {self.max_question_chars}")
-        if not text.strip():
-            raise ApiError(422, "question is empty")
-        return text
-
-    async def answer(self, user: User, question: str, system_name: str) -> Answer:
-        """Answer in a worker thread under the generation lock, audit it, and time out the wait."""
-        future = self._submit(user, question, system_name, None)
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), self.generation_timeout_s)
-        except TimeoutError:
-            raise self._timeout_error() from None
-        except RagftError as exc:
-            raise _api_error(exc) from None
-
-    def stream(self, user: User, question: str, system_name: str) -> AsyncIterator[str | Answer]:
-        """Admit the request now (503 when the queue is full), then yield each generated piece and
-        last the audited Answer; an error after admission is raised from the iterator as ApiError."""
-        loop = asyncio.get_running_loop()
-        pieces: asyncio.Queue[object] = asyncio.Queue()  # filled from the worker thread, drained here
-
-        def on_token(piece: str) -> None:
-            loop.call_soon_threadsafe(pieces.put_nowait, piece)
-
-        future = self._submit(user, question, system_name, on_token)
-        # The future's result is set through the loop after every piece was queued, so _END comes last.
-        future.add_done_callback(lambda _: pieces.put_nowait(_END))
-
-        async def events() -> AsyncIterator[str | Answer]:
-            deadline = loop.time() + self.generation_timeout_s
-            while True:
-                try:
-                    item = await asyncio.wait_for(pieces.get(), max(deadline - loop.time(), 0.0))
-                except TimeoutError:
-                    raise self._timeout_error() from None
-                if item is _END:
-                    break
-                yield item  # type: ignore[misc]
-            try:
-                yield future.result()
-            except RagftError as exc:
-                raise _api_error(exc) from None
-
-        return events()
-
-    def _submit(self, user: User, question: str, system_name: str, on_token: Callable[[str], None] | None) -> asyncio.Future[Answer]:
-        """Take a queue slot (or 503) and start the work; the slot is freed when the work really ends."""
-        if not self.queue.try_enter():
-            raise ApiError(503, f"server busy: {self.queue.size} requests already queued; retry shortly", {"Retry-After": "2"})
-        started = time.perf_counter()
-        try:
-            future = asyncio.get_running_loop().run_in_executor(self.executor, self._work, user, question, system_name, started, on_token)
-        except BaseException:
-            self.queue.leave()
-            raise
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())  # a late failure is not "never retrieved"
-        return future
-
-    def _timeout_error(self) -> ApiError:
-        return ApiError(504, f"generation took longer than {self.generation_timeout_s:g} s; the answer is still logged when it ends",
-                        {"Retry-After": retry_after(self.generation_timeout_s)})  # fmt: skip
-
-    def _work(self, user: User, question: str, system_name: str, started: float, on_token: Callable[[str], None] | None) -> Answer:
-        try:
-            with self.generation_lock:
-                system, corpus_version = self.systems[system_name], self.corpus_version
-                answer = system.answer(question, user=user, on_token=on_token)
-            answer = self._visible_only(answer, user)
-            retrieved = [str(h.get("chunk_id", "")) for h in answer.trace.get("hits", ()) if isinstance(h, Mapping)]
-            self.audit.append(user=user.name, question=question, system=system_name, retrieved=retrieved,
-                              cited=[c.chunk_id for c in answer.citations], corpus_version=corpus_version,
-                              answer_text=answer.text, latency_s=time.perf_counter() - started)  # fmt: skip
-            return answer
-        finally:
-            self.queue.leave()
-
-    def embedder(self) -> Any | None:
-        """The embedder of the served retriever (None when no served system retrieves)."""
-        arm = next((a for s in self.systems.values() if (a := retrieving(s)) is not None), None)
-        return getattr(arm.retriever, "embedder", None) if arm is not None else None
-
-    def swap_corpus(self, indexed: IndexedCorpus | None, version: int | None) -> None:
-        """Serve a new corpus version: every retrieving system is replaced by one over the new index, atomically for answers."""
-        with self.generation_lock:
-            if indexed is not None:
-                self.systems = {name: arm.with_retriever(indexed.retriever) if (arm := retrieving(system)) is not None else system
-                                for name, system in self.systems.items()}  # fmt: skip
-            self.corpus_version = version
-
-    def _visible_only(self, answer: Answer, user: User) -> Answer:
-        """Defence in depth: drop any citation of a document the caller may not see (or that is gone)."""
-        kept = tuple(c for c in answer.citations if self.may_see(c.doc_id, user))
-        if len(kept) == len(answer.citations):
-            return answer
-        return Answer(answer.text, kept, answer.refused, answer.trace, answer.timings)
-
-    def may_see(self, doc_id: str, user: User) -> bool:
-        try:
-            return user.may_see(self.store().document(doc_id).acl)
-        except StoreError:
-            return False
-
-
-_END = object()  # marks the end of a streamed answer's pieces
-
-
-def _api_error(exc: RagftError) -> ApiError:
-    """What a failure while answering becomes for the caller: 422 for a bad question, else 500."""
-    if isinstance(exc, QuestionError):
-        return ApiError(422, str(exc))
-    log.error("answering failed: %s", exc)
-    return ApiError(500, f"answering failed: {exc}")
+def load_in_thread(ws: Workspace, system_name: str) -> System:
+    """`load_system` from a thread other than the one that opened `ws.store` (SQLite connections cannot cross threads)."""
+    local = Workspace(root=ws.root, config=ws.config)
+    try:
+        return load_system(local, system_name)
+    finally:
+        if "store" in local.__dict__:  # opened lazily (cached_property)
+            local.store.close()
 
 
 def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str, System] | None = None,
-               allow_restricted_training: bool = False, max_question_chars: int = 2000, max_body_bytes: int = 16384,
-               rate_limit_per_min: int = 60, queue_size: int = 8, generation_timeout_s: float = 120) -> FastAPI:  # fmt: skip
+               allow_restricted_training: bool = False, max_question_chars: int = 2000, max_question_tokens: int | None = None,
+               max_body_bytes: int = 16384, rate_limit_per_min: int = 60, queue_size: int = 8,
+               max_concurrent_per_key: int | None = None, generation_timeout_s: float = 120,
+               warm_in_background: bool = False, on_warmup_failure: Callable[[], None] | None = None) -> FastAPI:  # fmt: skip
     """The ragft HTTP API serving `system_name` (loaded from `ws` unless `systems` supplies it).
 
+    With `warm_in_background` the system loads after the server starts listening (health answers
+    "warming up" meanwhile) and `on_warmup_failure` is called if it cannot be loaded.
+
     Raises RestrictedTrainingError when a served fine-tuned or hybrid arm learned from restricted
-    documents, unless `allow_restricted_training` is True.
+    documents, unless `allow_restricted_training` is True. `max_question_tokens` and
+    `max_concurrent_per_key` default to the workspace's [serve] settings.
     """
     names = [system_name, *(systems or {})]
     check_restricted_training(ws, names, allow_restricted_training=allow_restricted_training)
-    served = dict(systems) if systems is not None else {system_name: load_system(ws, system_name)}
-    if system_name not in served:
+    background = warm_in_background and systems is None
+    served = dict(systems) if systems is not None else {} if background else {system_name: load_system(ws, system_name)}
+    if system_name not in served and not background:
         raise RagftError(f"system {system_name!r} is not among the systems given: {', '.join(sorted(served))}")
-    server = Server(ws, served, system_name, max_question_chars=max_question_chars, max_body_bytes=max_body_bytes,
-                    rate_limit_per_min=rate_limit_per_min, queue_size=queue_size, generation_timeout_s=generation_timeout_s)  # fmt: skip
+    settings = ws.config.serve
+    server = Server(ws, served, system_name, max_question_chars=max_question_chars,
+                    max_question_tokens=max_question_tokens or settings.max_question_tokens, max_body_bytes=max_body_bytes,
+                    rate_limit_per_min=rate_limit_per_min, queue_size=queue_size,
+                    max_concurrent_per_key=max_concurrent_per_key or settings.max_concurrent_per_key,
+                    generation_timeout_s=generation_timeout_s)  # fmt: skip
+
+    if server.reconciled:
+        log.warning("reconciled audit entries for corpus versions %s", ", ".join(map(str, server.reconciled)))
+    if background:
+        server.warmup = Warmup(f"loading the {system_name} system: its model and corpus index (a changed corpus is re-embedded)")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if server.warmup is not None:
+            server.warmup.run(lambda: server.install({system_name: load_in_thread(ws, system_name)}), on_warmup_failure)
         yield
         server.close()
 
@@ -237,10 +97,12 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
     async def ask(request: Request, stream: bool = False) -> Any:
         """Answer a question with citations the caller may see; `?stream=true` sends server-sent events:
         `{"token": ...}` per piece, then `{"done": true, "answer", "citations", "refused", "timings"}`
-        (that final answer is authoritative: the grounding or confidence check may replace the streamed text with a refusal)."""
+        (a retrieving system's text comes as one piece once the grounding check has passed it, so a
+        withheld answer is never sent; only the refusal is)."""
         user = server.caller(request)
         body = parse_model(AskRequest, await read_json(request, server.max_body_bytes))
-        question, name = server.question(body.question), server.pick(body.system)
+        name = server.pick(body.system)
+        question = server.question(body.question, name)
         if not stream:
             return answer_json(await server.answer(user, question, name), name)
         events = server.stream(user, question, name)
@@ -263,8 +125,8 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
         question = next((m.text() for m in reversed(body.messages) if m.role == "user"), None)
         if question is None:
             raise ApiError(422, "messages: no message with role 'user'")
-        question = server.question(question)
         name = server.pick(body.model if body.model in server.systems else None)
+        question = server.question(question, name)
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if body.stream:
             events = server.stream(user, question, name)
@@ -298,8 +160,8 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
     async def document(doc_id: str, request: Request) -> dict[str, Any]:
         """A document's text, only if the caller may see it (404 either way, so existence never leaks)."""
         user = server.caller(request)
-        try:
-            doc = server.store().document(doc_id)
+        try:  # the version being served, not the latest: an ingest may have committed one not yet indexed
+            doc = server.store().document(doc_id, server.corpus_version)
         except StoreError:
             doc = None
         allowed = doc is not None and user.may_see(doc.acl)
@@ -309,11 +171,17 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
                             answer_text="200" if allowed else "404", latency_s=0.0)  # fmt: skip
         if doc is None or not allowed:
             raise ApiError(404, f"no document {doc_id!r}")
-        return {"doc_id": doc.doc_id, "title": doc.title, "text": doc.text, "source": doc.source, "version": doc.version}
+        # `source` is the file's name only: the server's folders are not the caller's business.
+        return {"doc_id": doc.doc_id, "title": doc.title, "text": doc.text, "source": PurePath(doc.source).name,
+                "version": doc.version, "corpus_version": server.corpus_version}  # fmt: skip
 
     @app.get("/v1/health")
-    async def health() -> dict[str, Any]:
-        """Liveness and what is served (no key needed)."""
+    async def health() -> Any:
+        """Liveness and what is served (no key needed); 503 with "warming up", what is loading and for
+        how long, while the system loads (or "failed" and why)."""
+        if server.warmup is not None and not server.warmup.ready.is_set():
+            return JSONResponse({**server.warmup.status(), "default_system": server.default, "corpus_version": server.corpus_version},
+                                status_code=503, headers={"Retry-After": "5"})  # fmt: skip
         return {"status": "ok", "systems": sorted(server.systems), "default_system": server.default,
                 "corpus_version": server.corpus_version}  # fmt: skip
 
@@ -330,10 +198,21 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
         if ADMIN_GROUP not in caller.groups:
             raise ApiError(403, f"ingesting is for the '{ADMIN_GROUP}' group only")
         body = parse_model(IngestRequest, await read_json(request, server.max_body_bytes))
+        server.require_ready()  # the new version's index is built with the served embedder
         if not server.ingest_lock.acquire(blocking=False):
             raise ApiError(409, "another ingest is running; retry when it ends", {"Retry-After": "5"})
+
+        def audit_commit(report: IngestReport) -> None:  # right after the commit, before the (long) re-indexing
+            pause_before_audit_for_crash_tests()
+            acl_changes = acl_changes_json(report)
+            changes = f" access changes: {json.dumps(acl_changes)}" if acl_changes else ""
+            server.audit.append(user=caller.name, question="POST /v1/ingest " + json.dumps(body.paths) + changes, system="ingest",
+                                retrieved=[], cited=[], corpus_version=report.version if report.version is not None else server.corpus_version,
+                                answer_text=json.dumps({"added": len(report.plan.added), "changed": len(report.plan.changed),
+                                                        "removed": len(report.plan.removed), "acl_changes": acl_changes}), latency_s=0.0)  # fmt: skip
+
         try:
-            report, indexed = await asyncio.to_thread(ingest_and_index, server.ws, body, server.embedder())
+            report, indexed = await asyncio.to_thread(ingest_and_index, server.ws, body, server.embedder(), on_committed=audit_commit)
             version = report.version if report.version is not None else server.corpus_version
             if report.version is not None:
                 server.swap_corpus(indexed, report.version)
@@ -343,10 +222,6 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
         finally:
             server.ingest_lock.release()
         reply = ingest_json(report, indexed, version)
-        changes = f" access changes: {json.dumps(reply['acl_changes'])}" if reply["acl_changes"] else ""
-        server.audit.append(user=caller.name, question="POST /v1/ingest " + json.dumps(body.paths) + changes, system="ingest", retrieved=[],
-                            cited=[], corpus_version=version, answer_text=json.dumps({k: reply[k] for k in ("added", "changed", "removed", "acl_changes")}),
-                            latency_s=0.0)  # fmt: skip
         log.info("ingest by %s: version %s, %d added, %d changed, %d removed, %d failed", caller.name, version,
                  reply["added"], reply["changed"], reply["removed"], len(reply["failures"]))  # fmt: skip
         if report.files_loaded == 0 and report.failures:
@@ -362,8 +237,8 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
             raise ApiError(403, f"the audit log is for the '{ADMIN_GROUP}' group only")
         try:
             entries = server.audit.entries(user=user, since=since, limit=limit)
-        except ValueError as exc:
-            raise ApiError(422, f"since: not an ISO 8601 time ({exc})") from None
+        except ValueError as exc:  # AuditQueryError: a time that does not parse or leaves the calendar in UTC
+            raise ApiError(422, str(exc)) from None
         return {"entries": [e.to_dict() for e in entries]}
 
     return app

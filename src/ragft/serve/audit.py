@@ -1,9 +1,12 @@
-"""An append-only, hash-chained audit log of every answered request.
+"""An append-only, hash-chained audit log of every answered request, MAC'd under a key outside it.
 
 Each entry's hash is sha256(previous hash + canonical JSON of the entry), and a one-row head
 table holds the count and the last hash, updated in the same transaction as the insert. So an
 edited row breaks its own hash, a deleted or reordered row breaks the chain, and a deleted tail
-no longer matches the head. Each append is one transaction: a kill never leaves half an entry.
+no longer matches the head. Each entry and the head also carry an HMAC under the audit key (see
+`anchor`), so a chain recomputed or a head rewritten without the key is caught too; the anchor
+file and checkpoints catch a log wiped or deleted whole (`audit_verify`). Each append is one
+transaction: a kill never leaves half an entry.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ragft.errors import RagftError
+from ragft.serve.anchor import Checkpoint, audit_key, mac, read_anchor, write_anchor
 from ragft.serve.db import ServeDB, serve_db_path
 from ragft.workspace import Workspace
 
@@ -32,15 +37,18 @@ CREATE TABLE IF NOT EXISTS audit (
     answer_sha256 TEXT NOT NULL,
     latency_s REAL NOT NULL,
     prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
+    hash TEXT NOT NULL,
+    mac TEXT
 );
 CREATE TABLE IF NOT EXISTS audit_head (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     count INTEGER NOT NULL,
-    hash TEXT NOT NULL
+    hash TEXT NOT NULL,
+    mac TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_user_time ON audit (user, time);
 """
+_MIGRATIONS = {"audit": ("mac", "TEXT"), "audit_head": ("mac", "TEXT")}  # columns added after the first release
 _COLUMNS = "seq, time, user, question, system, retrieved, cited, corpus_version, answer_sha256, latency_s, prev_hash, hash"
 
 
@@ -81,11 +89,17 @@ def entry_hash(prev_hash: str, body: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
 
 
+class AuditQueryError(RagftError, ValueError):
+    """An audit query cannot be run as given (e.g. a `since` time that is not a usable ISO 8601 time)."""
+
+
 class AuditLog:
     """The workspace's audit log, in `.ragft/serve.sqlite3`."""
 
     def __init__(self, ws: Workspace) -> None:
-        self.db = ServeDB(serve_db_path(ws), _SCHEMA)
+        self.ws = ws
+        self.db = ServeDB(serve_db_path(ws), _SCHEMA, migrations=_MIGRATIONS)
+        self._key: bytes | None = None
 
     def close(self) -> None:
         self.db.close()
@@ -93,6 +107,10 @@ class AuditLog:
     def append(self, *, user: str, question: str, system: str, retrieved: Sequence[str], cited: Sequence[str],
                corpus_version: int | None, answer_text: str, latency_s: float) -> AuditEntry:  # fmt: skip
         """Log one answered request; returns the entry with its seq and hash."""
+        if self._key is None:
+            self._key = audit_key(self.ws, create=True)
+        key = self._key
+        assert key is not None  # create=True always yields a key
         with self.db.transaction() as db:
             head = db.execute("SELECT count, hash FROM audit_head WHERE id = 1").fetchone()
             count, prev_hash = head if head else (0, GENESIS)
@@ -103,9 +121,12 @@ class AuditLog:
                 "latency_s": round(float(latency_s), 6),
             }  # fmt: skip
             digest = entry_hash(prev_hash, body)
-            db.execute(f"INSERT INTO audit ({_COLUMNS}) VALUES ({', '.join('?' * 12)})",
-                       (*_row_values(body), prev_hash, digest))  # fmt: skip
-            db.execute("INSERT OR REPLACE INTO audit_head (id, count, hash) VALUES (1, ?, ?)", (count + 1, digest))
+            if count == 0 and read_anchor(self.ws) is None:  # the log starts; a restart after a wipe keeps the old anchor, so verify reports it
+                write_anchor(self.ws, key, digest)
+            db.execute(f"INSERT INTO audit ({_COLUMNS}, mac) VALUES ({', '.join('?' * 13)})",
+                       (*_row_values(body), prev_hash, digest, mac(key, "entry", digest)))  # fmt: skip
+            db.execute("INSERT OR REPLACE INTO audit_head (id, count, hash, mac) VALUES (1, ?, ?, ?)",
+                       (count + 1, digest, mac(key, "head", count + 1, digest)))  # fmt: skip
         return _entry((*_row_values(body), prev_hash, digest))
 
     def entries(self, user: str | None = None, since: datetime | str | None = None, limit: int | None = None) -> list[AuditEntry]:
@@ -123,28 +144,24 @@ class AuditLog:
             sql = f"SELECT * FROM ({sql.replace('ORDER BY seq', 'ORDER BY seq DESC')} LIMIT {int(limit)}) ORDER BY seq"
         return [_entry(row) for row in self.db.query(sql, tuple(params))]
 
-    def verify(self) -> VerifyResult:
-        """Recompute the chain; names the first edited, deleted or reordered entry."""
-        rows = self.db.query(f"SELECT {_COLUMNS} FROM audit ORDER BY seq")
+    def logged_versions(self, system: str) -> set[int]:
+        """The corpus versions that entries of `system` (e.g. "ingest") name."""
+        rows = self.db.query("SELECT DISTINCT corpus_version FROM audit WHERE system = ? AND corpus_version IS NOT NULL", (system,))
+        return {version for (version,) in rows if isinstance(version, int)}
+
+    def verify(self, checkpoint: Checkpoint | None = None) -> VerifyResult:
+        """Check the chain, its MACs, the anchor and (if given) a checkpoint; names the first bad entry."""
+        from ragft.serve.audit_verify import verify_audit
+
+        return verify_audit(self.ws, checkpoint)
+
+    def checkpoint(self) -> Checkpoint:
+        """The log's count and head hash now, MAC'd: for the operator to store away from this machine."""
+        key = audit_key(self.ws, create=True)
+        assert key is not None
         head = self.db.query("SELECT count, hash FROM audit_head WHERE id = 1")
-        prev_hash, expected_seq = GENESIS, 1
-        for row in rows:
-            try:
-                entry = _entry(row)
-            except (TypeError, ValueError) as exc:
-                return VerifyResult(False, len(rows), row[0], f"entry {row[0]} is unreadable ({exc})")
-            if entry.seq != expected_seq:
-                return VerifyResult(False, len(rows), expected_seq, f"entry {expected_seq} is missing (next is {entry.seq})")
-            if entry.prev_hash != prev_hash:
-                return VerifyResult(False, len(rows), entry.seq, f"entry {entry.seq} does not follow entry {entry.seq - 1} (deleted or reordered)")
-            body = {k: v for k, v in entry.to_dict().items() if k not in ("prev_hash", "hash")}
-            if entry_hash(prev_hash, body) != entry.hash:
-                return VerifyResult(False, len(rows), entry.seq, f"entry {entry.seq} was edited (its hash does not match its contents)")
-            prev_hash, expected_seq = entry.hash, expected_seq + 1
         count, head_hash = head[0] if head else (0, GENESIS)
-        if count != len(rows) or head_hash != prev_hash:
-            return VerifyResult(False, len(rows), len(rows) + 1, f"the log ends at entry {len(rows)} but {count} were written (tail deleted)")
-        return VerifyResult(True, len(rows))
+        return Checkpoint.make(key, count, head_hash)
 
 
 def _row_values(body: dict[str, Any]) -> tuple:
@@ -153,14 +170,28 @@ def _row_values(body: dict[str, Any]) -> tuple:
 
 
 def _entry(row: Sequence) -> AuditEntry:
+    """An entry from its row; TypeError for a row whose columns have the wrong types (an edited database)."""
     seq, time, user, question, system, retrieved, cited, version, answer_sha, latency, prev_hash, digest = row
-    return AuditEntry(int(seq), time, user, question, system, tuple(json.loads(retrieved)), tuple(json.loads(cited)),
+    for name, value in (("time", time), ("user", user), ("question", question), ("system", system), ("retrieved", retrieved),
+                        ("cited", cited), ("answer_sha256", answer_sha), ("prev_hash", prev_hash), ("hash", digest)):  # fmt: skip
+        if not isinstance(value, str):
+            raise TypeError(f"{name} is a {type(value).__name__}, not text")
+    if not isinstance(seq, int) or not (version is None or isinstance(version, int)) or not isinstance(latency, int | float):
+        raise TypeError("seq, corpus_version or latency_s has the wrong type")
+    retrieved_ids, cited_ids = json.loads(retrieved), json.loads(cited)
+    if not (isinstance(retrieved_ids, list) and isinstance(cited_ids, list)):
+        raise TypeError("retrieved or cited is not a JSON list")
+    return AuditEntry(seq, time, user, question, system, tuple(map(str, retrieved_ids)), tuple(map(str, cited_ids)),
                       version, answer_sha, float(latency), prev_hash, digest)  # fmt: skip
 
 
 def _iso(since: datetime | str) -> str:
-    if isinstance(since, str):
-        since = datetime.fromisoformat(since)
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
-    return since.astimezone(UTC).isoformat(timespec="microseconds")
+    """`since` as the log's UTC ISO form, or AuditQueryError (an unparsable time, or one that leaves the calendar in UTC)."""
+    try:
+        if isinstance(since, str):
+            since = datetime.fromisoformat(since)
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return since.astimezone(UTC).isoformat(timespec="microseconds")
+    except (ValueError, OverflowError) as exc:
+        raise AuditQueryError(f"since: {str(since)!r} is not a usable ISO 8601 time ({exc}); e.g. 2025-01-31T09:00:00+00:00") from None

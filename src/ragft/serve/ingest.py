@@ -9,6 +9,7 @@ started after it the new.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,10 @@ def checked_paths(body: IngestRequest) -> list[Path]:
     return [Path(text) for text in body.paths]
 
 
-def ingest_and_index(ws: Workspace, body: IngestRequest, embedder: Any | None) -> tuple[IngestReport, IndexedCorpus | None]:
-    """Commit the new version and build its index (None when nothing changed or nothing retrieves).
+def ingest_and_index(ws: Workspace, body: IngestRequest, embedder: Any | None, *,
+                     on_committed: Callable[[IngestReport], None] | None = None) -> tuple[IngestReport, IndexedCorpus | None]:  # fmt: skip
+    """Commit the new version, call `on_committed` (the audit entry: before the re-indexing, which can
+    take minutes), and build its index (None when nothing changed or nothing retrieves).
 
     Runs in a worker thread, so it opens its own store connection: SQLite connections cannot cross threads.
     """
@@ -57,6 +60,8 @@ def ingest_and_index(ws: Workspace, body: IngestRequest, embedder: Any | None) -
                             allow_widen_access=body.allow_widen_access, follow_symlinks=body.follow_symlinks)  # fmt: skip
         except OSError as exc:  # an unreadable folder while walking: nothing was committed
             raise ApiError(400, f"could not read the given paths: {exc}") from None
+        if on_committed is not None:
+            on_committed(report)
         if report.version is None or embedder is None:
             return report, None
         return report, index_corpus(local, report.version, embedder=embedder)
@@ -81,6 +86,11 @@ def ingest_json(report: IngestReport, indexed: IndexedCorpus | None, version: in
         "files_loaded": report.files_loaded,
         "failures": [{"path": p.path, "problem": p.problem, "advice": p.advice} for p in report.failures],
         "skipped": [{"path": p.path, "problem": p.problem, "advice": p.advice} for p in report.problems if p.skipped],
-        "acl_changes": [{"doc_id": c.doc_id, "old": sorted(c.old), "new": sorted(c.new), "widened": c.widens} for c in report.acl_changes],
+        "acl_changes": acl_changes_json(report),
         "index": index,
     }
+
+
+def acl_changes_json(report: IngestReport) -> list[dict[str, Any]]:
+    """Every access-tag change an ingest made, as the reply and the audit entry state it."""
+    return [{"doc_id": c.doc_id, "old": sorted(c.old), "new": sorted(c.new), "widened": c.widens} for c in report.acl_changes]

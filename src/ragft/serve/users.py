@@ -3,7 +3,8 @@
 A key looks like `rk_<key id>_<secret>`: the id finds the row, the secret is checked against
 sha256(salt + secret) in constant time. Secrets are 32 random bytes, so a fast hash is enough
 (there is nothing to brute-force). Removing a user revokes the key but keeps the row, so the
-audit log's names stay meaningful.
+audit log's names stay meaningful; issuing a revoked name a new key moves the old row to
+`revoked_keys`, so every key a name ever held stays listed.
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ CREATE TABLE IF NOT EXISTS users (
     key_hash BLOB NOT NULL,
     created_at TEXT NOT NULL,
     revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS revoked_keys (
+    name TEXT NOT NULL,
+    groups TEXT NOT NULL,
+    key_id TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    replaced_at TEXT NOT NULL
 );
 """
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -71,10 +79,12 @@ class UserRegistry:
             row = db.execute("SELECT revoked FROM users WHERE name = ?", (name,)).fetchone()
             if row is not None and not row[0]:
                 raise UserError(f"user {name!r} already exists; remove it first with `ragft users remove {name}` to issue a new key")
+            db.execute("INSERT INTO revoked_keys (name, groups, key_id, created_at, replaced_at) "
+                       "SELECT name, groups, key_id, created_at, ? FROM users WHERE name = ?", (_now(), name))  # fmt: skip
             db.execute("DELETE FROM users WHERE name = ?", (name,))
             db.execute(
                 "INSERT INTO users (name, groups, key_id, salt, key_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (name, json.dumps(group_set), key_id, salt, _hash(salt, secret), datetime.now(UTC).isoformat(timespec="seconds")),
+                (name, json.dumps(group_set), key_id, salt, _hash(salt, secret), _now()),
             )
         return f"rk_{key_id}_{secret}"
 
@@ -86,8 +96,9 @@ class UserRegistry:
             raise UserError(f"no active user {name!r}; see `ragft users list`")
 
     def list(self) -> list[UserRecord]:
-        """Every user, active and revoked, by name."""
-        rows = self.db.query("SELECT name, groups, created_at, revoked FROM users ORDER BY name")
+        """Every user, active and revoked, by name, with each earlier key a name held (revoked) too."""
+        rows = self.db.query("SELECT name, groups, created_at, revoked FROM users UNION ALL "
+                             "SELECT name, groups, created_at, 1 FROM revoked_keys ORDER BY name, created_at, 4 DESC")  # fmt: skip
         return [UserRecord(name, frozenset(json.loads(groups)), created, bool(revoked)) for name, groups, created, revoked in rows]
 
     def authenticate(self, key: str) -> User | None:
@@ -104,6 +115,10 @@ class UserRegistry:
         if not hmac.compare_digest(_hash(salt, secret), key_hash) or revoked:
             return None
         return User(name, frozenset(json.loads(groups)))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _hash(salt: bytes, secret: str) -> bytes:
