@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -47,7 +47,7 @@ def user_errors(func: F) -> F:
             err_console.print("[yellow]interrupted[/]: nothing half-done was kept; stored data is as it was before")
             raise typer.Exit(130) from None
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
 def open_workspace(path: Path | None) -> Workspace:

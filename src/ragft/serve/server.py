@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from fastapi import Request
 
@@ -154,7 +154,7 @@ class Server:
                     raise self._timeout_error() from None
                 if item is _END:
                     break
-                yield item  # type: ignore[misc]
+                yield cast("str | Answer", item)
             try:
                 answer = future.result()
             except RagftError as exc:
@@ -196,7 +196,8 @@ class Server:
 
         def send(piece: str) -> None:
             sent.append(piece)
-            on_token(piece)  # type: ignore[misc]
+            if on_token is not None:
+                on_token(piece)
 
         try:
             with self.generation_lock.hold(user.name):
