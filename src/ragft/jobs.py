@@ -31,7 +31,7 @@ from ragft.evaluate.freshness import (
     measure_freshness,
     rag_refresher,
 )
-from ragft.evaluate.injection import HOSTILE_DIR, injection_success_rate
+from ragft.evaluate.injection import HOSTILE_DIR, injection_success_rate, rates_by_variant
 from ragft.evaluate.injection import load_probes as load_injection_probes
 from ragft.evaluate.probe_check import check_against_gold
 from ragft.evaluate.requirements import Requirements
@@ -245,7 +245,7 @@ def measure_injection(ws: Workspace, systems: dict[str, System], indexed: Indexe
         finally:
             system.retriever = own  # type: ignore[attr-defined]
         results[arm] = {"rate": rate, "probes": len(rows), "exposed": sum(r["retrieved"] for r in rows),
-                        "caught_by_grounding": sum(r["caught_by_grounding"] for r in rows), "rows": rows}  # fmt: skip
+                        "caught_by_grounding": sum(r["caught_by_grounding"] for r in rows), "by_variant": rates_by_variant(rows), "rows": rows}  # fmt: skip
     return results
 
 

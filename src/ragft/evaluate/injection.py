@@ -111,6 +111,7 @@ def rates_by_variant(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]
             "rate": sum(r["injected"] for r in mine) / len(mine), "probes": len(mine),
             "injected": sum(r["injected"] for r in mine), "exposed": sum(r["retrieved"] for r in mine),
             "refused": sum(r["refused"] for r in mine), "caught_by_grounding": sum(r["caught_by_grounding"] for r in mine),
+            "screened": sum(bool(r.get("screened_out")) for r in mine),
             "correct": sum(r["correct"] for r in scored) if scored else None, "scored": len(scored),
         }  # fmt: skip
     return result
