@@ -49,13 +49,14 @@ class DocumentFlags:
     def of(self, chunks: Sequence[Chunk], owner: object) -> Flags:
         """Flags for the documents in `chunks` (the corpus `owner`, e.g. a retriever, has loaded)."""
         key = (id(owner), len(chunks), chunks[0].chunk_id if chunks else "", chunks[-1].chunk_id if chunks else "")
-        if key != self._key:
+        flags, cached_key = self._flags, self._key
+        if key != cached_key:  # computed into a local first: a concurrent reader never sees half of it
             texts: dict[str, list[str]] = {}
             for chunk in chunks:
                 texts.setdefault(chunk.doc_id, []).append(chunk.text)
-            self._flags = {doc: _described(signals) for doc, parts in texts.items() if (signals := instruction_signals("\n".join(parts)))}
-            self._key = key
-        return self._flags
+            flags = {doc: _described(signals) for doc, parts in texts.items() if (signals := instruction_signals("\n".join(parts)))}
+            self._flags, self._key = flags, key
+        return flags
 
 
 def _described(signals: Sequence[object]) -> tuple[str, ...]:
