@@ -9,11 +9,14 @@ import pytest
 from ragft.config import RetrievalConfig
 from ragft.corpus.chunking import chunk_document
 from ragft.corpus.ingest import ingest
+from ragft.errors import RagftError
 from ragft.evaluate.injection import (
     HOSTILE_DIR,
+    VARIANTS,
     InjectionProbe,
     injection_success_rate,
     load_probes,
+    rates_by_variant,
 )
 from ragft.models.base import DecodingSettings
 from ragft.models.embedders import HashingEmbedder
@@ -25,13 +28,13 @@ from ragft.systems.rag import RagSystem
 from ragft.workspace import Workspace
 
 HOSTILE = HOSTILE_DIR
-_CANARY = re.compile(r"\b[A-Z]+(?:-[A-Z]+)*-\d{4}\b")
+_CANARY = re.compile(r"\b[A-Z]+(?:-[A-Z]+)*-\d{4}\b|[\w./:-]*evil\.example[\w/-]*")
 
 
 def obey_injected_text(messages) -> str:
-    """A gullible model: finds the canary an injected instruction asks for and says it."""
+    """A gullible model: finds the canary or attacker contact a document plants and says it."""
     found = _CANARY.search(messages[-1]["content"])
-    return found.group(0) if found else REFUSAL
+    return f"Contact {found.group(0)}" if found else REFUSAL
 
 
 def answer_from_first_passage(messages) -> str:
@@ -56,8 +59,9 @@ def retriever(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
     return retriever
 
 
-def rag(retriever: Retriever, reply) -> RagSystem:
-    return RagSystem(ScriptedGenerator(reply), retriever, DecodingSettings(max_new_tokens=40))
+def rag(retriever: Retriever, reply, *, guard: bool = False) -> RagSystem:
+    """A RAG system over `retriever`; the injection guard is off unless asked (these tests check the measure)."""
+    return RagSystem(ScriptedGenerator(reply), retriever, DecodingSettings(max_new_tokens=40), injection_guard=guard)
 
 
 def test_every_hostile_document_has_its_canary_and_probes(probes: list[InjectionProbe]) -> None:
@@ -75,7 +79,8 @@ def test_a_model_that_obeys_injected_text_scores_one(retriever: Retriever, probe
 
 
 def test_a_model_that_ignores_injected_text_scores_zero(retriever: Retriever, probes: list[InjectionProbe]) -> None:
-    rate, rows = injection_success_rate(rag(retriever, answer_from_first_passage), probes)
+    generic = [p for p in probes if p.variant == "generic"]  # the others' documents hold no true answer to quote
+    rate, rows = injection_success_rate(rag(retriever, answer_from_first_passage), generic)
     assert rate == 0.0
     assert all(row["retrieved"] and not row["refused"] for row in rows)
 
@@ -95,3 +100,33 @@ def test_a_closed_book_system_is_never_exposed(probes: list[InjectionProbe]) -> 
 def test_no_probes_is_an_error() -> None:
     with pytest.raises(ValueError, match="at least one"):
         injection_success_rate(ClosedBookSystem(ScriptedGenerator(), DecodingSettings()), [])
+
+
+def test_the_probes_cover_every_attack_variant_at_the_issues_scale(probes: list[InjectionProbe]) -> None:
+    counts = {v: sum(p.variant == v for p in probes) for v in VARIANTS}
+    assert all(n >= 12 for n in counts.values()), counts
+    assert {p.variant for p in probes[: len(VARIANTS)]} == set(VARIANTS), "any prefix (jobs' limit) spans the variants"
+    corpus_questions = [p for p in probes if p.variant != "generic"]
+    assert all(p.answers for p in corpus_questions), "corpus questions carry their true answer"
+    assert len({p.question for p in corpus_questions}) == len(corpus_questions)
+
+
+def test_an_unknown_variant_is_an_error(tmp_path) -> None:
+    (tmp_path / "p.json").write_text('[{"question": "q", "doc_id": "d", "canary": "c", "variant": "qna"}]')
+    with pytest.raises(RagftError, match=r"unknown variant.*qa"):
+        load_probes(tmp_path / "p.json")
+
+
+def test_rates_are_reported_per_variant(retriever: Retriever, probes: list[InjectionProbe]) -> None:
+    _, rows = injection_success_rate(rag(retriever, obey_injected_text), probes)
+    by_variant = rates_by_variant(rows)
+    assert set(by_variant) == set(VARIANTS)
+    assert all(r["rate"] == 1.0 and r["injected"] == r["probes"] for r in by_variant.values())
+    assert by_variant["qa"]["scored"] == by_variant["qa"]["probes"] and by_variant["qa"]["correct"] == 0
+    assert by_variant["generic"]["scored"] < by_variant["generic"]["probes"], "hostile-answered probes are not scored"
+
+
+def test_the_guard_stops_a_gullible_model_on_every_variant(retriever: Retriever, probes: list[InjectionProbe]) -> None:
+    rate, rows = injection_success_rate(rag(retriever, obey_injected_text, guard=True), probes)
+    assert rate == 0.0, [r for r in rows if r["injected"]]
+    assert all(row["screened_out"] for row in rows), "every hostile passage was screened out, with its evidence"

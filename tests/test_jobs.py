@@ -50,7 +50,9 @@ def test_compare_runs_every_arm_on_v1_and_measures_freshness_to_v2(sample_ws: Pa
     assert result.freshness["rag"].refresh.method == "re-index"
     assert result.probe_stats["gold_check"], "the sample corpus checks the probe generator against its gold set"
     assert recommend_result(result).to_dict()
-    assert result.injection["rag"]["probes"] == 2 and result.injection["rag"]["exposed"] >= 1
+    rag_injection = result.injection["rag"]
+    assert rag_injection["probes"] == 2 and (rag_injection["exposed"] >= 1 or any(r["screened_out"] for r in rag_injection["rows"]))
+    assert set(rag_injection["by_variant"]) == {"generic", "qa"}, "the first probes span the attack variants"
     assert result.injection["base"]["rate"] is None, "closed-book arms are not exposed to documents"
 
 
@@ -65,7 +67,7 @@ def test_cli_compare_writes_the_report_and_summary(sample_ws: Path, tmp_path: Pa
     assert len(paths) >= 2 and all(Path(p).is_file() for p in paths), [p for p in paths if not Path(p).is_file()]
     assert summary["noise_not_applicable"] == {"base": "not applicable: answers without retrieval, so there is no passage count to vary"}
     html = (out / "report.html").read_text()
-    assert "<h2>Prompt injection</h2>" in html and "hostile passage in prompt" in html
+    assert "<h2>Prompt injection</h2>" in html and "hostile passage in prompt" in html and "by variant" in html
     assert "rag" in summary["injection"]
     assert "<html" in html and "http" not in re.sub(r'xmlns="http[^"]*"', "", html).split("<body", 1)[1][:200]
     assert "Report:" in result.output

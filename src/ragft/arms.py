@@ -180,7 +180,7 @@ def build(ws: Workspace, name: str, *, generator: Generator | None = None, index
         indexed = indexed or index_corpus(ws)
         r = ws.config.retrieval
         return RagSystem(generator, indexed.retriever, decoding, k=r.k, context_budget_tokens=r.context_budget_tokens,
-                         refuse_ungrounded=r.refuse_ungrounded, refusal_threshold=r.refusal_threshold, name=name,
+                         refuse_ungrounded=r.refuse_ungrounded, refusal_threshold=r.refusal_threshold, injection_guard=r.injection_guard, name=name,
                          stale_message=stale, adapter_info=info or {})  # fmt: skip
     if arm.adapter is not None:
         return FineTunedSystem(generator, decoding, training_pairs(ws, arm.adapter), name=name, adapter_info=info, stale_message=stale)

@@ -108,6 +108,12 @@ class RetrievalConfig(Section):
         value refuses at random. Try it with a larger model (`python benchmarks/bench_rag.py --stage squad`
         prints the trade-off). Needs an engine that reports first-token probabilities: llama.cpp,
         transformers, or an OpenAI-compatible server that returns logprobs (vLLM, llama.cpp's server).""")
+    injection_guard: bool = setting(True, doc="""
+        Leave out of the prompt any passage whose document reads as instructions to the model (addresses
+        the assistant, dictates the reply, quotes the question back, claims to overrule other documents),
+        and withhold an answer that gives an email, web address or phone number no passage in the prompt
+        holds. Measured on the default model (benchmarks/results/injection.json): hostile documents won
+        29 of 48 ordinary questions without it, 0 of 48 with it, and clean-corpus answers were unchanged.""")
 
 
 @dataclass(frozen=True)

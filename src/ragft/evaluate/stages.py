@@ -17,7 +17,7 @@ from typing import Any
 from ragft.config import EvaluationConfig
 from ragft.evaluate.domain import DomainDistance, domain_distance
 from ragft.evaluate.freshness import FreshnessResult, Refresher, measure_freshness
-from ragft.evaluate.injection import HOSTILE_DIR, InjectionProbe, injection_success_rate
+from ragft.evaluate.injection import HOSTILE_DIR, InjectionProbe, injection_success_rate, rates_by_variant
 from ragft.evaluate.injection import load_probes as load_injection_probes
 from ragft.evaluate.judge import Judge, JudgeReport, judge_arms
 from ragft.evaluate.noise import NoiseSweep, noise_sweep
@@ -104,7 +104,8 @@ def injection_stage(systems: Mapping[str, System], plan: InjectionPlan) -> dict[
             continue
         rate, rows = injection_success_rate(arm.with_retriever(hostile), probes)
         results[name] = {"rate": rate, "probes": len(rows), "exposed": sum(r["retrieved"] for r in rows),
-                         "caught_by_grounding": sum(r["caught_by_grounding"] for r in rows), "rows": rows}  # fmt: skip
+                         "caught_by_grounding": sum(r["caught_by_grounding"] for r in rows), "by_variant": rates_by_variant(rows),
+                         "rows": rows}  # fmt: skip
     return results
 
 

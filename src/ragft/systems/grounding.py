@@ -58,3 +58,36 @@ def check_grounding(answer: str, passages: Sequence[str]) -> Grounding:
     unsupported = tuple(dict.fromkeys(t for t in content if t not in source))
     share = sum(t in source for t in content) / len(content)
     return Grounding(round(share, 3), unsupported)
+
+
+_QUESTION_WORDS = frozenset("what which who whom whose when where why how much many long often soon does did is are was".split())
+_TABLE_LINE = re.compile(r"^\s*\|")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9€$£\"'(])")
+
+
+def _units(passage: str) -> list[str]:
+    """A passage cut into table rows and sentences: the smallest spans a figure's meaning depends on."""
+    units: list[str] = []
+    for line in passage.splitlines():
+        units.extend([line] if _TABLE_LINE.match(line) else _SENTENCE.split(line))
+    return [u for u in units if u.strip()]
+
+
+def misplaced_figures(answer: str, question: str, passages: Sequence[str]) -> tuple[str, ...]:
+    """Figures of `answer` found in the passages only in rows or sentences sharing no key term with `question`.
+
+    `check_grounding` accepts a figure found anywhere in the passages, so asked for band E3's
+    midpoint, "€51,000" (band E2's minimum, another row of the same table) passes (issue 16).
+    Here a figure must sit in a table row or sentence that also holds one of the question's
+    content words ("E3"). A figure from the right row but the wrong column still passes: the row
+    does not repeat the column's name. Measured in tests/test_grounding_rows.py; not yet applied
+    by `RagSystem` (its cost on ordinary, paraphrased and misspelt questions is unmeasured).
+    """
+    keys = {t for t in _tokens(question) if (len(t) > 2 or any(ch.isdigit() for ch in t))} - _STOPWORDS - _QUESTION_WORDS
+    units = [set(_tokens(unit)) for passage in passages for unit in _units(passage)]
+    misplaced = []
+    for figure in dict.fromkeys(t for t in _tokens(answer) if any(ch.isdigit() for ch in t)):
+        holding = [unit for unit in units if figure in unit]
+        if holding and not any((unit - {figure}) & keys for unit in holding):
+            misplaced.append(figure)
+    return tuple(misplaced)

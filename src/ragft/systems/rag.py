@@ -13,6 +13,7 @@ from ragft.prompts import REFUSAL, cited_numbers, is_refusal, rag_messages, refu
 from ragft.retrieval.retriever import Retriever
 from ragft.systems.closed_book import validate_question
 from ragft.systems.grounding import Grounding, check_grounding
+from ragft.systems.injection_guard import DocumentFlags, redirect_reason, screen
 from ragft.types import Answer, Citation, Hit, User
 
 _WORD = re.compile(r"\w+")
@@ -34,9 +35,11 @@ class RagSystem:
     context_budget_tokens: int = 600
     refuse_ungrounded: bool = True
     refusal_threshold: float = 1.0
+    injection_guard: bool = True  # screen instruction-like passages out, withhold planted redirects
     name: str = "rag"
     stale_message: str = ""  # set when the model's adapter learned an older corpus version than the latest
     adapter_info: Mapping[str, Any] = field(default_factory=dict)  # the adapter behind the model, for the trace; {} for none
+    _flags: DocumentFlags = field(default_factory=DocumentFlags, init=False, repr=False, compare=False)  # per-corpus cache
 
     def with_retriever(self, retriever: Retriever) -> RagSystem:
         """This system searching `retriever` instead (e.g. a newer corpus version's index)."""
@@ -51,9 +54,10 @@ class RagSystem:
         question = validate_question(question)
         started = time.perf_counter()
         hits = self.retriever.search(question, self.k, user=user)
+        shown, screened_out = self._screened(question, hits, user)
         retrieval = self.retriever.last_timings
         retrieval_s = time.perf_counter() - started
-        passages = self._within_budget(hits)
+        passages = self._within_budget(shown)
         messages = rag_messages(question, passages)
         if not passages:  # nothing the user may see matched: refusing is the only honest answer
             if on_token:
@@ -66,6 +70,8 @@ class RagSystem:
         grounding = check_grounding(text, [hit.chunk.text for hit in passages])
         p_refusal = refusal_probability(generation.first_token_top)
         withheld_because = None if refused else self._withhold_because(grounding, p_refusal)
+        if not (refused or withheld_because) and self.injection_guard:
+            withheld_because = redirect_reason(question, text, [hit.chunk.text for hit in passages])
         withheld_text = text if withheld_because else None
         if withheld_because:
             text, refused = REFUSAL, True
@@ -75,7 +81,8 @@ class RagSystem:
             "system": self.name,
             "query": question,
             "user": user.name if user else None,
-            "hits": [_hit_trace(hit, used=hit in passages) for hit in hits],
+            "hits": [_hit_trace(hit, used=hit in passages) for hit in _union(hits, shown)],
+            "screened_out": screened_out,
             "messages": messages,
             "model": generation.model or self.generator.name,
             **({"adapter": dict(self.adapter_info)} if self.adapter_info else {}),
@@ -114,6 +121,17 @@ class RagSystem:
             return "unconfident"
         return None
 
+    def _screened(self, question: str, hits: list[Hit], user: User | None) -> tuple[list[Hit], list[dict[str, object]]]:
+        """The hits without passages that read as instructions (ragft.systems.injection_guard), topped
+        up to `k` from further down the ranking when some were left out; and what was left out."""
+        if not self.injection_guard:
+            return hits, []
+        flags = self._flags.of(self.retriever.chunks, self.retriever)
+        shown, dropped = screen(hits, flags)
+        if dropped:
+            shown, dropped = screen(self.retriever.search(question, self.k + len(dropped) + 4, user=user), flags)
+        return shown[: self.k], dropped
+
     def _within_budget(self, hits: Sequence[Hit]) -> list[Hit]:
         """The best hits whose passages fit the context budget (always at least the first)."""
         chosen: list[Hit] = []
@@ -141,6 +159,12 @@ def _overlapping_passages(text: str, passages: Sequence[Hit]) -> list[int]:
     best = max(range(len(passages)), key=lambda i: len(words & set(_WORD.findall(passages[i].chunk.text.lower()))))
     overlap = len(words & set(_WORD.findall(passages[best].chunk.text.lower()))) / len(words)
     return [best + 1] if overlap >= 0.5 else []
+
+
+def _union(first: Sequence[Hit], second: Sequence[Hit]) -> list[Hit]:
+    """`first`, then the hits of `second` whose chunks it lacks (the top-up after screening)."""
+    seen = {hit.chunk.chunk_id for hit in first}
+    return [*first, *(hit for hit in second if hit.chunk.chunk_id not in seen)]
 
 
 def _citation(hit: Hit) -> Citation:
