@@ -24,11 +24,13 @@ from ragft.evaluate.domain import DomainDistance
 from ragft.evaluate.freshness import FreshnessResult
 from ragft.evaluate.judge import Judge, JudgeReport, build_judge_generator, judge_arms
 from ragft.evaluate.noise import NoisePoint, noise_sweep
+from ragft.evaluate.paired import correct_by_qid, paired_summary
 from ragft.evaluate.requirements import ArmEvidence, Requirements
 from ragft.evaluate.runner import AnswerRecord, run_arms
 from ragft.evaluate.scoring import Score, score_all
 from ragft.evaluate.summary import ArmSummary, summarize_arm
 from ragft.models.base import Generator
+from ragft.models.runtime import describe_machine
 from ragft.types import QAItem, System
 
 
@@ -77,7 +79,8 @@ class CompareResult:
             out.append(ArmEvidence(arm, m["accuracy"], m["latency_p95_s"], m["citation_rate"],
                                    m["leak_rate"] if m["leak_rate"].n else None, refresh_s,
                                    fresh.refresh.method if fresh else None, fresh.refresh.performed if fresh else True,
-                                   fresh.fresh_after.value if fresh and fresh.fresh_after.n else None))  # fmt: skip
+                                   fresh.fresh_after.value if fresh and fresh.fresh_after.n else None,
+                                   correct_by_qid(self.scores[arm]), summary.failures, summary.failures_by_kind))  # fmt: skip
         return out
 
     def recommendation(self) -> Any:
@@ -86,7 +89,7 @@ class CompareResult:
             recommend,  # report consumes evaluate; imported late to keep layers one-way
         )
 
-        return recommend(self.evidence(), self.requirements)
+        return recommend(self.evidence(), self.requirements, machine=self.meta.get("machine"))
 
     def summary_dict(self) -> dict[str, Any]:
         """The machine-readable summary (summary.json): every metric with its interval, per arm and kind."""
@@ -102,6 +105,7 @@ class CompareResult:
             "stages_s": self.stages_s,
             "injection": self.injection,
             "judge": self.judge.to_dict() if self.judge else None,
+            "paired": paired_summary({arm: correct_by_qid(s) for arm, s in self.scores.items()}),
             "answers": {arm: str(self.run_dir / f"{arm}.jsonl") for arm in self.records},
         }
 
@@ -160,7 +164,7 @@ def compare(
         judged = judge_arms(Judge(judge, retries=evaluation.judge_retries, seed=evaluation.seed), records, scores, probes,
                             out_dir=run_dir / "judge", samples=evaluation.bootstrap_samples, seed=evaluation.seed)  # fmt: skip
         stages["LLM judge"] = time.perf_counter() - started
-    info = {"created_at": datetime.now(UTC).isoformat(timespec="seconds"), "probes": len(probes),
+    info = {"created_at": datetime.now(UTC).isoformat(timespec="seconds"), "probes": len(probes), "machine": describe_machine(),
             "peak_memory_mb": round(peak_memory_mb(), 1), **dict(meta or {})}  # fmt: skip
     decodings = {arm: repr(getattr(s, "decoding", None)) for arm, s in systems.items()}
     if len(set(decodings.values())) > 1:
