@@ -19,7 +19,7 @@ def retrieves(e: ArmEvidence) -> bool:
 
 
 def latency_lever(e: ArmEvidence) -> str:
-    fewer = " or with fewer passages per prompt (a smaller [retrieval] k: a shorter prompt to read)" if retrieves(e) else ""
+    fewer = ", or fewer passages per prompt (a smaller [retrieval] k: a shorter prompt to read)" if retrieves(e) else ""
     return (f"{e.arm} would fit the budget on serving hardware that reads prompts faster than the machine it was measured on: "
             f"a CPU with bf16 matrix units (AMX / AVX512-BF16, where the transformers engine runs in bf16), or a GPU{fewer}")  # fmt: skip
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
+
 from rich.console import Console
 from rich.table import Table
 
@@ -31,6 +33,6 @@ def print_summary(result: CompareResult, console: Console | None = None) -> None
     console = console or Console()
     console.print(summary_table(result))
     rec = result.recommendation()
-    console.print(f"[bold]Recommendation:[/] {rec.headline}")
+    console.print(f"[bold]Recommendation:[/] {escape(rec.headline)}")  # a lever names settings like [retrieval] k
     for reason in rec.reasons:
         console.print(f"  • {reason.text}", highlight=False, markup=False)
