@@ -121,6 +121,9 @@ class RequirementsConfig(Section):
     """What a deployment needs; the recommendation reads these with the measurements."""
 
     latency_budget_p95_s: float = setting(5.0, range=above(0), doc="An arm whose 95th-percentile answer time exceeds this (seconds) is ruled out.")
+    min_accuracy: float = setting(0.5, range=between(0, 1), doc="""
+        The least share of probes an arm must answer right to be recommended (0-1); an arm below it is
+        ruled out however it compares with the others.""")
     update_frequency: str = setting("weekly", choices=("daily", "weekly", "monthly", "rarely"),
                                     doc='How often the documents change: "daily", "weekly", "monthly" or "rarely".')  # fmt: skip
     citations_required: bool = setting(False, doc="Must every answer point at the passage it came from?")

@@ -26,6 +26,7 @@ from ragft.evaluate.domain import DomainDistance
 from ragft.evaluate.freshness import FreshnessResult
 from ragft.evaluate.judge import JudgeReport, build_judge_generator
 from ragft.evaluate.noise import NoiseSweep
+from ragft.evaluate.paired import correct_by_qid, paired_summary
 from ragft.evaluate.requirements import ArmEvidence, Requirements
 from ragft.evaluate.runner import AnswerRecord, answers_path, run_arms
 from ragft.evaluate.scoring import Score, score_all
@@ -41,6 +42,7 @@ from ragft.evaluate.stages import (
 )
 from ragft.evaluate.summary import ArmSummary, summarize_arm
 from ragft.models.base import Generator
+from ragft.models.runtime import describe_machine
 from ragft.types import QAItem, System
 
 T = TypeVar("T")
@@ -91,7 +93,8 @@ class CompareResult:
             out.append(ArmEvidence(arm, m["accuracy"], m["latency_p95_s"], m["citation_rate"],
                                    m["leak_rate"] if m["leak_rate"].n else None, refresh_s,
                                    fresh.refresh.method if fresh else None, fresh.refresh.performed if fresh else True,
-                                   fresh.fresh_after.value if fresh and fresh.fresh_after.n else None))  # fmt: skip
+                                   fresh.fresh_after.value if fresh and fresh.fresh_after.n else None,
+                                   correct_by_qid(self.scores[arm]), summary.failures, summary.failures_by_kind))  # fmt: skip
         return out
 
     def summary_dict(self) -> dict[str, Any]:
@@ -108,6 +111,7 @@ class CompareResult:
             "stages_s": self.stages_s,
             "injection": self.injection,
             "judge": self.judge.to_dict() if self.judge else None,
+            "paired": paired_summary({arm: correct_by_qid(s) for arm, s in self.scores.items()}),
             "answers": {arm: str(answers_path(self.run_dir, arm)) for arm in self.records},
         }
 
@@ -177,7 +181,7 @@ def compare(
     injected = _timed(stages, "prompt injection", lambda: injection_stage(systems, injection)) if injection and injection.probes else {}
     floor = floor_arm(summaries)
     distance = _timed(stages, "domain distance", lambda: domain_stage(domain, summaries, floor)) if domain and floor else None
-    info = {"created_at": datetime.now(UTC).isoformat(timespec="seconds"), "probes": len(probes),
+    info = {"created_at": datetime.now(UTC).isoformat(timespec="seconds"), "probes": len(probes), "machine": describe_machine(),
             "peak_memory_mb": round(peak_memory_mb(), 1), **dict(meta or {})}  # fmt: skip
     decodings = {arm: repr(getattr(s, "decoding", None)) for arm, s in systems.items()}
     if len(set(decodings.values())) > 1:

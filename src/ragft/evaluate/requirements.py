@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from ragft.config import ConfigError, RequirementsConfig
 from ragft.evaluate.stats import Interval
@@ -18,6 +20,7 @@ class Requirements:
     update_frequency: str = "weekly"
     citations_required: bool = False
     restricted_data: bool = False
+    min_accuracy: float = 0.5
 
     @classmethod
     def from_config(cls, config: RequirementsConfig, *, corpus_has_acl: bool) -> Requirements:
@@ -27,7 +30,8 @@ class Requirements:
         choices = {"auto": corpus_has_acl, "yes": True, "no": False}
         if config.restricted_data not in choices:
             raise ConfigError(f"[requirements] restricted_data = {config.restricted_data!r}; choose one of: auto, yes, no")
-        return cls(config.latency_budget_p95_s, config.update_frequency, config.citations_required, choices[config.restricted_data])
+        return cls(config.latency_budget_p95_s, config.update_frequency, config.citations_required, choices[config.restricted_data],
+                   config.min_accuracy)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -43,3 +47,30 @@ class ArmEvidence:
     refresh_method: str | None = None  # "re-index" | "retrain" | "none"
     refresh_performed: bool = True  # False: the time comes from a manifest; the refresh was not run here
     fresh_after: float | None = None  # share of changed facts answered with the new value after the refresh (measured)
+    correct: Mapping[str, bool] = field(default_factory=dict)  # qid -> right; the paired tests read it
+    failures: Mapping[str, int] = field(default_factory=dict)  # failure class -> count of wrong answers
+    failures_by_kind: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # probe kind -> failure class -> count
+
+
+def _interval(raw: Mapping[str, Any] | None) -> Interval | None:
+    return Interval(raw["value"], raw["low"], raw["high"], raw["n"]) if raw else None
+
+
+def evidence_from_summary(summary: Mapping[str, Any]) -> list[ArmEvidence]:
+    """The evidence `CompareResult.evidence()` gives, rebuilt from a summary.json: the report's verdict from results alone."""
+    correct = summary.get("paired", {}).get("correct", {})
+    out = []
+    for arm, raw in summary["arms"].items():
+        m = raw["overall"]
+        fresh = summary.get("freshness", {}).get(arm)
+        refresh = fresh["refresh"] if fresh else None
+        leak = _interval(m.get("leak_rate"))
+        fresh_after = _interval(fresh.get("fresh_after")) if fresh else None
+        out.append(ArmEvidence(arm, _interval(m["accuracy"]), _interval(m["latency_p95_s"]), _interval(m.get("citation_rate")),  # type: ignore[arg-type]
+                               leak if leak and leak.n else None,
+                               refresh["seconds"] if refresh and refresh["method"] != "none" else None,
+                               refresh["method"] if refresh else None, refresh["performed"] if refresh else True,
+                               fresh_after.value if fresh_after and fresh_after.n else None,
+                               {q: bool(v) for q, v in correct.get(arm, {}).items()}, dict(raw.get("failures", {})),
+                               raw.get("failures_by_kind", {})))  # fmt: skip
+    return out

@@ -60,3 +60,26 @@ def resolve_precision(precision: str) -> str:
     if torch.cuda.is_available():
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     return "bf16" if cpu_has_fast_bf16() else "fp32"
+
+
+def describe_machine() -> str:
+    """The machine latency was measured on, for labelling it: CPU model, cores, bf16 matrix units, and a GPU if torch sees one.
+
+    Read from /proc/cpuinfo (platform.processor() is often just "x86_64" on Linux); the GPU is
+    named only when torch is already imported, so labelling never loads it.
+    """
+    import platform
+    import sys
+
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            name = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), name)
+    except OSError:
+        pass
+    units = "bf16 matrix units" if cpu_has_fast_bf16() else "no bf16 matrix units"
+    out = f"{name}, {os.cpu_count() or '?'} cores, {units}"
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        out += f"; GPU {torch.cuda.get_device_name(0)}"
+    return out

@@ -12,10 +12,12 @@ from html import escape
 
 from ragft import arms as arm_registry
 from ragft.evaluate.compare import CompareResult
+from ragft.evaluate.errors import error_file
+from ragft.evaluate.paired import fmt_p, mde_sentence, paired_table
 from ragft.evaluate.stats import Interval
 from ragft.evaluate.summary import METRICS
 from ragft.report import svg
-from ragft.report.recommend import Recommendation, anchor, recommend_result
+from ragft.report.recommend import Recommendation, anchor, pair_anchor, recommend_result
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:24px auto;padding:0 16px;color:#222;line-height:1.45}
@@ -52,10 +54,42 @@ def _recommendation(rec: Recommendation) -> str:
     out = "".join(f"<li>{escape(r.text)} <a href=\"#{r.anchor}\">[number]</a></li>" for rs in rec.ruled_out.values() for r in rs)
     ruled = f"<p><b>Ruled out by the requirements:</b></p><ul>{out}</ul>" if out else ""
     tie = (f"<p><b>The evidence does not separate {escape(rec.arm or '')} from {escape(', '.join(rec.not_separated_from))}</b>: "
-           "their accuracy intervals overlap, so more probes would be needed to call a winner on accuracy alone.</p>"
+           "the paired test finds no significant difference, so more probes would be needed to call a winner on accuracy alone.</p>"
            if rec.not_separated_from else "")  # fmt: skip
     cls = "rec" if rec.meets_requirements else "rec warn"
-    return f'<div class="{cls}"><h2>Recommendation: {escape(rec.headline)}</h2><ul>{items}</ul>{tie}{ruled}</div>'
+    return f'<div class="{cls}"><h2>Recommendation: {escape(rec.headline)}</h2><ul>{items}</ul>{tie}{ruled}{_levers(rec)}</div>'
+
+
+def _levers(rec: Recommendation) -> str:
+    """What would change a verdict that ships nothing."""
+    if not rec.levers:
+        return ""
+    return "<p><b>What would change it:</b></p><ul>" + "".join(f"<li>{escape(lever)}</li>" for lever in rec.levers) + "</ul>"
+
+
+def _paired(result: CompareResult) -> str:
+    """Every pair of arms on the probes both answered: difference [95% interval], discordant counts, exact McNemar p."""
+    table = paired_table({arm: {s.qid: bool(s.correct) for s in scores} for arm, scores in result.scores.items()})
+    if not table:
+        return "<p class='muted'>Only one arm was measured: nothing to compare.</p>"
+    rows = "".join(f'<tr id="{pair_anchor(pc.a, pc.b)}">'
+                   f"<th>{escape(pc.a)} vs {escape(pc.b)}</th><td class='num'>{pc.n}</td>"
+                   f"<td class='num'>{pc.accuracy_a:.1%} vs {pc.accuracy_b:.1%}</td>"
+                   f"<td class='num'>{pc.diff * 100:+.1f} [{pc.low * 100:+.1f}, {pc.high * 100:+.1f}]</td>"
+                   f"<td class='num'>{pc.only_a} / {pc.only_b}</td><td class='num{' good' if pc.separated else ''}'>{fmt_p(pc.p_value)}</td>"
+                   f"<td>{'yes' if pc.separated else 'no'}</td><td class='num'>{pc.mde * 100:.1f}</td></tr>" for pc in table)  # fmt: skip
+    return ("<table><tr><th>pair (a vs b)</th><th>probes</th><th>accuracy a vs b</th><th>difference, points [95% interval]</th>"
+            "<th>right only in a / only in b</th><th>p (exact McNemar)</th><th>separated (p &lt; 0.05)</th><th>MDE, points</th></tr>"
+            f"{rows}</table><p><b>{escape(mde_sentence(table))}</b></p><p class='muted'>Both arms answered the same probes; an error or "
+            "timeout counts as wrong. Only the probes one arm got right and the other wrong carry evidence: the exact McNemar test asks "
+            "whether they split unevenly. The interval is Newcombe's score interval for paired proportions; MDE is the smallest "
+            "difference these probes detect with 80% power at alpha = 0.05, given how often the two arms disagreed.</p>")  # fmt: skip
+
+
+def _error_links(result: CompareResult) -> str:
+    """Links to each arm's wrong answers (JSONL), for a reviewer to audit the failure classes."""
+    links = " · ".join(f"<a href='{escape(error_file(result.run_dir, arm).resolve().as_uri())}'>{escape(arm)}</a>" for arm in result.arms)
+    return (f"<p>Every wrong answer, per arm (JSONL: probe, answer, gold, failure class, and the arms that got it right): {links}</p>")
 
 
 def _metrics_table(result: CompareResult) -> str:
@@ -279,12 +313,13 @@ Every number carries a bootstrap 95% interval in brackets; hover a cell for its 
 {_recommendation(rec)}
 <p class="muted">Requirements (ragft.toml [requirements]): p95 latency ≤ {req.latency_budget_p95_s:g} s · updates {escape(req.update_frequency)} ·
 citations {'required' if req.citations_required else 'not required'} · restricted data {'present' if req.restricted_data else 'absent'}.</p>
+<h2>Paired comparisons</h2>{_paired(result)}
 <h2>Accuracy by probe kind</h2>{accuracy}{_kind_table(result, kinds)}
 <h2>Every metric</h2>{_metrics_table(result)}
 {_judge(result)}
-<h2>Why answers were wrong</h2>{_failures(result)}
+<h2>Why answers were wrong</h2>{_failures(result)}{_error_links(result)}
 <h2>Sensitivity to retrieval noise</h2>{_noise(result)}
-<h2>Latency</h2>{latency}
+<h2>Latency</h2><p class="muted">Measured on {escape(str(result.meta.get("machine", "the machine that ran the comparison")))}.</p>{latency}
 <h2>Freshness after a document update</h2>{_freshness(result)}
 <h2>Access leakage</h2>{_leakage(result)}
 <h2>Prompt injection</h2>{_injection(result)}

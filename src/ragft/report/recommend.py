@@ -1,18 +1,29 @@
 """Which arm to ship, from the user's requirements and the measurements — every reason names its number.
 
+"Separated" always means the paired test (exact McNemar over the probes both arms answered,
+alpha = 0.05; see `ragft.evaluate.paired`), never whether two marginal intervals overlap.
+
 Rules, in order:
-1. Hard requirements rule arms out: p95 latency over the budget; citations required but the arm
-   rarely cites (< 80% of its answers); restricted data present and the arm leaked any restricted
-   fact to an outsider; documents change daily or weekly and the arm needs longer than a quarter
-   of the update interval to become fresh.
-2. Among the rest, the most accurate arm wins. Arms whose accuracy interval overlaps the winner's
-   are *not separated* by the evidence, and the report says so; among those, the tie goes first
-   (when documents change) to the arm that measurably answers changed facts with their new values
-   after its refresh, then to the higher point estimate of accuracy, then to lower p95 latency.
-   What a refresh costs is judged by rule 1 (too slow for the update interval rules an arm out),
-   not used again to pick among tied arms.
-3. If every arm is ruled out, the closest one (fewest broken rules, then accuracy) is named, and
-   the headline says that none meets the requirements.
+1. The base model (the arm named "base") is the floor, not a candidate. Every other arm must be
+   significantly more accurate than it by the paired test; an arm without per-probe verdicts cannot
+   show that and is ruled out. Without a base arm this rule is skipped.
+2. Hard requirements rule arms out: accuracy below `[requirements] min_accuracy`; p95 latency over the
+   budget (labelled with the machine it was measured on); citations required but the arm rarely cites
+   (< 80% of its answers); restricted data present and the arm leaked any restricted fact to an
+   outsider; documents change daily or weekly and the arm needs longer than a quarter of the update
+   interval to become fresh.
+3. Among the eligible arms, the most accurate wins. Eligible arms the paired test does not separate
+   from it are *tied*, and the report says so with the minimum detectable effect; among those the tie
+   goes first (when documents change) to the arm that measurably answers changed facts with their new
+   values after its refresh, then to the higher point estimate of accuracy, then to lower p95 latency.
+   A ruled-out arm significantly more accurate than the winner is named as the trade-off.
+4. If no other arm is eligible and the base model alone meets rule 2, base is named, and the report
+   says why: the questions look like general knowledge the model already holds.
+5. Otherwise the headline is "No arm meets the requirements": it names the closest arm (significantly
+   better than base first, then fewest broken requirements, then accuracy, then latency), what it
+   breaks, and the lever the measurements point at (`ragft.report.levers`); every arm's broken
+   requirements are listed. `arm` then holds the closest arm with `meets_requirements = False`:
+   never a verdict to ship it.
 """
 
 from __future__ import annotations
@@ -22,12 +33,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ragft.evaluate.compare import CompareResult
+from ragft.evaluate.paired import PairedComparison, find_pair, fmt_p, paired_table
 from ragft.evaluate.requirements import UPDATE_INTERVAL_S, ArmEvidence, Requirements
 from ragft.evaluate.stats import Interval
+from ragft.report.levers import requirement_lever
 
-__all__ = ["ArmEvidence", "Reason", "Recommendation", "Requirements", "anchor", "recommend", "violations"]
+__all__ = ["ArmEvidence", "Reason", "Recommendation", "Requirements", "anchor", "pair_anchor", "recommend", "violations"]
 CITATION_RATE_NEEDED = 0.8
 REFRESH_SHARE_OF_INTERVAL = 0.25
+BASE_ARM = "base"
 
 
 @dataclass(frozen=True)
@@ -36,16 +50,18 @@ class Reason:
 
     text: str
     anchor: str
+    requirement: str = ""  # which requirement a broken-rule reason is about: latency, accuracy, vs_base, citations, leak, freshness
 
 
 @dataclass(frozen=True)
 class Recommendation:
-    arm: str | None
+    arm: str | None  # the arm to ship; when meets_requirements is False, only the closest arm (not a verdict)
     headline: str
     reasons: list[Reason] = field(default_factory=list)
     ruled_out: dict[str, list[Reason]] = field(default_factory=dict)
     not_separated_from: list[str] = field(default_factory=list)
     meets_requirements: bool = True
+    levers: list[str] = field(default_factory=list)  # what would change the verdict, when no arm meets the requirements
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,94 +72,192 @@ def anchor(arm: str, metric: str) -> str:
     return f"m-{arm}-{metric}"
 
 
+def pair_anchor(x: str, y: str) -> str:
+    """The id of the paired-table row comparing x and y (either order)."""
+    return "p-" + "-".join(sorted((x, y)))
+
+
 def _pct(interval: Interval) -> str:
     return interval.fmt()
 
 
-def violations(evidence: ArmEvidence, req: Requirements) -> list[Reason]:
-    """The hard requirements this arm breaks, each with the number that breaks it."""
+def violations(evidence: ArmEvidence, req: Requirements, *, machine: str | None = None) -> list[Reason]:
+    """The hard requirements this arm breaks (rule 2), each with the number that breaks it."""
     out = []
+    acc = evidence.accuracy
+    if acc.n and acc.value < req.min_accuracy:
+        out.append(Reason(f"{evidence.arm}: accuracy {_pct(acc)} is below the required {req.min_accuracy:.0%} ([requirements] min_accuracy)",
+                          anchor(evidence.arm, "accuracy"), "accuracy"))  # fmt: skip
     p95 = evidence.latency_p95_s
     if p95.n and p95.value > req.latency_budget_p95_s:
-        out.append(Reason(f"{evidence.arm}: p95 latency {p95.value:.2f} s exceeds the budget of {req.latency_budget_p95_s:g} s",
-                          anchor(evidence.arm, "latency_p95_s")))  # fmt: skip
+        where = f" (measured on {machine})" if machine else ""
+        out.append(Reason(f"{evidence.arm}: p95 latency {p95.value:.2f} s exceeds the budget of {req.latency_budget_p95_s:g} s{where}",
+                          anchor(evidence.arm, "latency_p95_s"), "latency"))  # fmt: skip
     cites = evidence.citation_rate
     if req.citations_required and (cites is None or not cites.n or cites.value < CITATION_RATE_NEEDED):
         rate = "no answers" if cites is None or not cites.n else f"{cites.value:.0%} of answers"
         out.append(Reason(f"{evidence.arm}: citations are required but it cites a source in {rate} (needs {CITATION_RATE_NEEDED:.0%})",
-                          anchor(evidence.arm, "citation_rate")))  # fmt: skip
+                          anchor(evidence.arm, "citation_rate"), "citations"))  # fmt: skip
     leak = evidence.leak_rate
     if req.restricted_data and leak is not None and leak.n and leak.value > 0:
         out.append(Reason(f"{evidence.arm}: revealed restricted facts to an outsider in {_pct(leak)} of restricted probes",
-                          anchor(evidence.arm, "leak_rate")))  # fmt: skip
+                          anchor(evidence.arm, "leak_rate"), "leak"))  # fmt: skip
     interval_s = UPDATE_INTERVAL_S[req.update_frequency]
     if interval_s and req.update_frequency in ("daily", "weekly") and evidence.refresh_s is not None:
         if evidence.refresh_s > REFRESH_SHARE_OF_INTERVAL * interval_s:
             out.append(Reason(f"{evidence.arm}: needs {evidence.refresh_s / 3600:.1f} h ({evidence.refresh_method}) to become fresh, "
-                              f"over a quarter of the {req.update_frequency} update interval", f"f-{evidence.arm}-refresh"))  # fmt: skip
+                              f"over a quarter of the {req.update_frequency} update interval", f"f-{evidence.arm}-refresh", "freshness"))  # fmt: skip
     return out
 
 
 def recommend_result(result: CompareResult) -> Recommendation:
-    """The recommendation for a comparison: its requirements applied to its evidence."""
-    return recommend(result.evidence(), result.requirements)
+    """The recommendation for a comparison: its requirements applied to its evidence, latencies labelled with its machine."""
+    return recommend(result.evidence(), result.requirements, machine=result.meta.get("machine"))
 
 
-def recommend(evidence: Sequence[ArmEvidence], req: Requirements) -> Recommendation:
-    """Apply the module's rules to hand-built or measured evidence."""
+def _versus_base(e: ArmEvidence, table: Sequence[PairedComparison]) -> Reason | None:
+    """Rule 1: None when `e` is significantly better than base, else why not."""
+    pc = find_pair(table, e.arm, BASE_ARM)
+    where = pair_anchor(e.arm, BASE_ARM)
+    if pc is None:
+        return Reason(f"{e.arm}: no per-probe verdicts to test it against base, so it is not shown to be better than the model alone",
+                      anchor(e.arm, "accuracy"), "vs_base")  # fmt: skip
+    if pc.better(e.arm):
+        return None
+    how = "does no better than" if pc.diff <= 0 else "is not significantly better than"
+    return Reason(f"{e.arm}: {how} base, the model alone ({pc.text()}; with {pc.n} probes a difference under "
+                  f"{pc.mde * 100:.0f} points cannot be detected)", where, "vs_base")  # fmt: skip
+
+
+def recommend(evidence: Sequence[ArmEvidence], req: Requirements, *, machine: str | None = None) -> Recommendation:
+    """Apply the module's rules to hand-built or measured evidence; `machine` labels the latencies."""
     if not evidence:
         return Recommendation(None, "No arms were measured, so there is nothing to recommend.", meets_requirements=False)
-    broken = {e.arm: violations(e, req) for e in evidence}
-    eligible = [e for e in evidence if not broken[e.arm]]
+    table = paired_table({e.arm: e.correct for e in evidence if e.correct})
+    has_base = any(e.arm == BASE_ARM for e in evidence)
+    broken: dict[str, list[Reason]] = {}
+    for e in evidence:
+        versus = _versus_base(e, table) if has_base and e.arm != BASE_ARM else None
+        broken[e.arm] = ([versus] if versus else []) + violations(e, req, machine=machine)
     ruled_out = {arm: reasons for arm, reasons in broken.items() if reasons}
-    if not eligible:
-        closest = min(evidence, key=lambda e: (len(broken[e.arm]), -e.accuracy.value))
-        return Recommendation(closest.arm, f"No arm meets every requirement; the closest is {closest.arm}.",
-                              [Reason(f"{closest.arm} is the most accurate of the arms that break the fewest requirements "
-                                      f"(accuracy {_pct(closest.accuracy)})", anchor(closest.arm, "accuracy"))],
-                              ruled_out, [], meets_requirements=False)  # fmt: skip
+    candidates = [e for e in evidence if e.arm != BASE_ARM]
+    eligible = [e for e in candidates if not broken[e.arm]]
+    if eligible:
+        return _ship(eligible, evidence, table, ruled_out, req, machine)
+    base = next((e for e in evidence if e.arm == BASE_ARM), None)
+    if base is not None and not broken[BASE_ARM]:
+        return _ship_base(base, evidence, table, ruled_out, req, machine)
+    return _none_meets(candidates or list(evidence), table, broken, ruled_out, has_base)
+
+
+def _ship(eligible: Sequence[ArmEvidence], evidence: Sequence[ArmEvidence], table: Sequence[PairedComparison],
+          ruled_out: dict[str, list[Reason]], req: Requirements, machine: str | None) -> Recommendation:  # fmt: skip
+    """Rule 3: the most accurate eligible arm; arms the paired test does not separate from it are tied."""
     best = max(eligible, key=lambda e: e.accuracy.value)
-    tied = [e for e in eligible if e is not best and e.accuracy.overlaps(best.accuracy)]
-    reasons: list[Reason] = []
-    winner = best
-    if tied:
-        contenders = [best, *tied]
-        winner = min(contenders, key=lambda e: _tie_break_key(e, req))
-        names = ", ".join(e.arm for e in contenders if e is not winner)
-        reasons.append(Reason(f"The evidence does not separate {winner.arm} from {names} on accuracy: their 95% intervals overlap "
-                              f"({winner.arm} {_pct(winner.accuracy)}; " + "; ".join(f"{e.arm} {_pct(e.accuracy)}" for e in contenders if e is not winner) + ")",
-                              anchor(winner.arm, "accuracy")))  # fmt: skip
-        reasons.extend(_tie_reasons(winner, [e for e in contenders if e is not winner], req))
+    tied = [e for e in eligible if e is not best and not _separated(table, best.arm, e.arm)]
+    winner = min([best, *tied], key=lambda e: _tie_break_key(e, req)) if tied else best
+    others = [e for e in [best, *tied] if e is not winner]
+    reasons = _winner_vs_base(winner, table)
+    if others:
+        pcs = [find_pair(table, winner.arm, o.arm) for o in others]
+        detail = "; ".join(pc.text() for pc in pcs if pc) or "no per-probe verdicts to compare"
+        reasons.append(Reason(f"The paired test does not separate {winner.arm} from {', '.join(o.arm for o in others)} on accuracy "
+                              f"({detail}): more probes would be needed to call a winner on accuracy alone",
+                              pair_anchor(winner.arm, others[0].arm)))  # fmt: skip
+        reasons.extend(_tie_reasons(winner, others, req))
     else:
         runner_up = max((e for e in eligible if e is not best), key=lambda e: e.accuracy.value, default=None)
-        versus = f", ahead of {runner_up.arm} at {_pct(runner_up.accuracy)} with non-overlapping intervals" if runner_up else ""
+        pc = find_pair(table, best.arm, runner_up.arm) if runner_up else None
+        versus = f", ahead of {runner_up.arm} ({pc.text()})" if pc and runner_up else ""
         reasons.append(Reason(f"{best.arm} is the most accurate arm that meets the requirements: {_pct(best.accuracy)}{versus}",
                               anchor(best.arm, "accuracy")))  # fmt: skip
-    reasons.append(Reason(f"{winner.arm} answers within the latency budget: p95 {winner.latency_p95_s.value:.2f} s "
-                          f"≤ {req.latency_budget_p95_s:g} s", anchor(winner.arm, "latency_p95_s")))  # fmt: skip
+    reasons.extend(_requirements_met(winner, req, machine))
+    reasons.extend(_trade_offs(winner, [e for e in evidence if e.arm in ruled_out and e.arm != BASE_ARM], ruled_out, table))
+    headline = f"Ship {winner.arm}." if not others else f"Ship {winner.arm} (tied on accuracy; chosen on the requirements)."
+    return Recommendation(winner.arm, headline, reasons, ruled_out, [o.arm for o in others])
+
+
+def _ship_base(base: ArmEvidence, evidence: Sequence[ArmEvidence], table: Sequence[PairedComparison],
+               ruled_out: dict[str, list[Reason]], req: Requirements, machine: str | None) -> Recommendation:  # fmt: skip
+    """Rule 4: the base model alone meets the requirements."""
+    reasons = [Reason(f"Only the base model meets the requirements: {_pct(base.accuracy)} closed-book, with no documents. The "
+                      "questions look like general knowledge the model already holds; no other arm is both significantly better "
+                      "and within the requirements", anchor(BASE_ARM, "accuracy"))]  # fmt: skip
+    reasons.extend(_requirements_met(base, req, machine))
+    reasons.extend(_trade_offs(base, [e for e in evidence if e.arm in ruled_out], ruled_out, table))
+    return Recommendation(BASE_ARM, "Ship base: only the model alone meets the requirements.", reasons, ruled_out)
+
+
+def _none_meets(candidates: Sequence[ArmEvidence], table: Sequence[PairedComparison], broken: dict[str, list[Reason]],
+                ruled_out: dict[str, list[Reason]], has_base: bool) -> Recommendation:  # fmt: skip
+    """Rule 5: no arm to ship; the closest one, what it breaks and the lever for each broken requirement."""
+
+    def key(e: ArmEvidence) -> tuple[bool, int, float, float]:
+        beats_base = not any(r.requirement == "vs_base" for r in broken[e.arm])
+        latency = e.latency_p95_s.value if e.latency_p95_s.n else float("inf")
+        return (not beats_base, len(broken[e.arm]), -e.accuracy.value, latency)
+
+    closest = min(candidates, key=key)
+    reasons = []
+    if has_base and closest.arm != BASE_ARM and not any(r.requirement == "vs_base" for r in broken[closest.arm]):
+        better = [e.arm for e in candidates if not any(r.requirement == "vs_base" for r in broken[e.arm])]
+        pc = find_pair(table, closest.arm, BASE_ARM)
+        only = "the only arm" if len(better) == 1 else f"one of {len(better)} arms ({', '.join(better)})"
+        reasons.append(Reason(f"{closest.arm} is {only} clearly better than the base model ({closest.accuracy.value:.1%} vs "
+                              f"{pc.accuracy_b:.1%}, p = {fmt_p(pc.p_value)})" if pc else f"{closest.arm} is closest",
+                              pair_anchor(closest.arm, BASE_ARM)))  # fmt: skip
+    elif has_base:
+        reasons.append(Reason("No arm is significantly more accurate than the base model: nothing here beats answering without "
+                              "the documents on these probes", anchor(closest.arm, "accuracy")))  # fmt: skip
+    pairs = [(r, requirement_lever(closest, r.requirement)) for r in broken[closest.arm]]
+    levers = list(dict.fromkeys(lever for _, lever in pairs))
+    reasons.extend(Reason(f"Broken: {r.text.removeprefix(f'{closest.arm}: ')}. What would change it: {lever}", r.anchor) for r, lever in pairs)
+    breaks = "; ".join(r.text.removeprefix(f"{closest.arm}: ") for r in broken[closest.arm])
+    headline = f"No arm meets the requirements. Closest: {closest.arm} ({breaks}). Lever: {levers[0]}." if levers else \
+               f"No arm meets the requirements. Closest: {closest.arm}."  # fmt: skip
+    return Recommendation(closest.arm, headline, reasons, ruled_out, [], meets_requirements=False, levers=levers)
+
+
+def _separated(table: Sequence[PairedComparison], x: str, y: str) -> bool:
+    pc = find_pair(table, x, y)
+    return pc is not None and pc.separated
+
+
+def _winner_vs_base(winner: ArmEvidence, table: Sequence[PairedComparison]) -> list[Reason]:
+    pc = find_pair(table, winner.arm, BASE_ARM)
+    if pc is None:
+        return []
+    return [Reason(f"{winner.arm} is significantly more accurate than the base model, the floor ({pc.text()})", pair_anchor(winner.arm, BASE_ARM))]
+
+
+def _requirements_met(winner: ArmEvidence, req: Requirements, machine: str | None) -> list[Reason]:
+    """The requirements the shipped arm meets, each with its number."""
+    where = f" (measured on {machine})" if machine else ""
+    out = [Reason(f"{winner.arm} answers {_pct(winner.accuracy)} right, at least the required {req.min_accuracy:.0%}", anchor(winner.arm, "accuracy")),
+           Reason(f"{winner.arm} answers within the latency budget: p95 {winner.latency_p95_s.value:.2f} s "
+                  f"≤ {req.latency_budget_p95_s:g} s{where}", anchor(winner.arm, "latency_p95_s"))]  # fmt: skip
     if req.restricted_data and winner.leak_rate is not None and winner.leak_rate.n:
-        reasons.append(Reason(f"{winner.arm} leaked no restricted fact to an outsider ({winner.leak_rate.n} restricted probes)",
-                              anchor(winner.arm, "leak_rate")))  # fmt: skip
+        out.append(Reason(f"{winner.arm} leaked no restricted fact to an outsider ({winner.leak_rate.n} restricted probes)",
+                          anchor(winner.arm, "leak_rate")))  # fmt: skip
     if winner.refresh_s is not None and winner.refresh_method not in (None, "none"):
         text = (f"{winner.arm} catches up with a document update in {winner.refresh_s:.1f} s ({winner.refresh_method})" if winner.refresh_performed
                 else f"{winner.arm} would need a {winner.refresh_method} after a document update: {winner.refresh_s:.1f} s, the time its "
                      "training took (not re-run in this comparison, so its answers stayed stale)")  # fmt: skip
-        reasons.append(Reason(text, f"f-{winner.arm}-refresh"))
-    reasons.extend(_trade_offs(winner, [e for e in evidence if e.arm in ruled_out], ruled_out))
-    headline = f"Ship {winner.arm}." if not tied else f"Ship {winner.arm} (tied on accuracy; chosen on the requirements)."
-    return Recommendation(winner.arm, headline, reasons, ruled_out, [e.arm for e in tied if e is not winner] +
-                          ([best.arm] if winner is not best else []))  # fmt: skip
+        out.append(Reason(text, f"f-{winner.arm}-refresh"))
+    return out
 
 
-def _trade_offs(winner: ArmEvidence, ruled: Sequence[ArmEvidence], ruled_out: dict[str, list[Reason]]) -> list[Reason]:
-    """Say what the requirements cost: a ruled-out arm that answers clearly better, and what ruled it out."""
+def _trade_offs(winner: ArmEvidence, ruled: Sequence[ArmEvidence], ruled_out: dict[str, list[Reason]],
+                table: Sequence[PairedComparison]) -> list[Reason]:  # fmt: skip
+    """Say what the requirements cost: a ruled-out arm the paired test finds significantly better, and what ruled it out."""
     out = []
     for other in sorted(ruled, key=lambda e: -e.accuracy.value):
-        if other.accuracy.value > winner.accuracy.value and not other.accuracy.overlaps(winner.accuracy):
+        pc = find_pair(table, other.arm, winner.arm)
+        if pc is not None and pc.better(other.arm):
             why = "; ".join(r.text.removeprefix(f"{other.arm}: ") for r in ruled_out[other.arm])
             out.append(Reason(f"Trade-off: {other.arm} answers more questions correctly ({_pct(other.accuracy)} vs "
-                              f"{_pct(winner.accuracy)}) but was ruled out: {why}. Relaxing that requirement would change "
-                              "this recommendation.", anchor(other.arm, "accuracy")))  # fmt: skip
+                              f"{_pct(winner.accuracy)}; {pc.text()}) but was ruled out: {why}. Relaxing that requirement "
+                              "would change this recommendation.", anchor(other.arm, "accuracy")))  # fmt: skip
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ragft.evaluate.compare import CompareResult
@@ -32,7 +33,7 @@ def print_summary(result: CompareResult, console: Console | None = None) -> None
     console = console or Console()
     console.print(summary_table(result))
     rec = recommend_result(result)
-    console.print(f"[bold]Recommendation:[/] {rec.headline}")
+    console.print(f"[bold]Recommendation:[/] {escape(rec.headline)}")  # a lever names settings like [retrieval] k
     for reason in rec.reasons:
         console.print(f"  • {reason.text}", highlight=False, markup=False)
     if result.domain is not None and not result.domain.measured:
