@@ -21,12 +21,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_rag import SHARED, answer_rows, load_jsonl, workspace_with  # noqa: E402
+from bench_rag import SHARED, answer_rows, load_jsonl, workspace_with
 
-from ragft import arms as arm_registry  # noqa: E402
-from ragft.models.factory import build_generator  # noqa: E402
-from ragft.systems.build import index_corpus  # noqa: E402
-from ragft.workspace import Workspace  # noqa: E402
+from ragft import arms as arm_registry
+from ragft.models.factory import build_generator
+from ragft.systems.build import index_corpus
+from ragft.workspace import Workspace
 
 RESULTS = Path(__file__).parent / "results" / "prompt_parity.json"
 
@@ -44,7 +44,7 @@ def summary(rows: list[dict]) -> dict:
     """Accuracy (containment) on answerable items, refusals on both kinds, gold citations."""
     ans = [r for r in rows if r["answerable"]]
     una = [r for r in rows if not r["answerable"]]
-    mean = lambda xs: round(sum(xs) / len(xs), 3) if xs else None  # noqa: E731
+    mean = lambda xs: round(sum(xs) / len(xs), 3) if xs else None
     return {"answerable": len(ans), "contains": mean([r["contains"] for r in ans]),
             "cited_gold": mean([float(r["cited_gold"]) for r in ans]),
             "refused_answerable": mean([float(r["refused"]) for r in ans]),

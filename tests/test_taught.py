@@ -88,7 +88,7 @@ class _Echo:
     def __init__(self, replies: dict[str, str]) -> None:
         self.replies = replies
 
-    def answer(self, question: str, *, user=None, on_token=None) -> Answer:  # noqa: ANN001
+    def answer(self, question: str, *, user=None, on_token=None) -> Answer:
         if question not in self.replies:
             raise RuntimeError("no reply")
         return Answer(text=self.replies[question])
@@ -106,14 +106,13 @@ def test_recall_scores_the_key_value_and_counts_errors_as_wrong() -> None:
 pytest.importorskip("peft")
 pytest.importorskip("llama_cpp")
 
-from tests.test_finetuned import trained  # noqa: E402, F401  (the module-scoped fixture: a workspace with both adapters)
-
-from ragft import arms  # noqa: E402
-from ragft.corpus.store import IngestPlan  # noqa: E402
-from ragft.systems.adapter import training_set  # noqa: E402
-from ragft.systems.build import decoding_settings, index_corpus  # noqa: E402
-from ragft.types import Document  # noqa: E402
-from ragft.workspace import Workspace  # noqa: E402
+from ragft import arms
+from ragft.corpus.store import IngestPlan
+from ragft.systems.adapter import training_set
+from ragft.systems.build import decoding_settings, index_corpus
+from ragft.types import Document
+from ragft.workspace import Workspace
+from tests.test_finetuned import trained  # noqa: F401  (the module-scoped fixture: a workspace with both adapters)
 
 
 def test_every_arm_built_through_the_registry_decodes_the_same_way(trained: Workspace) -> None:  # noqa: F811

@@ -147,7 +147,7 @@ def _taught_set(ws: Workspace, adapter: str) -> TaughtSet:
     keys = {f.fact_id: f.answer for f in data.facts}
 
     def recalls(split: str) -> tuple[Recall, ...]:
-        return tuple(Recall(p.question, keys[p.fact_id]) for p in data.split(split) if p.fact_id in keys and keys[p.fact_id])
+        return tuple(Recall(p.question, keys[p.fact_id]) for p in data.split(split) if keys.get(p.fact_id))
 
     return TaughtSet(adapter, dict(data.chunks), tuple(p.question for p in data.pairs), recalls("train"), recalls("val"),
                      training_s=manifest.metrics.get("wall_s"), chunks_used=len(data.chunks),
