@@ -165,6 +165,9 @@ def test_compare_reports_coverage_leakage_and_recall_for_trained_arms(trained: W
     assert row["memorisation"]["asked"] == 2 and row["generalisation"]["asked"] <= 2 and "known_split" in row
     assert "memorisation" not in taught["arms"]["rag-parity"]  # the plain model: nothing memorised to ask about
     assert row["cost_to_cover"]["chunks_used"] == len(training_set(ws, "finetuned").chunks)
+    from ragft.report.taught import taught_lines
+
+    assert any(line.startswith("finetuned: ") and f"on the {row['covered']} probes" in line for line in taught_lines(result))
     html = write_report(result, tmp_path / "report").read_text()
     assert "Judged on what it was taught" in html and "Probe leakage into the training data" in html
     assert json.loads((tmp_path / "report" / "summary.json").read_text())["taught"]["arms"]["finetuned"]["adapter"] == "finetuned"

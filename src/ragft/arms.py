@@ -208,6 +208,9 @@ def trained_retriever(ws: Workspace, indexed: IndexedCorpus, adapter: str) -> Re
         raise AdapterError(f"arm needs the {adapter} adapter's training set: run `ragft train --arm {adapter}` first")
     trained = training_set(ws, adapter).chunks
     chunks = [chunk for chunk in indexed.retriever.chunks if chunk.chunk_id in trained]
+    if not chunks:
+        raise AdapterError(f"none of the {adapter} adapter's {len(trained)} training chunks is in corpus v{indexed.version}'s "
+                           f"index: retrain it (`ragft train --arm {adapter}`) or compare on the version it learned")  # fmt: skip
     digest = hashlib.sha256("\n".join(c.chunk_id for c in chunks).encode()).hexdigest()[:12]
     retriever = Retriever(ws.config.retrieval, indexed.retriever.embedder, ws.index_dir)
     retriever.warm_up(chunks, version_key=f"corpus-v{indexed.version}-trained-{adapter}-{digest}")

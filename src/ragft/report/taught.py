@@ -87,6 +87,15 @@ def _leakage_lines(leakage: dict[str, Any]) -> str:
     return "<ul>" + "".join(lines) + "</ul>"
 
 
+def taught_lines(result: CompareResult) -> list[str]:
+    """One plain line per trained arm for the terminal: covered vs all probes, and the coverage share."""
+    lines = []
+    for arm, r in (result.taught or {}).get("arms", {}).items():
+        lines.append(f"{arm}: {_pct(r['accuracy_covered'])} on the {r['covered']} probes its training data covers, "
+                     f"{_pct(r['accuracy_all'])} on all {r['probes']} ({_pct(r['coverage_share'])} of answerable probes covered)")  # fmt: skip
+    return lines
+
+
 def taught_section(result: CompareResult) -> str:
     """`<h2>` and body of the section, or "" when no compared arm was trained."""
     taught = result.taught
@@ -100,4 +109,4 @@ def taught_section(result: CompareResult) -> str:
             + "<h3>Probe leakage into the training data</h3>" + _leakage_lines(taught.get("leakage", {})))  # fmt: skip
 
 
-__all__ = ["taught_section"]
+__all__ = ["taught_lines", "taught_section"]

@@ -7,6 +7,7 @@ from rich.table import Table
 
 from ragft.evaluate.compare import CompareResult
 from ragft.report.recommend import recommend_result
+from ragft.report.taught import taught_lines
 
 COLUMNS = (("accuracy", True), ("token_f1", True), ("refusal_recall", True), ("confidently_wrong", True),
            ("citation_precision", True), ("leak_rate", True), ("latency_p95_s", False))  # fmt: skip
@@ -35,5 +36,7 @@ def print_summary(result: CompareResult, console: Console | None = None) -> None
     console.print(f"[bold]Recommendation:[/] {rec.headline}")
     for reason in rec.reasons:
         console.print(f"  • {reason.text}", highlight=False, markup=False)
+    for line in taught_lines(result):
+        console.print(f"Judged on what it was taught: {line}", highlight=False, markup=False)
     if result.domain is not None and not result.domain.measured:
         console.print(f"Domain distance: perplexity not measured: {result.domain.not_measured}", highlight=False, markup=False)
