@@ -35,7 +35,7 @@ from ragft.config import DecodingConfig
 from ragft.models.base import DecodingSettings, Generation, Generator
 from ragft.models.llama_cpp import LlamaCppGenerator
 from ragft.models.transformers_backend import TransformersGenerator, default_hf_model_dir
-from ragft.prompts import closed_book_messages, rag_messages
+from ragft.prompts import build_messages
 from ragft.types import Chunk, Hit
 
 SQUAD = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "squad2_dev"
@@ -54,8 +54,8 @@ def squad_prompts(n: int, seed: int) -> tuple[list[list[dict[str, str]]], list[l
         ids = [row["gold_doc_ids"][0], *rng.sample([d for d in docs if d != row["gold_doc_ids"][0]], 2)]
         rng.shuffle(ids)
         hits = [Hit(Chunk(i, i, docs[i]["text"][:PASSAGE_CHARS], 0, PASSAGE_CHARS, title=docs[i].get("title", "")), 1.0) for i in ids]
-        prompts.append(rag_messages(row["question"], hits))
-        closed.append(closed_book_messages(row["question"]))
+        prompts.append(build_messages(row["question"], hits))
+        closed.append(build_messages(row["question"]))
     return prompts, closed
 
 

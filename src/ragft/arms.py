@@ -14,6 +14,7 @@ import it, which is why `train` keeps its own list of the adapters it can train
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,17 +22,19 @@ from dataclasses import dataclass
 from ragft.config import ConfigError
 from ragft.models.base import Generator
 from ragft.models.factory import build_generator
+from ragft.retrieval.retriever import Retriever
 from ragft.systems.adapter import (
     StaleAdapterWarning,
     adapter_generator,
     adapter_info,
     training_pairs,
+    training_set,
 )
 from ragft.systems.build import IndexedCorpus, decoding_settings, index_corpus
 from ragft.systems.closed_book import ClosedBookSystem
 from ragft.systems.finetuned import FineTunedSystem
 from ragft.systems.rag import RagSystem
-from ragft.train.manifest import ADAPTERS, AdapterManifest, adapter_dir
+from ragft.train.manifest import ADAPTERS, AdapterError, AdapterManifest, adapter_dir
 from ragft.types import System
 from ragft.workspace import Workspace
 
@@ -47,6 +50,12 @@ class ArmSpec:
     help: str  # one line for the CLI and the report
     trained: bool = False  # has its own training run (`ragft train --arm NAME`); its adapter is its name
     default: bool = True  # compared and demoed when no arms are named
+    searches_trained: str | None = None  # retrieves only the chunks this adapter was trained on (a diagnostic arm)
+
+    @property
+    def diagnostic(self) -> bool:
+        """Measured beside the others to explain them (e.g. rag-parity), never a candidate to ship."""
+        return self.searches_trained is not None
 
 
 _SPECS = (
@@ -58,6 +67,8 @@ _SPECS = (
             help="the fine-tuned (RAFT) model with retrieval"),  # fmt: skip
     ArmSpec("finetuned+rag", retrieves=True, adapter="finetuned", outsider_safe=False, default=False,
             help="the closed-book fine-tuned adapter with retrieval added (no RAFT): what RAFT is meant to beat"),  # fmt: skip
+    ArmSpec("rag-parity", retrieves=True, adapter=None, outsider_safe=True, default=False, searches_trained="finetuned",
+            help="RAG over exactly the chunks the fine-tuned arm was trained on: index vs weights on the same information"),  # fmt: skip
 )
 ARMS: dict[str, ArmSpec] = {spec.name: spec for spec in _SPECS}
 
@@ -67,6 +78,8 @@ def _check(specs: Iterable[ArmSpec]) -> None:
     for spec in specs:
         if spec.adapter is not None and spec.adapter not in ADAPTERS:
             raise ConfigError(f"arm {spec.name!r}: adapter {spec.adapter!r} is not one train makes ({', '.join(ADAPTERS)})")
+        if spec.searches_trained is not None and (spec.searches_trained not in ADAPTERS or not spec.retrieves):
+            raise ConfigError(f"arm {spec.name!r}: searches_trained needs a retrieving arm and one of {', '.join(ADAPTERS)}")
         if spec.trained and spec.adapter != spec.name:
             raise ConfigError(f"arm {spec.name!r}: a trained arm's adapter must be its own name, not {spec.adapter!r}")
 
@@ -123,12 +136,12 @@ def available_arms(ws: Workspace) -> list[str]:
 
 
 def adapters_needed(arms: Iterable[str]) -> list[str]:
-    """The adapters `arms` answer with, each once, in arm order (what must be trained before building them)."""
+    """The adapters `arms` answer with or search the training data of, each once, in arm order (what must be trained first)."""
     needed: list[str] = []
     for name in arms:
-        adapter = spec(name).adapter
-        if adapter is not None and adapter not in needed:
-            needed.append(adapter)
+        for adapter in (spec(name).adapter, spec(name).searches_trained):
+            if adapter is not None and adapter not in needed:
+                needed.append(adapter)
     return needed
 
 
@@ -178,13 +191,35 @@ def build(ws: Workspace, name: str, *, generator: Generator | None = None, index
     decoding = decoding_settings(ws)
     if arm.retrieves:
         indexed = indexed or index_corpus(ws)
+        retriever = indexed.retriever if arm.searches_trained is None else trained_retriever(ws, indexed, arm.searches_trained)
         r = ws.config.retrieval
-        return RagSystem(generator, indexed.retriever, decoding, k=r.k, context_budget_tokens=r.context_budget_tokens,
+        return RagSystem(generator, retriever, decoding, k=r.k, context_budget_tokens=r.context_budget_tokens,
                          refuse_ungrounded=r.refuse_ungrounded, refusal_threshold=r.refusal_threshold, injection_guard=r.injection_guard, name=name,
                          stale_message=stale, adapter_info=info or {})  # fmt: skip
     if arm.adapter is not None:
         return FineTunedSystem(generator, decoding, training_pairs(ws, arm.adapter), name=name, adapter_info=info, stale_message=stale)
     return ClosedBookSystem(generator, decoding, name=name)
+
+
+def trained_retriever(ws: Workspace, indexed: IndexedCorpus, adapter: str) -> Retriever:
+    """A retriever over the indexed corpus's chunks that `adapter` was trained on, and no others.
+
+    The chunks are the index's own (same ids, text and access lists), filtered by the training
+    set's chunk ids, so RAG over them and the fine-tuned weights hold the same information.
+    Embeddings come from the index's cache: only the BM25 and vector tables are rebuilt.
+    Raises AdapterError when `adapter` is not trained (its training set is not there).
+    """
+    if not adapter_installed(ws, adapter):
+        raise AdapterError(f"arm needs the {adapter} adapter's training set: run `ragft train --arm {adapter}` first")
+    trained = training_set(ws, adapter).chunks
+    chunks = [chunk for chunk in indexed.retriever.chunks if chunk.chunk_id in trained]
+    if not chunks:
+        raise AdapterError(f"none of the {adapter} adapter's {len(trained)} training chunks is in corpus v{indexed.version}'s "
+                           f"index: retrain it (`ragft train --arm {adapter}`) or compare on the version it learned")  # fmt: skip
+    digest = hashlib.sha256("\n".join(c.chunk_id for c in chunks).encode()).hexdigest()[:12]
+    retriever = Retriever(ws.config.retrieval, indexed.retriever.embedder, ws.index_dir)
+    retriever.warm_up(chunks, version_key=f"corpus-v{indexed.version}-trained-{adapter}-{digest}")
+    return retriever
 
 
 def build_all(ws: Workspace, arms: Iterable[str], indexed: IndexedCorpus, *, generator: Generator | None = None) -> Mapping[str, System]:

@@ -153,6 +153,9 @@ class EvaluationConfig(Section):
         "" = no judge. It must reply with exactly one word, CORRECT or INCORRECT; any other reply is asked
         again up to judge_retries times, then counted as unparsed (never guessed).""")
     judge_retries: int = setting(2, range=at_least(0), doc="Extra asks when the judge's reply is not exactly CORRECT or INCORRECT.")
+    recall_questions: int = setting(20, range=at_least(0), doc="""
+        Trained arms' diagnostics: questions from their own training set (memorisation) and from its
+        held-out validation paraphrases (generalisation) each asked of every adapter arm (0 = skip).""")
     seed: int = setting(0, range=at_least(0), doc="Seed of the probe sampling and the bootstrap resamples.")
 
 

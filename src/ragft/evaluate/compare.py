@@ -41,6 +41,7 @@ from ragft.evaluate.stages import (
     noise_stage,
 )
 from ragft.evaluate.summary import ArmSummary, summarize_arm
+from ragft.evaluate.taught import TaughtPlan, taught_stage
 from ragft.models.base import Generator
 from ragft.models.runtime import describe_machine
 from ragft.types import QAItem, System
@@ -78,6 +79,7 @@ class CompareResult:
     meta: dict[str, Any] = field(default_factory=dict)
     injection: dict[str, dict[str, Any]] = field(default_factory=dict)  # arm -> rate, probes, exposed, caught
     judge: JudgeReport | None = None  # the optional LLM judge's verdicts and agreement with the string metrics
+    taught: dict[str, Any] = field(default_factory=dict)  # trained arms judged on what they were taught (evaluate.taught)
 
     @property
     def arms(self) -> list[str]:
@@ -112,6 +114,7 @@ class CompareResult:
             "injection": self.injection,
             "judge": self.judge.to_dict() if self.judge else None,
             "paired": paired_summary({arm: correct_by_qid(s) for arm, s in self.scores.items()}),
+            "taught": self.taught,
             "answers": {arm: str(answers_path(self.run_dir, arm)) for arm in self.records},
         }
 
@@ -148,6 +151,7 @@ def compare(
     show_progress: bool = True,
     models: ModelsConfig | None = None,
     judge: Generator | None = None,
+    taught: TaughtPlan | None = None,
 ) -> CompareResult:
     """Every arm answers every probe (resumable, into `out_dir/answers`), scored and summarised; then every stage.
 
@@ -155,7 +159,8 @@ def compare(
     e.g. a scripted generator in tests, is given or `evaluation.judge` names one; that name is built
     with the other `models` settings before any arm answers, so a bad setting fails at once),
     freshness, prompt injection and domain distance (each when its plan is given; domain distance
-    also needs the plain-model arm, whose fact accuracy it reports beside the perplexity).
+    also needs the plain-model arm, whose fact accuracy it reports beside the perplexity), and
+    with a `taught` plan, the trained arms judged on what they were taught (`evaluate.taught`).
     `stages_s` holds the caller's own stage times (ingesting, training, indexing): they head the
     result's `stages_s`, followed by each stage timed here.
     """
@@ -181,10 +186,11 @@ def compare(
     injected = _timed(stages, "prompt injection", lambda: injection_stage(systems, injection)) if injection and injection.probes else {}
     floor = floor_arm(summaries)
     distance = _timed(stages, "domain distance", lambda: domain_stage(domain, summaries, floor)) if domain and floor else None
+    learned = _timed(stages, "what trained arms were taught", lambda: taught_stage(systems, scores, probes, taught, floor)) if taught else {}  # fmt: skip
     info = {"created_at": datetime.now(UTC).isoformat(timespec="seconds"), "probes": len(probes), "machine": describe_machine(),
             "peak_memory_mb": round(peak_memory_mb(), 1), **dict(meta or {})}  # fmt: skip
     decodings = {arm: repr(getattr(s, "decoding", None)) for arm, s in systems.items()}
     if len(set(decodings.values())) > 1:
         info["warning"] = f"arms used different decoding settings: {decodings}"
     return CompareResult(run_dir, list(probes), records, scores, summaries, requirements or Requirements(), dict(costs or {}),
-                         noise, fresh, distance, dict(probe_stats or {}), stages, info, injected, judged)  # fmt: skip
+                         noise, fresh, distance, dict(probe_stats or {}), stages, info, injected, judged, learned)  # fmt: skip

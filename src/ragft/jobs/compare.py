@@ -23,11 +23,13 @@ from ragft.evaluate.hostile_index import hostile_retriever
 from ragft.evaluate.probe_check import check_against_gold
 from ragft.evaluate.requirements import Requirements
 from ragft.evaluate.stages import DomainPlan, FreshnessPlan, InjectionPlan, bundled_injection_probes
+from ragft.evaluate.taught import Recall, TaughtPlan, TaughtSet
 from ragft.models.base import Generator, embedder_token_counter
 from ragft.models.factory import build_embedder, build_generator
 from ragft.sample import questions_path, sample_dir
 from ragft.synth.probes import generate_probes
 from ragft.synth.question_file import load_questions
+from ragft.systems.adapter import training_set
 from ragft.systems.build import IndexedCorpus, index_corpus
 from ragft.train.manifest import AdapterManifest, adapter_dir
 from ragft.types import QAItem, System
@@ -122,6 +124,36 @@ def _training_note(manifest: AdapterManifest) -> str:
     return note
 
 
+def taught_plan(ws: Workspace, arms: Sequence[str]) -> TaughtPlan | None:
+    """What each adapter arm (and each arm searching an adapter's chunks) was taught; None when no arm was."""
+    learned: dict[str, TaughtSet] = {}
+    for arm in arms:
+        spec = arm_registry.spec(arm)
+        adapter = spec.adapter or spec.searches_trained
+        if adapter is None or not arm_registry.adapter_installed(ws, adapter):
+            continue
+        learned[arm] = _taught_set(ws, adapter)
+    if not learned:
+        return None
+    asked = frozenset(a for a in learned if arm_registry.spec(a).adapter is not None)
+    e = ws.config.evaluation
+    return TaughtPlan(learned, recall_questions=e.recall_questions, ask_recall=asked, seed=e.seed)
+
+
+def _taught_set(ws: Workspace, adapter: str) -> TaughtSet:
+    """An adapter's training set and manifest as the evaluation reads them."""
+    data = training_set(ws, adapter)
+    manifest = AdapterManifest.load(adapter_dir(ws, adapter))
+    keys = {f.fact_id: f.answer for f in data.facts}
+
+    def recalls(split: str) -> tuple[Recall, ...]:
+        return tuple(Recall(p.question, keys[p.fact_id]) for p in data.split(split) if keys.get(p.fact_id))
+
+    return TaughtSet(adapter, dict(data.chunks), tuple(p.question for p in data.pairs), recalls("train"), recalls("val"),
+                     training_s=manifest.metrics.get("wall_s"), chunks_used=len(data.chunks),
+                     chunks_total=int(manifest.coverage.get("chunks_total", len(data.chunks))))  # fmt: skip
+
+
 def _disk_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6 if path.exists() else 0.0
 
@@ -185,6 +217,7 @@ def run_comparison(
         injection=InjectionPlan(lambda: hostile_retriever(ws, indexed), bundled_injection_probes(evaluation.injection_probes)),
         domain=DomainPlan(documents, generator)
         if measure_domain else None,
+        taught=taught_plan(ws, arms),
         stages_s=stages, models=models, meta={"corpus_version": version, "workspace": str(ws.root), "arms": list(arms)},
     )  # fmt: skip
 

@@ -18,6 +18,7 @@ from ragft.evaluate.stats import Interval
 from ragft.evaluate.summary import METRICS
 from ragft.report import svg
 from ragft.report.recommend import Recommendation, anchor, pair_anchor, recommend_result
+from ragft.report.taught import taught_section
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:24px auto;padding:0 16px;color:#222;line-height:1.45}
@@ -324,6 +325,7 @@ citations {'required' if req.citations_required else 'not required'} · restrict
 <h2>Access leakage</h2>{_leakage(result)}
 <h2>Prompt injection</h2>{_injection(result)}
 <h2>Domain distance</h2>{_domain(result)}
+{taught_section(result)}
 <h2>Cost</h2>{_costs(result)}
 <h2>Probe set</h2>{probe_stats}
 <h2>Stage times</h2><table>{stages}</table>

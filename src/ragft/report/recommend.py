@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ragft.arms import ARMS
 from ragft.evaluate.compare import CompareResult
 from ragft.evaluate.paired import PairedComparison, find_pair, fmt_p, paired_table
 from ragft.evaluate.requirements import UPDATE_INTERVAL_S, ArmEvidence, Requirements
@@ -111,8 +112,13 @@ def violations(evidence: ArmEvidence, req: Requirements, *, machine: str | None 
 
 
 def recommend_result(result: CompareResult) -> Recommendation:
-    """The recommendation for a comparison: its requirements applied to its evidence, latencies labelled with its machine."""
-    return recommend(result.evidence(), result.requirements, machine=result.meta.get("machine"))
+    """The recommendation for a comparison: its requirements applied to its evidence, latencies labelled with its machine.
+
+    Diagnostic arms (`ArmSpec.diagnostic`, e.g. rag-parity) are measured and reported but are not
+    candidates: they explain the others and are not a way to answer a team's questions.
+    """
+    candidates = [e for e in result.evidence() if not (e.arm in ARMS and ARMS[e.arm].diagnostic)]
+    return recommend(candidates, result.requirements, machine=result.meta.get("machine"))
 
 
 def _versus_base(e: ArmEvidence, table: Sequence[PairedComparison]) -> Reason | None:

@@ -8,6 +8,7 @@ from rich.table import Table
 
 from ragft.evaluate.compare import CompareResult
 from ragft.report.recommend import recommend_result
+from ragft.report.taught import taught_lines
 
 COLUMNS = (("accuracy", True), ("token_f1", True), ("refusal_recall", True), ("confidently_wrong", True),
            ("citation_precision", True), ("leak_rate", True), ("latency_p95_s", False))  # fmt: skip
@@ -36,5 +37,7 @@ def print_summary(result: CompareResult, console: Console | None = None) -> None
     console.print(f"[bold]Recommendation:[/] {escape(rec.headline)}")  # a lever names settings like [retrieval] k
     for reason in rec.reasons:
         console.print(f"  • {reason.text}", highlight=False, markup=False)
+    for line in taught_lines(result):
+        console.print(f"Judged on what it was taught: {line}", highlight=False, markup=False)
     if result.domain is not None and not result.domain.measured:
         console.print(f"Domain distance: perplexity not measured: {result.domain.not_measured}", highlight=False, markup=False)

@@ -4,7 +4,7 @@ RAFT (Zhang et al. 2024) trains on the prompt the RAG system will send: the ques
 oracle passage among distractors (hard ones, found by BM25 over the other chunks), and an answer
 that quotes the supporting sentence and cites its passage number. A share of the examples has
 distractors only, and their answer is the refusal, so the model learns to say so when retrieval
-missed. The prompt is built by `ragft.prompts.rag_messages`, the one the RAG arm uses.
+missed. The prompt is built by `ragft.prompts.build_messages`, the one the RAG arm uses.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ragft.prompts import REFUSAL, rag_messages
+from ragft.prompts import REFUSAL, build_messages
 from ragft.retrieval.lexical import Bm25Index
 from ragft.synth.types import Fact
 from ragft.types import ChatMessage, Chunk, Hit
@@ -95,12 +95,12 @@ def raft_examples(
         passages = [chunks[c] for c in hard]
         if i in oracle_free:
             hits = [Hit(c, 0.0) for c in passages[: distractors + 1]]
-            examples.append(RaftExample(rag_messages(question, hits), REFUSAL, fact.fact_id, 0))
+            examples.append(RaftExample(build_messages(question, hits), REFUSAL, fact.fact_id, 0))
             continue
         position = rng.randrange(distractors + 1)
         passages = passages[:distractors]
         passages.insert(position, chunks[fact.chunk_id])
         hits = [Hit(c, 0.0) for c in passages]
         answer = f"{fact.statement.rstrip('.')} [{position + 1}]."
-        examples.append(RaftExample(rag_messages(question, hits), answer, fact.fact_id, position + 1))
+        examples.append(RaftExample(build_messages(question, hits), answer, fact.fact_id, position + 1))
     return examples

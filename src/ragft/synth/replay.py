@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 
 from ragft.models.base import DecodingSettings, Generator
-from ragft.prompts import REFUSAL, closed_book_messages
+from ragft.prompts import REFUSAL, build_messages
 from ragft.synth.types import TrainPair
 
 REPLAY_QUESTIONS = (
@@ -35,7 +35,7 @@ def replay_pairs(generator: Generator, count: int, *, seed: int = 0, max_new_tok
     decoding = DecodingSettings(max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
     pairs = []
     for question in questions[: max(count, 0)]:
-        answer = generator.generate(closed_book_messages(question), decoding).text.strip()
+        answer = generator.generate(build_messages(question), decoding).text.strip()
         if answer and REFUSAL not in answer:
             pairs.append(TrainPair(question, answer, "replay"))
     return pairs

@@ -60,9 +60,14 @@ def adapter_info(manifest: AdapterManifest, adapter: str, stale: str) -> dict[st
             "data_hash": manifest.data_hash[:16], "stale": bool(stale)}  # fmt: skip
 
 
+def training_set(ws: Workspace, adapter: str) -> TrainingSet:
+    """What `adapter` was trained on (its chunks, facts and pairs), from the copy kept in its folder."""
+    return TrainingSet.load(adapter_dir(ws, adapter) / TRAINING_SET_FILE)
+
+
 def training_pairs(ws: Workspace, adapter: str) -> TrainingPairIndex:
     """The pairs `adapter` was trained on, indexed to show the nearest ones beside a closed-book answer."""
-    return TrainingPairIndex(TrainingSet.load(adapter_dir(ws, adapter) / TRAINING_SET_FILE).pairs)
+    return TrainingPairIndex(training_set(ws, adapter).pairs)
 
 
 def _base_name(gguf: str) -> str:

@@ -6,7 +6,7 @@ import time
 
 from ragft.errors import RagftError
 from ragft.models.base import DecodingSettings, Generator, TokenCallback
-from ragft.prompts import closed_book_messages, is_refusal
+from ragft.prompts import build_messages, is_refusal
 from ragft.types import Answer, User
 
 MAX_QUESTION_CHARS = 2000
@@ -41,7 +41,7 @@ class ClosedBookSystem:
         """Answer from the weights; `user` does not matter here (weights cannot be filtered per user)."""
         question = validate_question(question)
         started = time.perf_counter()
-        messages = closed_book_messages(question)
+        messages = build_messages(question)
         generation = self.generator.generate(messages, self.decoding, on_token)
         total_s = time.perf_counter() - started
         return Answer(

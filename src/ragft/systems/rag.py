@@ -9,7 +9,7 @@ from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any
 
 from ragft.models.base import DecodingSettings, Generation, Generator, TokenCallback
-from ragft.prompts import REFUSAL, cited_numbers, is_refusal, rag_messages, refusal_probability
+from ragft.prompts import REFUSAL, build_messages, cited_numbers, is_refusal, refusal_probability
 from ragft.retrieval.retriever import Retriever
 from ragft.systems.closed_book import validate_question
 from ragft.systems.grounding import Grounding, check_grounding
@@ -58,7 +58,7 @@ class RagSystem:
         retrieval = self.retriever.last_timings
         retrieval_s = time.perf_counter() - started
         passages = self._within_budget(shown)
-        messages = rag_messages(question, passages)
+        messages = build_messages(question, passages)
         if not passages:  # nothing the user may see matched: refusing is the only honest answer
             if on_token:
                 on_token(REFUSAL)

@@ -19,7 +19,7 @@ from typing import Any
 from ragft.files import swap_directory
 from ragft.models.base import Generator
 from ragft.models.factory import build_generator, resolve_threads
-from ragft.prompts import closed_book_messages
+from ragft.prompts import build_messages
 from ragft.synth.raft import raft_examples
 from ragft.synth.training_set import synthesize_training_set
 from ragft.synth.types import TrainingSet
@@ -69,7 +69,7 @@ def arm_examples(ws: Workspace, arm: str, data: TrainingSet) -> tuple[list[ChatE
     """(train, validation) chat examples for `arm` from the training set."""
     if arm == "finetuned":
         def examples(split: str) -> list[ChatExample]:
-            return [ChatExample(closed_book_messages(p.question), p.answer) for p in data.split(split)]
+            return [ChatExample(build_messages(p.question), p.answer) for p in data.split(split)]
 
         return examples("train"), examples("val")
     t = ws.config.training
