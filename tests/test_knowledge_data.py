@@ -126,3 +126,22 @@ def test_the_budget_covers_everything_when_it_fits_and_a_sample_otherwise():
     assert parse_budget("smoke") == 2.0 and parse_budget("45") == 45.0
     with pytest.raises(BudgetError, match="preset"):
         parse_budget("lots")
+
+
+def test_a_budgeted_run_takes_focus_chunks_then_a_seeded_random_sample(tmp_path: Path):
+    from ragft.synth.question_file import write_questions
+    from ragft.synth.training_set import corpus_chunks
+    from ragft.types import QAItem
+
+    assert TrainingConfig().max_chunks == 0 and TrainingConfig().budget_minutes > 0  # no silent cap of 6 chunks any more
+    ws = Workspace.init(tmp_path / "ws")
+    memos = [Document(f"memo{i}.md", f"Memo {i}", f"The memo number {i} was written in 20{10 + i} by the finance team of Orrivale.",
+                      f"m{i}") for i in range(12)]  # fmt: skip
+    ws.store.commit(IngestPlan(added=(Document("handbook.md", "Handbook", TEXT, "handbook.md"), *memos)))
+    write_questions([QAItem("q1", "When was memo 7 written?", ("2017",), True, ("memo7.md",), "fact", {})], ws.root / "focus.jsonl")
+    ws = ws.with_settings({"embedder": "hashing", "focus_questions": "focus.jsonl"})
+    orders = {seed: [c.doc_id for c in corpus_chunks(ws.with_settings({"training.seed": seed})).ordered] for seed in (0, 1)}
+    assert orders[0][0] == orders[1][0] == "memo7.md"  # the chunk a focus question asks about comes first
+    assert sorted(orders[0]) == sorted(orders[1]) and orders[0] != orders[1]  # then a seeded random order of the rest
+    data = synthesize_training_set(ws, chunk_limit=4)
+    assert [c.doc_id for c in data.chunks.values()] == orders[0][:4] and data.coverage.chunks_total == len(orders[0])
