@@ -48,6 +48,9 @@ def test_rule_facts_ask_for_the_value_and_answer_with_the_source_sentence():
     assert "2017" in founded.statement and all("2017" not in q for q in founded.questions)
     assert len(founded.questions) == 3 and len(set(founded.questions)) == 3
     assert not any(re.search(r"\b(?:the|a) (?:what|how many|how much)\b", q, re.I) for f in facts for q in f.questions)
+    from ragft.synth.rules import _best_value
+
+    assert _best_value("Alerts go to the Lamplighter's phone when a monitor fires at night.") is None  # "the what's phone"
 
 
 def test_every_fact_is_asked_both_ways_round_in_at_least_two_phrasings():

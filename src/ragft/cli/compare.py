@@ -38,7 +38,7 @@ def train(
     arm: Annotated[str, typer.Option("--arm", "-a", help=f"The arm to train: {' | '.join(arm_registry.trained_arms())}.")] = "finetuned",
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")] = False,
     budget: Annotated[
-        str | None, typer.Option("--budget", "-b", help="Training minutes on this machine, or a preset: smoke | default | gpu (default: [training] budget_minutes).")
+        str | None, typer.Option("--budget", "-b", help="Training minutes on this machine, or a preset: smoke | default | gpu (default: budget_minutes in ragft.toml).")
     ] = None,
     pairs: Annotated[
         Path | None, typer.Option("--pairs", help="The team's own question/answer pairs (JSONL, the question-file shape) to train on too.")

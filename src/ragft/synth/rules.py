@@ -170,7 +170,9 @@ def _best_value(sentence: str) -> tuple[str, tuple[int, int]] | None:
 
 def _modifies_a_noun(sentence: str, start: int, end: int) -> bool:
     after = sentence[end:].lstrip()
-    return bool(_DETERMINER_END.search(sentence[:start])) and bool(after) and after[0].islower() and not _AUX.match(after)
+    if not _DETERMINER_END.search(sentence[:start]) or not after:
+        return False
+    return after.startswith(("'s", "’s")) or (after[0].islower() and not _AUX.match(after))  # "the Lamplighter's phone"
 
 
 def _wh_phrase(kind: str, answer: str) -> str:
