@@ -111,10 +111,15 @@ def synthesize_training_set(
                               progress=progress, focus=corpus.focus, cache=cache)  # fmt: skip
     if pairs_file is not None:
         data = _with_team_pairs(ws, data, pairs_file, corpus, count_tokens)
-    if replay_generator is None or settings.replay_share <= 0:
+    return with_replay(data, replay_generator, settings)
+
+
+def with_replay(data: TrainingSet, generator: Generator | None, settings: Any) -> TrainingSet:
+    """`data` plus `replay_share` of its fact pairs in general questions answered by `generator` (the base model)."""
+    if generator is None or settings.replay_share <= 0:
         return data
     facts = sum(p.kind in FACT_KINDS for p in data.pairs)
-    replay = replay_pairs(replay_generator, round(facts * settings.replay_share), seed=settings.seed)
+    replay = replay_pairs(generator, round(facts * settings.replay_share), seed=settings.seed)
     return replace(data, pairs=(*data.pairs, *replay))
 
 

@@ -24,7 +24,14 @@ from ragft.models.base import Generator
 from ragft.models.factory import build_generator, resolve_threads
 from ragft.prompts import closed_book_messages
 from ragft.synth.raft import raft_examples
-from ragft.synth.training_set import CorpusChunks, TrainingDataError, build_training_set, corpus_chunks, synthesize_training_set
+from ragft.synth.training_set import (
+    CorpusChunks,
+    TrainingDataError,
+    build_training_set,
+    corpus_chunks,
+    synthesize_training_set,
+    with_replay,
+)
 from ragft.synth.types import TrainingSet
 from ragft.text import TokenCounter
 from ragft.train.budget import SAMPLE_CHUNKS, TrainingPlan, chunks_within, sample_of
@@ -131,13 +138,16 @@ def train_arm(
         plan = plan_training(ws, arm, corpus, loaded, settings, budget)
         if say is not None:
             say(plan.describe())
+        def synthesize(limit: int) -> TrainingSet:
+            return synthesize_training_set(ws, version, generator=generator, progress=progress, count_tokens=count_tokens,
+                                           chunk_limit=limit, pairs_file=pairs_file, corpus=corpus)  # fmt: skip
+
+        data = synthesize(plan.chunks_covered)
+        data, plan = _fit_to_budget(ws, arm, data, plan, loaded[0], settings, synthesize, say)
         replay = None
         if arm == "finetuned" and ws.config.training.replay_share > 0:  # RAFT keeps the RAG prompt: nothing to forget there
             replay = generator or build_generator(ws.config.models)
-        data = synthesize_training_set(ws, version, generator=generator, progress=progress, replay_generator=replay,
-                                       count_tokens=count_tokens, chunk_limit=plan.chunks_covered, pairs_file=pairs_file,
-                                       corpus=corpus)  # fmt: skip
-        data = replace(data, plan=plan.summary())
+        data = replace(with_replay(data, replay, ws.config.training), plan=plan.summary())
         data.save(data_path)
     train, val = arm_examples(ws, arm, data)
     model, metrics = train_lora(base.hf_dir(), train, val, settings, work, resume=resume, progress=progress, on_step=on_step,
@@ -178,6 +188,26 @@ def plan_training(ws: Workspace, arm: str, corpus: CorpusChunks, loaded: tuple[A
     covered = chunks_within(budget_minutes, total, per_chunk, settings.epochs, tokens_per_s)
     return TrainingPlan(total, min(covered, t.max_chunks or covered), budget_minutes, round(tokens_per_s, 1), round(per_chunk, 1),
                         settings.epochs, t.seed)  # fmt: skip
+
+
+def _fit_to_budget(ws: Workspace, arm: str, data: TrainingSet, plan: TrainingPlan, tokenizer: Any, settings: LoraSettings,
+                   synthesize: Callable[[int], TrainingSet], say: Callable[[str], None] | None) -> tuple[TrainingSet, TrainingPlan]:  # fmt: skip
+    """The plan with the tokens the chosen chunks really yield (the sample only estimated them); if they overrun the
+    budget by more than a quarter, fewer chunks (synthesized again from the per-chunk cache, so cheaply)."""
+    def tokens(candidate: TrainingSet) -> int:
+        train, val = arm_examples(ws, arm, candidate)
+        return sum(len(encode_example(tokenizer, ex, settings.max_length_tokens).input_ids) for ex in train + val)
+
+    actual = tokens(data)
+    budget_s = plan.budget_minutes * 60
+    if budget_s and plan.tokens_per_s and actual * plan.epochs / plan.tokens_per_s > 1.25 * budget_s and len(data.chunks) > 1:
+        keep = max(1, int(len(data.chunks) * budget_s * plan.tokens_per_s / (actual * plan.epochs)))
+        data = synthesize(keep)
+        actual = tokens(data)
+    fitted = replace(plan, chunks_covered=len(data.chunks), tokens_per_chunk=round(actual / max(len(data.chunks), 1), 1))
+    if say is not None and abs(fitted.projected_s - plan.projected_s) > 0.25 * max(plan.projected_s, 1):
+        say("Adjusted to the synthesized data: " + fitted.describe())
+    return data, fitted
 
 
 def _write_adapter(ws: Workspace, arm: str, staging: Path, model: Any, data: TrainingSet, data_path: Path,
