@@ -60,7 +60,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     tiny = make_tiny_hf_model(root / "tiny")
     make_tiny_gguf(tiny, tiny / "tiny.gguf")  # the GGUF lives in its HF directory: training finds the weights there
     ws = _workspace(root / "ws", tiny / "tiny.gguf")
-    train_arm(ws, "finetuned")
+    said: list[str] = []
+    train_arm(ws, "finetuned", say=said.append)
+    assert len(said) == 1 and said[0].startswith("Training plan (30 min budget") and "all 3/3 chunks" in said[0]  # said first
     train_arm(ws, "hybrid")
     return ws
 
@@ -71,6 +73,9 @@ def test_training_writes_a_peft_adapter_a_gguf_lora_and_a_manifest(trained: Work
     assert manifest["corpus_version"] == 1 and manifest["base_model"].startswith("tiny.gguf@")
     assert len(manifest["data_hash"]) == 64 and manifest["settings"]["lora_rank"] == 4
     assert manifest["metrics"]["steps"] >= 1 and manifest["coverage"]["facts"] >= 3
+    plan = manifest["plan"]  # what the budget covered, measured on this machine
+    assert plan["chunks_covered"] == plan["chunks_total"] == 3 and plan["tokens_per_s"] > 0 and plan["projected_all_s"] == plan["projected_s"] > 0
+    assert manifest["coverage"]["passages"] >= 6 and manifest["coverage"]["reverse_questions"] >= 1
     assert (directory / "peft" / "adapter_config.json").is_file() and (directory / "adapter.gguf").is_file()
     assert not directory.with_name(".finetuned.work").exists()  # checkpoints are cleaned up after success
 

@@ -16,10 +16,8 @@ from ragft.prompts import (
     RAG_EXAMPLES,
     SYSTEM_PARTS,
     build_messages,
-    closed_book_messages,
     documents_block,
     format_passages,
-    rag_messages,
 )
 from ragft.synth.raft import raft_examples
 from ragft.synth.types import Fact
@@ -68,7 +66,6 @@ def test_the_rag_prompt_minus_its_context_is_the_closed_book_prompt_byte_for_byt
     closed = build_messages(question)
     assert _strip_context(rag, passages) == closed
     assert [m["content"].encode() for m in _strip_context(rag, passages)] == [m["content"].encode() for m in closed]
-    assert closed == closed_book_messages(question) and rag == rag_messages(question, passages)  # the old names are the builder
 
 
 def test_the_context_is_really_there_so_the_parity_test_can_fail() -> None:

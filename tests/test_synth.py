@@ -12,7 +12,7 @@ import pytest
 from ragft.config import TrainingConfig
 from ragft.corpus.chunking import chunk_document
 from ragft.models.testing import ScriptedGenerator
-from ragft.prompts import RAG_SYSTEM, REFUSAL, rag_messages
+from ragft.prompts import RAG_SYSTEM, REFUSAL, build_messages
 from ragft.synth import (
     TrainingDataError,
     TrainingSet,
@@ -44,9 +44,40 @@ def test_rule_facts_ask_for_the_value_and_answer_with_the_source_sentence():
     by_answer = {f.answer: f for f in facts}
     assert "2017" in by_answer and "37.5 hours" in by_answer
     founded = by_answer["2017"]
-    assert founded.questions[0] == "Orrivale was founded in what year in Tampere by two engineers?"
+    assert founded.questions[0] == "In what year was Orrivale founded in Tampere by two engineers?"  # a question, not a cloze
     assert "2017" in founded.statement and all("2017" not in q for q in founded.questions)
     assert len(founded.questions) == 3 and len(set(founded.questions)) == 3
+    assert not any(re.search(r"\b(?:the|a) (?:what|how many|how much)\b", q, re.I) for f in facts for q in f.questions)
+    from ragft.synth.rules import _best_value
+
+    assert _best_value("Alerts go to the Lamplighter's phone when a monitor fires at night.") is None  # "the what's phone"
+
+
+def test_every_fact_is_asked_both_ways_round_in_at_least_two_phrasings():
+    facts = [f for c in chunks() for f in extract_facts(c, paraphrases=4)]
+    assert len(facts) == 6  # every sentence holding a value, not one per chunk
+    for fact in facts:
+        assert len(fact.questions) >= 2 and all(fact.answer not in q for q in fact.questions)  # entity -> attribute
+        assert fact.reverse and all(fact.answer in q for q in fact.reverse)  # attribute -> entity: the value is given
+    claims = next(f for f in facts if f.answer == "30 calendar days")
+    assert claims.reverse[0] == "What must be filed within 30 calendar days of the trip?"
+    assert claims.questions[0] == "Within how many calendar days must claims be filed of the trip?"
+
+
+def test_facts_are_decontextualized_pronouns_resolved_and_the_document_named():
+    from ragft.synth.rules import decontextualize
+
+    text = ("# Fleet\n\nThe Brightfen B2 logger ships with a lithium cell. It weighs 240 grams with the cell fitted. "
+            "Its warranty lasts 3 years from the date of purchase. They are assembled in Tampere by the hardware team.\n")
+    facts = extract_facts(chunk_document(Document("fleet.md", "Fleet", text, "fleet.md"), size_tokens=200, overlap_tokens=0)[0],
+                          paraphrases=2)  # fmt: skip
+    statements = {f.answer: f.statement for f in facts}
+    assert statements["240 grams"].startswith("Fleet: Brightfen B2 weighs 240 grams")  # "It" -> the subject named before
+    assert "Brightfen B2's warranty lasts 3 years" in statements["3 years"]
+    assert not any(re.match(r"(?:Fleet: )?(?:It|Its|They)\b", s) for s in statements.values())
+    assert all("It " not in q and "Its " not in q for f in facts for q in (*f.questions, *f.reverse))
+    assert decontextualize("This policy applies to every employee.", "Travel Policy")[0] == "The policy applies to every employee."
+    assert decontextualize("It was introduced in 2019.", "Travel Policy")[0] == "Travel Policy was introduced in 2019."
 
 
 def test_every_pair_keeps_its_source_document_and_span():
@@ -57,7 +88,8 @@ def test_every_pair_keeps_its_source_document_and_span():
         if pair.kind != "refusal":
             assert pair.doc_id == "handbook.md" and pair.end > pair.start
     assert data.coverage.chunks_with_fact == data.coverage.chunks_used
-    assert {p.kind for p in data.pairs} == {"fact", "paraphrase", "refusal"}
+    assert {p.kind for p in data.pairs} == {"fact", "paraphrase", "reverse", "refusal"}
+    assert {p.style for p in data.passages} == {"raw", "encyclopedic"} and data.coverage.passages == len(data.passages)
     assert all(p.kind == "paraphrase" or p.kind == "refusal" for p in data.split("val"))  # never a fact's first question
 
 
@@ -92,6 +124,27 @@ def test_unsupported_model_answers_are_rejected_and_counted():
     assert data.coverage.rejected["bad_paraphrase"] >= 1
     founded = next(f for f in data.facts if f.answer == "2017")
     assert founded.questions == ("In what year was Orrivale founded?", "When did Orrivale start?", "In which year was the company set up?")
+    assert founded.statement == "Handbook: Orrivale was founded in 2017 in Tampere by two engineers."  # the source sentence, named
+    assert founded.reverse and all("2017" in q for q in founded.reverse)  # the generator wrote none: the rules' reverse, counted
+    assert data.coverage.rejected["reverse_fallback_rules"] >= 1
+
+
+def test_model_reverse_questions_must_give_the_answer():
+    def reply(messages):
+        content = messages[-1]["content"]
+        if "Rewrite this question" in content:
+            return "When did Orrivale start?"
+        if "Given answer" in content:
+            return "1. Which company was founded in 2017?\n2. Which company was founded in Tampere?\n3. What began in 2017?"
+        if "Rewrite:" in content:
+            return "Orrivale is a company founded in 1999 in Tampere by two engineers; " * 3  # a number the chunk never states
+        return "Q: In what year was Orrivale founded?\nA: 2017\n"
+
+    data = build_training_set(chunks(), 1, settings=SETTINGS, generator=ScriptedGenerator(reply), corpus_text=TEXT)
+    founded = next(f for f in data.facts if f.answer == "2017")
+    assert founded.source == "model" and founded.reverse == ("Which company was founded in 2017?",)  # the one without 2017: rejected
+    assert data.coverage.rejected["bad_reverse"] == 1 and data.coverage.rejected["rewrite_unsupported_number"] == len(chunks())
+    assert {p.style for p in data.passages} == {"raw", "encyclopedic"}  # the rejected rewrites fell back to the rules
 
 
 def test_parse_and_support_checks():
@@ -135,7 +188,7 @@ def test_raft_examples_use_the_rag_prompt_cite_the_oracle_and_include_refusals()
     assert len(refusals) == 3 and all(e.answer == REFUSAL for e in refusals)
     for e in examples:
         question = e.messages[-1]["content"]
-        assert e.messages[:-1] == rag_messages("q", [])[:-1]  # exactly the RAG system's prompt
+        assert e.messages[:-1] == build_messages("q", [])[:-1]  # exactly the RAG system's prompt
         assert e.messages[0]["content"] == RAG_SYSTEM and len(re.findall(r"^\[\d\] ", question, re.MULTILINE)) == 3
         if e.oracle_position:
             fact = next(f for f in data.facts if f.fact_id == e.fact_id)
@@ -186,7 +239,7 @@ def test_the_training_set_gets_replay_pairs_as_a_share_of_the_fact_pairs(tmp_pat
     ws = Workspace.init(tmp_path / "ws").with_settings({"embedder": "hashing", "max_chunks": 0, "replay_share": 0.5, "facts_per_chunk": 3})
     ws.store.commit(IngestPlan(added=(Document("handbook.md", "Handbook", TEXT, "handbook.md"),)))
     data = synthesize_training_set(ws, replay_generator=ScriptedGenerator(lambda _: "A general answer."))
-    facts = sum(p.kind in ("fact", "paraphrase") for p in data.pairs)
+    facts = sum(p.kind in ("fact", "paraphrase", "reverse") for p in data.pairs)
     replay = [p for p in data.pairs if p.kind == "replay"]
     assert len(replay) == round(facts * 0.5) and all(p.answer == "A general answer." for p in replay)
     assert not [p for p in synthesize_training_set(ws).pairs if p.kind == "replay"]  # no base model given: no replay

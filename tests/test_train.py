@@ -18,13 +18,13 @@ pytest.importorskip("peft")
 
 from ragft.models.base import DecodingSettings  # noqa: E402
 from ragft.models.testing import make_tiny_gguf, make_tiny_hf_model  # noqa: E402
-from ragft.prompts import closed_book_messages  # noqa: E402
+from ragft.prompts import build_messages  # noqa: E402
 from ragft.train.checkpoint import CheckpointError, read_meta  # noqa: E402
 from ragft.train.data import ChatExample, encode_example, pack  # noqa: E402
 from ragft.train.trainer import LoraSettings, answer_loss, load_lora_model, train_lora  # noqa: E402
 
 SETTINGS = LoraSettings(rank=4, alpha=8, epochs=2, batch_size=3, checkpoint_every_steps=2, max_length_tokens=256, threads=1)
-EXAMPLES = [ChatExample(closed_book_messages(f"What does item {i} cost?"), f"Item {i} costs {i * 3} EUR.") for i in range(12)]
+EXAMPLES = [ChatExample(build_messages(f"What does item {i} cost?"), f"Item {i} costs {i * 3} EUR.") for i in range(12)]
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_labels_cover_exactly_the_answer_and_the_end_of_turn(tiny: Path):
 
 def test_over_long_prompts_are_cut_from_the_left_keeping_the_answer(tiny: Path):
     tokenizer, _ = load_lora_model(tiny, SETTINGS)
-    long = ChatExample(closed_book_messages("word " * 400 + "What does item 1 cost?"), "Item 1 costs 3 EUR.")
+    long = ChatExample(build_messages("word " * 400 + "What does item 1 cost?"), "Item 1 costs 3 EUR.")
     encoded = encode_example(tokenizer, long, 64)
     assert len(encoded.input_ids) == 64
     assert tokenizer.decode(encoded.input_ids[encoded.answer_start :]) == "Item 1 costs 3 EUR.<|im_end|>"
@@ -155,7 +155,7 @@ def test_gguf_lora_answers_match_transformers_with_peft(tiny: Path, tmp_path: Pa
     reference = TransformersGenerator(tiny, threads=1, adapter_path=tmp_path / "peft")
     plain = LlamaCppGenerator(gguf_model, threads=1, context_window_tokens=512)
     for question in ("What is the refund window?", "When does the office open?", "Who approves refunds?"):
-        messages = closed_book_messages(question)
+        messages = build_messages(question)
         converted = with_lora.generate(messages, decoding).text
         assert converted == reference.generate(messages, decoding).text
         assert converted != plain.generate(messages, decoding).text  # the adapter really is applied

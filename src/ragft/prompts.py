@@ -97,16 +97,6 @@ def build_messages(question: str, passages: Sequence[Hit] | None = None) -> list
     return messages
 
 
-def closed_book_messages(question: str) -> list[ChatMessage]:
-    """`build_messages(question)`: the closed-book prompt (kept for callers that name the arm's kind)."""
-    return build_messages(question)
-
-
-def rag_messages(question: str, hits: Sequence[Hit]) -> list[ChatMessage]:
-    """`build_messages(question, hits)`: the RAG prompt (kept for callers that name the arm's kind)."""
-    return build_messages(question, hits)
-
-
 def is_refusal(answer: str) -> bool:
     """True when the answer declines to answer (the model's way of saying the documents don't say)."""
     return bool(_REFUSAL_PATTERNS.search(answer)) or not answer.strip()

@@ -13,15 +13,22 @@ from ragft.cli.common import WorkspaceOption, app, console, open_workspace, user
 from ragft.workspace import Workspace
 
 
-def _train(ws: Workspace, arm: str, *, resume: bool = False, version: int | None = None) -> None:
+def _train(ws: Workspace, arm: str, *, resume: bool = False, version: int | None = None, budget: str | None = None,
+           pairs: Path | None = None) -> None:  # fmt: skip
     from ragft.train.arms import train_arm, training_progress
+    from ragft.train.budget import parse_budget
 
+    minutes = parse_budget(budget) if budget is not None else None  # a bad value fails before any work
     with training_progress() as progress:
-        result = train_arm(ws, arm, resume=resume, progress=progress, version=version)
-    m = result.metrics
+        result = train_arm(ws, arm, resume=resume, progress=progress, version=version, budget_minutes=minutes, pairs_file=pairs,
+                           say=lambda text: console.print(text, highlight=False))  # fmt: skip
+    m, cov, plan = result.metrics, result.manifest.coverage, result.manifest.plan
+    team = f", {cov.get('team_pairs', 0)} team pairs ({sum(cov.get('team_pairs_dropped', {}).values())} dropped)" if pairs else ""
     console.print(
-        f"Trained [bold]{arm}[/] on corpus v{result.manifest.corpus_version}: {m.train_examples} examples, {m.steps} steps, "
-        f"{m.wall_s:.0f} s ({m.tokens_per_s:.0f} tokens/s), best validation loss {m.best_val_loss}; adapter in {result.directory}"
+        f"Trained [bold]{arm}[/] on corpus v{result.manifest.corpus_version}: {cov['chunks_used']}/{plan.get('chunks_total', cov['chunks_total'])} "
+        f"chunks, {cov['facts']} facts, {cov['questions']} questions, {cov.get('passages', 0)} passages{team}; {m.train_examples} examples, "
+        f"{m.steps} steps, {m.tokens:,} tokens, {m.epochs_run} epochs, {m.wall_s:.0f} s ({m.tokens_per_s:.0f} tokens/s), "
+        f"best validation loss {m.best_val_loss}; adapter in {result.directory}"
     )
 
 
@@ -30,14 +37,21 @@ def _train(ws: Workspace, arm: str, *, resume: bool = False, version: int | None
 def train(
     arm: Annotated[str, typer.Option("--arm", "-a", help=f"The arm to train: {' | '.join(arm_registry.trained_arms())}.")] = "finetuned",
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")] = False,
+    budget: Annotated[
+        str | None, typer.Option("--budget", "-b", help="Training minutes on this machine, or a preset: smoke | default | gpu (default: budget_minutes in ragft.toml).")
+    ] = None,
+    pairs: Annotated[
+        Path | None, typer.Option("--pairs", help="The team's own question/answer pairs (JSONL, the question-file shape) to train on too.")
+    ] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Train an arm on the latest corpus version: synthesize Q/A pairs, LoRA on CPU, save PEFT + GGUF adapters.
+    """Train an arm on the latest corpus version: plan the budget, synthesize the data, LoRA, save PEFT + GGUF adapters.
 
-    Settings are in ragft.toml [training]. A killed run continues with --resume; the previous
-    adapter stays in place until the new one is complete.
+    It first measures this machine's training speed and says what the run will cover and cost: every
+    chunk if the budget allows, else a seeded sample. Settings are in ragft.toml [training]. A killed
+    run continues with --resume; the previous adapter stays in place until the new one is complete.
     """
-    _train(open_workspace(workspace), arm, resume=resume)
+    _train(open_workspace(workspace), arm, resume=resume, budget=budget, pairs=pairs)
 
 
 @app.command("compare")

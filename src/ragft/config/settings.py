@@ -163,26 +163,40 @@ class EvaluationConfig(Section):
 class TrainingConfig(Section):
     """Fine-tuned and hybrid arms (`ragft train --arm finetuned|hybrid`).
 
-    Defaults are sized so the sample corpus trains in minutes on 2 CPU cores (measured: about 25
-    training tokens per CPU-second for the default 0.5B model); raise max_chunks, facts_per_chunk and
-    raft_examples for real use.
+    `ragft train` measures this machine's training speed first, then trains on every public chunk if
+    budget_minutes allows, else on a seeded random sample of chunks (those holding focus_questions
+    answers first); it prints the plan and its cost before training and records it in the manifest.
     """
 
     synthesis: str = setting("rules", choices=("rules", "model"), doc="""
-        How question/answer pairs are made from chunks: "rules" (deterministic, no model, fast) or
-        "model" (the generator writes them; validated against the chunk, falls back to rules per chunk).""")
-    facts_per_chunk: int = setting(1, range=at_least(1), doc="Facts taken from each chunk.")
-    paraphrases: int = setting(4, range=at_least(1), doc="Questions per fact (paraphrases, including the fact's own question).")
-    max_chunks: int = setting(6, range=at_least(0), doc="Chunks used for training (spread over all documents); 0 = every chunk.")
+        How question/answer pairs and rewrites are made from chunks: "rules" (deterministic, no model,
+        fast) or "model" (the generator writes them; validated against the chunk, rules as the counted
+        fallback per chunk).""")
+    budget_minutes: float = setting(30.0, range=at_least(0), doc="""
+        Training time to plan for, in minutes of this machine (measured at the start): the whole corpus
+        if it fits, else a seeded random sample of chunks; 0 = no limit (every chunk). `ragft train
+        --budget smoke|default|gpu|MINUTES` overrides it for one run.""")
+    facts_per_chunk: int = setting(0, range=at_least(0), doc="""
+        Facts taken from each chunk; 0 = every sentence worth asking about (the knowledge-injection default).""")
+    paraphrases: int = setting(4, range=at_least(1), doc="""
+        Questions per fact asking for its value (including the first), and half as many asking the other
+        way round (the value given, what it belongs to asked for).""")
+    rewrites: int = setting(1, range=at_least(0), doc="""
+        Rewrites of each chunk in another style (encyclopedic with the subject named in every sentence,
+        then a Q/A dialogue; the generator's own first with synthesis = "model"), trained as text.""")
+    raw_chunks: bool = setting(True, doc="Train on each chunk's own text too (continued pretraining: loss on every token).")
+    max_chunks: int = setting(0, range=at_least(0), doc="""
+        A hard cap on the chunks trained on, below what the budget allows; 0 = no cap (the budget decides).""")
     focus_questions: str = setting("", doc="""
         A question file (JSONL, as for `ragft compare --questions`; relative to this folder): when
-        max_chunks caps training, the chunks holding its answers are trained first, on those facts.
+        not every chunk is trained on, the chunks holding its answers are trained first.
         Empty = none. The demo points it at its probes, standing in for training on every chunk.""")
     refusal_share: float = setting(0.1, range=between(0, 1), doc="""
         "I don't know" examples, as a share of the fact pairs, so the model keeps the ability to refuse.""")
-    replay_share: float = setting(0.25, range=between(0, 1), doc="""
+    replay_share: float = setting(0.15, range=between(0, 1), doc="""
         Replay against forgetting (fine-tuned arm): general questions answered by the base model itself,
-        as a share of the fact pairs (at most 24), so training does not teach it to refuse everything else.""")
+        as a share of the fact pairs (at most 24), so training does not teach it to refuse everything else;
+        with the refusals (refusal_share) for out-of-scope questions, 10-20% of the examples.""")
     val_share: float = setting(0.15, range=between(0, 0.9), doc="""
         Share of paraphrases held out (never whole facts) to measure validation loss for early stopping.""")
     lora_rank: int = setting(16, range=at_least(1), doc="LoRA rank: the width of each adapted projection's low-rank update.")

@@ -25,8 +25,11 @@ from ragft.workspace import Workspace
 # about first (with 10 chunks and three injection probes it took 615 s once the probes asked about
 # glossaries and directories, whose chunks are longer).
 DEMO_PROBES = "demo-probes.jsonl"  # in the state folder: the probes, also the training focus
+# Training: the budget plan covers as many of the probed chunks (focus first) as one minute of this
+# machine's training allows, at most 8; every fact of a chunk with its rewrites costs ~3x the tokens
+# of the old one-fact recipe, so fewer chunks fit in the same time.
 DEMO_SETTINGS = {"probes_per_kind": 2, "noise_ks": [1, 4], "noise_probes": 4, "injection_probes": 2,
-                 "max_chunks": 8, "raft_examples": 8, "raft_epochs": 2}  # fmt: skip
+                 "max_chunks": 8, "budget_minutes": 1.0, "raft_examples": 8, "raft_epochs": 2}  # fmt: skip
 
 
 def prepare_demo_workspace(directory: Path) -> Workspace:

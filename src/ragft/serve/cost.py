@@ -10,7 +10,7 @@ against the model's context window before the request is queued.
 from __future__ import annotations
 
 from ragft.models.base import Generator
-from ragft.prompts import closed_book_messages, rag_messages
+from ragft.prompts import build_messages
 from ragft.types import System, retrieving
 
 CHAT_MARKUP_TOKENS = 8  # per message: role markers and separators a chat template adds
@@ -57,5 +57,5 @@ def prompt_bound(system: System, question_tokens: int, template_cache: dict[tupl
 
 def template_tokens(generator: Generator, *, rag: bool) -> int:
     """Tokens of the prompt around the question (system message, worked examples, chat markup)."""
-    messages = rag_messages("", []) if rag else closed_book_messages("")
+    messages = build_messages("", []) if rag else build_messages("")
     return sum(generator.count_tokens(m["content"]) + CHAT_MARKUP_TOKENS for m in messages)

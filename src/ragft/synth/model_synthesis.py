@@ -148,3 +148,33 @@ def paraphrase_with_model(
             continue
         out.append(line)
     return out[:count]
+
+
+REVERSE_SYSTEM = (
+    "You write questions that go the other way round: the question states the given answer and asks what it "
+    "belongs to or who or what it describes. One question per line."
+)
+
+
+def reverse_with_model(
+    generator: Generator, statement: str, answer: str, *, count: int, decoding: DecodingSettings, rejected: Counter[str]
+) -> list[str]:
+    """Up to `count` valid attribute -> entity questions for `statement`: each mentions `answer` and ends with '?'."""
+    messages: list[ChatMessage] = [{"role": "system", "content": REVERSE_SYSTEM},
+                {"role": "user", "content": f"Fact: {statement}\nGiven answer: {answer}\nWrite {count} questions that mention "
+                                            f"\"{answer}\" and ask what it belongs to:"}]  # fmt: skip
+    try:
+        text = generator.generate(messages, decoding).text
+    except Exception as exc:
+        rejected[f"generation_error:{type(exc).__name__}"] += 1
+        return []
+    out: list[str] = []
+    for line in text.splitlines():
+        line = re.sub(r"^\s*(?:\d+[.)]|[-*]|Q:)\s*", "", line).strip().strip('"')
+        if not line:
+            continue
+        if not line.endswith("?") or len(line) < 12 or answer.lower().strip(". ") not in line.lower() or line in out:
+            rejected["bad_reverse"] += 1
+            continue
+        out.append(line)
+    return out[:count]

@@ -1,9 +1,20 @@
 """Deterministic fact extraction: no model, same output every run.
 
 A fact is a sentence holding a concrete value (a number with its unit, a time, an amount of
-money, a year, a proper name). Its questions replace the value with a wh-phrase ("Orrivale was
-founded in what year?") and vary the wording around it (paraphrases); the answer to learn is the
-sentence itself, so it is supported by the chunk by construction.
+money, a year, a proper name), decontextualized so it can be learned on its own: a leading
+pronoun ("It", "They", "This policy") is replaced by what it stands for (the subject named in an
+earlier sentence of the chunk, else the document's title), and a sentence that names neither its
+subject nor the document is prefixed with the title. Every such sentence of a chunk is a fact.
+
+Each fact is asked in both directions (the "reversal curse": a fact learned one way round often
+does not come back the other way round):
+- forward, entity -> attribute: the value moved to the front as a wh-question with the auxiliary
+  inverted ("In what year was Orrivale founded in Tampere?"), and an echo question as a fallback
+  for sentences without an auxiliary ("Orrivale founded what year?" style is avoided: a value that
+  modifies a noun, "the 1973 oil crisis", is never asked for);
+- reverse, attribute -> entity: the subject replaced by "what" ("What must be filed within 30
+  calendar days of the trip?"), or another name of the sentence asked for.
+The answer to learn is the decontextualized sentence, so it is supported by the chunk by construction.
 """
 
 from __future__ import annotations
@@ -12,7 +23,6 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from ragft.synth.doc_text import PRONOUN_START
 from ragft.types import Chunk
 
 _SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\d))+(?:[.!?]|$)", re.MULTILINE)
@@ -21,7 +31,7 @@ _PROSE_WORD = re.compile(r"\b[a-z]{3,}\b")
 _MONTH_BEFORE = re.compile(r"(?:January|February|March|April|May|June|July|August|September|October|November|December)\s*$")
 _MARKUP = re.compile(r"\*\*|__|`|^\s*(?:[-*+]|\d+\.)\s+|^#+\s*|\|")
 
-_STOP = r"(?!(?:is|are|was|were|and|or|to|of|in|on|at|the|a|an|for|by|with|per|from)\b)"
+_STOP = r"(?!(?:is|are|was|were|and|or|to|of|in|on|at|the|a|an|for|by|with|per|from|when|after|before|that|which|who|as|than|if)\b)"
 _UNIT = _STOP + r"[A-Za-z][A-Za-z'’-]*(?:\s+(?:days?|hours?|weeks?|months?|years?))?"
 _VALUE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("money", re.compile(r"(?:(?:EUR|USD|€|\$|£)\s?\d[\d,. ]*\d|\d[\d,.]*\s?(?:EUR|USD|€|k€|M€|euros?))\b")),
@@ -37,23 +47,39 @@ _UNIT_WORDS_AFTER_NUMBER = re.compile(r"^\d+(?:[.,]\d+)?\s+(.*)$")
 
 @dataclass(frozen=True)
 class RuleFact:
-    """A sentence span in a chunk, its key value and questions asking for it."""
+    """A sentence span in a chunk, its key value and the questions asking for it, both ways round."""
 
     start: int  # offsets into the chunk text
     end: int
-    statement: str
+    statement: str  # the sentence, decontextualized
     answer: str
-    questions: tuple[str, ...]
+    questions: tuple[str, ...]  # forward: the value asked for
+    reverse: tuple[str, ...] = ()  # reverse: the value given, what it belongs to asked for
 
 
-def extract_facts(chunk: Chunk, *, limit: int, paraphrases: int, prefer: Sequence[str] = ()) -> list[RuleFact]:
-    """Up to `limit` facts from `chunk`, each with `paraphrases` questions (best candidates first).
+_AUX = re.compile(r"\b(?:is|are|was|were|has|have|had|can|could|will|would|must|should|may|might|shall)\b")
+_PREP_END = re.compile(r"\b(in|on|at|by|within|for|from|to|under|over|after|before|since|until|during|with|about|around|than|every|each)\s*$", re.I)
+_DETERMINER_END = re.compile(r"\b(?:the|a|an|its|their|our|his|her)\s*$", re.I)
+_LOWER_FIRST = frozenset("the a an all every each our most some many any no this that these those its their".split())
+_PRONOUN = re.compile(r"^(it|they|he|she|we|its|their|this|that|these|those)\b\s*", re.IGNORECASE)
+_LEADING_NAME = re.compile(r"^(?:The\s+)?((?!(?:The|A|An|In|On|At|For|By|Every|Each|All)\b)[A-Z][\w-]*(?:\s+(?:[A-Z][\w-]*|\d+))*)")
+_CAPITALISED = re.compile(r"(?<=[a-z,;] )[A-Z][\w-]+")
+_LOWER_WORD = re.compile(r"\b[a-z][\w-]+")
 
-    Statements containing one of the `prefer` strings (answers someone will ask for) come first.
+
+def extract_facts(chunk: Chunk, *, limit: int = 0, paraphrases: int, prefer: Sequence[str] = ()) -> list[RuleFact]:
+    """The facts of `chunk` (at most `limit`; 0 = every one), each with up to `paraphrases` questions per direction.
+
+    Statements containing one of the `prefer` strings (answers someone will ask for) come first,
+    then concrete values, then names; within a rank, in document order.
     """
     found: list[tuple[int, RuleFact]] = []
     seen_answers: set[str] = set()
-    for start, end, sentence in _sentences(chunk.text):
+    proper = set(_CAPITALISED.findall(chunk.text))
+    lowered = set(_LOWER_WORD.findall(chunk.text))
+    subject = ""
+    for start, end, raw in _sentences(chunk.text):
+        sentence, subject = decontextualize(raw, chunk.title, subject, proper)
         value = _best_value(sentence)
         if value is None:
             continue
@@ -62,18 +88,56 @@ def extract_facts(chunk: Chunk, *, limit: int, paraphrases: int, prefer: Sequenc
         if answer.lower() in seen_answers:
             continue
         seen_answers.add(answer.lower())
-        questions = _questions(sentence, span, kind, chunk.title, paraphrases)
+        forward = forward_questions(sentence, span, kind, chunk.title, lowered)[: max(paraphrases, 1)]
+        reverse = reverse_questions(sentence, span, chunk.title)[: max(paraphrases // 2, 1)]
+        statement = named(sentence, chunk.title)
         priority = 0 if kind != "name" else 1  # concrete values first: they are what people ask for
         if any(p and p.lower() in sentence.lower() for p in prefer):
             priority = -1
-        found.append((priority, RuleFact(start, end, sentence, answer, questions)))
+        found.append((priority, RuleFact(start, end, statement, answer, forward, reverse)))
     found.sort(key=lambda item: item[0])
-    return [fact for _, fact in found[:limit]]
+    return [fact for _, fact in (found[:limit] if limit > 0 else found)]
 
 
 def candidate_count(chunk: Chunk) -> int:
     """How many sentences of `chunk` hold a value a question could ask for (to rank chunks)."""
     return sum(1 for _, _, sentence in _sentences(chunk.text) if _best_value(sentence) is not None)
+
+
+def decontextualize(sentence: str, title: str, subject: str = "", proper: set[str] | None = None) -> tuple[str, str]:
+    """(`sentence` with a leading pronoun resolved, the subject to resolve the next one to).
+
+    A pronoun stands for the last named subject (`subject`), else the document (`title`).
+    "This policy applies ..." keeps its noun: "The policy applies ...". The returned subject is
+    this sentence's leading proper name if it has one, else the one passed in.
+    """
+    proper = proper or set()
+    referent = subject or title
+    match = _PRONOUN.match(sentence)
+    if match and referent:
+        word, rest = match.group(1).lower(), sentence[match.end() :]
+        next_word = rest.split(" ", 1)[0] if rest else ""
+        if word in ("this", "that", "these", "those") and next_word and next_word[0].islower() and not _AUX.fullmatch(next_word):
+            sentence = "The " + rest  # a determiner: keep its noun
+        elif word in ("its", "their"):
+            sentence = f"{referent}'s {rest}"
+        else:
+            sentence = f"{referent} {rest}"
+    lead = _LEADING_NAME.match(sentence)
+    if lead and (lead.group(1).split()[0] in proper or " " in lead.group(1)):
+        subject = lead.group(1)
+    return sentence, subject
+
+
+def named(sentence: str, title: str) -> str:
+    """`sentence`, prefixed with the document's `title` when it names neither the title nor its words."""
+    if not title or _content(title) & _content(sentence):
+        return sentence
+    return f"{title}: {sentence}"
+
+
+def _content(text: str) -> set[str]:
+    return {w.lower() for w in re.findall(r"[A-Za-z0-9][\w-]{2,}", text)} - {"the", "and", "for", "with"}
 
 
 def _sentences(text: str) -> Iterator[tuple[int, int, str]]:
@@ -84,7 +148,7 @@ def _sentences(text: str) -> Iterator[tuple[int, int, str]]:
         words = cleaned.split()
         if len(_PROSE_WORD.findall(cleaned)) < 4 or cleaned.isupper():
             continue
-        if not 5 <= len(words) <= 40 or PRONOUN_START.match(cleaned) or _FIELD_LINE.match(cleaned) or cleaned.endswith("?"):
+        if not 5 <= len(words) <= 40 or _FIELD_LINE.match(cleaned) or cleaned.endswith("?"):
             continue
         if not cleaned.endswith((".", "!")):
             cleaned += "."
@@ -94,12 +158,21 @@ def _sentences(text: str) -> Iterator[tuple[int, int, str]]:
 def _best_value(sentence: str) -> tuple[str, tuple[int, int]] | None:
     for kind, pattern in _VALUE_PATTERNS:
         for match in pattern.finditer(sentence):
-            if kind == "year" and _MONTH_BEFORE.search(sentence[: match.start()]):
+            if kind in ("year", "quantity") and _MONTH_BEFORE.search(sentence[: match.start()]):
                 continue  # part of a date: the year alone is a poor question
             if kind == "name" and (match.start() < 3 or sentence[match.start() - 2] in ".:"):
                 continue
+            if _modifies_a_noun(sentence, match.start(), match.end()):
+                continue  # "the 1973 oil crisis": asking "the what year oil crisis" is no question
             return kind, (match.start(), match.end())
     return None
+
+
+def _modifies_a_noun(sentence: str, start: int, end: int) -> bool:
+    after = sentence[end:].lstrip()
+    if not _DETERMINER_END.search(sentence[:start]) or not after:
+        return False
+    return after.startswith(("'s", "’s")) or (after[0].islower() and not _AUX.match(after))  # "the Lamplighter's phone"
 
 
 def _wh_phrase(kind: str, answer: str) -> str:
@@ -109,24 +182,75 @@ def _wh_phrase(kind: str, answer: str) -> str:
     return _WH[kind]
 
 
-def _questions(sentence: str, span: tuple[int, int], kind: str, title: str, count: int) -> tuple[str, ...]:
-    before, after = sentence[: span[0]].rstrip(), sentence[span[1] :].lstrip()
-    body = after.rstrip(".!").strip()
-    wh = _wh_phrase(kind, sentence[span[0] : span[1]])
-    echo = f"{before} {wh} {body}".strip().rstrip(",;:") + "?"
-    blank = f"{before} ___ {body}".strip() + "."
-    echo = echo[0].upper() + echo[1:]
-    about = f"the {title}" if title else "the documents"
-    variants = [
-        echo,
-        f"According to {about}, {echo[0].lower() + echo[1:]}",
-        f"Fill in the blank: {blank}",
-        f"In {about}, what goes in the blank? \"{blank}\"",
-        f"Do you know {wh} is meant here: {blank}",
-        f"Quick question about {about}: {echo[0].lower() + echo[1:]}",
-    ]
-    unique = list(dict.fromkeys(" ".join(v.split()) for v in variants))
-    return tuple(unique[: max(count, 1)])
+def _lower_subject(subject: str, lowered: set[str]) -> str:
+    """`subject` moved after its verb: a determiner or a common word ("Laptops") loses its capital, a name keeps it."""
+    first = subject.split(" ", 1)[0]
+    plural = first.endswith("s") and not first.endswith("ss") and first[1:].islower()  # "Claims": a common noun, not a name
+    if first.lower() in _LOWER_FIRST or first.lower() in lowered or plural or first in ("How", "What", "In", "Under", "Within", "Every"):
+        return subject[0].lower() + subject[1:]
+    return subject
+
+
+def _clean(question: str) -> str:
+    question = re.sub(r"\s+", " ", question).strip().rstrip(",;:. ")
+    question = re.sub(r"\s+([,;:])", r"\1", question)
+    return question[0].upper() + question[1:] + "?"
+
+
+def _split_on_aux(sentence: str, before_index: int) -> tuple[str, str, str] | None:
+    """(subject, auxiliary, rest) when an auxiliary before `before_index` follows a short subject."""
+    aux = _AUX.search(sentence, 0, before_index)
+    if aux is None:
+        return None
+    subject = sentence[: aux.start()].strip()
+    if not subject or len(subject.split()) > 10 or "," in subject or _PREP_END.match(subject.split()[0] + " "):
+        return None
+    return subject, aux.group(), sentence[aux.end() :]
+
+
+def forward_questions(sentence: str, span: tuple[int, int], kind: str, title: str, lowered: set[str] | None = None) -> tuple[str, ...]:
+    """Questions asking for the value at `span` (entity -> attribute): inverted first, then framed variants.
+
+    `lowered`: words the text uses in lower case (a subject starting with one loses its capital when moved).
+    """
+    lowered = lowered or set()
+    answer = sentence[span[0] : span[1]]
+    wh = _wh_phrase(kind, answer)
+    before, after = sentence[: span[0]].rstrip(), sentence[span[1] :].strip().rstrip(".!")
+    variants: list[str] = []
+    split = _split_on_aux(sentence, span[0])
+    if split is not None:
+        subject, aux, rest = split
+        middle = rest[: span[0] - (len(sentence) - len(rest))].strip()
+        prep = _PREP_END.search(middle)
+        lead = wh
+        if prep:
+            middle, lead = middle[: prep.start()].strip(), f"{prep.group(1)} {wh}"
+        variants.append(_clean(f"{lead} {aux} {_lower_subject(subject, lowered)} {middle} {after}"))
+    elif span[0] == 0 or not before:
+        variants.append(_clean(f"{'who or what' if kind == 'name' else wh} {after}"))
+    echo = _clean(f"{before} {wh} {after}")
+    variants.append(echo)
+    about = title or "the documents"
+    variants += [f"Regarding {about}: {_lower_subject(v, lowered)}" for v in variants[:2]]
+    variants.append(f"{about} - {_lower_subject(echo, lowered)}")
+    return tuple(dict.fromkeys(variants))
+
+
+def reverse_questions(sentence: str, span: tuple[int, int], title: str) -> tuple[str, ...]:
+    """Questions that give the value at `span` and ask what it belongs to (attribute -> entity)."""
+    answer = sentence[span[0] : span[1]]
+    variants: list[str] = []
+    split = _split_on_aux(sentence, len(sentence))
+    if split is not None and answer not in split[0]:
+        _, aux, rest = split
+        variants.append(_clean(f"what {aux} {rest}"))
+        if title:
+            variants.append(_clean(f"In {title}, what {aux} {rest}"))
+    other = reversed_question(sentence, answer, title)
+    if other is not None:
+        variants.append(other[0])
+    return tuple(dict.fromkeys(variants))
 
 
 def reversed_question(statement: str, answer: str, title: str = "") -> tuple[str, str] | None:
@@ -141,5 +265,5 @@ def reversed_question(statement: str, answer: str, title: str = "") -> tuple[str
         overlaps = at >= 0 and match.start() < at + len(answer) and at < match.end()
         if overlaps or match.start() < 3 or statement[match.start() - 2] in ".:":
             continue
-        return _questions(statement, (match.start(), match.end()), "name", title, 1)[0], match.group()
+        return forward_questions(statement, (match.start(), match.end()), "name", title)[0], match.group()
     return None

@@ -1,8 +1,12 @@
-"""Build the training set of a corpus version: chunks -> facts -> question/answer pairs.
+"""Build the training set of a corpus version: chunks -> facts -> question/answer pairs and passages.
 
-Restricted documents (non-empty acl) are never trained on: knowledge in weights cannot be
-filtered per user, so it would leak to everyone who may query the model. Chunks are taken
-round-robin across documents, so a capped demo still covers the whole corpus.
+The knowledge-injection recipe (issue 13): every fact of a chunk, decontextualized, asked in both
+directions with several phrasings (`rules`, or the generator with the rules as a counted fallback),
+plus the chunk as text and rewritten in another style (`rewrites`), refusals, replay and, with
+`ragft train --pairs`, the team's own pairs. Restricted documents (non-empty acl) are never
+trained on: knowledge in weights cannot be filtered per user, so it would leak to everyone who may
+query the model. When not every chunk is trained on (a budget or `max_chunks`), the chunks holding
+`focus_questions` answers come first, then a seeded random sample of the rest.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +23,17 @@ from ragft.errors import RagftError
 from ragft.models.base import DecodingSettings, Generator, embedder_token_counter
 from ragft.models.factory import build_embedder
 from ragft.prompts import REFUSAL
-from ragft.synth.model_synthesis import paraphrase_with_model, synthesize_with_model
+from ragft.synth.cache import SynthesisCache
+from ragft.synth.model_synthesis import paraphrase_with_model, reverse_with_model, synthesize_with_model
 from ragft.synth.question_file import load_questions
 from ragft.synth.raft import unanswerable_questions
 from ragft.synth.replay import replay_pairs
-from ragft.synth.rules import candidate_count, extract_facts
-from ragft.synth.types import Coverage, Fact, TrainingSet, TrainPair
+from ragft.synth.rewrites import chunk_passages
+from ragft.synth.rules import candidate_count, decontextualize, extract_facts, named, reverse_questions
+from ragft.synth.team_pairs import load_team_pairs
+from ragft.synth.types import FACT_KINDS, Coverage, Fact, Passage, TrainingSet, TrainPair
 from ragft.text import TokenCounter
-from ragft.types import Chunk
+from ragft.types import Chunk, Document
 from ragft.workspace import Workspace
 
 MIN_FACTS = 3
@@ -37,6 +44,34 @@ class TrainingDataError(RagftError, ValueError):
     """The corpus yields too little to train on; the message says what was found and what to do."""
 
 
+@dataclass(frozen=True)
+class CorpusChunks:
+    """A corpus version cut by the index's chunker: every chunk, and the public ones in training order."""
+
+    version: int
+    documents: list[Document]
+    chunks: list[Chunk]  # every chunk (the coverage denominator counts the public ones)
+    ordered: list[Chunk]  # public chunks: focus chunks first, then a seeded random order
+    focus: dict[str, list[str]]  # doc id -> answers the focus questions expect (see focus_answers)
+
+    @property
+    def corpus_text(self) -> str:
+        return " ".join(d.text for d in self.documents)
+
+
+def corpus_chunks(ws: Workspace, version: int | None = None, *, count_tokens: TokenCounter | None = None) -> CorpusChunks:
+    """The chunks of corpus `version` (default: latest) that training may use, in the order it takes them."""
+    version = version or ws.store.latest_version()
+    if version is None:
+        raise TrainingDataError("the workspace has no documents yet; add some with `ragft ingest FOLDER` before training")
+    documents = ws.store.documents(version)
+    count_tokens = count_tokens or embedder_token_counter(build_embedder(ws.config.models))
+    all_chunks = chunk_corpus(documents, ws.config.corpus, count_tokens)
+    settings = ws.config.training
+    focus = focus_answers(ws.root / settings.focus_questions) if settings.focus_questions else {}
+    return CorpusChunks(version, documents, all_chunks, select_chunks(all_chunks, 0, focus=focus, seed=settings.seed), focus)
+
+
 def synthesize_training_set(
     ws: Workspace,
     version: int | None = None,
@@ -45,36 +80,61 @@ def synthesize_training_set(
     progress: Any | None = None,
     replay_generator: Generator | None = None,
     count_tokens: TokenCounter | None = None,
+    chunk_limit: int = 0,
+    pairs_file: Path | None = None,
+    corpus: CorpusChunks | None = None,
 ) -> TrainingSet:
-    """Facts and question/answer pairs for corpus `version` (default: latest), per `[training]` settings.
+    """Facts, question/answer pairs and passages for corpus `version` (default: latest), per `[training]` settings.
 
-    With `synthesis = "model"` the `generator` (required then) writes the pairs, and chunks where
-    it yields no valid pair fall back to the rules. With a `replay_generator` (the base model),
-    `replay_share` general questions answered by it are added. `progress` is an optional rich Progress.
-    Chunks are the index's (`chunk_corpus` with `[corpus]` settings), counted by `count_tokens`:
-    the configured embedder's counter unless the caller, holding that embedder, passes its own.
+    With `synthesis = "model"` the `generator` (required then) writes the pairs and rewrites, and
+    chunks where it yields no valid pair fall back to the rules. With a `replay_generator` (the base
+    model), `replay_share` general questions answered by it are added. `chunk_limit` (0 = none) and
+    `[training] max_chunks` cap the chunks, taken in `corpus_chunks` order; `pairs_file` adds the
+    team's own pairs (deduplicated against the probes `ragft compare` generates). Per-chunk results
+    are cached by content hash in the state folder, so after an update only changed chunks are
+    synthesized again. `progress` is an optional rich Progress. Chunks are the index's, counted by
+    `count_tokens`: the configured embedder's counter unless the caller passes its own.
     """
     settings = ws.config.training
     if settings.synthesis not in SYNTHESIS_MODES:
         raise TrainingDataError(f"[training] synthesis = {settings.synthesis!r}; choose one of: {', '.join(SYNTHESIS_MODES)}")
     if settings.synthesis == "model" and generator is None:
         raise TrainingDataError('[training] synthesis = "model" needs a generator; pass one or set synthesis = "rules"')
-    version = version or ws.store.latest_version()
-    if version is None:
-        raise TrainingDataError("the workspace has no documents yet; add some with `ragft ingest FOLDER` before training")
-    documents = ws.store.documents(version)
-    count_tokens = count_tokens or embedder_token_counter(build_embedder(ws.config.models))
-    all_chunks = chunk_corpus(documents, ws.config.corpus, count_tokens)
-    focus = focus_answers(ws.root / settings.focus_questions) if settings.focus_questions else {}
-    chunks = select_chunks(all_chunks, settings.max_chunks, focus=focus)
-    data = build_training_set(chunks, version, generator=generator if settings.synthesis == "model" else None,
-                              settings=settings, chunks_total=len(all_chunks), corpus_text=" ".join(d.text for d in documents),
-                              progress=progress, focus=focus)  # fmt: skip
-    if replay_generator is None or settings.replay_share <= 0:
+    corpus = corpus or corpus_chunks(ws, version, count_tokens=count_tokens)
+    limits = [n for n in (chunk_limit, settings.max_chunks) if n > 0]
+    chunks = corpus.ordered[: min(limits)] if limits else corpus.ordered
+    while sum(candidate_count(c) for c in chunks) < MIN_FACTS and len(chunks) < len(corpus.ordered):
+        chunks = corpus.ordered[: len(chunks) + 1]  # a budget of one chunk still trains on a few facts
+    cache = SynthesisCache(ws.state_dir / "synth-cache", f"{settings.synthesis}|{ws.config.models.generator}")
+    data = build_training_set(chunks, corpus.version, generator=generator if settings.synthesis == "model" else None,
+                              settings=settings, chunks_total=len(corpus.ordered), corpus_text=corpus.corpus_text,
+                              progress=progress, focus=corpus.focus, cache=cache)  # fmt: skip
+    if pairs_file is not None:
+        data = _with_team_pairs(ws, data, pairs_file, corpus, count_tokens)
+    return with_replay(data, replay_generator, settings)
+
+
+def with_replay(data: TrainingSet, generator: Generator | None, settings: Any) -> TrainingSet:
+    """`data` plus `replay_share` of its fact pairs in general questions answered by `generator` (the base model)."""
+    if generator is None or settings.replay_share <= 0:
         return data
-    facts = sum(p.kind in ("fact", "paraphrase") for p in data.pairs)
-    replay = replay_pairs(replay_generator, round(facts * settings.replay_share), seed=settings.seed)
+    facts = sum(p.kind in FACT_KINDS for p in data.pairs)
+    replay = replay_pairs(generator, round(facts * settings.replay_share), seed=settings.seed)
     return replace(data, pairs=(*data.pairs, *replay))
+
+
+def _with_team_pairs(ws: Workspace, data: TrainingSet, path: Path, corpus: CorpusChunks, count_tokens: TokenCounter | None) -> TrainingSet:
+    """`data` plus the team's pairs from `path`, minus any that copy a probe `ragft compare` would ask."""
+    from ragft.synth.probes import generate_probes
+
+    evaluation = ws.config.evaluation
+    probes = [i.question for i in generate_probes(corpus.documents, per_kind=evaluation.probes_per_kind, seed=evaluation.seed,
+                                                  chunking=ws.config.corpus, count_tokens=count_tokens).items]  # fmt: skip
+    if ws.config.training.focus_questions:
+        probes += [i.question for i in load_questions(ws.root / ws.config.training.focus_questions)]
+    team, dropped = load_team_pairs(path, probes)
+    coverage = replace(data.coverage, team_pairs=len(team), team_pairs_dropped=dict(dropped))
+    return replace(data, pairs=(*data.pairs, *team), coverage=coverage)
 
 
 def focus_answers(path: Path) -> dict[str, list[str]]:
@@ -87,21 +147,17 @@ def focus_answers(path: Path) -> dict[str, list[str]]:
     return focus
 
 
-def select_chunks(chunks: Sequence[Chunk], limit: int, *, focus: Mapping[str, Sequence[str]] | None = None) -> list[Chunk]:
+def select_chunks(chunks: Sequence[Chunk], limit: int, *, focus: Mapping[str, Sequence[str]] | None = None,
+                  seed: int = 0) -> list[Chunk]:  # fmt: skip
     """The public ones of `chunks`, at most `limit` (0 = all): first those holding a `focus` answer
-    (doc id -> answers), then round-robin across documents, richest in facts first."""
+    (doc id -> answers), then the rest in a random order seeded by `seed` (a sample of the corpus)."""
     focus = focus or {}
-    by_doc: dict[str, list[Chunk]] = {}
-    for chunk in chunks:
-        if not chunk.acl:
-            by_doc.setdefault(chunk.doc_id, []).append(chunk)
-    per_doc = [sorted(doc_chunks, key=lambda c: -candidate_count(c)) for doc_chunks in by_doc.values()]
-    chosen = [c for chunks in per_doc for c in chunks if _holds(c, focus.get(c.doc_id, ()))]
+    public = [c for c in chunks if not c.acl]
+    chosen = [c for c in public if _holds(c, focus.get(c.doc_id, ()))]
     focused = {c.chunk_id for c in chosen}
-    depth = 0
-    while any(depth < len(chunks) for chunks in per_doc):
-        chosen.extend(chunks[depth] for chunks in per_doc if depth < len(chunks) and chunks[depth].chunk_id not in focused)
-        depth += 1
+    rest = [c for c in public if c.chunk_id not in focused]
+    random.Random(seed).shuffle(rest)
+    chosen += rest
     return chosen[:limit] if limit > 0 else chosen
 
 
@@ -119,28 +175,42 @@ def build_training_set(
     corpus_text: str = "",
     progress: Any | None = None,
     focus: Mapping[str, Sequence[str]] | None = None,
+    cache: SynthesisCache | None = None,
 ) -> TrainingSet:
     """The training set for `chunks` (the part of synthesis that needs no workspace; tests call it).
 
-    `focus` (doc id -> answers) makes the rules prefer, in a chunk, the fact holding such an answer.
+    `focus` (doc id -> answers) makes the rules put, in a chunk, the fact holding such an answer first.
     """
     focus = focus or {}
     rejected: Counter[str] = Counter()
     decoding = DecodingSettings(max_new_tokens=256, temperature=0.0, seed=settings.seed)
     facts: list[Fact] = []
+    passages: list[Passage] = []
+    cached = 0
     task = progress.add_task("synthesizing questions", total=len(chunks), loss="-", tps="-") if progress is not None else None
     for chunk in chunks:
-        found = _model_facts(generator, chunk, settings, decoding, rejected) if generator is not None else []
-        if not found:
-            found = _rule_facts(chunk, settings, focus.get(chunk.doc_id, ()))
+        prefer = tuple(focus.get(chunk.doc_id, ()))
+        hit = cache.get(chunk, settings, repr(prefer)) if cache is not None else None
+        if hit is None:
+            found = _model_facts(generator, chunk, settings, decoding, rejected) if generator is not None else []
+            if not found:
+                found = _rule_facts(chunk, settings, prefer)
+            texts = chunk_passages(chunk, found, rewrites=settings.rewrites, raw=settings.raw_chunks,
+                                   generator=generator, decoding=replace(decoding, max_new_tokens=384), rejected=rejected)  # fmt: skip
+            if cache is not None:
+                cache.put(chunk, settings, found, texts, repr(prefer))
+        else:
+            (found, texts), cached = hit, cached + 1
         facts.extend(found)
+        passages.extend(texts)
         if progress is not None:
             progress.advance(task)
     if len(facts) < MIN_FACTS:
         detail = f"; rejected: {dict(rejected)}" if rejected else ""
         raise TrainingDataError(
             f"only {len(facts)} facts found in {len(chunks)} chunks (need at least {MIN_FACTS}){detail}: the corpus is "
-            "too small to train on — add documents with concrete facts (names, numbers, dates) or raise [training] max_chunks"
+            "too small to train on — add documents with concrete facts (names, numbers, dates), or raise "
+            "[training] max_chunks or budget_minutes"
         )
     pairs = _pairs(facts, settings, corpus_text)
     coverage = Coverage(
@@ -148,26 +218,48 @@ def build_training_set(
         chunks_used=len(chunks),
         chunks_with_fact=len({f.chunk_id for f in facts}),
         facts=len(facts),
-        questions=sum(len(f.questions) for f in facts),
+        questions=sum(len(f.questions) + len(f.reverse) for f in facts),
         rejected=dict(rejected),
+        reverse_questions=sum(len(f.reverse) for f in facts),
+        passages=len(passages),
+        cached_chunks=cached,
     )
-    return TrainingSet(version, tuple(facts), tuple(pairs), {c.chunk_id: c for c in chunks}, coverage)
+    return TrainingSet(version, tuple(facts), tuple(pairs), {c.chunk_id: c for c in chunks}, coverage, tuple(passages))
 
 
 def _rule_facts(chunk: Chunk, settings: Any, prefer: Sequence[str] = ()) -> list[Fact]:
     found = extract_facts(chunk, limit=settings.facts_per_chunk, paraphrases=settings.paraphrases, prefer=prefer)
     return [Fact(f"{chunk.chunk_id}/r{i}", chunk.doc_id, chunk.chunk_id, chunk.start + f.start, chunk.start + f.end,
-                 f.statement, f.answer, f.questions, "rules") for i, f in enumerate(found)]  # fmt: skip
+                 f.statement, f.answer, f.questions, "rules", f.reverse) for i, f in enumerate(found)]  # fmt: skip
 
 
 def _model_facts(generator: Generator, chunk: Chunk, settings: Any, decoding: DecodingSettings, rejected: Counter[str]) -> list[Fact]:
+    """Validated pairs by the generator, each with forward paraphrases and reverse questions (rules when it writes none)."""
     facts = []
-    for i, pair in enumerate(synthesize_with_model(generator, chunk, count=settings.facts_per_chunk, decoding=decoding, rejected=rejected)):
+    count = settings.facts_per_chunk or max(3, candidate_count(chunk))
+    for i, pair in enumerate(synthesize_with_model(generator, chunk, count=count, decoding=decoding, rejected=rejected)):
         extra = paraphrase_with_model(generator, pair.question, count=settings.paraphrases - 1, decoding=decoding, rejected=rejected)
-        statement = pair.answer if pair.answer.endswith(".") else pair.answer + "."
-        facts.append(Fact(f"{chunk.chunk_id}/m{i}", chunk.doc_id, chunk.chunk_id, chunk.start + pair.start,
-                          chunk.start + pair.end, statement, pair.answer, (pair.question, *extra), "model"))  # fmt: skip
+        start, end, sentence = _sentence_at(chunk, pair.start, pair.end)
+        statement = named(decontextualize(sentence, chunk.title)[0], chunk.title) if sentence else pair.answer.rstrip(".") + "."
+        reverse = reverse_with_model(generator, statement, pair.answer, count=max(1, settings.paraphrases // 2), decoding=decoding,
+                                     rejected=rejected)  # fmt: skip
+        if not reverse and sentence:
+            at = sentence.lower().find(pair.answer.lower().strip(". "))
+            reverse = list(reverse_questions(sentence, (at, at + len(pair.answer)), chunk.title)) if at >= 0 else []
+            rejected["reverse_fallback_rules"] += 1
+        facts.append(Fact(f"{chunk.chunk_id}/m{i}", chunk.doc_id, chunk.chunk_id, chunk.start + start, chunk.start + end,
+                          statement, pair.answer, (pair.question, *extra), "model", tuple(reverse)))  # fmt: skip
     return facts
+
+
+def _sentence_at(chunk: Chunk, start: int, end: int) -> tuple[int, int, str]:
+    """(start, end, cleaned sentence) of the chunk sentence holding [start, end); the span itself if none does."""
+    from ragft.synth.rules import _sentences
+
+    for s_start, s_end, sentence in _sentences(chunk.text):
+        if s_start <= start and end <= s_end:
+            return s_start, s_end, sentence
+    return start, end, ""
 
 
 def _pairs(facts: Sequence[Fact], settings: Any, corpus_text: str) -> list[TrainPair]:
@@ -178,6 +270,8 @@ def _pairs(facts: Sequence[Fact], settings: Any, corpus_text: str) -> list[Train
         for f in facts
         for i, q in enumerate(f.questions)
     ]
+    pairs += [TrainPair(q, f.statement, "reverse", "train", f.fact_id, f.doc_id, f.chunk_id, f.start, f.end)
+              for f in facts for q in f.reverse]  # fmt: skip
     candidates = [i for i, p in enumerate(pairs) if p.kind == "paraphrase"]
     held_out = set(rng.sample(candidates, min(len(candidates), round(len(pairs) * settings.val_share))))
     pairs = [_with_split(p, "val") if i in held_out else p for i, p in enumerate(pairs)]

@@ -16,7 +16,11 @@ from typing import Any
 from ragft.files import write_atomic
 from ragft.types import Chunk
 
-PAIR_KINDS = ("fact", "paraphrase", "refusal")
+# fact: a fact's first question; paraphrase: its other forward questions; reverse: the value given, the
+# entity asked for; refusal: an out-of-scope question answered with the refusal; replay: a general
+# question and the base model's own answer; team: a pair from the team's own file (`ragft train --pairs`).
+PAIR_KINDS = ("fact", "paraphrase", "reverse", "refusal", "replay", "team")
+FACT_KINDS = ("fact", "paraphrase", "reverse")  # the pairs that teach a document fact
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class Fact:
     answer: str  # the key value inside the statement (what a grader looks for)
     questions: tuple[str, ...]
     source: str = "rules"  # rules | model
+    reverse: tuple[str, ...] = ()  # questions giving `answer` and asking what it belongs to (attribute -> entity)
 
 
 @dataclass(frozen=True)
@@ -40,13 +45,23 @@ class TrainPair:
 
     question: str
     answer: str
-    kind: str  # fact | paraphrase | refusal | replay (a general question and the base model's own answer)
+    kind: str  # one of PAIR_KINDS
     split: str = "train"  # train | val
     fact_id: str = ""
     doc_id: str = ""
     chunk_id: str = ""
     start: int = 0
     end: int = 0
+
+
+@dataclass(frozen=True)
+class Passage:
+    """Continued-pretraining text from one chunk: the chunk itself or a rewrite of it (loss on every token)."""
+
+    chunk_id: str
+    doc_id: str
+    style: str  # raw | encyclopedic | conversation | model
+    text: str
 
 
 @dataclass(frozen=True)
@@ -59,6 +74,11 @@ class Coverage:
     facts: int
     questions: int
     rejected: Mapping[str, int] = field(default_factory=dict)  # reason -> count
+    reverse_questions: int = 0  # of `questions`, those asking attribute -> entity
+    passages: int = 0  # raw chunks and rewrites trained as text
+    team_pairs: int = 0  # pairs from `ragft train --pairs` (not counted in `questions`)
+    team_pairs_dropped: Mapping[str, int] = field(default_factory=dict)  # reason -> count (e.g. a probe's near-copy)
+    cached_chunks: int = 0  # chunks whose synthesis was reused from the per-chunk cache
 
     @property
     def chunk_coverage(self) -> float:
@@ -70,7 +90,7 @@ class Coverage:
         return self.questions / self.chunks_with_fact if self.chunks_with_fact else 0.0
 
     def summary(self) -> dict[str, Any]:
-        return {**asdict(self), "rejected": dict(self.rejected), "chunk_coverage": round(self.chunk_coverage, 3),
+        return {**asdict(self), "rejected": dict(self.rejected), "team_pairs_dropped": dict(self.team_pairs_dropped), "chunk_coverage": round(self.chunk_coverage, 3),
                 "questions_per_chunk": round(self.questions_per_chunk, 2)}  # fmt: skip
 
 
@@ -83,6 +103,8 @@ class TrainingSet:
     pairs: tuple[TrainPair, ...]
     chunks: Mapping[str, Chunk]  # every chunk used (RAFT needs them as oracle and distractors)
     coverage: Coverage
+    passages: tuple[Passage, ...] = ()  # raw chunks and rewrites, trained as plain text
+    plan: Mapping[str, Any] = field(default_factory=dict)  # the budget plan that chose the chunks (train.budget)
 
     def split(self, name: str) -> list[TrainPair]:
         return [p for p in self.pairs if p.split == name]
@@ -94,6 +116,8 @@ class TrainingSet:
             digest.update(json.dumps(asdict(pair), sort_keys=True).encode())
         for chunk_id in sorted(self.chunks):
             digest.update(chunk_id.encode() + b"\0" + self.chunks[chunk_id].text.encode())
+        for passage in self.passages:
+            digest.update(json.dumps(asdict(passage), sort_keys=True).encode())
         return digest.hexdigest()
 
     def save(self, path: Path) -> None:
@@ -104,6 +128,8 @@ class TrainingSet:
             "facts": [asdict(f) for f in self.facts],
             "pairs": [asdict(p) for p in self.pairs],
             "chunks": [{**asdict(c), "acl": sorted(c.acl)} for c in self.chunks.values()],
+            "passages": [asdict(p) for p in self.passages],
+            "plan": dict(self.plan),
         }
         write_atomic(path, json.dumps(payload, ensure_ascii=False, indent=1).encode("utf-8"))
 
@@ -114,9 +140,11 @@ class TrainingSet:
         chunks = {c["chunk_id"]: Chunk(**{**c, "acl": frozenset(c["acl"])}) for c in raw["chunks"]}
         return cls(
             corpus_version=raw["corpus_version"],
-            facts=tuple(Fact(**{**f, "questions": tuple(f["questions"])}) for f in raw["facts"]),
+            facts=tuple(Fact(**{**f, "questions": tuple(f["questions"]), "reverse": tuple(f.get("reverse", ()))}) for f in raw["facts"]),
             pairs=tuple(TrainPair(**p) for p in raw["pairs"]),
             chunks=chunks,
             coverage=Coverage(**cov),
+            passages=tuple(Passage(**p) for p in raw.get("passages", ())),
+            plan=raw.get("plan", {}),
         )
 

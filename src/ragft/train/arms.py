@@ -1,7 +1,9 @@
-"""Train an arm end to end: synthesize data, train LoRA, save PEFT + GGUF adapters and the manifest.
+"""Train an arm end to end: plan the budget, synthesize data, train LoRA, save PEFT + GGUF adapters and the manifest.
 
-`finetuned` learns the facts closed-book (the prompt of the base system); `hybrid` learns RAFT
-examples in the RAG prompt format. The finished adapter replaces the previous one only once it
+`finetuned` learns the facts closed-book (the prompt of the base system: its questions both ways
+round, then each chunk's raw text and rewrites as plain text); `hybrid` learns RAFT examples in
+the RAG prompt format. Before synthesis, the budget plan (`train.budget`) decides how many chunks
+fit in `[training] budget_minutes` on this machine, and says so. The finished adapter replaces the previous one only once it
 is complete (built beside it, then swapped in by renames); work in progress and checkpoints live
 in `.<arm>.work/` so `--resume` finds them after a kill.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,10 +24,18 @@ from ragft.models.base import Generator
 from ragft.models.factory import build_generator, resolve_threads
 from ragft.prompts import build_messages
 from ragft.synth.raft import raft_examples
-from ragft.synth.training_set import synthesize_training_set
+from ragft.synth.training_set import (
+    CorpusChunks,
+    TrainingDataError,
+    build_training_set,
+    corpus_chunks,
+    synthesize_training_set,
+    with_replay,
+)
 from ragft.synth.types import TrainingSet
 from ragft.text import TokenCounter
-from ragft.train.data import ChatExample
+from ragft.train.budget import SAMPLE_CHUNKS, TrainingPlan, chunks_within, sample_of
+from ragft.train.data import ChatExample, encode_example
 from ragft.train.gguf_lora import convert_peft_to_gguf
 from ragft.train.manifest import (
     ADAPTERS,
@@ -33,7 +44,7 @@ from ragft.train.manifest import (
     adapter_dir,
     resolve_base_model,
 )
-from ragft.train.trainer import LoraSettings, StepCallback, TrainMetrics, train_lora
+from ragft.train.trainer import LoraSettings, StepCallback, TrainMetrics, load_lora_model, measure_throughput, train_lora
 from ragft.workspace import Workspace
 
 TRAINING_SET_FILE = "training_set.json"
@@ -71,7 +82,8 @@ def arm_examples(ws: Workspace, arm: str, data: TrainingSet) -> tuple[list[ChatE
         def examples(split: str) -> list[ChatExample]:
             return [ChatExample(build_messages(p.question), p.answer) for p in data.split(split)]
 
-        return examples("train"), examples("val")
+        text = [ChatExample((), p.text, group=p.chunk_id) for p in data.passages]  # continued pretraining: every token learned
+        return examples("train") + text, examples("val")
     t = ws.config.training
     raft = raft_examples(data.facts, data.chunks, count=t.raft_examples, distractors=t.raft_distractors,
                          oracle_free_share=t.raft_oracle_free_share, seed=t.seed)  # fmt: skip
@@ -93,14 +105,18 @@ def train_arm(
     on_step: StepCallback | None = None,
     version: int | None = None,
     count_tokens: TokenCounter | None = None,
+    budget_minutes: float | None = None,
+    pairs_file: Path | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train `arm` ("finetuned" or "hybrid") on corpus `version` (default: the latest) and install its adapter.
 
     With `resume`, the training set and checkpoint of the interrupted run are reused. `generator`
     is needed only for `[training] synthesis = "model"`. `count_tokens` is the embedder's token
     counter, for a caller that holds the embedder already (else it is built from `[models]`): the
-    training set is cut into the index's chunks. `progress` is a rich Progress (see
-    `training_progress()` for columns showing loss and tokens/s).
+    training set is cut into the index's chunks. `budget_minutes` overrides `[training]
+    budget_minutes`; `pairs_file` adds the team's own pairs (`ragft train --pairs`); `say` hears
+    the plan before training starts. `progress` is a rich Progress (see `training_progress()`).
     """
     if arm not in ADAPTERS:
         raise AdapterError(f"unknown arm {arm!r}; choose one of: {', '.join(ADAPTERS)}")
@@ -108,21 +124,34 @@ def train_arm(
     final = adapter_dir(ws, arm)
     work = final.with_name(f".{arm}.work")
     data_path = work / TRAINING_SET_FILE
+    settings = lora_settings(ws, arm)
     if resume and data_path.is_file():
         data = TrainingSet.load(data_path)
+        loaded = None
     else:
         if resume:
             raise AdapterError(f"nothing to resume for the {arm} arm ({work} has no interrupted run); train without --resume")
         shutil.rmtree(work, ignore_errors=True)
+        loaded = load_lora_model(base.hf_dir(), settings)
+        corpus = corpus_chunks(ws, version, count_tokens=count_tokens)
+        budget = ws.config.training.budget_minutes if budget_minutes is None else budget_minutes
+        plan = plan_training(ws, arm, corpus, loaded, settings, budget)
+        if say is not None:
+            say(plan.describe())
+        def synthesize(limit: int) -> TrainingSet:
+            return synthesize_training_set(ws, version, generator=generator, progress=progress, count_tokens=count_tokens,
+                                           chunk_limit=limit, pairs_file=pairs_file, corpus=corpus)  # fmt: skip
+
+        data = synthesize(plan.chunks_covered)
+        data, plan = _fit_to_budget(ws, arm, data, plan, loaded[0], settings, synthesize, say)
         replay = None
         if arm == "finetuned" and ws.config.training.replay_share > 0:  # RAFT keeps the RAG prompt: nothing to forget there
             replay = generator or build_generator(ws.config.models)
-        data = synthesize_training_set(ws, version, generator=generator, progress=progress, replay_generator=replay,
-                                       count_tokens=count_tokens)  # fmt: skip
+        data = replace(with_replay(data, replay, ws.config.training), plan=plan.summary())
         data.save(data_path)
     train, val = arm_examples(ws, arm, data)
-    settings = lora_settings(ws, arm)
-    model, metrics = train_lora(base.hf_dir(), train, val, settings, work, resume=resume, progress=progress, on_step=on_step)
+    model, metrics = train_lora(base.hf_dir(), train, val, settings, work, resume=resume, progress=progress, on_step=on_step,
+                                loaded=loaded)  # fmt: skip
 
     staging = final.with_name(f".{arm}.new")
     try:
@@ -137,6 +166,48 @@ def train_arm(
     swap_directory(staging, final)
     shutil.rmtree(work, ignore_errors=True)
     return TrainResult(arm, final, manifest, replace(metrics))
+
+
+def plan_training(ws: Workspace, arm: str, corpus: CorpusChunks, loaded: tuple[Any, Any], settings: LoraSettings,
+                  budget_minutes: float) -> TrainingPlan:  # fmt: skip
+    """How many chunks fit in `budget_minutes`: tokens per chunk from a seeded sample, tokens/s measured on them."""
+    t = ws.config.training
+    total = len(corpus.ordered)
+    sample = sample_of(corpus.ordered, SAMPLE_CHUNKS, t.seed)
+    try:
+        data = build_training_set(sample, corpus.version, settings=t, corpus_text=corpus.corpus_text, focus=corpus.focus)
+        train, val = arm_examples(ws, arm, data)
+    except (TrainingDataError, AdapterError):  # too few facts in the sample to estimate: plan on every chunk
+        return TrainingPlan(total, min(total, t.max_chunks or total), budget_minutes, 0.0, 0.0, settings.epochs, t.seed)
+    tokenizer, model = loaded
+    encoded = [encode_example(tokenizer, ex, settings.max_length_tokens) for ex in train + val]
+    per_chunk = sum(len(e.input_ids) for e in encoded) / len(sample)
+    if arm == "hybrid":  # RAFT examples are capped in number, not per chunk
+        per_chunk = sum(len(e.input_ids) for e in encoded) / max(total, 1)
+    tokens_per_s = measure_throughput(model, encoded, settings.batch_size)
+    covered = chunks_within(budget_minutes, total, per_chunk, settings.epochs, tokens_per_s)
+    return TrainingPlan(total, min(covered, t.max_chunks or covered), budget_minutes, round(tokens_per_s, 1), round(per_chunk, 1),
+                        settings.epochs, t.seed)  # fmt: skip
+
+
+def _fit_to_budget(ws: Workspace, arm: str, data: TrainingSet, plan: TrainingPlan, tokenizer: Any, settings: LoraSettings,
+                   synthesize: Callable[[int], TrainingSet], say: Callable[[str], None] | None) -> tuple[TrainingSet, TrainingPlan]:  # fmt: skip
+    """The plan with the tokens the chosen chunks really yield (the sample only estimated them); if they overrun the
+    budget by more than a quarter, fewer chunks (synthesized again from the per-chunk cache, so cheaply)."""
+    def tokens(candidate: TrainingSet) -> int:
+        train, val = arm_examples(ws, arm, candidate)
+        return sum(len(encode_example(tokenizer, ex, settings.max_length_tokens).input_ids) for ex in train + val)
+
+    actual = tokens(data)
+    budget_s = plan.budget_minutes * 60
+    if budget_s and plan.tokens_per_s and actual * plan.epochs / plan.tokens_per_s > 1.25 * budget_s and len(data.chunks) > 1:
+        keep = max(1, int(len(data.chunks) * budget_s * plan.tokens_per_s / (actual * plan.epochs)))
+        data = synthesize(keep)
+        actual = tokens(data)
+    fitted = replace(plan, chunks_covered=len(data.chunks), tokens_per_chunk=round(actual / max(len(data.chunks), 1), 1))
+    if say is not None and abs(fitted.projected_s - plan.projected_s) > 0.25 * max(plan.projected_s, 1):
+        say("Adjusted to the synthesized data: " + fitted.describe())
+    return data, fitted
 
 
 def _write_adapter(ws: Workspace, arm: str, staging: Path, model: Any, data: TrainingSet, data_path: Path,
@@ -155,6 +226,7 @@ def _write_adapter(ws: Workspace, arm: str, staging: Path, model: Any, data: Tra
         arm=arm, base_model=base.model_id, corpus_version=data.corpus_version, data_hash=data.data_hash(),
         settings={**asdict(ws.config.training), "epochs_used": settings.epochs}, metrics=asdict(metrics),
         coverage=data.coverage.summary(), created_at=datetime.now(UTC).isoformat(timespec="seconds"), files=files,
+        plan=dict(data.plan),
     )  # fmt: skip
     manifest.save(staging)  # written last: a folder with a manifest is complete
     return manifest

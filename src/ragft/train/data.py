@@ -1,7 +1,8 @@
 """Turn chat examples into token ids with an answer mask, and pack them into padding-free rows.
 
 The loss is taken on the answer tokens only (and the end-of-turn token, so the model learns to
-stop). A packed row holds several examples without padding. Their common prompt prefix (the
+stop). A text example (no messages: a chunk or its rewrite, continued pretraining) is learned on
+every token but its first, which would otherwise be predicted from the previous example in its row. A packed row holds several examples without padding. Their common prompt prefix (the
 system prompt and chat markup, often a third of a short example) is computed once: the row is
 `prefix, rest_1, rest_2, ...`, each rest positioned right after the prefix and masked so it sees
 only the prefix and itself. The result is exact: a packed row's loss equals the sum of its
@@ -19,10 +20,15 @@ from ragft.types import ChatMessage
 
 @dataclass(frozen=True)
 class ChatExample:
-    """A prompt (chat messages, without the reply) and the reply to learn."""
+    """A prompt (chat messages, without the reply) and the reply to learn; no messages = plain text, all learned."""
 
     messages: Sequence[ChatMessage]
     answer: str
+    group: str = ""  # a text example's source chunk: two of one group never share a batch (see epoch_batches)
+
+    @property
+    def is_text(self) -> bool:
+        return not self.messages
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,10 @@ class PackedRow:
 
 
 def encode_example(tokenizer: Any, example: ChatExample, max_length_tokens: int) -> EncodedExample:
-    """Encode with the model's chat template; an over-long prompt is cut from its left."""
+    """Encode with the model's chat template (plain text: no template, cut to `max_length_tokens`); an over-long prompt is cut from its left."""
+    if example.is_text:
+        ids = tokenizer(example.answer.strip() + (tokenizer.eos_token or ""), add_special_tokens=False)["input_ids"]
+        return EncodedExample(tuple(ids[:max_length_tokens]), 1)
     turns = [{"role": m["role"], "content": m["content"]} for m in example.messages]
     prompt = tokenizer.apply_chat_template(turns, add_generation_prompt=True, tokenize=False)
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
@@ -118,3 +127,36 @@ def _common_prefix(examples: Sequence[EncodedExample]) -> int:
 def batches(order: Sequence[int], batch_size: int) -> list[list[int]]:
     """`order` cut into consecutive batches of `batch_size` (the last may be shorter)."""
     return [list(order[i : i + batch_size]) for i in range(0, len(order), batch_size)]
+
+
+def epoch_batches(examples: Sequence[ChatExample], batch_size: int, seed: int) -> list[list[int]]:
+    """One epoch's batches of example indices: question/answer examples first, then text, each part shuffled by `seed`.
+
+    QA before documents follows pre-instruction-tuning (Jiang et al. 2024). Text examples are
+    dealt round-robin across their chunks (`group`) and a batch never holds two of one chunk, so
+    a chunk's variants (raw, rewrites) are never packed into one row or learned in one step.
+    """
+    import random
+
+    rng = random.Random(seed)
+    qa = [i for i, ex in enumerate(examples) if not ex.is_text]
+    rng.shuffle(qa)
+    by_group: dict[str, list[int]] = {}
+    for i, ex in enumerate(examples):
+        if ex.is_text:
+            by_group.setdefault(ex.group or f"#{i}", []).append(i)
+    groups = list(by_group.values())
+    rng.shuffle(groups)
+    for members in groups:
+        rng.shuffle(members)
+    dealt = [g[depth] for depth in range(max((len(g) for g in groups), default=0)) for g in groups if depth < len(g)]
+    out = batches(qa, batch_size)
+    current: list[int] = []
+    for i in dealt:
+        if len(current) == batch_size or any(examples[j].group == examples[i].group for j in current if examples[i].group):
+            out.append(current)
+            current = []
+        current.append(i)
+    if current:
+        out.append(current)
+    return out

@@ -53,6 +53,7 @@ class AdapterManifest:
     coverage: dict[str, Any]
     created_at: str
     files: dict[str, str] = field(default_factory=dict)  # role -> file name inside the folder
+    plan: dict[str, Any] = field(default_factory=dict)  # the budget plan: chunks covered/total, tokens, projected times
 
     def save(self, directory: Path) -> None:
         write_atomic(directory / MANIFEST, json.dumps(asdict(self), indent=1).encode("utf-8"))

@@ -8,8 +8,6 @@ applied only at answer positions, in slices, instead of to every token of the pr
 
 from __future__ import annotations
 
-import math
-import random
 import resource
 import shutil
 import time
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ragft.models.runtime import quiet_transformers, resolve_precision
+from ragft.train.budget import MEASURE_STEPS, measure_tokens_per_s
 from ragft.train.checkpoint import load_checkpoint, save_checkpoint
 from ragft.train.data import (
     ChatExample,
@@ -26,6 +25,7 @@ from ragft.train.data import (
     PackedRow,
     batches,
     encode_example,
+    epoch_batches,
     pack_rows,
 )
 
@@ -135,20 +135,23 @@ def train_lora(
     resume: bool = False,
     progress: Any | None = None,
     on_step: StepCallback | None = None,
+    loaded: tuple[Any, Any] | None = None,
 ) -> tuple[Any, TrainMetrics]:
     """Train LoRA layers on `train`, early-stopping on `val`; returns (PEFT model with the best weights, metrics).
 
     A checkpoint is kept in `work_dir/checkpoint` every `checkpoint_every_steps` steps and at each
     epoch end; with `resume`, training continues from it (same data order, optimizer state).
+    `loaded` is (tokenizer, PEFT model) from `load_lora_model` when the caller loaded it already.
     """
     import torch
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
-    tokenizer, model = load_lora_model(model_dir, settings)
+    tokenizer, model = loaded or load_lora_model(model_dir, settings)
     encoded = [encode_example(tokenizer, ex, settings.max_length_tokens) for ex in train]
     encoded_val = [encode_example(tokenizer, ex, settings.max_length_tokens) for ex in val]
-    steps_per_epoch = math.ceil(len(encoded) / settings.batch_size)
-    planned = steps_per_epoch * settings.epochs
+    plans = [epoch_batches(train, settings.batch_size, settings.seed * 1000 + e) for e in range(settings.epochs)]  # same after a resume
+    starts = [sum(len(p) for p in plans[:e]) for e in range(settings.epochs)]  # the first step of each epoch
+    planned = sum(len(p) for p in plans)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=0.0)
     warmup = max(1, planned // 20)
@@ -181,10 +184,8 @@ def train_lora(
     cpu_started = time.process_time() - metrics.cpu_s
     model.train()
     while state["step"] < planned and not metrics.stopped_early:
-        epoch, offset = divmod(state["step"], steps_per_epoch)
-        order = list(range(len(encoded)))
-        random.Random(settings.seed * 1000 + epoch).shuffle(order)  # same order after a resume
-        for batch in batches(order, settings.batch_size)[offset:]:
+        epoch = max(e for e in range(settings.epochs) if starts[e] <= state["step"])
+        for batch in plans[epoch][state["step"] - starts[epoch] :]:
             rows = pack_rows([encoded[i] for i in batch], MAX_ROW_TOKENS)
             step_answer_tokens = sum(encoded[i].answer_tokens for i in batch)
             loss_sum, count = 0.0, 0
@@ -208,7 +209,7 @@ def train_lora(
                 progress.update(task, completed=state["step"], loss=f"{loss_sum / max(count, 1):.3f}", tps=f"{metrics.tokens_per_s:.0f}")
             if on_step is not None:
                 on_step(state["step"], loss_sum / max(count, 1))
-            if state["step"] % settings.checkpoint_every_steps == 0 and state["step"] % steps_per_epoch:
+            if state["step"] % settings.checkpoint_every_steps == 0 and state["step"] - starts[epoch] < len(plans[epoch]):
                 checkpoint()
         metrics.epochs_run = epoch + 1
         metrics.train_loss.append(state["epoch_loss"] / max(state["epoch_tokens"], 1))
@@ -248,3 +249,21 @@ def evaluate_loss(model: Any, examples: Sequence[EncodedExample], batch_size: in
                 total, count = total + float(loss_sum), count + n
     model.train(was_training)
     return total / max(count, 1)
+
+
+def measure_throughput(model: Any, encoded: Sequence[EncodedExample], batch_size: int) -> float:
+    """Training tokens/s on `encoded`: forward and backward as a training step, no optimizer step (weights unchanged)."""
+    def step(batch: Sequence[int]) -> int:
+        answer = sum(encoded[i].answer_tokens for i in batch)
+        for row in pack_rows([encoded[i] for i in batch], MAX_ROW_TOKENS):
+            loss, _ = answer_loss(model, row)
+            (loss / max(answer, 1)).backward()
+        model.zero_grad(set_to_none=True)
+        return sum(len(encoded[i].input_ids) for i in batch)
+
+    was_training = model.training
+    model.train()
+    plan = batches(range(len(encoded)), batch_size)
+    tokens_per_s = measure_tokens_per_s(step, (plan * MEASURE_STEPS)[:MEASURE_STEPS]) if plan else 0.0
+    model.train(was_training)
+    return tokens_per_s

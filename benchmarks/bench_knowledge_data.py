@@ -1,0 +1,82 @@
+"""Measure the knowledge-injection data (issue 13 items 1-2) on the sample corpus (CPU).
+
+    python benchmarks/bench_knowledge_data.py synth DIR        # rules synthesis on every public chunk of sample v1
+    python benchmarks/bench_knowledge_data.py demo-train DIR   # `train_arm(ws, "finetuned")` on the demo's settings
+
+`synth` prints synthesis time per chunk, facts, examples and tokens (the default model's tokenizer)
+per chunk. `demo-train` prepares a demo workspace (sample v1, the demo probes as focus), trains the
+fine-tuned arm and prints its metrics, coverage and budget plan. Run each against an older checkout
+(PYTHONPATH=old/src) for a before/after; benchmarks/results/knowledge_data.json holds ours.
+"""
+import sys
+
+MODE = sys.argv.pop(1) if len(sys.argv) > 1 else ""
+if MODE == "synth":
+    import json
+    import sys
+    import time
+    from dataclasses import replace
+    from pathlib import Path
+
+    from ragft.corpus.chunking import chunk_corpus
+    from ragft.corpus.ingest import ingest
+    from ragft.models.base import embedder_token_counter
+    from ragft.models.factory import build_embedder
+    from ragft.sample import write_sample
+    from ragft.synth.training_set import build_training_set
+    from ragft.workspace import Workspace
+
+    root = Path(sys.argv[1])
+    ws = Workspace.init(root)
+    write_sample(root / "docs", 1)
+    ingest(ws.store, [root / "docs"], max_file_mb=50, note="v1")
+    docs = ws.store.documents(1)
+    chunks = [c for c in chunk_corpus(docs, ws.config.corpus, embedder_token_counter(build_embedder(ws.config.models))) if not c.acl]
+    settings = replace(ws.config.training, max_chunks=0)
+    t = time.process_time()
+    w = time.perf_counter()
+    data = build_training_set(chunks, 1, settings=settings, corpus_text=" ".join(d.text for d in docs))
+    cpu, wall = time.process_time() - t, time.perf_counter() - w
+    from transformers import AutoTokenizer
+
+    from ragft.models.transformers_backend import default_hf_model_dir
+    from ragft.prompts import build_messages
+    from ragft.train.data import ChatExample, encode_example
+    tok = AutoTokenizer.from_pretrained(default_hf_model_dir())
+    qa = [ChatExample(build_messages(p.question), p.answer) for p in data.pairs]
+    text = [ChatExample((), p.text) for p in getattr(data, "passages", ())]
+    enc = [encode_example(tok, e, 1024) for e in qa + text]
+    n = len(chunks)
+    print(json.dumps({"chunks": n, "facts": len(data.facts), "pairs": len(data.pairs), "passages": len(text),
+      "examples_per_chunk": round((len(qa) + len(text)) / n, 2), "facts_per_chunk": round(len(data.facts) / n, 2),
+      "tokens_per_chunk": round(sum(len(e.input_ids) for e in enc) / n, 1),
+      "learned_tokens_per_chunk": round(sum(e.answer_tokens for e in enc) / n, 1),
+      "synthesis_cpu_ms_per_chunk": round(1000 * cpu / n, 2), "synthesis_wall_ms_per_chunk": round(1000 * wall / n, 2)}))
+elif MODE == "demo-train":
+    import json
+    import sys
+    import time
+    from pathlib import Path
+
+    from ragft.corpus.ingest import ingest
+    from ragft.jobs.compare import plan_probes
+    from ragft.jobs.demo import DEMO_PROBES, prepare_demo_workspace
+    from ragft.sample import write_sample
+    from ragft.synth.question_file import write_questions
+    from ragft.train.arms import train_arm
+
+    d = Path(sys.argv[1])
+    ws = prepare_demo_workspace(d)
+    write_sample(ws.root / "docs", 1)
+    ingest(ws.store, [ws.root / "docs"], max_file_mb=50, note="v1")
+    plan = plan_probes(ws, 1, per_kind=ws.config.evaluation.probes_per_kind, seed=0)
+    f = write_questions(plan.items, ws.state_dir / DEMO_PROBES)
+    ws = ws.with_settings({"focus_questions": f.relative_to(ws.root).as_posix()})
+    t = time.perf_counter()
+    r = train_arm(ws, "finetuned", on_step=lambda step, loss: print("step", step, round(loss, 3), flush=True))
+    m = r.metrics
+    print(json.dumps({"total_s": round(time.perf_counter() - t, 1), "train_examples": m.train_examples, "val": m.val_examples, "steps": m.steps,
+                      "tokens": m.tokens, "wall_s": round(m.wall_s, 1), "cpu_s": round(m.cpu_s, 1), "tps": round(m.tokens_per_s, 1),
+                      "coverage": r.manifest.coverage, "plan": getattr(r.manifest, "plan", None)}))
+else:
+    sys.exit(__doc__)

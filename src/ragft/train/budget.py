@@ -1,0 +1,109 @@
+"""The training budget: measure this machine, then cover the whole corpus or a seeded sample of it.
+
+`ragft train` used to take `max_chunks = 6` chunks of any corpus, silently. Now it estimates the
+training tokens one chunk yields (its questions both ways round, its raw text and rewrites, on a
+seeded sample of chunks), measures this machine's training tokens per second on a few steps of
+those examples, and trains on every public chunk if `budget_minutes` allows, else on as many as
+fit, chosen by `corpus_chunks` (focus chunks first, then a seeded random order). The plan is said
+before training starts and recorded in the training set and the adapter manifest.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ragft.errors import RagftError
+
+BUDGET_PRESETS = {"smoke": 2.0, "default": 30.0, "gpu": 120.0}  # minutes; "gpu": a GPU's measured speed covers more in it
+SAMPLE_CHUNKS = 8  # chunks synthesized to estimate tokens per chunk
+MEASURE_STEPS = 3  # timed training steps (the first is a warm-up and not counted)
+
+
+class BudgetError(RagftError, ValueError):
+    """A budget that is neither a preset nor a number of minutes."""
+
+
+def parse_budget(text: str) -> float:
+    """Minutes for a `--budget` value: a preset (smoke, default, gpu) or a number of minutes (0 = no limit)."""
+    if text in BUDGET_PRESETS:
+        return BUDGET_PRESETS[text]
+    try:
+        minutes = float(text)
+    except ValueError:
+        minutes = -1.0
+    if minutes < 0:
+        raise BudgetError(f"--budget {text!r}: give minutes (a number, 0 = no limit) or a preset: {', '.join(BUDGET_PRESETS)}")
+    return minutes
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What training will cover and cost on this machine."""
+
+    chunks_total: int  # public chunks of the corpus
+    chunks_covered: int
+    budget_minutes: float  # 0 = no limit
+    tokens_per_s: float  # measured here, on the arm's own examples
+    tokens_per_chunk: float  # estimated on a seeded sample of chunks (all epochs: x epochs)
+    epochs: int
+    seed: int
+
+    @property
+    def tokens_planned(self) -> int:
+        return round(self.chunks_covered * self.tokens_per_chunk * self.epochs)
+
+    @property
+    def projected_s(self) -> float:
+        return self.tokens_planned / self.tokens_per_s if self.tokens_per_s else 0.0
+
+    @property
+    def projected_all_s(self) -> float:
+        """Seconds to train on every public chunk on this machine (early stopping may end sooner)."""
+        return self.chunks_total * self.tokens_per_chunk * self.epochs / self.tokens_per_s if self.tokens_per_s else 0.0
+
+    @property
+    def sampled(self) -> bool:
+        return self.chunks_covered < self.chunks_total
+
+    def summary(self) -> dict[str, Any]:
+        return {**asdict(self), "tokens_planned": self.tokens_planned, "projected_s": round(self.projected_s, 1),
+                "projected_all_s": round(self.projected_all_s, 1), "sampled": self.sampled}  # fmt: skip
+
+    def describe(self) -> str:
+        """One paragraph: what is covered, what it costs, what covering everything would cost."""
+        budget = f"{self.budget_minutes:g} min budget" if self.budget_minutes else "no time limit"
+        which = "a seeded random sample of" if self.sampled else "all"
+        return (f"Training plan ({budget}, {self.tokens_per_s:.0f} training tokens/s measured here): {which} "
+                f"{self.chunks_covered}/{self.chunks_total} chunks, ~{self.tokens_planned:,} tokens over {self.epochs} epochs, "
+                f"~{_minutes(self.projected_s)}; covering every chunk would take ~{_minutes(self.projected_all_s)} on this machine.")  # fmt: skip
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def chunks_within(budget_minutes: float, chunks_total: int, tokens_per_chunk: float, epochs: int, tokens_per_s: float) -> int:
+    """How many chunks fit in the budget (all when 0 = no limit); at least one."""
+    if budget_minutes <= 0 or tokens_per_chunk <= 0 or tokens_per_s <= 0:
+        return chunks_total
+    fit = int(budget_minutes * 60 * tokens_per_s / (tokens_per_chunk * epochs))
+    return max(1, min(chunks_total, fit))
+
+
+def sample_of(items: Sequence[Any], count: int, seed: int) -> list[Any]:
+    """A seeded random sample of `count` of `items` (all when there are fewer)."""
+    return random.Random(seed).sample(list(items), min(count, len(items)))
+
+
+def measure_tokens_per_s(step: Callable[[Sequence[int]], int], batches: Sequence[Sequence[int]]) -> float:
+    """Tokens per second of `step` (trains one batch, returns its tokens) over `batches`, the first a warm-up."""
+    step(batches[0])
+    started, tokens = time.perf_counter(), 0
+    for batch in batches[1:MEASURE_STEPS]:
+        tokens += step(batch)
+    elapsed = time.perf_counter() - started
+    return tokens / elapsed if elapsed > 0 and tokens else 0.0
