@@ -138,3 +138,20 @@ def test_killing_an_ingest_mid_commit_leaves_the_previous_version_intact(tmp_pat
     store.close()
     result = ragft("ingest", str(mixed_folder), "-w", str(ws))
     assert result.exit_code == 0 and "Corpus version 2" in result.output
+
+
+def test_document_ids_are_never_cut_short_in_a_narrow_piped_table() -> None:
+    """Issue 16: 'handbook/employee-handbo…' in the cited-passages table when piped at 80 columns."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from ragft.cli.answer import id_column
+
+    doc_id = "handbook/employee-handbook-2026-edition-with-appendices.md"
+    table = Table("#", id_column("document", [doc_id]), "span", "page", "passage")
+    table.add_row("1", doc_id, "10-200", "", "a long passage " * 20)
+    out = io.StringIO()
+    Console(file=out, width=80, color_system=None).print(table)
+    assert doc_id in out.getvalue()

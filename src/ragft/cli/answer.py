@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from ragft import arms
 from ragft.cli.common import (
@@ -112,7 +113,8 @@ def _print_citations(answer: Answer) -> None:
         console.print("[dim](refused: the documents this user may see do not answer it)[/]")
     if not answer.citations:
         return
-    table = Table("#", "document", "span", "page", "passage", title="Cited passages", title_justify="left")
+    table = Table("#", id_column("document", (c.doc_id for c in answer.citations)), "span", "page", "passage",
+                  title="Cited passages", title_justify="left")  # fmt: skip
     for number, citation in enumerate(answer.citations, start=1):
         quote = citation.quote if len(citation.quote) <= 300 else citation.quote[:297] + "..."
         table.add_row(str(number), f"{citation.title}\n[dim]{citation.doc_id}[/]", f"{citation.start}-{citation.end}",
@@ -120,10 +122,17 @@ def _print_citations(answer: Answer) -> None:
     console.print(table)
 
 
+def id_column(header: str, ids: Iterable[str]) -> Column:
+    """A table column wide enough for the longest document id: ids are never cut short, even when
+    the output is piped at 80 columns (the passage text folds instead)."""
+    return Column(header, min_width=max((len(i) for i in ids), default=len(header)), overflow="fold")
+
+
 def _print_trace(answer: Answer) -> None:
     hits = answer.trace.get("hits", [])
     if hits:
-        table = Table("rank", "document", "span", "bm25", "dense", "rrf", "in prompt", title="Retrieved", title_justify="left")
+        table = Table("rank", id_column("document", (h["doc_id"] for h in hits)), "span", "bm25", "dense", "rrf", "in prompt",
+                      title="Retrieved", title_justify="left")  # fmt: skip
         for rank, hit in enumerate(hits, start=1):
             scores = hit["scores"]
             table.add_row(str(rank), hit["doc_id"], f"{hit['start']}-{hit['end']}", _fmt(scores.get("bm25")),
