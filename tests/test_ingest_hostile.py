@@ -301,3 +301,30 @@ def test_ingest_tables_escape_control_characters(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "\x1b" not in result.output and "\x07" not in result.output
     assert "\\x1b" in result.output and "[bold]x" in result.output, "shown escaped, and as text rather than markup"
+
+
+def test_documents_that_read_as_instructions_are_flagged_at_ingest_and_still_stored(tmp_path: Path) -> None:
+    """Issue 16 item 4: ingest names the documents that address a model, so an operator reads them before serving."""
+    from typer.testing import CliRunner
+
+    from ragft.cli import app
+    from ragft.evaluate.injection import HOSTILE_DIR
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "faq.md").write_text((HOSTILE_DIR / "qa-faq.md").read_text(encoding="utf-8"), encoding="utf-8")
+    (docs / "roof.md").write_text("# Roof\n\nThe warehouse roof is painted green.\n")
+    store = SQLiteStore(tmp_path / "store.sqlite3")
+    report = ingest(store, [docs], max_file_mb=1)
+    assert set(report.flagged) == {"faq.md"} and report.flagged["faq.md"]
+    assert {d.doc_id for d in store.documents()} == {"faq.md", "roof.md"}  # flagged, not blocked
+    store.close()
+
+    runner = CliRunner()
+    ws = tmp_path / "ws"
+    assert runner.invoke(app, ["init", str(ws)]).exit_code == 0
+    result = runner.invoke(app, ["ingest", str(docs), "--workspace", str(ws)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "read as instructions to a model" in said and "faq.md" in said and "roof.md" not in said.split("read them")[0]
+    assert "[retrieval] injection_guard" in said

@@ -115,6 +115,15 @@ def _print_ingest_report(report: IngestReport) -> None:
             kind = Text("widened (--allow-widen-access)", style="yellow") if change.widens else Text("narrowed")
             table.add_row(_plain(change.doc_id), _plain(describe_acl(change.old)), _plain(describe_acl(change.new)), kind)
         console.print(table)
+    if report.flagged:
+        table = Table(title="Documents that read as instructions to a model", title_justify="left")
+        for column in ("doc id", "why"):
+            table.add_column(column, overflow="fold")
+        for doc_id, reasons in sorted(report.flagged.items()):
+            table.add_row(_plain(doc_id), _plain("; ".join(reasons)))
+        console.print(table)
+        console.print("[dim]They are stored as they are: read them before serving. With \\[retrieval] injection_guard on "
+                      "(the default), RAG leaves their passages out of its prompts.[/]")  # fmt: skip
     plan = report.plan
     counts = f"{len(plan.added)} added, {len(plan.changed)} changed, {len(plan.removed)} removed, {len(plan.unchanged)} unchanged"
     if report.version is None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ragft.corpus.access import AclChange, settle_acl
+from ragft.corpus.instructions import flag_documents
 from ragft.corpus.loaders import (
     SUPPORTED_SUFFIXES,
     FileLoad,
@@ -48,6 +49,7 @@ class IngestReport:
     elapsed_s: float = 0.0
     problems: list[FileProblem] = field(default_factory=list)
     acl_changes: list[AclChange] = field(default_factory=list)  # committed tag changes, each reported
+    flagged: dict[str, list[str]] = field(default_factory=dict)  # new or changed doc id -> why it reads as instructions to a model
 
     @property
     def failures(self) -> list[FileProblem]:
@@ -113,6 +115,8 @@ def ingest(
             settle = {"given": acl, "file_states": doc.doc_id in loaded.acl_stated, "allow_widen": allow_widen_access}
             _accept(replace(doc, metadata={**doc.metadata, "root": str(source.root)}), source, settle, store, current, outcome, report)
     report.plan = _plan(current, outcome, files, sync)
+    report.flagged = {doc_id: [f"{s.kind}: {s.evidence}" for s in signals]
+                      for doc_id, signals in flag_documents([*report.plan.added, *report.plan.changed]).items()}  # fmt: skip
     report.documents_seen = len(outcome.seen)
     report.version = store.commit(report.plan, note=note)
     report.acl_changes.sort(key=lambda c: c.doc_id)

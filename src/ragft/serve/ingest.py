@@ -87,6 +87,7 @@ def ingest_json(report: IngestReport, indexed: IndexedCorpus | None, version: in
         "failures": [{"path": p.path, "problem": p.problem, "advice": p.advice} for p in report.failures],
         "skipped": [{"path": p.path, "problem": p.problem, "advice": p.advice} for p in report.problems if p.skipped],
         "acl_changes": acl_changes_json(report),
+        "flagged_as_instructions": report.flagged,
         "index": index,
     }
 
