@@ -4,6 +4,7 @@ round-robin by key, and a question is limited by tokens and by what the model's 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -51,6 +52,10 @@ def test_one_key_over_its_share_gets_429_while_other_keys_are_still_served(tmp_p
         for thread in first:
             thread.start()
         assert started.acquire(timeout=30)  # one of alice's two is generating, the other waits its turn
+        deadline = time.monotonic() + 30
+        while app.state.server.queue.in_use() < 2 and time.monotonic() < deadline:  # the second is admitted, not still in flight
+            time.sleep(0.02)
+        assert app.state.server.queue.in_use() == 2
         over = httpx.post(f"{base}/v1/ask", json={"question": LISBON}, headers={"Authorization": f"Bearer {alice}"}, timeout=30)
         assert over.status_code == 429 and int(over.headers["Retry-After"]) >= 1 and "limit per key" in over.json()["error"]
         other = threading.Thread(target=ask, args=(hanna, "hanna"))

@@ -66,6 +66,11 @@ class WorkQueue:
             self._held[key] = self._held.get(key, 0) + 1
             return ""
 
+    def in_use(self) -> int:
+        """Slots taken now (waiting or running), over every key."""
+        with self._lock:
+            return sum(self._held.values())
+
     def leave(self, key: str = "") -> None:
         with self._lock:
             left = self._held.get(key, 0) - 1
