@@ -90,8 +90,8 @@ class LlamaCppGenerator:
 
     @property
     def _llama(self) -> Any:
-        assert self._base is not None, "warm_up() first"
-        return self._base.llama
+        """The loaded `Llama` (None before `warm_up()`)."""
+        return self._base.llama if self._base is not None else None
 
     def score(self, text: str, *, max_tokens: int = SCORE_MAX_TOKENS) -> TokenScores:
         """Log-probabilities of the first `max_tokens` tokens of `text`, in windows of `SCORE_WINDOW_TOKENS`.
