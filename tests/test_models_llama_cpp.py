@@ -165,3 +165,76 @@ def test_default_model_answers_a_short_question() -> None:
     assert "paris" in result.text.lower()
     assert "".join(pieces) == result.text
     assert 0 < result.prefill_s <= result.time_to_first_token_s <= result.total_s
+
+
+def _tiny_lora(hf_dir: Path, out: Path, seed: int) -> Path:
+    """A LoRA GGUF for the tiny model with random (non-zero) weights, converted as `ragft train` converts one."""
+    import json
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from ragft.train.gguf_lora import convert_peft_to_gguf
+
+    torch.manual_seed(seed)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(hf_dir), LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    model.save_pretrained(out / "peft")
+    return convert_peft_to_gguf(out / "peft", json.loads((hf_dir / "config.json").read_text()), out / "adapter.gguf")
+
+
+@pytest.fixture(scope="module")
+def loras(tiny_dirs: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return [_tiny_lora(tiny_dirs[0], tmp_path_factory.mktemp(f"lora{i}"), seed=i) for i in range(2)]
+
+
+def test_generators_on_one_file_share_one_loaded_model_whatever_their_adapter(tiny_dirs: tuple[Path, Path], loras: list[Path]) -> None:
+    plain = LlamaCppGenerator(tiny_dirs[1], threads=1, context_window_tokens=320)
+    adapted = [LlamaCppGenerator(tiny_dirs[1], threads=1, context_window_tokens=320, lora_path=p) for p in loras]
+    other_size = LlamaCppGenerator(tiny_dirs[1], threads=1, context_window_tokens=352)
+    for g in (plain, *adapted, other_size):
+        g.warm_up()
+    assert plain._base is adapted[0]._base is adapted[1]._base
+    assert other_size._base is not plain._base
+
+
+def test_each_adapter_answers_as_its_own_separately_loaded_model(tiny_dirs: tuple[Path, Path], loras: list[Path]) -> None:
+    from llama_cpp import Llama
+
+    shared = {p: LlamaCppGenerator(tiny_dirs[1], threads=1, context_window_tokens=256, lora_path=p) for p in [None, *loras]}
+    texts = {p: g.generate(MESSAGES, GREEDY).text for p, g in shared.items()}
+    assert len(set(texts.values())) == 3  # the adapters change the answer: the comparison below can fail
+    for p in [loras[1], None, loras[0]]:  # switching back and forth
+        alone = Llama(model_path=str(tiny_dirs[1]), n_ctx=256, n_threads=1, lora_path=str(p) if p else None, verbose=False)
+        reply = alone.create_chat_completion(messages=MESSAGES, max_tokens=GREEDY.max_new_tokens, temperature=0.0)  # type: ignore[arg-type]
+        assert shared[p].generate(MESSAGES, GREEDY).text == texts[p] == reply["choices"][0]["message"]["content"]
+
+
+def test_a_cached_prompt_prefix_is_reused_only_by_the_adapter_that_made_it(tiny_dirs: tuple[Path, Path], loras: list[Path]) -> None:
+    adapted = LlamaCppGenerator(tiny_dirs[1], threads=1, context_window_tokens=288, lora_path=loras[0], reuse_prompt_cache=True)
+    plain = LlamaCppGenerator(tiny_dirs[1], threads=1, context_window_tokens=288)  # resets: fills the cache with its own prefix
+    fresh = adapted.generate(MESSAGES, GREEDY).text
+    assert adapted.generate(MESSAGES, GREEDY).text == fresh  # the same adapter reuses its own prefix
+    plain_text = plain.generate(MESSAGES, GREEDY).text  # the plain model's keys and values for the same prompt
+    assert adapted.generate(MESSAGES, GREEDY).text == fresh != plain_text
+
+
+def test_the_loaded_model_is_freed_with_its_last_generator(tiny_dirs: tuple[Path, Path]) -> None:
+    import gc
+    import weakref
+
+    gen = LlamaCppGenerator(tiny_dirs[1], threads=1, context_window_tokens=224)
+    gen.warm_up()
+    loaded = weakref.ref(gen._base)
+    twin = LlamaCppGenerator(tiny_dirs[1], threads=1, context_window_tokens=224)
+    twin.warm_up()
+    del gen
+    gc.collect()
+    assert loaded() is twin._base  # still used by the other generator
+    del twin
+    gc.collect()
+    assert loaded() is None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from ragft.models.base import (
     windowed_logprobs,
 )
 from ragft.models.default_model import builtin_gguf_names, builtin_gguf_path
+from ragft.models.llama_shared import SharedLlama, shared_llama
 from ragft.models.runtime import prefer_passive_openmp
 from ragft.models.transcript import TRANSCRIPT_STOP, plain_transcript
 
@@ -43,6 +44,11 @@ class LlamaCppGenerator:
     is assembled from its packages in `warm_up()`. The KV cache is cleared before every call
     unless `reuse_prompt_cache` is set, so prefill time always reflects the whole prompt and
     systems with long and short prompts are timed alike.
+
+    Generators on the same file with the same load settings share one loaded model and context
+    (`ragft.models.llama_shared`): an adapter generator activates its LoRA for each call instead
+    of holding its own copy of the base weights. `llama_options` are passed to `Llama` as they are
+    (`n_batch`, `n_ubatch`, `flash_attn`: prefill tuning, see benchmarks/bench_engines.py).
 
     `weight_repacking` switches llama.cpp's "extra buffer types" (weights repacked for faster
     AVX2/AVX-512 or AMX kernels). `None` (the default) turns them on unless the installed
@@ -61,6 +67,7 @@ class LlamaCppGenerator:
         reuse_prompt_cache: bool = False,
         weight_repacking: bool | None = None,
         name: str | None = None,
+        llama_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.model_path = model_path
         self.threads = threads
@@ -69,13 +76,22 @@ class LlamaCppGenerator:
         self.reuse_prompt_cache = reuse_prompt_cache
         self.weight_repacking = weight_repacking
         self.name = name or _display_name(model_path)
-        self._llama: Any = None
-        self._scoring: Any = None  # a second context with logits for every position, made by `score`
+        self.llama_options = dict(llama_options or {})
+        self._base: SharedLlama | None = None
+        self._scoring: SharedLlama | None = None  # a second context with logits for every position, made by `score`
 
     def warm_up(self) -> None:
-        """Assemble (if packaged) and load the GGUF; later calls do nothing."""
-        if self._llama is None:
-            self._llama = self._load(n_ctx=self.context_window_tokens)
+        """Assemble (if packaged) and load the GGUF, or join the generator that did, and load the adapter."""
+        if self._base is None:
+            self._base = self._load(n_ctx=self.context_window_tokens, **self.llama_options)
+            if self.lora_path is not None:
+                with self._base.lock:
+                    self._base.activate(self.lora_path)  # loads the adapter now: a bad file fails here, not mid-answer
+
+    @property
+    def _llama(self) -> Any:
+        """The loaded `Llama` (None before `warm_up()`)."""
+        return self._base.llama if self._base is not None else None
 
     def score(self, text: str, *, max_tokens: int = SCORE_MAX_TOKENS) -> TokenScores:
         """Log-probabilities of the first `max_tokens` tokens of `text`, in windows of `SCORE_WINDOW_TOKENS`.
@@ -85,7 +101,8 @@ class LlamaCppGenerator:
         """
         if self._scoring is None:
             self._scoring = self._load(n_ctx=SCORE_WINDOW_TOKENS, n_batch=SCORE_WINDOW_TOKENS, logits_all=True)
-        llama = self._scoring
+        shared = self._scoring
+        llama = shared.llama
         ids = llama.tokenize(text.encode("utf-8"), add_bos=True)[:max_tokens]
 
         def window_logprobs(window: Any) -> Any:
@@ -93,30 +110,27 @@ class LlamaCppGenerator:
             llama.eval(window)
             return picked_logprobs(llama.scores[: len(window) - 1], window[1:])
 
-        return TokenScores(windowed_logprobs(ids, window_logprobs), model=self.name)
+        with shared.lock:
+            shared.activate(self.lora_path)
+            return TokenScores(windowed_logprobs(ids, window_logprobs), model=self.name)
 
-    def _load(self, *, n_ctx: int, **options: Any) -> Any:
-        """A `Llama` over the resolved GGUF (and LoRA) with this generator's threads and repacking."""
+    def _load(self, *, n_ctx: int, **options: Any) -> SharedLlama:
+        """The shared `Llama` over the resolved GGUF with this generator's threads and repacking, loaded if needed."""
         path = self._resolve_path()
         if self.lora_path is not None and not self.lora_path.is_file():
             raise ModelError(f"{self.lora_path}: LoRA adapter not found; train one first or fix the adapter path")
+        repack = self.weight_repacking if self.weight_repacking is not None else not _built_with_amx()
+        key = (str(path.resolve()), n_ctx, self.threads, repack, tuple(sorted(options.items())))
+        return shared_llama(key, lambda: self._new_llama(path, repack, n_ctx=n_ctx, **options))
+
+    def _new_llama(self, path: Path, repack: bool, *, n_ctx: int, **options: Any) -> Any:
         prefer_passive_openmp()
         from llama_cpp import Llama
-        from llama_cpp._utils import suppress_stdout_stderr
 
         try:
-            repack = self.weight_repacking if self.weight_repacking is not None else not _built_with_amx()
-            # llama.cpp logs one line per adapted tensor while applying a LoRA, whatever `verbose` says.
-            with _extra_buffer_types(repack), suppress_stdout_stderr(disable=self.lora_path is None):
-                return Llama(
-                    model_path=str(path),
-                    n_ctx=n_ctx,
-                    n_threads=self.threads,
-                    n_threads_batch=self.threads,
-                    lora_path=str(self.lora_path) if self.lora_path else None,
-                    verbose=False,
-                    **options,
-                )
+            with _extra_buffer_types(repack):
+                return Llama(model_path=str(path), n_ctx=n_ctx, n_threads=self.threads, n_threads_batch=self.threads,
+                             verbose=False, **options)  # fmt: skip
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(
                 f"{path}: llama.cpp could not load this model ({exc}); the file may be truncated, "
@@ -132,9 +146,15 @@ class LlamaCppGenerator:
     ) -> Generation:
         """Stream a chat reply; temperature 0 decodes greedily."""
         self.warm_up()
-        llama = self._llama
-        if not self.reuse_prompt_cache:
-            llama.reset()
+        assert self._base is not None
+        with self._base.lock:
+            self._base.activate(self.lora_path)
+            if not self.reuse_prompt_cache:
+                self._base.llama.reset()
+            return self._generate(self._base.llama, messages, settings, on_token)
+
+    def _generate(self, llama: Any, messages: Sequence[ChatMessage], settings: DecodingSettings,
+                  on_token: TokenCallback | None) -> Generation:  # fmt: skip
         sampled: list[float] = []  # time of each sampling step
         prompt_tokens = 0
         first_token_top: tuple[tuple[str, float], ...] = ()

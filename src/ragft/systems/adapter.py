@@ -2,7 +2,8 @@
 
 Adapted models are served by the same engine as the plain model (llama.cpp with the GGUF LoRA
 applied, or transformers with the PEFT adapter merged), so latency comparisons between arms are
-fair. Which arm uses which adapter, and how it answers with it, is the arm registry's business
+fair. On llama.cpp every arm shares one loaded base model, each call switching to its own LoRA
+(`ragft.models.llama_shared`), so a four-arm comparison holds the base weights once. Which arm uses which adapter, and how it answers with it, is the arm registry's business
 (`ragft.arms`); this module only turns an adapter folder into a ready generator.
 """
 
