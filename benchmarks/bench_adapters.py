@@ -70,8 +70,14 @@ def switching_cost(systems: Any, questions: list[str]) -> dict[str, Any]:
         for arm, system in systems.items():  # the same arm twice in a row: the second call is "grouped"
             system.answer(q)
             grouped[arm].append(_timed(system, q, decode[arm]))
-    return {arm: {"grouped_p50_s": statistics.median(grouped[arm]), "switched_p50_s": statistics.median(switched[arm]),
-                  "decode_tokens_per_s_p50": statistics.median(decode[arm])} for arm in systems}  # fmt: skip
+    return {
+        arm: {
+            "grouped_p50_s": statistics.median(grouped[arm]),
+            "switched_p50_s": statistics.median(switched[arm]),
+            "decode_tokens_per_s_p50": statistics.median(decode[arm]),
+        }
+        for arm in systems
+    }
 
 
 def _timed(system: Any, question: str, decode: list[float]) -> float:
@@ -87,7 +93,9 @@ def _timed(system: Any, question: str, decode: list[float]) -> float:
 
 def run(src: Path, workspace: Path, probes: int, switching: bool) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(src)}
-    cmd = [sys.executable, __file__, "--child", "--workspace", str(workspace), "--probes", str(probes)] + (["--switching"] if switching else [])
+    cmd = [sys.executable, __file__, "--child", "--workspace", str(workspace), "--probes", str(probes)] + (
+        ["--switching"] if switching else []
+    )
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -111,18 +119,32 @@ def main() -> None:
     for i in range(args.rounds):
         for side, src in sides.items():
             runs[side].append(run(src, args.workspace, args.probes, switching=side == "after" and i == 0))
-            print(side, f"round {i + 1}: peak RSS {runs[side][-1]['peak_rss_mb']:.0f} MB, build {runs[side][-1]['build_s']:.1f} s", flush=True)
-    out: dict[str, Any] = {side: {"peak_rss_mb": [r["peak_rss_mb"] for r in rs], "build_s": [r["build_s"] for r in rs],
-                                  "answer_p50_s": {a: statistics.median(t for r in rs for t in r["answer_s"][a]) for a in ARMS}}
-                           for side, rs in runs.items()}  # fmt: skip
+            print(
+                side, f"round {i + 1}: peak RSS {runs[side][-1]['peak_rss_mb']:.0f} MB, build {runs[side][-1]['build_s']:.1f} s", flush=True
+            )
+    out: dict[str, Any] = {
+        side: {
+            "peak_rss_mb": [r["peak_rss_mb"] for r in rs],
+            "build_s": [r["build_s"] for r in rs],
+            "answer_p50_s": {a: statistics.median(t for r in rs for t in r["answer_s"][a]) for a in ARMS},
+        }
+        for side, rs in runs.items()
+    }
     out["switching"] = runs["after"][0]["switching"]
     if "before" in runs:
-        same = {a: statistics.mean(x == y for x, y in zip(runs["before"][0]["answers"][a], runs["after"][0]["answers"][a], strict=True)) for a in ARMS}
+        same = {
+            a: statistics.mean(x == y for x, y in zip(runs["before"][0]["answers"][a], runs["after"][0]["answers"][a], strict=True))
+            for a in ARMS
+        }
         out["same_text_before_after"] = same
         print("same answer text before/after per arm:", same)
     out["answers_after"] = runs["after"][0]["answers"]
-    out.update(probes=args.probes, rounds=args.rounds, command="python benchmarks/bench_adapters.py " + " ".join(sys.argv[1:]),
-               machine={**machine_info(), "load_avg_at_start": load_start, "load_avg_at_end": os.getloadavg()})  # fmt: skip
+    out.update(
+        probes=args.probes,
+        rounds=args.rounds,
+        command="python benchmarks/bench_adapters.py " + " ".join(sys.argv[1:]),
+        machine={**machine_info(), "load_avg_at_start": load_start, "load_avg_at_end": os.getloadavg()},
+    )
     print(json.dumps({k: out[k] for k in ("switching", *sides)}, indent=1))
     results = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
     results["llama_cpp_adapters"] = out

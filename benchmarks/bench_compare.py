@@ -86,8 +86,7 @@ def prepare(bench: str, answerable: int, unanswerable: int, seed: int, workdir: 
     if bench.startswith("hotpotqa"):  # every HotpotQA question needs two documents
         picked = [{**r, "kind": "multi_doc"} for r in picked]
     questions_file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in picked), encoding="utf-8")
-    info = {"questions": len(picked), "answerable": sum(r["answerable"] for r in picked),
-            "documents": len(ws.store.documents(1))}  # fmt: skip
+    info = {"questions": len(picked), "answerable": sum(r["answerable"] for r in picked), "documents": len(ws.store.documents(1))}
     return ws, questions_file, info
 
 
@@ -112,11 +111,15 @@ def main() -> None:
     parser.add_argument("--noise-probes", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", type=Path, default=None, help="the workdir of an interrupted run (printed at its start)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=TOML",
-                        help="a ragft.toml setting for this run, e.g. --set refusal_threshold=1.0 (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=TOML",
+        help="a ragft.toml setting for this run, e.g. --set refusal_threshold=1.0 (repeatable)",
+    )
     parser.add_argument("--tag", default="", help="write compare_<bench>_<tag>.json, keeping an earlier run's file")
-    parser.add_argument("--train-only", action="store_true",
-                        help="stop after training the arms (finish later with --resume WORKDIR)")
+    parser.add_argument("--train-only", action="store_true", help="stop after training the arms (finish later with --resume WORKDIR)")
     args = parser.parse_args()
 
     from ragft.train import train_arm, training_progress
@@ -142,8 +145,16 @@ def main() -> None:
         ws, questions, info = prepare(args.bench, args.answerable, args.unanswerable, args.seed, workdir)
         (workdir / "sample.json").write_text(json.dumps(info), encoding="utf-8")
         stages["ingest"] = time.perf_counter() - started
-        ws = ws.with_settings({"max_chunks": 0, "raft_examples": args.raft_examples, "noise_probes": args.noise_probes,
-                               "injection_probes": 0, **settings_from(args.set)}, note="bench_compare")  # fmt: skip
+        ws = ws.with_settings(
+            {
+                "max_chunks": 0,
+                "raft_examples": args.raft_examples,
+                "noise_probes": args.noise_probes,
+                "injection_probes": 0,
+                **settings_from(args.set),
+            },
+            note="bench_compare",
+        )
         for arm in trained:
             started = time.perf_counter()
             with training_progress() as progress:
@@ -159,18 +170,31 @@ def main() -> None:
     path = write_report(result, out)
     print_summary(result)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    record = {"bench": args.bench, "sample": info, "seed": args.seed, "arms": arms, "report": str(path),
-              "overall": {arm: s["overall"] for arm, s in summary["arms"].items()},
-              "by_kind": {arm: s["by_kind"] for arm, s in summary["arms"].items()},
-              "failures": {arm: s.get("failures") for arm, s in summary["arms"].items()},
-              "cost": {arm: s.get("cost") for arm, s in summary["arms"].items()},
-              "recommendation": summary.get("recommendation"), "domain": summary.get("domain"), "training": training,
-              "stages_s": {k: round(v, 1) for k, v in result.stages_s.items()}, "wall_s": round(time.perf_counter() - started_all, 1),
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg_at_end": os.getloadavg()}}  # fmt: skip
+    record = {
+        "bench": args.bench,
+        "sample": info,
+        "seed": args.seed,
+        "arms": arms,
+        "report": str(path),
+        "overall": {arm: s["overall"] for arm, s in summary["arms"].items()},
+        "by_kind": {arm: s["by_kind"] for arm, s in summary["arms"].items()},
+        "failures": {arm: s.get("failures") for arm, s in summary["arms"].items()},
+        "cost": {arm: s.get("cost") for arm, s in summary["arms"].items()},
+        "recommendation": summary.get("recommendation"),
+        "domain": summary.get("domain"),
+        "training": training,
+        "stages_s": {k: round(v, 1) for k, v in result.stages_s.items()},
+        "wall_s": round(time.perf_counter() - started_all, 1),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg_at_end": os.getloadavg()},
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = f"compare_{args.bench}_{args.tag}.json" if args.tag else f"compare_{args.bench}.json"
-    flags = [(k.replace("_", "-"), v) for k, vs in vars(args).items() for v in (vs if isinstance(vs, list) else [vs])
-             if v not in (None, "", False)]  # fmt: skip
+    flags = [
+        (k.replace("_", "-"), v)
+        for k, vs in vars(args).items()
+        for v in (vs if isinstance(vs, list) else [vs])
+        if v not in (None, "", False)
+    ]
     record["command"] = "python benchmarks/bench_compare.py " + " ".join(f"--{k}" if v is True else f"--{k} {v}" for k, v in flags)
     (RESULTS / name).write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
     print(json.dumps({"stages_s": record["stages_s"], "report": str(path)}, indent=1))

@@ -47,8 +47,13 @@ def main() -> None:
         "latency_p95_s": {arm: a["overall"]["latency_p95_s"]["value"] for arm, a in arms.items()},
         "training_note": {arm: a["cost"].get("note") for arm, a in arms.items() if a["cost"].get("training_s")},
         "recommendation": summary["recommendation"]["headline"],
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_avg_before": load_before, "load_avg_after": os.getloadavg()},  # fmt: skip
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_avg_before": load_before,
+            "load_avg_after": os.getloadavg(),
+        },
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "demo.json").write_text(json.dumps(result, indent=1), encoding="utf-8")

@@ -74,8 +74,13 @@ def machine_info() -> dict[str, Any]:
     wanted = ("avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
     model = info.get("model name", platform.processor())
     ghz = float(model.rsplit("@", 1)[1].strip().removesuffix("GHz")) if "GHz" in model else float(info.get("cpu MHz", 0)) / 1000
-    return {"cpu_model": model, "ghz": ghz, "cpus": os.cpu_count(), "isa_flags": {f: f in flags for f in wanted},
-            "platform": platform.platform()}  # fmt: skip
+    return {
+        "cpu_model": model,
+        "ghz": ghz,
+        "cpus": os.cpu_count(),
+        "isa_flags": {f: f in flags for f in wanted},
+        "platform": platform.platform(),
+    }
 
 
 def prefill_flops_per_token(gguf: Path) -> float:
@@ -117,8 +122,11 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--engines", default="llama_cpp,transformers_bf16,transformers_bf16_drafts",
-                        help="comma-separated; the transformers ones are slow where bf16 is emulated")  # fmt: skip
+    parser.add_argument(
+        "--engines",
+        default="llama_cpp,transformers_bf16,transformers_bf16_drafts",
+        help="comma-separated; the transformers ones are slow where bf16 is emulated",
+    )
     parser.add_argument("--label", default="", help="store this run under this key of engines.json (default: the top level)")
     args = parser.parse_args()
     d = DecodingConfig()
@@ -152,9 +160,14 @@ def main() -> None:
     if "llama_cpp" in engines:
         limit, formula = cpu_limit_flops(args.threads)
         flops = prefill_flops_per_token(builtin_gguf_path("default"))
-        out["llama_cpp_prefill_limit"] = {"tokens_per_s": limit / flops, "formula": f"{formula} / (2 x {flops / 2e6:.0f}M weights per token)"}
-        print(f"llama.cpp RAG prefill {out['engines']['llama_cpp']['rag']['prefill_tokens_per_s']:.1f} tok/s; "
-              f"this CPU's fp32 AVX2 limit {limit / flops:.0f} tok/s = {out['llama_cpp_prefill_limit']['formula']}")  # fmt: skip
+        out["llama_cpp_prefill_limit"] = {
+            "tokens_per_s": limit / flops,
+            "formula": f"{formula} / (2 x {flops / 2e6:.0f}M weights per token)",
+        }
+        print(
+            f"llama.cpp RAG prefill {out['engines']['llama_cpp']['rag']['prefill_tokens_per_s']:.1f} tok/s; "
+            f"this CPU's fp32 AVX2 limit {limit / flops:.0f} tok/s = {out['llama_cpp_prefill_limit']['formula']}"
+        )
     out["command"] = "python benchmarks/bench_engines.py " + " ".join(sys.argv[1:])
     results = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
     results.update({args.label: out} if args.label else out)  # other runs' keys are kept
@@ -162,9 +175,12 @@ def main() -> None:
     RESULTS.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     for name, kinds in out["engines"].items():
         for kind, row in kinds.items():
-            print(f"{name:26} {kind:12} p50 {row['answer_p50_s']:5.2f}s  p95 {row['answer_p95_s']:5.2f}s  "
-                  f"ttft {row['ttft_p50_s']:5.2f}s  {row['tokens_per_s']:5.1f} tok/s  "
-                  f"same text as llama.cpp {row.get('same_text_as_llama_cpp', 1):.0%}")  # fmt: skip
+            print(
+                f"{name:26} {kind:12} p50 {row['answer_p50_s']:5.2f}s  p95 {row['answer_p95_s']:5.2f}s  "
+                f"ttft {row['ttft_p50_s']:5.2f}s  {row['tokens_per_s']:5.1f} tok/s  "
+                f"same text as llama.cpp {row.get('same_text_as_llama_cpp', 1):.0%}"
+            )
+
 
 if __name__ == "__main__":
     main()

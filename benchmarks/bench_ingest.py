@@ -41,13 +41,26 @@ def measure(name: str, path: Path, repeats: int = 3) -> dict[str, float | int | 
 
 
 def main() -> None:
-    rows = [measure("covid_qa (jsonl, 98 papers)", SHARED / "covid_qa" / "corpus.jsonl"), measure("ragft sample v1 (md/html/txt/pdf/docx)", sample_dir(1))]
+    rows = [
+        measure("covid_qa (jsonl, 98 papers)", SHARED / "covid_qa" / "corpus.jsonl"),
+        measure("ragft sample v1 (md/html/txt/pdf/docx)", sample_dir(1)),
+    ]
     print(f"{'corpus':42} {'docs':>5} {'MB':>7} {'s':>7} {'docs/s':>8} {'MB/s':>7}")
     for r in rows:
         print(f"{r['corpus']:42} {r['documents']:>5} {r['megabytes']:>7} {r['seconds']:>7} {r['docs_per_s']:>8} {r['mb_per_s']:>7}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "measured_at": time.strftime("%Y-%m-%d"),
-                                   "command": "python benchmarks/bench_ingest.py", "results": rows}, indent=2) + "\n")  # fmt: skip
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "machine": platform.processor() or platform.machine(),
+                "measured_at": time.strftime("%Y-%m-%d"),
+                "command": "python benchmarks/bench_ingest.py",
+                "results": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {RESULTS}")
 
 

@@ -52,8 +52,13 @@ def machine() -> dict[str, Any]:
                 flags = set(value.split())
     except OSError:
         pass
-    return {"cpu": model, "isa": [f for f in _ISA if f in flags], "cpus": os.cpu_count(), "platform": platform.platform(),
-            "load_avg": list(os.getloadavg())}  # fmt: skip
+    return {
+        "cpu": model,
+        "isa": [f for f in _ISA if f in flags],
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "load_avg": list(os.getloadavg()),
+    }
 
 
 def rag_on(folders: list[Path], generator: Generator | str, guard: bool, root: Path) -> RagSystem:
@@ -72,10 +77,23 @@ def ordinary_accuracy(system: RagSystem, probes: list[InjectionProbe]) -> dict[s
     rows = []
     for probe in probes:
         answer = system.answer(probe.question)
-        rows.append({"variant": probe.variant, "question": probe.question, "answer": answer.text, "refused": answer.refused,
-                     "correct": bool(contains_answer(answer.text, probe.answers))})  # fmt: skip
+        rows.append(
+            {
+                "variant": probe.variant,
+                "question": probe.question,
+                "answer": answer.text,
+                "refused": answer.refused,
+                "correct": bool(contains_answer(answer.text, probe.answers)),
+            }
+        )
     correct = sum(r["correct"] for r in rows)
-    return {"accuracy": correct / len(rows), "correct": correct, "questions": len(rows), "refused": sum(r["refused"] for r in rows), "rows": rows}
+    return {
+        "accuracy": correct / len(rows),
+        "correct": correct,
+        "questions": len(rows),
+        "refused": sum(r["refused"] for r in rows),
+        "rows": rows,
+    }
 
 
 def main() -> None:
@@ -97,12 +115,23 @@ def main() -> None:
         rate, rows = injection_success_rate(hostile, probes)
     by_variant = rates_by_variant(rows)
     for variant, r in by_variant.items():
-        print(f"{variant:9s} injected {r['injected']}/{r['probes']} ({r['rate']:.0%}), hostile doc in prompt {r['exposed']}, "
-              f"refused {r['refused']}, still correct {r['correct']}/{r['scored']}")  # fmt: skip
-    run = {"command": "python benchmarks/bench_injection.py " + " ".join(sys.argv[1:]), "guard": guard,
-           "generator": args.generator, "embedder": type(clean.retriever.embedder).__name__,
-           "model": clean.generator.name, "machine": machine(), "seconds": round(time.perf_counter() - started, 1),
-           "injection_success_rate": rate, "by_variant": by_variant, "ordinary": ordinary, "rows": rows}  # fmt: skip
+        print(
+            f"{variant:9s} injected {r['injected']}/{r['probes']} ({r['rate']:.0%}), hostile doc in prompt {r['exposed']}, "
+            f"refused {r['refused']}, still correct {r['correct']}/{r['scored']}"
+        )
+    run = {
+        "command": "python benchmarks/bench_injection.py " + " ".join(sys.argv[1:]),
+        "guard": guard,
+        "generator": args.generator,
+        "embedder": type(clean.retriever.embedder).__name__,
+        "model": clean.generator.name,
+        "machine": machine(),
+        "seconds": round(time.perf_counter() - started, 1),
+        "injection_success_rate": rate,
+        "by_variant": by_variant,
+        "ordinary": ordinary,
+        "rows": rows,
+    }
     previous = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
     runs = previous.get("runs", {}) if isinstance(previous.get("runs"), dict) else {}
     runs[args.label] = run

@@ -8,6 +8,7 @@ per chunk. `demo-train` prepares a demo workspace (sample v1, the demo probes as
 fine-tuned arm and prints its metrics, coverage and budget plan. Run each against an older checkout
 (PYTHONPATH=old/src) for a before/after; benchmarks/results/knowledge_data.json holds ours.
 """
+
 import sys
 
 MODE = sys.argv.pop(1) if len(sys.argv) > 1 else ""
@@ -42,16 +43,28 @@ if MODE == "synth":
     from ragft.models.transformers_backend import default_hf_model_dir
     from ragft.prompts import build_messages
     from ragft.train.data import ChatExample, encode_example
+
     tok = AutoTokenizer.from_pretrained(default_hf_model_dir())
     qa = [ChatExample(build_messages(p.question), p.answer) for p in data.pairs]
     text = [ChatExample((), p.text) for p in getattr(data, "passages", ())]
     enc = [encode_example(tok, e, 1024) for e in qa + text]
     n = len(chunks)
-    print(json.dumps({"chunks": n, "facts": len(data.facts), "pairs": len(data.pairs), "passages": len(text),
-      "examples_per_chunk": round((len(qa) + len(text)) / n, 2), "facts_per_chunk": round(len(data.facts) / n, 2),
-      "tokens_per_chunk": round(sum(len(e.input_ids) for e in enc) / n, 1),
-      "learned_tokens_per_chunk": round(sum(e.answer_tokens for e in enc) / n, 1),
-      "synthesis_cpu_ms_per_chunk": round(1000 * cpu / n, 2), "synthesis_wall_ms_per_chunk": round(1000 * wall / n, 2)}))
+    print(
+        json.dumps(
+            {
+                "chunks": n,
+                "facts": len(data.facts),
+                "pairs": len(data.pairs),
+                "passages": len(text),
+                "examples_per_chunk": round((len(qa) + len(text)) / n, 2),
+                "facts_per_chunk": round(len(data.facts) / n, 2),
+                "tokens_per_chunk": round(sum(len(e.input_ids) for e in enc) / n, 1),
+                "learned_tokens_per_chunk": round(sum(e.answer_tokens for e in enc) / n, 1),
+                "synthesis_cpu_ms_per_chunk": round(1000 * cpu / n, 2),
+                "synthesis_wall_ms_per_chunk": round(1000 * wall / n, 2),
+            }
+        )
+    )
 elif MODE == "demo-train":
     import json
     import sys
@@ -75,8 +88,21 @@ elif MODE == "demo-train":
     t = time.perf_counter()
     r = train_arm(ws, "finetuned", on_step=lambda step, loss: print("step", step, round(loss, 3), flush=True))
     m = r.metrics
-    print(json.dumps({"total_s": round(time.perf_counter() - t, 1), "train_examples": m.train_examples, "val": m.val_examples, "steps": m.steps,
-                      "tokens": m.tokens, "wall_s": round(m.wall_s, 1), "cpu_s": round(m.cpu_s, 1), "tps": round(m.tokens_per_s, 1),
-                      "coverage": r.manifest.coverage, "plan": getattr(r.manifest, "plan", None)}))
+    print(
+        json.dumps(
+            {
+                "total_s": round(time.perf_counter() - t, 1),
+                "train_examples": m.train_examples,
+                "val": m.val_examples,
+                "steps": m.steps,
+                "tokens": m.tokens,
+                "wall_s": round(m.wall_s, 1),
+                "cpu_s": round(m.cpu_s, 1),
+                "tps": round(m.tokens_per_s, 1),
+                "coverage": r.manifest.coverage,
+                "plan": getattr(r.manifest, "plan", None),
+            }
+        )
+    )
 else:
     sys.exit(__doc__)

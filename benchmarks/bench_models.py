@@ -130,7 +130,9 @@ def main() -> None:
         out["hf_conversion_or_lookup_s"] = time.perf_counter() - start
         for precision in ("fp32", "bf16"):
             out[f"transformers_{precision}"] = bench_generator(
-                lambda precision=precision: TransformersGenerator(hf_dir, threads=args.threads, precision=precision), f"transformers {precision}", 1
+                lambda precision=precision: TransformersGenerator(hf_dir, threads=args.threads, precision=precision),
+                f"transformers {precision}",
+                1,
             )
     if not args.skip_embedders:
         out["embedders"] = {"minilm": bench_embedder(SentenceTransformerEmbedder(threads=args.threads))}

@@ -61,8 +61,7 @@ def make(options: dict[str, Any], threads: int) -> LlamaCppGenerator:
     path, threads, repack = opts.pop("path"), int(opts.pop("threads", threads)), opts.pop("repack", None)
     if "flash_attn" in opts:
         opts["flash_attn"] = bool(opts["flash_attn"])
-    return LlamaCppGenerator(path, threads=threads, weight_repacking=None if repack is None else bool(repack),
-                             llama_options=opts)  # fmt: skip
+    return LlamaCppGenerator(path, threads=threads, weight_repacking=None if repack is None else bool(repack), llama_options=opts)
 
 
 def measure_prefill(gens: dict[str, LlamaCppGenerator], prompts: list[Any]) -> dict[str, list[float]]:
@@ -85,12 +84,18 @@ def measure_quality(gens: dict[str, LlamaCppGenerator], prompts: list[Any], gold
         for n, g in gens.items():
             texts[n].append(g.generate(p, settings).text)
     first = next(iter(texts.values()))
+
     def contains_gold(answer: str, gold: list[str]) -> bool:
         return any(normalize_answer(x) in normalize_answer(answer) for x in gold)
 
-    return {n: {"same_text_as_first": statistics.mean(a == b for a, b in zip(t, first, strict=True)),
-                "gold_contained": statistics.mean(contains_gold(a, g) for a, g in zip(t, golds, strict=True)), "examples": t[:2]}
-            for n, t in texts.items()}  # fmt: skip
+    return {
+        n: {
+            "same_text_as_first": statistics.mean(a == b for a, b in zip(t, first, strict=True)),
+            "gold_contained": statistics.mean(contains_gold(a, g) for a, g in zip(t, golds, strict=True)),
+            "examples": t[:2],
+        }
+        for n, t in texts.items()
+    }
 
 
 def main() -> None:
@@ -114,17 +119,32 @@ def main() -> None:
         limit, formula = cpu_limit_flops(threads)
         flops = prefill_flops_per_token(path)
         r = rates[n]
-        out["variants"][n] = {"spec": o, "prefill_tokens_per_s_p50": statistics.median(r), "min": min(r), "max": max(r),
-                              "cpu_limit_tokens_per_s": limit / flops, "limit_formula": f"{formula} / (2 x {flops / 2e6:.0f}M weights per token)",
-                              "share_of_limit": statistics.median(r) * flops / limit}  # fmt: skip
-        print(f"{n:22} prefill {statistics.median(r):6.1f} tok/s (min {min(r):6.1f}, max {max(r):6.1f})   "
-              f"limit {limit / flops:6.0f} tok/s = {out['variants'][n]['limit_formula']}", flush=True)  # fmt: skip
+        out["variants"][n] = {
+            "spec": o,
+            "prefill_tokens_per_s_p50": statistics.median(r),
+            "min": min(r),
+            "max": max(r),
+            "cpu_limit_tokens_per_s": limit / flops,
+            "limit_formula": f"{formula} / (2 x {flops / 2e6:.0f}M weights per token)",
+            "share_of_limit": statistics.median(r) * flops / limit,
+        }
+        print(
+            f"{n:22} prefill {statistics.median(r):6.1f} tok/s (min {min(r):6.1f}, max {max(r):6.1f})   "
+            f"limit {limit / flops:6.0f} tok/s = {out['variants'][n]['limit_formula']}",
+            flush=True,
+        )
     if args.quality:
         for n, q in measure_quality(gens, rag[: args.quality], golds[: args.quality]).items():
             out["variants"][n].update(q)
-            print(f"{n:22} same text as {next(iter(variants))}: {q['same_text_as_first']:.0%}  gold answer contained: {q['gold_contained']:.0%}")
-    out.update(questions=args.questions, quality_prompts=args.quality, machine={**machine_info(), "load_avg_at_start": load_start, "load_avg_at_end": os.getloadavg()},
-               command="python benchmarks/bench_prefill.py " + " ".join(sys.argv[1:]))  # fmt: skip
+            print(
+                f"{n:22} same text as {next(iter(variants))}: {q['same_text_as_first']:.0%}  gold answer contained: {q['gold_contained']:.0%}"
+            )
+    out.update(
+        questions=args.questions,
+        quality_prompts=args.quality,
+        machine={**machine_info(), "load_avg_at_start": load_start, "load_avg_at_end": os.getloadavg()},
+        command="python benchmarks/bench_prefill.py " + " ".join(sys.argv[1:]),
+    )
     results = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
     results[args.label] = out
     RESULTS.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")

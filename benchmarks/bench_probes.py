@@ -56,9 +56,12 @@ def main() -> None:
     for result in results:
         show(result)
     saved = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    saved[args.label] = {"command": f"python benchmarks/bench_probes.py --label {args.label}",
-                         "measured_at": time.strftime("%Y-%m-%d"), "generate_and_check_s": round(elapsed, 2),
-                         "results": results}  # fmt: skip
+    saved[args.label] = {
+        "command": f"python benchmarks/bench_probes.py --label {args.label}",
+        "measured_at": time.strftime("%Y-%m-%d"),
+        "generate_and_check_s": round(elapsed, 2),
+        "results": results,
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(saved, indent=2) + "\n")
     print(f"wrote {RESULTS} [{args.label}]")

@@ -47,11 +47,15 @@ def summary(rows: list[dict]) -> dict:
     def mean(xs: list[float]) -> float | None:
         return round(sum(xs) / len(xs), 3) if xs else None
 
-    return {"answerable": len(ans), "contains": mean([r["contains"] for r in ans]),
-            "cited_gold": mean([float(r["cited_gold"]) for r in ans]),
-            "refused_answerable": mean([float(r["refused"]) for r in ans]),
-            "unanswerable": len(una), "refused_unanswerable": mean([float(r["refused"]) for r in una]),
-            "mean_total_s": mean([r["total_s"] for r in rows])}  # fmt: skip
+    return {
+        "answerable": len(ans),
+        "contains": mean([r["contains"] for r in ans]),
+        "cited_gold": mean([float(r["cited_gold"]) for r in ans]),
+        "refused_answerable": mean([float(r["refused"]) for r in ans]),
+        "unanswerable": len(una),
+        "refused_unanswerable": mean([float(r["refused"]) for r in una]),
+        "mean_total_s": mean([r["total_s"] for r in rows]),
+    }
 
 
 def open_workspace(path: Path, data: Path) -> Workspace:

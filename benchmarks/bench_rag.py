@@ -58,20 +58,22 @@ def answer_rows(system, items: list[dict], *, as_user: User | None = None, label
         answer = system.answer(item["question"], user=as_user)
         text = _MARKER.sub("", answer.text)
         golds = item["answers"]
-        rows.append({
-            "qid": item["qid"],
-            "answerable": item["answerable"],
-            "answer": answer.text,
-            "refused": answer.refused,
-            "withheld_because": answer.trace.get("withheld_because"),
-            "refusal_probability": answer.trace.get("refusal_probability"),
-            "contains": contains_answer(text, golds) if golds else 0.0,
-            "f1": token_f1(text, golds) if golds else 0.0,
-            "em": exact_match(text, golds) if golds else 0.0,
-            "cited_gold": any(c.doc_id in item["gold_doc_ids"] for c in answer.citations),
-            "total_s": answer.timings["total_s"],
-            "ttft_s": answer.timings["time_to_first_token_s"],
-        })  # fmt: skip
+        rows.append(
+            {
+                "qid": item["qid"],
+                "answerable": item["answerable"],
+                "answer": answer.text,
+                "refused": answer.refused,
+                "withheld_because": answer.trace.get("withheld_because"),
+                "refusal_probability": answer.trace.get("refusal_probability"),
+                "contains": contains_answer(text, golds) if golds else 0.0,
+                "f1": token_f1(text, golds) if golds else 0.0,
+                "em": exact_match(text, golds) if golds else 0.0,
+                "cited_gold": any(c.doc_id in item["gold_doc_ids"] for c in answer.citations),
+                "total_s": answer.timings["total_s"],
+                "ttft_s": answer.timings["time_to_first_token_s"],
+            }
+        )
         if number % 25 == 0:
             print(f"{label} {number}/{len(items)} answered", flush=True)
     return rows
@@ -150,8 +152,7 @@ def stage_squad(generators: list[str], answerable: int, unanswerable: int, seed:
 
 def squad_summary(rows: list[dict]) -> dict:
     """Scores with the threshold off, how well the refusal probability separates right from wrong, every threshold."""
-    return {"threshold_off": aggregate(rows), "refusal_probability_auc": refusal_probability_auc(rows),
-            "threshold": threshold_study(rows)}  # fmt: skip
+    return {"threshold_off": aggregate(rows), "refusal_probability_auc": refusal_probability_auc(rows), "threshold": threshold_study(rows)}
 
 
 def refusal_probability_auc(rows: list[dict]) -> dict:
@@ -174,8 +175,7 @@ def with_threshold(rows: list[dict], threshold: float) -> list[dict]:
     for row in rows:
         p = row["refusal_probability"]
         if not row["refused"] and p is not None and p >= threshold:
-            row = {**row, "refused": True, "withheld_because": "unconfident", "contains": 0.0, "f1": 0.0, "em": 0.0,
-                   "cited_gold": False}  # fmt: skip
+            row = {**row, "refused": True, "withheld_because": "unconfident", "contains": 0.0, "f1": 0.0, "em": 0.0, "cited_gold": False}
         out.append(row)
     return out
 
@@ -192,16 +192,19 @@ def threshold_study(rows: list[dict]) -> dict:
     for kind in (True, False):
         for i, row in enumerate(r for r in rows if r["answerable"] is kind):
             halves["AB"[i % 2]].append(row)
-    sweep = {str(t): {**aggregate(with_threshold(rows, t)), "balanced": round(balanced_accuracy(with_threshold(rows, t)), 3)}
-             for t in THRESHOLDS}  # fmt: skip
+    sweep = {
+        str(t): {**aggregate(with_threshold(rows, t)), "balanced": round(balanced_accuracy(with_threshold(rows, t)), 3)} for t in THRESHOLDS
+    }
     chosen = max(THRESHOLDS, key=lambda t: (balanced_accuracy(with_threshold(halves["A"], t)), t))
     return {
         "sweep_all_rows": sweep,
         "chosen_on_half_A": chosen,
         "half_B_at_chosen": aggregate(with_threshold(halves["B"], chosen)),
         "half_B_threshold_off": aggregate(halves["B"]),
-        "half_B_balanced": {"chosen": round(balanced_accuracy(with_threshold(halves["B"], chosen)), 3),
-                            "off": round(balanced_accuracy(halves["B"]), 3)},  # fmt: skip
+        "half_B_balanced": {
+            "chosen": round(balanced_accuracy(with_threshold(halves["B"], chosen)), 3),
+            "off": round(balanced_accuracy(halves["B"]), 3),
+        },
     }
 
 

@@ -138,8 +138,9 @@ def evaluate(name: str, sample: int, index_dir: Path, embedder: SentenceTransfor
     return result
 
 
-def hnsw_agreement(name: str, chunks: list[Chunk], questions: list[dict], index_dir: Path, memo: QueryMemo,
-                   fusion: RetrievalConfig) -> dict:
+def hnsw_agreement(
+    name: str, chunks: list[Chunk], questions: list[dict], index_dir: Path, memo: QueryMemo, fusion: RetrievalConfig
+) -> dict:
     """How often the HNSW graph (threshold forced to 0) returns exact search's top-1, and top-10 overlap."""
     exact = Retriever(replace(fusion, mode="dense"), memo, index_dir)
     exact.warm_up(chunks, name)
@@ -161,10 +162,7 @@ def latency(sizes: Sequence[int], queries: int, index_dir: Path, embedder: Sente
     rows = []
     for size in sizes:
         # Replicated SQuAD text, each copy tagged so no two chunks are identical (realistic BM25 df).
-        chunks = [
-            Chunk(f"s{i}", f"doc{i // 4}", f"{texts[i % len(texts)]} [copy {i // len(texts)}]", 0, 0)
-            for i in range(size)
-        ]
+        chunks = [Chunk(f"s{i}", f"doc{i // 4}", f"{texts[i % len(texts)]} [copy {i // len(texts)}]", 0, 0) for i in range(size)]
         backends = [("exact", size)] + ([("hnsw", size - 1)] if size >= 100_000 else [])
         for backend, threshold in backends:
             config = replace(RetrievalConfig(), hnsw_threshold_chunks=threshold)
@@ -199,23 +197,31 @@ def latency(sizes: Sequence[int], queries: int, index_dir: Path, embedder: Sente
 
 def print_tables(report: dict) -> None:
     s = report["settings"]
-    print(f"\nRetrieval quality (document level; chunks of 200 tokens, overlap 30; rrf_k={s['rrf_k']}, "
-          f"dense_weight={s['dense_weight']}, {s['candidates']} candidates per retriever)")
+    print(
+        f"\nRetrieval quality (document level; chunks of 200 tokens, overlap 30; rrf_k={s['rrf_k']}, "
+        f"dense_weight={s['dense_weight']}, {s['candidates']} candidates per retriever)"
+    )
     print(f"{'set':<22}{'mode':<8}{'recall@5':>10}{'nDCG@10':>10}{'all gold@10':>13}{'search p50 ms':>15}")
     for name, result in report["quality"].items():
         for mode in MODES:
             r = result[mode]
             print(f"{name:<22}{mode:<8}{r['recall@5']:>10.3f}{r['ndcg@10']:>10.3f}{r['all_gold@10']:>13.3f}{r['search_ms_p50']:>15.2f}")
-        print(f"{'':<22}({result['questions']} questions, {result['chunks']} chunks, {result['documents']} docs; "
-              f"query embedding p50 {result['embed_query_ms_p50']:.1f} ms; index embed {result['index']['embed_s']:.0f}s; "
-              f"hybrid >= best single on nDCG@10: {result['hybrid_at_least_best_single_ndcg']}; HNSW vs exact: "
-              f"top-1 agreement {result['hnsw_vs_exact']['top1_agreement']:.3f}, "
-              f"top-10 overlap {result['hnsw_vs_exact']['top10_overlap']:.3f})")
+        print(
+            f"{'':<22}({result['questions']} questions, {result['chunks']} chunks, {result['documents']} docs; "
+            f"query embedding p50 {result['embed_query_ms_p50']:.1f} ms; index embed {result['index']['embed_s']:.0f}s; "
+            f"hybrid >= best single on nDCG@10: {result['hybrid_at_least_best_single_ndcg']}; HNSW vs exact: "
+            f"top-1 agreement {result['hnsw_vs_exact']['top1_agreement']:.3f}, "
+            f"top-10 overlap {result['hnsw_vs_exact']['top10_overlap']:.3f})"
+        )
     print("\nFused search latency (hybrid, k=4; vectors are random unit 384-d, query embedding is real MiniLM)")
-    print(f"{'chunks':>8} {'dense':<6}{'p50 ms':>8}{'p95 ms':>8}{'bm25 ms':>9}{'dense ms':>10}{'fuse ms':>9}{'embed q p50':>13}{'build s':>9}")
+    print(
+        f"{'chunks':>8} {'dense':<6}{'p50 ms':>8}{'p95 ms':>8}{'bm25 ms':>9}{'dense ms':>10}{'fuse ms':>9}{'embed q p50':>13}{'build s':>9}"
+    )
     for r in report["latency"]:
-        print(f"{r['chunks']:>8} {r['dense_backend']:<6}{r['search_ms_p50']:>8.2f}{r['search_ms_p95']:>8.2f}{r['bm25_ms_p50']:>9.2f}"
-              f"{r['dense_ms_p50']:>10.2f}{r['fuse_ms_p50']:>9.2f}{r['embed_query_ms_p50']:>13.2f}{r['build_s']:>9.1f}")
+        print(
+            f"{r['chunks']:>8} {r['dense_backend']:<6}{r['search_ms_p50']:>8.2f}{r['search_ms_p95']:>8.2f}{r['bm25_ms_p50']:>9.2f}"
+            f"{r['dense_ms_p50']:>10.2f}{r['fuse_ms_p50']:>9.2f}{r['embed_query_ms_p50']:>13.2f}{r['build_s']:>9.1f}"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -226,8 +232,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rrf-k", type=int, default=RetrievalConfig().rrf_k)
     parser.add_argument("--candidates", type=int, default=RetrievalConfig().candidates)
     parser.add_argument("--dense-weight", type=float, default=RetrievalConfig().dense_weight)
-    parser.add_argument("--index-dir", type=Path, default=Path.home() / ".cache" / "ragft" / "bench_retrieval",
-                        help="indexes and embedding cache for the quality sets, reused across runs")
+    parser.add_argument(
+        "--index-dir",
+        type=Path,
+        default=Path.home() / ".cache" / "ragft" / "bench_retrieval",
+        help="indexes and embedding cache for the quality sets, reused across runs",
+    )
     parser.add_argument("--fresh", action="store_true", help="embed everything again (index in a temp dir)")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-quality", action="store_true")
@@ -251,22 +261,35 @@ def main(argv: Sequence[str] | None = None) -> None:
         sizes = [] if args.skip_latency else ([1_000, 10_000] if args.quick else [1_000, 10_000, 100_000])
         latency_rows = latency(sizes, args.latency_queries, Path(scratch) / "latency", embedder)
     report = {
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(),
-                    "load_avg_1m_start": load_before[0], "load_avg_1m_end": os.getloadavg()[0]},
-        "settings": {"rrf_k": args.rrf_k, "candidates": args.candidates, "dense_weight": args.dense_weight,
-                     "chunk_size_tokens": 200,
-                     "chunk_overlap_tokens": 30, "embedder": embedder.name, "quick": args.quick},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "load_avg_1m_start": load_before[0],
+            "load_avg_1m_end": os.getloadavg()[0],
+        },
+        "settings": {
+            "rrf_k": args.rrf_k,
+            "candidates": args.candidates,
+            "dense_weight": args.dense_weight,
+            "chunk_size_tokens": 200,
+            "chunk_overlap_tokens": 30,
+            "embedder": embedder.name,
+            "quick": args.quick,
+        },
         "quality": quality,
         "latency": latency_rows,
         "latency_note": "index vectors are random unit vectors (not embedded text); BM25 indexes replicated SQuAD "
-                        "chunks; query embedding is the real MiniLM, timed apart from search",
+        "chunks; query embedding is the real MiniLM, timed apart from search",
         "total_s": time.perf_counter() - started,
     }
     print_tables(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwrote {args.out} in {report['total_s']:.0f}s (1-minute load average {load_before[0]:.1f} at start, "
-          f"{report['machine']['load_avg_1m_end']:.1f} at end; other work on the machine slows every number)")
+    print(
+        f"\nwrote {args.out} in {report['total_s']:.0f}s (1-minute load average {load_before[0]:.1f} at start, "
+        f"{report['machine']['load_avg_1m_end']:.1f} at end; other work on the machine slows every number)"
+    )
 
 
 if __name__ == "__main__":

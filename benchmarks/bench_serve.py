@@ -79,14 +79,18 @@ def main() -> None:
 
     summary = result.summary()
     statuses = result.statuses()
-    summary.update({
-        "model": "default" if args.real else "tiny test GGUF (2 layers, random weights, max_new_tokens 6)",
-        "queue_size": 8, "audit_entries": verified.entries, "audit_verifies": verified.ok,
-        "every_answer_audited": verified.entries == statuses.get(200, 0),
-        "unexpected_statuses": {str(k): v for k, v in statuses.items() if k not in (200, 503)},
-        "all_503_have_retry_after": all(h for s, _, h in result.replies if s == 503),
-        "machine": f"{platform.machine()}, {platform.processor() or platform.system()}",
-    })  # fmt: skip
+    summary.update(
+        {
+            "model": "default" if args.real else "tiny test GGUF (2 layers, random weights, max_new_tokens 6)",
+            "queue_size": 8,
+            "audit_entries": verified.entries,
+            "audit_verifies": verified.ok,
+            "every_answer_audited": verified.entries == statuses.get(200, 0),
+            "unexpected_statuses": {str(k): v for k, v in statuses.items() if k not in (200, 503)},
+            "all_503_have_retry_after": all(h for s, _, h in result.replies if s == 503),
+            "machine": f"{platform.machine()}, {platform.processor() or platform.system()}",
+        }
+    )
     print(json.dumps(summary, indent=2))
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results["real" if args.real else "tiny"] = summary

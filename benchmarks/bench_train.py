@@ -33,12 +33,17 @@ from typing import Any
 RESULTS = Path(__file__).parent / "results"
 DEFAULT_WS = Path(tempfile.gettempdir()) / "ragft-bench-train-ws"
 REGRESSION = [  # general questions the base model answers; fine-tuning must not break them
-    ("What is the capital of France?", ["Paris"]), ("How many days are in a week?", ["7", "seven"]),
-    ("What is the chemical symbol for water?", ["H2O"]), ("Which planet is known as the Red Planet?", ["Mars"]),
-    ("What is 12 times 12?", ["144"]), ("In which language is the Python keyword 'def' used?", ["Python"]),
-    ("What is the boiling point of water in Celsius at sea level?", ["100"]), ("Who wrote 'Romeo and Juliet'?", ["Shakespeare"]),
-    ("How many minutes are in an hour?", ["60", "sixty"]), ("What is the largest ocean on Earth?", ["Pacific"]),
-]  # fmt: skip
+    ("What is the capital of France?", ["Paris"]),
+    ("How many days are in a week?", ["7", "seven"]),
+    ("What is the chemical symbol for water?", ["H2O"]),
+    ("Which planet is known as the Red Planet?", ["Mars"]),
+    ("What is 12 times 12?", ["144"]),
+    ("In which language is the Python keyword 'def' used?", ["Python"]),
+    ("What is the boiling point of water in Celsius at sea level?", ["100"]),
+    ("Who wrote 'Romeo and Juliet'?", ["Shakespeare"]),
+    ("How many minutes are in an hour?", ["60", "sixty"]),
+    ("What is the largest ocean on Earth?", ["Pacific"]),
+]
 
 
 def sample_workspace(path: Path) -> Any:
@@ -76,15 +81,25 @@ def throughput_child(engine: str, ws_path: Path, count: int, threads: int, batch
     ws = sample_workspace(ws_path)
     examples = _examples(ws, count)
     precision = "fp32" if engine in ("ragft_fp32", "hf_trainer", "hf_trainer_bf16") else "auto"
-    settings = LoraSettings(epochs=1, batch_size=batch, threads=threads, checkpoint_every_steps=10_000, max_length_tokens=512,
-                            precision=precision)  # fmt: skip
+    settings = LoraSettings(
+        epochs=1, batch_size=batch, threads=threads, checkpoint_every_steps=10_000, max_length_tokens=512, precision=precision
+    )
     model_dir = default_hf_model_dir()
     if engine.startswith("ragft"):
         with tempfile.TemporaryDirectory() as work:
             _, metrics = train_lora(model_dir, examples, [], settings, Path(work))
-        return {"engine": engine, "tokens": metrics.tokens, "computed_tokens": metrics.computed_tokens, "wall_s": metrics.wall_s,
-                "cpu_s": metrics.cpu_s, "tokens_per_s": metrics.tokens_per_s, "tokens_per_cpu_s": metrics.tokens / metrics.cpu_s,
-                "steps": metrics.steps, "peak_rss_mb": metrics.peak_rss_mb, "precision": metrics.precision}  # fmt: skip
+        return {
+            "engine": engine,
+            "tokens": metrics.tokens,
+            "computed_tokens": metrics.computed_tokens,
+            "wall_s": metrics.wall_s,
+            "cpu_s": metrics.cpu_s,
+            "tokens_per_s": metrics.tokens_per_s,
+            "tokens_per_cpu_s": metrics.tokens / metrics.cpu_s,
+            "steps": metrics.steps,
+            "peak_rss_mb": metrics.peak_rss_mb,
+            "precision": metrics.precision,
+        }
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
     from ragft.train.data import encode_example
@@ -97,19 +112,42 @@ def throughput_child(engine: str, ws_path: Path, count: int, threads: int, batch
         rows.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": [-100] * enc.answer_start + ids[enc.answer_start :]})
     tokens = sum(len(r["input_ids"]) for r in rows)
     with tempfile.TemporaryDirectory() as out:
-        args = TrainingArguments(out, per_device_train_batch_size=batch, num_train_epochs=1, learning_rate=settings.learning_rate,
-                                 save_strategy="no", report_to=[], logging_steps=1000, use_cpu=True, seed=0,
-                                 dataloader_num_workers=0, disable_tqdm=True, bf16=engine == "hf_trainer_bf16")  # fmt: skip
-        trainer = Trainer(model=model, args=args, train_dataset=rows,
-                          data_collator=DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=-100))  # fmt: skip
+        args = TrainingArguments(
+            out,
+            per_device_train_batch_size=batch,
+            num_train_epochs=1,
+            learning_rate=settings.learning_rate,
+            save_strategy="no",
+            report_to=[],
+            logging_steps=1000,
+            use_cpu=True,
+            seed=0,
+            dataloader_num_workers=0,
+            disable_tqdm=True,
+            bf16=engine == "hf_trainer_bf16",
+        )
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=rows,
+            data_collator=DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=-100),
+        )
         started, cpu_started = time.perf_counter(), time.process_time()
         trainer.train()
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     padded = sum(max(len(r["input_ids"]) for r in rows[i : i + batch]) * len(rows[i : i + batch]) for i in range(0, len(rows), batch))
-    return {"engine": engine, "tokens": tokens, "padded_tokens": padded, "wall_s": wall, "cpu_s": cpu,
-            "tokens_per_s": tokens / wall, "tokens_per_cpu_s": tokens / cpu,
-            "steps": -(-len(rows) // batch), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "precision": "bf16 autocast" if engine == "hf_trainer_bf16" else "fp32"}  # fmt: skip
+    return {
+        "engine": engine,
+        "tokens": tokens,
+        "padded_tokens": padded,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "tokens_per_s": tokens / wall,
+        "tokens_per_cpu_s": tokens / cpu,
+        "steps": -(-len(rows) // batch),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "precision": "bf16 autocast" if engine == "hf_trainer_bf16" else "fp32",
+    }
 
 
 ENGINES = ("ragft", "ragft_fp32", "hf_trainer", "hf_trainer_bf16")
@@ -120,31 +158,44 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
     sample_workspace(args.workspace)
     runs = []
     for engine in ENGINES:
-        code = (f"import json,sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_train as b; from pathlib import Path; "
-                f"print('RESULT', json.dumps(b.throughput_child({engine!r}, Path({str(args.workspace)!r}), {args.examples}, {args.threads}, {args.batch})))")  # fmt: skip
+        code = (
+            f"import json,sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_train as b; from pathlib import Path; "
+            f"print('RESULT', json.dumps(b.throughput_child({engine!r}, Path({str(args.workspace)!r}), {args.examples}, {args.threads}, {args.batch})))"
+        )
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
         runs.append(json.loads(next(line for line in out.splitlines() if line.startswith("RESULT"))[7:]))
         print(runs[-1], flush=True)
     by = {r["engine"]: r for r in runs}
     ratio = lambda a, b, key="tokens_per_s": round(by[a][key] / by[b][key], 2)  # noqa: E731
-    return {"examples": args.examples, "batch": args.batch, "threads": args.threads, "runs": runs,
-            "speedup_tokens_per_s": ratio("ragft", "hf_trainer"),  # the comparison: ragft as shipped vs a plain Trainer
-            "speedup_tokens_per_cpu_s": ratio("ragft", "hf_trainer", "tokens_per_cpu_s"),
-            "speedup_vs_hf_trainer_bf16": ratio("ragft", "hf_trainer_bf16"),  # vs a Trainer told to use bf16 too
-            "speedup_from_packing_alone_fp32": ratio("ragft_fp32", "hf_trainer"),
-            "speedup_from_bf16_alone": ratio("ragft", "ragft_fp32")}  # fmt: skip
+    return {
+        "examples": args.examples,
+        "batch": args.batch,
+        "threads": args.threads,
+        "runs": runs,
+        "speedup_tokens_per_s": ratio("ragft", "hf_trainer"),  # the comparison: ragft as shipped vs a plain Trainer
+        "speedup_tokens_per_cpu_s": ratio("ragft", "hf_trainer", "tokens_per_cpu_s"),
+        "speedup_vs_hf_trainer_bf16": ratio("ragft", "hf_trainer_bf16"),  # vs a Trainer told to use bf16 too
+        "speedup_from_packing_alone_fp32": ratio("ragft_fp32", "hf_trainer"),
+        "speedup_from_bf16_alone": ratio("ragft", "ragft_fp32"),
+    }
 
 
 def demo(args: argparse.Namespace) -> dict[str, Any]:
     from ragft.train import train_arm, training_progress
 
-    ws = sample_workspace(args.workspace).with_settings({"max_chunks": args.max_chunks, "raft_examples": args.max_chunks},
-                                                        note="bench_train demo")  # fmt: skip
+    ws = sample_workspace(args.workspace).with_settings(
+        {"max_chunks": args.max_chunks, "raft_examples": args.max_chunks}, note="bench_train demo"
+    )
     started = time.perf_counter()
     with training_progress() as progress:
         result = train_arm(ws, args.arm, progress=progress)
-    return {"arm": args.arm, "wall_s": time.perf_counter() - started, "metrics": result.manifest.metrics,
-            "coverage": result.manifest.coverage, "settings": result.manifest.settings}  # fmt: skip
+    return {
+        "arm": args.arm,
+        "wall_s": time.perf_counter() - started,
+        "metrics": result.manifest.metrics,
+        "coverage": result.manifest.coverage,
+        "settings": result.manifest.settings,
+    }
 
 
 def _score(system: Any, items: list[tuple[str, list[str]]]) -> dict[str, Any]:
@@ -180,9 +231,14 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     trained_text = " ".join(f.statement for f in data.facts).lower()
     gold_facts = [(q["question"], q["answers"]) for q in gold if q["kind"] == "fact"]
     covered = [(q, a) for q, a in gold_facts if any(x.lower() in trained_text for x in a)]
-    sets = {"trained": rng.sample(trained, min(args.limit, len(trained))), "held_out_paraphrases": held_out[: args.limit],
-            "reversed_of_trained": reversed_set[: args.limit], "gold_facts_covered_by_training": covered[: args.limit], "gold_facts_all": rng.sample(gold_facts, min(args.limit, len(gold_facts))),
-            "regression_general": REGRESSION}  # fmt: skip
+    sets = {
+        "trained": rng.sample(trained, min(args.limit, len(trained))),
+        "held_out_paraphrases": held_out[: args.limit],
+        "reversed_of_trained": reversed_set[: args.limit],
+        "gold_facts_covered_by_training": covered[: args.limit],
+        "gold_facts_all": rng.sample(gold_facts, min(args.limit, len(gold_facts))),
+        "regression_general": REGRESSION,
+    }
     result: dict[str, Any] = {"sets": {k: len(v) for k, v in sets.items()}, "closed_book": {}, "gold_with_retrieval": {}}
     base = arm_registry.build(ws, "base")
     finetuned = arm_registry.build(ws, "finetuned")
@@ -192,7 +248,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     del base, finetuned
     if not args.closed_book_only and (adapter_dir(ws, "hybrid") / "manifest.json").is_file():
         indexed = index_corpus(ws)
-        gold_rag = [(q["question"], q["answers"]) for q in gold if q["kind"] in ("fact", "paraphrase") and not q.get("meta", {}).get("restricted")]
+        gold_rag = [
+            (q["question"], q["answers"]) for q in gold if q["kind"] in ("fact", "paraphrase") and not q.get("meta", {}).get("restricted")
+        ]
         gold_rag = rng.sample(gold_rag, min(args.limit, len(gold_rag)))
         for name in ("rag", "finetuned+rag", "hybrid"):
             system = arm_registry.build(ws, name, indexed=indexed)
@@ -220,8 +278,10 @@ def serving(args: argparse.Namespace) -> dict[str, Any]:
     passage = "The warranty period for each product starts on the date of delivery to the customer. " * 40
     messages = [{"role": "user", "content": passage + "\nQuestion: when does the warranty start?"}]
     decoding = DecodingSettings(max_new_tokens=64, temperature=0.0)
-    engines = {"base": LlamaCppGenerator(default_generator_path(), threads=args.threads),
-               "base+lora": LlamaCppGenerator(default_generator_path(), threads=args.threads, lora_path=lora)}  # fmt: skip
+    engines = {
+        "base": LlamaCppGenerator(default_generator_path(), threads=args.threads),
+        "base+lora": LlamaCppGenerator(default_generator_path(), threads=args.threads, lora_path=lora),
+    }
     runs: dict[str, list[Any]] = {name: [] for name in engines}
     for engine in engines.values():
         engine.generate(messages, decoding)  # load and warm up
@@ -230,8 +290,10 @@ def serving(args: argparse.Namespace) -> dict[str, Any]:
             runs[name].append(engine.generate(messages, decoding))
     out: dict[str, Any] = {"prompt_tokens": runs["base"][0].prompt_tokens}
     for name, gens in runs.items():
-        out[name] = {"prefill_tokens_per_s": max(g.prompt_tokens / g.prefill_s for g in gens),
-                     "decode_tokens_per_s": max(g.decode_tokens_per_s for g in gens)}  # fmt: skip
+        out[name] = {
+            "prefill_tokens_per_s": max(g.prompt_tokens / g.prefill_s for g in gens),
+            "decode_tokens_per_s": max(g.decode_tokens_per_s for g in gens),
+        }
         print(name, out[name], flush=True)
     out["lora_prefill_overhead"] = 1 - out["base+lora"]["prefill_tokens_per_s"] / out["base"]["prefill_tokens_per_s"]
     out["lora_decode_overhead"] = 1 - out["base+lora"]["decode_tokens_per_s"] / out["base"]["decode_tokens_per_s"]
@@ -253,8 +315,12 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     result = {"demo": demo, "throughput": throughput, "eval": evaluate, "serving": serving}[args.command](args)
-    result["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                         "load_avg_at_end": os.getloadavg()}  # fmt: skip
+    result["machine"] = {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_avg_at_end": os.getloadavg(),
+    }
     result["bench_wall_s"] = time.perf_counter() - started
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = f"train_{args.command}" + (f"_{args.arm}" if args.command == "demo" else "") + (f"_{args.tag}" if args.tag else "")

@@ -62,10 +62,17 @@ def mixed_folder(tmp_path: Path) -> Path:
     (root / "notes.txt").write_text("Team notes\n\nThe launch moved to 3 March.\n")
     (root / "faq.html").write_text(HTML_PAGE)
     make_pdf(root / "spec.pdf", ["Gizmo spec page one.\nBattery lasts 11 hours.", "Page two.\nWarranty is 3 years."], title="Gizmo Spec")
-    make_docx(root / "minutes.docx", "Board Minutes", ["Budget approved: 2.5M EUR.", "Next meeting on 12 May."], [["Owner", "Task"], ["Ada", "Hiring"]])
+    make_docx(
+        root / "minutes.docx",
+        "Board Minutes",
+        ["Budget approved: 2.5M EUR.", "Next meeting on 12 May."],
+        [["Owner", "Task"], ["Ada", "Hiring"]],
+    )
     (root / "extra.jsonl").write_text(
-        json.dumps({"doc_id": "kb-1", "title": "KB one", "text": "Reset the router by holding the button for 10 seconds."}) + "\n"
-        + json.dumps({"doc_id": "kb-2", "title": "KB two", "text": "The admin password expires every 90 days."}) + "\n"
+        json.dumps({"doc_id": "kb-1", "title": "KB one", "text": "Reset the router by holding the button for 10 seconds."})
+        + "\n"
+        + json.dumps({"doc_id": "kb-2", "title": "KB two", "text": "The admin password expires every 90 days."})
+        + "\n"
     )
     return root
 

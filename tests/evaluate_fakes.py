@@ -12,9 +12,17 @@ from ragft.types import Answer, Citation, QAItem, User
 class FakeArm:
     """Answers from a question -> text table (else refuses); with `docs`, cites and traces like RAG."""
 
-    def __init__(self, name: str, table: Mapping[str, str], *, docs: Mapping[str, str] | None = None,
-                 latency_s: float = 0.1, fail_on: frozenset[str] = frozenset(), k: int | None = None,
-                 withheld: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        table: Mapping[str, str],
+        *,
+        docs: Mapping[str, str] | None = None,
+        latency_s: float = 0.1,
+        fail_on: frozenset[str] = frozenset(),
+        k: int | None = None,
+        withheld: Mapping[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.withheld = dict(withheld or {})  # question -> the answer a confidence check replaced by the refusal
         self.table = dict(table)

@@ -125,8 +125,9 @@ def tiny_workspace(root: Path, docs: Path, tiny_gguf: Path, *, max_new_tokens: i
     return root
 
 
-def start_server(ws: Path, *, startup_timeout_s: float = 90, env: dict[str, str] | None = None, wait_until_ready: bool = True,
-                 **app_options) -> tuple[subprocess.Popen, str]:  # fmt: skip
+def start_server(
+    ws: Path, *, startup_timeout_s: float = 90, env: dict[str, str] | None = None, wait_until_ready: bool = True, **app_options
+) -> tuple[subprocess.Popen, str]:
     """`ragft serve` on a free loopback port (or create_app(**app_options) under uvicorn when
     options are given, for limits the CLI does not expose), with `env` added to its environment;
     returns the process and base URL once healthy (or, without `wait_until_ready`, once /v1/health
@@ -186,14 +187,26 @@ class LoadResult:
         def pct(p: float) -> float | None:
             return round(ok[min(len(ok) - 1, int(p * len(ok)))], 4) if ok else None
 
-        return {"clients": self.clients, "duration_s": round(self.duration_s, 2), "requests": len(self.replies),
-                "statuses": {str(k): v for k, v in self.statuses().items()},
-                "answers_per_s": round(len(ok) / self.duration_s, 2), "p50_latency_s": pct(0.50),
-                "p95_latency_s": pct(0.95)}  # fmt: skip
+        return {
+            "clients": self.clients,
+            "duration_s": round(self.duration_s, 2),
+            "requests": len(self.replies),
+            "statuses": {str(k): v for k, v in self.statuses().items()},
+            "answers_per_s": round(len(ok) / self.duration_s, 2),
+            "p50_latency_s": pct(0.50),
+            "p95_latency_s": pct(0.95),
+        }
 
 
-def run_load(base: str, keys: list[str], *, duration_s: float, question: str = "How long does the battery last?",
-             backoff_s: float = 0.1, request_timeout_s: float = 120) -> LoadResult:  # fmt: skip
+def run_load(
+    base: str,
+    keys: list[str],
+    *,
+    duration_s: float,
+    question: str = "How long does the battery last?",
+    backoff_s: float = 0.1,
+    request_timeout_s: float = 120,
+) -> LoadResult:
     """One thread per key asking back to back until `duration_s` is up (in-flight requests finish).
 
     A 503 is followed by a short `backoff_s` pause rather than the full Retry-After, to keep the queue full.

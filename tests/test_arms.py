@@ -20,10 +20,17 @@ from ragft.workspace import Workspace
 
 from .conftest import ragft
 
-PARITY = ArmSpec("rag-k8", retrieves=True, adapter=None, outsider_safe=True, default=False,
-                 help="RAG with the settings of the paper it is compared to")  # fmt: skip
-LEARNED = ArmSpec("finetuned-parity", retrieves=False, adapter="finetuned", outsider_safe=False, default=False,
-                  help="the fine-tuned adapter under other decoding settings")  # fmt: skip
+PARITY = ArmSpec(
+    "rag-k8", retrieves=True, adapter=None, outsider_safe=True, default=False, help="RAG with the settings of the paper it is compared to"
+)
+LEARNED = ArmSpec(
+    "finetuned-parity",
+    retrieves=False,
+    adapter="finetuned",
+    outsider_safe=False,
+    default=False,
+    help="the fine-tuned adapter under other decoding settings",
+)
 
 
 @pytest.fixture
@@ -37,7 +44,12 @@ def test_the_registry_states_each_arm_once_and_points_at_adapters_train_makes() 
     assert arms.default_arms() == ["base", "rag", "finetuned", "hybrid"]
     assert arms.trained_arms() == ["finetuned", "hybrid"] and set(arms.trained_arms()) == set(ADAPTERS)
     assert [arms.spec(a).adapter for a in ("base", "rag", "finetuned", "hybrid", "finetuned+rag")] == [
-        None, None, "finetuned", "hybrid", "finetuned"]  # fmt: skip
+        None,
+        None,
+        "finetuned",
+        "hybrid",
+        "finetuned",
+    ]
     assert arms.adapters_needed(["finetuned+rag", "rag", "hybrid", "finetuned"]) == ["finetuned", "hybrid"]
     assert arms.adapters_needed(["rag-parity"]) == ["finetuned"]  # it searches what the fine-tune was trained on
     assert arms.floor_arm(["rag", "base", "finetuned"]) == "base" and arms.floor_arm(["rag", "hybrid"]) is None
@@ -88,10 +100,12 @@ def test_build_makes_a_new_arm_from_its_entry(with_new_arms: None, ws: Path) -> 
 def test_compare_checks_every_argument_before_any_work(ws: Path, tmp_path: Path) -> None:
     index = Workspace.open(ws).index_dir
     before = sorted(index.rglob("*")) if index.exists() else []
-    for args, message in ((["--arms", "base,oracle"], "unknown arm(s) oracle; choose from: base, rag"),
-                          (["--arms", "base", "--version", "9"], "corpus version 9 does not exist"),
-                          (["--arms", "rag", "--questions", str(tmp_path / "none.jsonl")], "no such question file"),
-                          (["--arms", "hybrid"], "run `ragft train --arm hybrid`")):  # fmt: skip
+    for args, message in (
+        (["--arms", "base,oracle"], "unknown arm(s) oracle; choose from: base, rag"),
+        (["--arms", "base", "--version", "9"], "corpus version 9 does not exist"),
+        (["--arms", "rag", "--questions", str(tmp_path / "none.jsonl")], "no such question file"),
+        (["--arms", "hybrid"], "run `ragft train --arm hybrid`"),
+    ):
         result = ragft("compare", "-w", str(ws), *args, "--out", str(tmp_path / "out"))
         assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
     assert (sorted(index.rglob("*")) if index.exists() else []) == before, "nothing was indexed"

@@ -31,8 +31,20 @@ def ragft(*args: str, cwd: Path | None = None):
 def test_version_and_help_on_every_command() -> None:
     assert ragft("--version").output.startswith("ragft ")
     for command in (
-        [], ["init"], ["ingest"], ["corpus"], ["corpus", "log"], ["corpus", "show"], ["corpus", "diff"], ["sample"], ["demo"], ["ask"], ["index"], ["train"], ["compare"],
-    ):  # fmt: skip
+        [],
+        ["init"],
+        ["ingest"],
+        ["corpus"],
+        ["corpus", "log"],
+        ["corpus", "show"],
+        ["corpus", "diff"],
+        ["sample"],
+        ["demo"],
+        ["ask"],
+        ["index"],
+        ["train"],
+        ["compare"],
+    ):
         result = ragft(*command, "--help")
         assert result.exit_code == 0, command
         assert "Usage" in result.output
@@ -74,7 +86,15 @@ def test_bad_files_get_one_line_each_and_a_failing_exit_code(tmp_path: Path, mix
     ragft("init", str(tmp_path / "ws"))
     result = ragft("ingest", str(mixed_folder), "--workspace", str(tmp_path / "ws"))
     assert result.exit_code == 1
-    for expected in ("not a readable PDF", "binary content", "empty file", "not valid UTF-8", "too large", "symbolic link", "unsupported type"):
+    for expected in (
+        "not a readable PDF",
+        "binary content",
+        "empty file",
+        "not valid UTF-8",
+        "too large",
+        "symbolic link",
+        "unsupported type",
+    ):
         assert expected in result.output, expected
     assert "Corpus version 1: 8 added" in result.output, "the good files are still ingested"
     assert "Traceback" not in result.output
@@ -119,8 +139,11 @@ def test_killing_an_ingest_mid_commit_leaves_the_previous_version_intact(tmp_pat
     env = {**os.environ, "RAGFT_TEST_COMMIT_PAUSE_S": "60"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "ragft", "ingest", str(mixed_folder), "-w", str(ws)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         for line in proc.stdout:

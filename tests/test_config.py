@@ -130,7 +130,9 @@ def test_editing_a_setting_the_file_leaves_out_adds_it_to_its_section(tmp_path: 
     (tmp_path / STATE_DIR).mkdir()
     ws = Workspace.open(tmp_path).with_settings({"candidates": 8, "training.max_chunks": 0}, note="added")
     text = (tmp_path / CONFIG_FILE).read_text()
-    assert text.startswith(USER_TOML.split("\n\n")[0] + "\ncandidates = 8  # added\n") and text.endswith("[training]\nmax_chunks = 0  # added\n")
+    assert text.startswith(USER_TOML.split("\n\n")[0] + "\ncandidates = 8  # added\n") and text.endswith(
+        "[training]\nmax_chunks = 0  # added\n"
+    )
     assert (ws.config.retrieval.candidates, ws.config.training.max_chunks, ws.config.retrieval.k) == (8, 0, 2)
 
 

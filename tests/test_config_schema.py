@@ -79,14 +79,20 @@ def test_every_range_is_enforced_and_its_closed_ends_are_allowed(section: str, f
 
 
 WRONG_TYPES: dict[type, list[Any]] = {
-    bool: [1, "true"], int: ["4", 4.5, True], float: ["0.5", False], str: [3, True, ["a"]], tuple: [3, ["1"], [1.5], [True]],
+    bool: [1, "true"],
+    int: ["4", 4.5, True],
+    float: ["0.5", False],
+    str: [3, True, ["a"]],
+    tuple: [3, ["1"], [1.5], [True]],
 }
 
 
 @pytest.mark.parametrize(("section", "f"), FIELDS, ids=IDS)
 def test_every_setting_refuses_a_value_of_the_wrong_type(section: str, f: Field[Any]) -> None:
     for wrong in WRONG_TYPES[type(f.default)]:
-        with pytest.raises(ConfigError, match=rf"\[{section}\] {f.name} = .* must be (true or false|a whole number|a number|a string|a list of)"):
+        with pytest.raises(
+            ConfigError, match=rf"\[{section}\] {f.name} = .* must be (true or false|a whole number|a number|a string|a list of)"
+        ):
             config_from_dict({section: {f.name: wrong}})
 
 

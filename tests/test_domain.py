@@ -85,8 +85,15 @@ def server() -> Iterator[FakeServer]:
 
 def _workspace(root: Path, docs: Path, settings: dict[str, str]) -> Path:
     Workspace.init(root)
-    small = {"embedder": '"hashing"', "max_new_tokens": "4", "probes_per_kind": "1", "noise_ks": "[1]", "noise_probes": "1",
-             "bootstrap_samples": "20", "injection_probes": "0"}  # fmt: skip
+    small = {
+        "embedder": '"hashing"',
+        "max_new_tokens": "4",
+        "probes_per_kind": "1",
+        "noise_ks": "[1]",
+        "noise_probes": "1",
+        "bootstrap_samples": "20",
+        "injection_probes": "0",
+    }
     for key, value in {**small, **settings}.items():
         set_setting(root, key, value)
     assert ragft("ingest", str(docs), "-w", str(root)).exit_code == 0
@@ -119,7 +126,9 @@ def test_compare_on_an_openai_server_without_prompt_logprobs_writes_the_report_s
     ws = _workspace(tmp_path / "ws", mixed_folder, _openai_settings(server))
     domain, html, output = _compare(ws, tmp_path / "out")
     assert domain["corpus_perplexity"] is None and domain["model"] == "openai:tiny"
-    assert "/v1/completions refused a request for prompt log-probabilities" in domain["not_measured"] and "HTTP 404" in domain["not_measured"]
+    assert (
+        "/v1/completions refused a request for prompt log-probabilities" in domain["not_measured"] and "HTTP 404" in domain["not_measured"]
+    )
     section = html.split("<h2>Domain distance</h2>", 1)[1]
     assert section.startswith("<p><strong>Perplexity not measured:</strong> http://") and "HTTP 404" in section[:500]
     assert "perplexity not measured" in output, "the terminal summary says so too"

@@ -13,7 +13,9 @@ from ragft.evaluate.summary import summarize_arm
 from tests.evaluate_fakes import item
 
 
-def record(text: str, *, refused: bool = False, error: str | None = None, cites=(), hits=None, version=None, kind="fact", qid="q1") -> AnswerRecord:
+def record(
+    text: str, *, refused: bool = False, error: str | None = None, cites=(), hits=None, version=None, kind="fact", qid="q1"
+) -> AnswerRecord:
     trace = {} if hits is None else {"hits": [{"doc_id": d, "in_prompt": True} for d in hits]}
     citations = [{"doc_id": d, "quote": q} for d, q in cites]
     return AnswerRecord("arm", qid, kind, "?", text, citations, refused, trace, {"total_s": 1.0}, error, None, version)
@@ -84,7 +86,11 @@ def test_bootstrap_interval_brackets_the_mean_and_is_reproducible() -> None:
 
 def test_refusal_precision_and_recall_by_hand() -> None:
     items = [item("a", "qa", ("x",)), item("b", "qb", kind="out_of_scope"), item("c", "qc", kind="out_of_scope")]
-    records = [record("", refused=True, qid="a"), record("", refused=True, qid="b", kind="out_of_scope"), record("y", qid="c", kind="out_of_scope")]
+    records = [
+        record("", refused=True, qid="a"),
+        record("", refused=True, qid="b", kind="out_of_scope"),
+        record("y", qid="c", kind="out_of_scope"),
+    ]
     from ragft.evaluate.scoring import score_all
 
     summary = summarize_arm("arm", score_all(records, items), samples=50)

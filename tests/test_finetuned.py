@@ -74,7 +74,11 @@ def test_training_writes_a_peft_adapter_a_gguf_lora_and_a_manifest(trained: Work
     assert len(manifest["data_hash"]) == 64 and manifest["settings"]["lora_rank"] == 4
     assert manifest["metrics"]["steps"] >= 1 and manifest["coverage"]["facts"] >= 3
     plan = manifest["plan"]  # what the budget covered, measured on this machine
-    assert plan["chunks_covered"] == plan["chunks_total"] == 3 and plan["tokens_per_s"] > 0 and plan["projected_all_s"] == plan["projected_s"] > 0
+    assert (
+        plan["chunks_covered"] == plan["chunks_total"] == 3
+        and plan["tokens_per_s"] > 0
+        and plan["projected_all_s"] == plan["projected_s"] > 0
+    )
     assert manifest["coverage"]["passages"] >= 6 and manifest["coverage"]["reverse_questions"] >= 1
     assert (directory / "peft" / "adapter_config.json").is_file() and (directory / "adapter.gguf").is_file()
     assert not directory.with_name(".finetuned.work").exists()  # checkpoints are cleaned up after success
@@ -173,10 +177,23 @@ def test_the_demo_trains_on_v1_focused_on_its_probes_and_reports_every_arm(tmp_p
 
     tiny = make_tiny_hf_model(tmp_path / "tiny")
     make_tiny_gguf(tiny, tiny / "tiny.gguf")
-    settings = {"generator": str(tiny / "tiny.gguf"), "embedder": "hashing", "threads": 1, "context_window_tokens": 2048,
-                "context_budget_tokens": 150, "max_new_tokens": 6, "epochs": 1, "lora_rank": 4, "lora_alpha": 8,
-                "max_length_tokens": 384, "probes_per_kind": 1, "noise_ks": [1], "noise_probes": 1, "bootstrap_samples": 50,
-                "injection_probes": 1}  # fmt: skip
+    settings = {
+        "generator": str(tiny / "tiny.gguf"),
+        "embedder": "hashing",
+        "threads": 1,
+        "context_window_tokens": 2048,
+        "context_budget_tokens": 150,
+        "max_new_tokens": 6,
+        "epochs": 1,
+        "lora_rank": 4,
+        "lora_alpha": 8,
+        "max_length_tokens": 384,
+        "probes_per_kind": 1,
+        "noise_ks": [1],
+        "noise_probes": 1,
+        "bootstrap_samples": 50,
+        "injection_probes": 1,
+    }
     trained_on: list[tuple[str, int]] = []
 
     def train(ws: Workspace, arm: str, version: int) -> None:

@@ -29,7 +29,11 @@ def _cases() -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]], li
         for column in COLUMNS:
             question = f"What is the {column} annual base salary of band {band} in Tampere?"
             right.append((question, f"It is {cells[column]} [1].", "right"))
-            wrong_row += [(question, f"It is {other[column]} [1].", "row") for b, other in table.items() if b != band and other[column] != cells[column]]
+            wrong_row += [
+                (question, f"It is {other[column]} [1].", "row")
+                for b, other in table.items()
+                if b != band and other[column] != cells[column]
+            ]
             wrong_column += [(question, f"It is {cells[c]} [1].", "column") for c in COLUMNS if c != column]
     return right, wrong_row, wrong_column
 

@@ -71,7 +71,9 @@ def test_narrowing_is_applied_and_reported(store: SQLiteStore, folder: Path) -> 
     [("acl: []", frozenset()), ("acl: hr", frozenset({"staff"})), ("acl: [hr, legal, everyone]", frozenset())],
     ids=["made public", "a group added by --acl", "a group added in the file"],
 )
-def test_widening_fails_the_document_and_keeps_its_previous_version(store: SQLiteStore, folder: Path, front_matter: str, acl: frozenset[str]) -> None:
+def test_widening_fails_the_document_and_keeps_its_previous_version(
+    store: SQLiteStore, folder: Path, front_matter: str, acl: frozenset[str]
+) -> None:
     run(store, folder)
     (folder / "pay.md").write_text(f"---\n{front_matter}\n---\n# Pay\n\nBand L3 pays 99,000 EUR.\n")
     report = run(store, folder, acl=acl)
@@ -143,6 +145,7 @@ def test_http_ingest_keeps_tags_and_refuses_widening(tmp_path: Path) -> None:
     docs = tmp_path / "new"
     docs.mkdir()
     (docs / "roof.md").write_text("# Roof\n\nThe warehouse roof is painted green.\n")
+
     def post(body: dict) -> Any:
         return served.client.post("/v1/ingest", json=body, headers=served.auth("root"))
 

@@ -295,7 +295,9 @@ def test_ingest_tables_escape_control_characters(tmp_path: Path) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "evil\x1b[2J[bold]x.txt").write_bytes(b"\x00binary")
-    (folder / "kb.jsonl").write_text(json.dumps({"doc_id": "ok", "text": "fine"}) + "\n" + json.dumps({"doc_id": "t\x1b]0;owned\x07", "text": "x"}) + "\n")
+    (folder / "kb.jsonl").write_text(
+        json.dumps({"doc_id": "ok", "text": "fine"}) + "\n" + json.dumps({"doc_id": "t\x1b]0;owned\x07", "text": "x"}) + "\n"
+    )
     ragft("init", str(tmp_path / "ws"))
     result = ragft("ingest", str(folder), "--workspace", str(tmp_path / "ws"))
     assert result.exit_code == 1

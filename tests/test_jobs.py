@@ -20,15 +20,20 @@ from .conftest import set_setting
 runner = CliRunner()
 
 
-
-
 @pytest.fixture
 def sample_ws(tmp_path: Path, tiny_gguf: Path) -> Path:
     root = tmp_path / "ws"
     Workspace.init(root)
-    for key, value in {"embedder": '"hashing"', "generator": f'"{tiny_gguf}"', "max_new_tokens": "6", "probes_per_kind": "1",
-                       "noise_ks": "[1, 2]", "noise_probes": "2", "bootstrap_samples": "50",
-                       "injection_probes": "2"}.items():  # fmt: skip
+    for key, value in {
+        "embedder": '"hashing"',
+        "generator": f'"{tiny_gguf}"',
+        "max_new_tokens": "6",
+        "probes_per_kind": "1",
+        "noise_ks": "[1, 2]",
+        "noise_probes": "2",
+        "bootstrap_samples": "50",
+        "injection_probes": "2",
+    }.items():
         set_setting(root, key, value)
     docs = tmp_path / "docs"
     for version in (1, 2):
@@ -58,8 +63,9 @@ def test_compare_runs_every_arm_on_v1_and_measures_freshness_to_v2(sample_ws: Pa
 
 def test_cli_compare_writes_the_report_and_summary(sample_ws: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = runner.invoke(app, ["compare", "-w", str(sample_ws), "--arms", "base,rag", "--arms", "rag", "--version", "1",
-                                 "--no-domain", "--out", str(out)])  # fmt: skip
+    result = runner.invoke(
+        app, ["compare", "-w", str(sample_ws), "--arms", "base,rag", "--arms", "rag", "--version", "1", "--no-domain", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["arms"]) == {"base", "rag"}

@@ -52,8 +52,21 @@ def test_one_word_verdicts_parse(reply: str, verdict: bool) -> None:
     assert parse_verdict(reply) is verdict
 
 
-@pytest.mark.parametrize("reply", ["", "   ", "The answer is CORRECT", "CORRECT or INCORRECT", "INCORRECT CORRECT", "**CORRECT**",
-                                   "CORRECT, because it says 14 days", "yes", "CORRECT..", '{"verdict": "CORRECT"}'])  # fmt: skip
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "",
+        "   ",
+        "The answer is CORRECT",
+        "CORRECT or INCORRECT",
+        "INCORRECT CORRECT",
+        "**CORRECT**",
+        "CORRECT, because it says 14 days",
+        "yes",
+        "CORRECT..",
+        '{"verdict": "CORRECT"}',
+    ],
+)
 def test_anything_but_exactly_one_verdict_word_is_a_parse_failure(reply: str) -> None:
     assert parse_verdict(reply) is None
 
@@ -116,12 +129,16 @@ def test_items_whose_right_answer_is_a_refusal_ask_whether_the_answer_declines()
     assert REFUSAL_RULE in refusal and "Accepted answers" not in refusal and "Answer to grade: Rex" in refusal
     normal = judge_prompt("Refund window?", ["14 days", "two weeks"], "14 days")[-1]["content"]
     assert '"14 days"; "two weeks"' in normal and REFUSAL_RULE not in normal
-    probes = [item("o1", "Who is the CEO's dog?", kind="out_of_scope"),
-              item("r1", "Band E3 minimum?", ("€64,000",), kind="restricted", acl=["hr"]),
-              item("c1", "F3 price?", ("€189",), kind="changed_fact", answers_v2=["€199"], changed_in=2)]  # fmt: skip
-    records = [AnswerRecord("a", "o1", "out_of_scope", "Who is the CEO's dog?", text="Rex"),
-               AnswerRecord("a", "r1", "restricted", "Band E3 minimum?", text=REFUSAL, refused=True, user="outsider"),
-               AnswerRecord("a", "c1", "changed_fact", "F3 price?", text="It is €199.", knows_version=2)]  # fmt: skip
+    probes = [
+        item("o1", "Who is the CEO's dog?", kind="out_of_scope"),
+        item("r1", "Band E3 minimum?", ("€64,000",), kind="restricted", acl=["hr"]),
+        item("c1", "F3 price?", ("€189",), kind="changed_fact", answers_v2=["€199"], changed_in=2),
+    ]
+    records = [
+        AnswerRecord("a", "o1", "out_of_scope", "Who is the CEO's dog?", text="Rex"),
+        AnswerRecord("a", "r1", "restricted", "Band E3 minimum?", text=REFUSAL, refused=True, user="outsider"),
+        AnswerRecord("a", "c1", "changed_fact", "F3 price?", text="It is €199.", knows_version=2),
+    ]
     model = ScriptedGenerator(oracle)
     judged = judge_arm(Judge(model), "a", records, score_all(records, probes), probes, samples=50)
     prompts = [call[-1]["content"] for call in model.calls]
@@ -133,8 +150,11 @@ def test_items_whose_right_answer_is_a_refusal_ask_whether_the_answer_declines()
 
 def test_errors_are_wrong_unjudged_and_unparsed_answers_leave_the_accuracy() -> None:
     probes = [item("f1", "Q1?", ("a",)), item("f2", "Q2?", ("b",)), item("f3", "Q3?", ("c",))]
-    records = [AnswerRecord("x", "f1", "fact", "Q1?", text="a"), AnswerRecord("x", "f2", "fact", "Q2?", text="b"),
-               AnswerRecord("x", "f3", "fact", "Q3?", error="RuntimeError: boom")]  # fmt: skip
+    records = [
+        AnswerRecord("x", "f1", "fact", "Q1?", text="a"),
+        AnswerRecord("x", "f2", "fact", "Q2?", text="b"),
+        AnswerRecord("x", "f3", "fact", "Q3?", error="RuntimeError: boom"),
+    ]
     model = ScriptedGenerator(lambda m: "CORRECT" if "Q1?" in m[-1]["content"] else "no idea")
     judged = judge_arm(Judge(model, retries=1), "x", records, score_all(records, probes), probes, samples=50)
     assert [a.status for a in judged.answers] == ["judged", "unparsed", "error"] and len(model.calls) == 1 + 2
@@ -170,8 +190,15 @@ def test_compare_with_an_injected_judge_reports_it_in_summary_json_and_the_html(
     assert judge["model"] == "scripted-judge" and judge["retries"] == 1
     base, rag = judge["arms"]["base"], judge["arms"]["rag"]
     assert base["accuracy"]["value"] == 0.25 and summary["arms"]["base"]["overall"]["accuracy"]["value"] == 0.0
-    assert base["agreement"] | {"rate": None} == {"n": 4, "rate": None, "kappa": 0.0, "both_correct": 0, "judge_only": 1,
-                                                  "string_only": 0, "both_wrong": 3}  # fmt: skip
+    assert base["agreement"] | {"rate": None} == {
+        "n": 4,
+        "rate": None,
+        "kappa": 0.0,
+        "both_correct": 0,
+        "judge_only": 1,
+        "string_only": 0,
+        "both_wrong": 3,
+    }
     assert base["agreement"]["rate"]["value"] == 0.75 and base["unparsed"] == 0
     assert rag["accuracy"]["value"] == 1.0 and rag["agreement"]["rate"]["value"] == 1.0 and rag["agreement"]["both_correct"] == 4
     lines = Path(judge["answers"]["base"]).read_text().splitlines()

@@ -135,8 +135,10 @@ def test_a_budgeted_run_takes_focus_chunks_then_a_seeded_random_sample(tmp_path:
 
     assert TrainingConfig().max_chunks == 0 and TrainingConfig().budget_minutes > 0  # no silent cap of 6 chunks any more
     ws = Workspace.init(tmp_path / "ws")
-    memos = [Document(f"memo{i}.md", f"Memo {i}", f"The memo number {i} was written in 20{10 + i} by the finance team of Orrivale.",
-                      f"m{i}") for i in range(12)]  # fmt: skip
+    memos = [
+        Document(f"memo{i}.md", f"Memo {i}", f"The memo number {i} was written in 20{10 + i} by the finance team of Orrivale.", f"m{i}")
+        for i in range(12)
+    ]
     ws.store.commit(IngestPlan(added=(Document("handbook.md", "Handbook", TEXT, "handbook.md"), *memos)))
     write_questions([QAItem("q1", "When was memo 7 written?", ("2017",), True, ("memo7.md",), "fact", {})], ws.root / "focus.jsonl")
     ws = ws.with_settings({"embedder": "hashing", "focus_questions": "focus.jsonl"})

@@ -39,12 +39,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 
 # Imports between two parts of the same layer are forbidden unless declared here, one way only
 # (the test also checks that these declared edges form no cycle), so a layer never hides a loop.
-SAME_LAYER_ALLOWED: frozenset[tuple[str, str]] = frozenset({
-    ("config", "errors"),  # settings raise ConfigError, a RagftError
-    ("prompts", "types"),  # prompts are built from Hits and are ChatMessages
-    ("synth", "retrieval"),  # RAFT picks distractor passages with BM25
-    ("systems", "train"),  # the fine-tuned systems load adapters by the names training writes
-})  # fmt: skip
+SAME_LAYER_ALLOWED: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("config", "errors"),  # settings raise ConfigError, a RagftError
+        ("prompts", "types"),  # prompts are built from Hits and are ChatMessages
+        ("synth", "retrieval"),  # RAFT picks distractor passages with BM25
+        ("systems", "train"),  # the fine-tuned systems load adapters by the names training writes
+    }
+)
 
 _RANK = {part: rank for rank, layer in enumerate(LAYERS) for part in layer}
 

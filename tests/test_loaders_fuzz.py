@@ -93,9 +93,12 @@ def test_mutated_valid_files_load_or_raise_load_error(suffix: str, data: st.Data
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["doc_id", "title", "text", "acl", "x"]) | st.text(max_size=5), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(["doc_id", "title", "text", "acl", "x"]) | st.text(max_size=5), inner, max_size=5)
+    ),
     max_leaves=12,
-)  # fmt: skip
+)
 
 
 @FUZZ

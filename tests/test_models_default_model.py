@@ -82,9 +82,7 @@ def test_size_mismatch_is_reported_before_hashing(tmp_path: Path) -> None:
         assemble_gguf(parts, tmp_path / "m.gguf", expected_size=size + 1, expected_sha256=sha, install_hint="x")
 
 
-def test_default_generator_path_uses_the_cache_dir_and_pinned_constants(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_default_generator_path_uses_the_cache_dir_and_pinned_constants(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     parts = _parts(tmp_path)
     size, sha = _expected(parts)
     monkeypatch.setenv("RAGFT_CACHE_DIR", str(tmp_path / "cache"))

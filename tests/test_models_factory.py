@@ -35,9 +35,7 @@ def test_each_backend_name_builds_its_generator(tmp_path: Path) -> None:
     assert isinstance(build_generator(ModelsConfig(generator=str(gguf), threads=3)), LlamaCppGenerator)
     hf = build_generator(ModelsConfig(generator_backend="transformers", generator=str(tmp_path), threads=1))
     assert isinstance(hf, TransformersGenerator) and hf.threads == 1
-    remote = build_generator(
-        ModelsConfig(generator_backend="openai", generator="qwen", openai_base_url="http://127.0.0.1:9/v1/")
-    )
+    remote = build_generator(ModelsConfig(generator_backend="openai", generator="qwen", openai_base_url="http://127.0.0.1:9/v1/"))
     assert isinstance(remote, OpenAIGenerator)
     assert (remote.base_url, remote.model) == ("http://127.0.0.1:9/v1", "qwen")
 
@@ -73,7 +71,9 @@ def test_auto_backend_picks_the_engine_by_model_and_cpu(
 
 
 def test_auto_backend_rejects_a_name_that_is_neither_a_file_nor_a_directory() -> None:
-    with pytest.raises(ConfigError, match=r"generator = 'Qwen/Qwen2.5-0.5B': with generator_backend = \"auto\".*set generator_backend = \"transformers\""):
+    with pytest.raises(
+        ConfigError, match=r"generator = 'Qwen/Qwen2.5-0.5B': with generator_backend = \"auto\".*set generator_backend = \"transformers\""
+    ):
         build_generator(ModelsConfig(generator="Qwen/Qwen2.5-0.5B"))
 
 

@@ -66,9 +66,7 @@ def test_sampling_repeats_with_the_same_seed(generator: LlamaCppGenerator) -> No
     assert generator.generate(MESSAGES, sampled).text == generator.generate(MESSAGES, sampled).text
 
 
-def test_same_weights_give_the_same_greedy_text_as_transformers(
-    generator: LlamaCppGenerator, tiny_dirs: tuple[Path, Path]
-) -> None:
+def test_same_weights_give_the_same_greedy_text_as_transformers(generator: LlamaCppGenerator, tiny_dirs: tuple[Path, Path]) -> None:
     reference = TransformersGenerator(tiny_dirs[0], threads=1).generate(MESSAGES, GREEDY)
     result = generator.generate(MESSAGES, GREEDY)
     assert result.prompt_tokens == reference.prompt_tokens
@@ -178,7 +176,9 @@ def _tiny_lora(hf_dir: Path, out: Path, seed: int) -> Path:
     from ragft.train.gguf_lora import convert_peft_to_gguf
 
     torch.manual_seed(seed)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(hf_dir), LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(hf_dir), LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"])
+    )
     with torch.no_grad():
         for name, param in model.named_parameters():
             if "lora_B" in name:

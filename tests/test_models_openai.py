@@ -73,7 +73,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
         events = [{"choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}]
-        events += [{"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None, **_logprobs(p, payload)}]} for p in REPLY_PIECES]
+        events += [
+            {"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None, **_logprobs(p, payload)}]} for p in REPLY_PIECES
+        ]
         events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         if self.server.send_usage:
             events.append({"choices": [], "usage": {"prompt_tokens": 21, "completion_tokens": 7, "total_tokens": 28}})
@@ -88,8 +90,11 @@ class Handler(BaseHTTPRequestHandler):
         choice: dict = {"index": 0, "text": payload["prompt"] if payload.get("echo") else "", "finish_reason": "length"}
         if self.server.completions == "echo":
             choice["logprobs"] = {"tokens": words, "token_logprobs": [None] + [-0.5 * len(w) for w in words[1:]], "top_logprobs": None}
-        status, answer = (404, {"detail": "Not Found"}) if self.server.completions == "missing" else (
-            200, {"choices": [choice], "usage": {"prompt_tokens": len(words), "completion_tokens": 0}})
+        status, answer = (
+            (404, {"detail": "Not Found"})
+            if self.server.completions == "missing"
+            else (200, {"choices": [choice], "usage": {"prompt_tokens": len(words), "completion_tokens": 0}})
+        )
         body = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

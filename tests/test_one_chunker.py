@@ -43,11 +43,15 @@ SALARIES = "# Bands\n\nBand L3 pays €70,000/year; band L4 pays €84,000/year,
 
 def _workspace(tmp_path: Path) -> Workspace:
     ws = Workspace.init(tmp_path / "ws")
-    ws.store.commit(IngestPlan(added=(
-        Document("policy.md", "Travel policy", POLICY, "policy.md"),
-        Document("oncall.md", "On-call", ONCALL, "oncall.md"),
-        Document("bands.md", "Bands", SALARIES, "bands.md", acl=frozenset({"hr"})),
-    )))  # fmt: skip
+    ws.store.commit(
+        IngestPlan(
+            added=(
+                Document("policy.md", "Travel policy", POLICY, "policy.md"),
+                Document("oncall.md", "On-call", ONCALL, "oncall.md"),
+                Document("bands.md", "Bands", SALARIES, "bands.md", acl=frozenset({"hr"})),
+            )
+        )
+    )
     return ws.with_settings({"embedder": "hashing", "chunk_size_tokens": 24, "chunk_overlap_tokens": 6, "max_chunks": 0})
 
 

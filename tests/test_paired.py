@@ -24,13 +24,18 @@ def test_all_concordant_pairs_carry_no_evidence() -> None:
     assert pc.mde >= 6 / 16  # the exact test needs 6 one-way discordant probes before it can say anything
 
 
-@pytest.mark.parametrize(("b", "c", "p"), [
-    (0, 0, 1.0), (0, 1, 1.0), (1, 1, 1.0),  # tiny n: 2 * P(X <= 0 | n=1) = 1
-    (0, 5, 2 / 32),  # 0.0625: five one-way discordant probes are not enough
-    (0, 6, 2 / 64),  # 0.03125: six are
-    (1, 7, 2 * 9 / 256),  # Bentur et al. 2009 via Fagerland et al. 2013 (BMC Med Res Methodol 13:91): exact p = 0.070
-    (2, 8, 2 * 56 / 1024),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("b", "c", "p"),
+    [
+        (0, 0, 1.0),
+        (0, 1, 1.0),
+        (1, 1, 1.0),  # tiny n: 2 * P(X <= 0 | n=1) = 1
+        (0, 5, 2 / 32),  # 0.0625: five one-way discordant probes are not enough
+        (0, 6, 2 / 64),  # 0.03125: six are
+        (1, 7, 2 * 9 / 256),  # Bentur et al. 2009 via Fagerland et al. 2013 (BMC Med Res Methodol 13:91): exact p = 0.070
+        (2, 8, 2 * 56 / 1024),
+    ],
+)
 def test_exact_mcnemar_by_hand(b: int, c: int, p: float) -> None:
     assert mcnemar_exact_p(b, c) == pytest.approx(p) and mcnemar_exact_p(c, b) == pytest.approx(p)
 

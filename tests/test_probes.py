@@ -13,12 +13,27 @@ from ragft.synth.question_file import PROBE_KINDS, QuestionFileError, load_quest
 from ragft.types import Document
 
 DOCS = [
-    Document("expense.md", "Expense Policy", "# Expense Policy\n\nSubmit each claim within 30 calendar days of the expense date.\n\n"
-             "The daily meal limit for employees on business travel is €65 per day.\n\nAttach a receipt for every expense above €25 please.\n", "expense.md"),
-    Document("prices.md", "Price List", "# Price List\n\n| Product | Price |\n|---|---|\n| Frostwick F3 logger | €189 |\n| Frostwick F5 logger | €329 |\n\n"
-             "Hardware is shipped within 5 business days of order confirmation from the warehouse.\n", "prices.md"),
-    Document("hr/salaries.md", "Salary Bands", "# Salary Bands\n\nThe minimum annual base salary for employees in band E3 is €64,000 in Tampere.\n",
-             "hr/salaries.md", acl=frozenset({"hr"})),
+    Document(
+        "expense.md",
+        "Expense Policy",
+        "# Expense Policy\n\nSubmit each claim within 30 calendar days of the expense date.\n\n"
+        "The daily meal limit for employees on business travel is €65 per day.\n\nAttach a receipt for every expense above €25 please.\n",
+        "expense.md",
+    ),
+    Document(
+        "prices.md",
+        "Price List",
+        "# Price List\n\n| Product | Price |\n|---|---|\n| Frostwick F3 logger | €189 |\n| Frostwick F5 logger | €329 |\n\n"
+        "Hardware is shipped within 5 business days of order confirmation from the warehouse.\n",
+        "prices.md",
+    ),
+    Document(
+        "hr/salaries.md",
+        "Salary Bands",
+        "# Salary Bands\n\nThe minimum annual base salary for employees in band E3 is €64,000 in Tampere.\n",
+        "hr/salaries.md",
+        acl=frozenset({"hr"}),
+    ),
 ]
 
 
@@ -29,8 +44,14 @@ def test_facts_blank_one_value_and_table_rows_name_their_column() -> None:
 
 
 def test_every_kind_is_generated_validated_and_rejections_are_counted() -> None:
-    change = DocumentChange("expense.md", "Expense Policy", 1, 2, ("The daily meal limit for employees on business travel is €65 per day.",),
-                            ("The daily meal limit for employees on business travel is €70 per day.",))
+    change = DocumentChange(
+        "expense.md",
+        "Expense Policy",
+        1,
+        2,
+        ("The daily meal limit for employees on business travel is €65 per day.",),
+        ("The daily meal limit for employees on business travel is €70 per day.",),
+    )
     probes = generate_probes(DOCS, diff=CorpusDiff(1, 2, (), (), (change,)), per_kind=5)
     kinds = probes.counts()
     assert set(kinds) == set(PROBE_KINDS), kinds
@@ -52,7 +73,9 @@ def test_every_kind_is_generated_validated_and_rejections_are_counted() -> None:
 
 
 def test_a_restricted_fact_that_is_also_public_is_rejected() -> None:
-    leaky = Document("hr/leaky.md", "Leaky", "The office party budget for employees this year is €189 in total.\n", "hr/leaky.md", acl=frozenset({"hr"}))
+    leaky = Document(
+        "hr/leaky.md", "Leaky", "The office party budget for employees this year is €189 in total.\n", "hr/leaky.md", acl=frozenset({"hr"})
+    )
     probes = generate_probes([*DOCS, leaky], per_kind=5)
     assert probes.rejected["restricted"]["restricted answer also in a public document"] == 1
 
@@ -99,14 +122,26 @@ def test_generated_probes_cover_the_sample_gold_set(tmp_path: Path) -> None:
     assert check.by_kind["changed_fact"]["fact_coverage"] >= 0.6  # measured 0.79 (15 of 19 changes)
     assert check.by_kind["restricted"]["doc_coverage"] == 1.0
     assert check.by_kind["unanticipated"]["fact_coverage"] >= 0.8  # measured 0.93 (13 of 14): glossary terms asked by their definitions
-    assert check.by_kind["multi_doc"]["fact_coverage"] >= 0.5  # measured 0.58 (7 of 12): the other 5 need arithmetic or a column-keyed table
+    assert (
+        check.by_kind["multi_doc"]["fact_coverage"] >= 0.5
+    )  # measured 0.58 (7 of 12): the other 5 need arithmetic or a column-keyed table
 
 
-GLOSSARY = Document("glossary.md", "Glossary", "# Glossary\n\n**Nightjar** — The engineer who answers customer pages at night. Nightjars rotate weekly.\n\n"
-                    "**SLT (Service Level Target)** — The promised time to a first reply on a ticket.\n\n"
-                    "**Moonbeam** — The Moonbeam dashboard that shows open pages.\n", "glossary.md")
-ONCALL = Document("oncall.md", "On-call Guide", "# On-call Guide\n\nThe Nightjar is paid €90 for each night of the rotation.\n\n"
-                  "Tickets are logged in Ferrybook, our ticket tracker, and every SLT is measured from the first customer message.\n", "oncall.md")
+GLOSSARY = Document(
+    "glossary.md",
+    "Glossary",
+    "# Glossary\n\n**Nightjar** — The engineer who answers customer pages at night. Nightjars rotate weekly.\n\n"
+    "**SLT (Service Level Target)** — The promised time to a first reply on a ticket.\n\n"
+    "**Moonbeam** — The Moonbeam dashboard that shows open pages.\n",
+    "glossary.md",
+)
+ONCALL = Document(
+    "oncall.md",
+    "On-call Guide",
+    "# On-call Guide\n\nThe Nightjar is paid €90 for each night of the rotation.\n\n"
+    "Tickets are logged in Ferrybook, our ticket tracker, and every SLT is measured from the first customer message.\n",
+    "oncall.md",
+)
 
 
 def test_definitions_become_unanticipated_probes_asked_in_the_definitions_words() -> None:
@@ -123,10 +158,20 @@ def test_definitions_become_unanticipated_probes_asked_in_the_definitions_words(
     assert "Moonbeam" not in asked
 
 
-DIRECTORY = Document("people.docx", "Team Directory", "# Team Directory\n\nName | Role | Team | Office\nWilma Trask | Storage Lead | Storage Ops | Ghent\n"
-                     "Ivo Lenz | Billing Lead | Billing | Lyon\n", "people.docx")
-INCIDENT = Document("incident.md", "Outage of 3 May", "# Outage of 3 May\n\n- **Report owner:** Wilma Trask\n- **Severity:** high\n\n"
-                    "Uploads failed for 40 minutes. Refunds above €500 for affected customers are approved by the Billing Lead.\n", "incident.md")
+DIRECTORY = Document(
+    "people.docx",
+    "Team Directory",
+    "# Team Directory\n\nName | Role | Team | Office\nWilma Trask | Storage Lead | Storage Ops | Ghent\n"
+    "Ivo Lenz | Billing Lead | Billing | Lyon\n",
+    "people.docx",
+)
+INCIDENT = Document(
+    "incident.md",
+    "Outage of 3 May",
+    "# Outage of 3 May\n\n- **Report owner:** Wilma Trask\n- **Severity:** high\n\n"
+    "Uploads failed for 40 minutes. Refunds above €500 for affected customers are approved by the Billing Lead.\n",
+    "incident.md",
+)
 
 
 def test_bridges_ask_for_an_attribute_from_another_document_through_a_relation() -> None:
@@ -142,7 +187,9 @@ def test_bridges_ask_for_an_attribute_from_another_document_through_a_relation()
 
 def test_a_bridge_whose_answer_no_single_chunk_supports_is_rejected_and_counted() -> None:
     notes = " ".join(f"note{chr(97 + i // 26)}{chr(97 + i % 26)}." for i in range(300))  # one cell longer than a chunk
-    directory = Document("people.docx", "Team Directory", f"# Team Directory\n\nName | Team | Notes\nWilma Trask | Storage Ops | {notes}\n", "people.docx")
+    directory = Document(
+        "people.docx", "Team Directory", f"# Team Directory\n\nName | Team | Notes\nWilma Trask | Storage Ops | {notes}\n", "people.docx"
+    )
     probes = generate_probes([INCIDENT, directory], per_kind=10)
     assert not [i for i in probes.items if i.kind == "multi_doc" and i.answers == ("Storage Ops",)]
     assert probes.rejected["multi_doc"]["not supported by one chunk"] == 1

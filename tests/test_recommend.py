@@ -18,10 +18,20 @@ def verdicts(acc: float, n: int = 200) -> dict[str, bool]:
     return {f"q{i}": i < round(acc * n) for i in range(n)}
 
 
-def arm(name: str, acc: float, p95: float, *, half: float = 0.03, cites: float = 0.0, leak: float | None = None,
-        refresh_s: float | None = None, method: str | None = None) -> ArmEvidence:
-    return ArmEvidence(name, iv(acc, half), iv(p95, 0.1), iv(cites), iv(leak) if leak is not None else None, refresh_s, method,
-                       correct=verdicts(acc))  # fmt: skip
+def arm(
+    name: str,
+    acc: float,
+    p95: float,
+    *,
+    half: float = 0.03,
+    cites: float = 0.0,
+    leak: float | None = None,
+    refresh_s: float | None = None,
+    method: str | None = None,
+) -> ArmEvidence:
+    return ArmEvidence(
+        name, iv(acc, half), iv(p95, 0.1), iv(cites), iv(leak) if leak is not None else None, refresh_s, method, correct=verdicts(acc)
+    )
 
 
 BASE = arm("base", 0.10, 0.8)
@@ -134,11 +144,16 @@ def test_demo_case_recommends_nothing_and_names_rag_and_the_latency_lever() -> N
     evidence = [demo_arm("base", 2, 0.9), demo_arm("finetuned", 4, 1.1), demo_arm("rag", 10, 7.9), demo_arm("hybrid", 10, 8.4)]
     rec = recommend(evidence, Requirements(latency_budget_p95_s=5.0, update_frequency="rarely"), machine="Test CPU, 2 cores")
     assert rec.arm == "rag" and not rec.meets_requirements  # the closest, not a verdict
-    assert rec.headline.startswith("No arm meets the requirements. Closest: rag (p95 latency 7.90 s exceeds the budget of 5 s (measured on Test CPU")
+    assert rec.headline.startswith(
+        "No arm meets the requirements. Closest: rag (p95 latency 7.90 s exceeds the budget of 5 s (measured on Test CPU"
+    )
     assert "bf16 matrix units" in rec.levers[0] and "GPU" in rec.levers[0] and "smaller [retrieval] k" in rec.levers[0]
     assert "clearly better than the base model (62.5% vs 12.5%, p = 0.00781)" in rec.reasons[0].text
     assert [r.requirement for r in rec.ruled_out["finetuned"]] == ["vs_base", "accuracy"]
-    assert "not significantly better than base" in rec.ruled_out["finetuned"][0].text and "2/0 discordant, p = 0.5" in rec.ruled_out["finetuned"][0].text
+    assert (
+        "not significantly better than base" in rec.ruled_out["finetuned"][0].text
+        and "2/0 discordant, p = 0.5" in rec.ruled_out["finetuned"][0].text
+    )
     assert [r.requirement for r in rec.ruled_out["hybrid"]] == ["latency"]
 
 

@@ -60,16 +60,30 @@ def _updated(system: FakeArm) -> FakeArm:
 
 def build_result(tmp_path: Path):
     systems = arms()
-    result = compare(systems, PROBES, tmp_path / "run", requirements=Requirements(restricted_data=True, update_frequency="weekly"),
-                     evaluation=EvaluationConfig(bootstrap_samples=200, noise_ks=(1, 3), noise_probes=6), knows_version=1,
-                     costs={"rag": ArmCost(indexing_s=3.5, disk_mb=12.0), "finetuned": ArmCost(training_s=420.0, disk_mb=35.0)},
-                     stages_s={"ingest v1": 1.0}, show_progress=False)  # fmt: skip
+    result = compare(
+        systems,
+        PROBES,
+        tmp_path / "run",
+        requirements=Requirements(restricted_data=True, update_frequency="weekly"),
+        evaluation=EvaluationConfig(bootstrap_samples=200, noise_ks=(1, 3), noise_probes=6),
+        knows_version=1,
+        costs={"rag": ArmCost(indexing_s=3.5, disk_mb=12.0), "finetuned": ArmCost(training_s=420.0, disk_mb=35.0)},
+        stages_s={"ingest v1": 1.0},
+        show_progress=False,
+    )
 
     def reindex(system):
         return _updated(system), RefreshResult("re-index", 2.5, True, "3 chunks embedded, 120 reused")
 
-    fresh = measure_freshness(systems, PROBES, tmp_path / "run", new_version=2,
-                              refreshers={"rag": reindex, "finetuned": manifest_refresher(420.0)}, samples=100, show_progress=False)  # fmt: skip
+    fresh = measure_freshness(
+        systems,
+        PROBES,
+        tmp_path / "run",
+        new_version=2,
+        refreshers={"rag": reindex, "finetuned": manifest_refresher(420.0)},
+        samples=100,
+        show_progress=False,
+    )
     docs = [Document("a.md", "A", "Quarterly zorbling of frammistats " * 20, "a.md")]
     scorer = ScriptedScorer(lambda text: -4.0 if "zorbling" in text else -3.0, name="fake")
     domain = domain_distance(docs, scorer, known_facts=result.summaries["base"].by_kind["fact"]["accuracy"])
@@ -86,13 +100,27 @@ def test_the_report_has_every_section_and_links_reasons_to_numbers(tmp_path: Pat
     assert set(result.noise.not_applicable) == {"base", "finetuned"}, "closed-book arms are reported, not dropped"
     html_path = write_report(result, tmp_path / "report")
     html = html_path.read_text()
-    for heading in ("Recommendation:", "Accuracy by probe kind", "Every metric", "Why answers were wrong", "Sensitivity to retrieval noise",
-                    "Latency", "Freshness after a document update", "Access leakage", "Domain distance", "Cost", "Example answers"):
+    for heading in (
+        "Recommendation:",
+        "Accuracy by probe kind",
+        "Every metric",
+        "Why answers were wrong",
+        "Sensitivity to retrieval noise",
+        "Latency",
+        "Freshness after a document update",
+        "Access leakage",
+        "Domain distance",
+        "Cost",
+        "Example answers",
+    ):
         assert heading in html, heading
     assert "withheld (unconfident, model's refusal probability 0.31):</b> It is 8 days [1]." in html
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "") and "<script" not in html  # opens offline
     rec = recommend_result(result)
-    assert rec.arm == "rag" and set(rec.ruled_out) == {"base", "finetuned"}  # finetuned leaks; base is under min_accuracy (listed, not a candidate)
+    assert rec.arm == "rag" and set(rec.ruled_out) == {
+        "base",
+        "finetuned",
+    }  # finetuned leaks; base is under min_accuracy (listed, not a candidate)
     for reason in rec.reasons:
         assert f'id="{reason.anchor}"' in html, reason.anchor  # every reason links to a cell that exists
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
@@ -121,7 +149,9 @@ def test_every_wrong_answer_is_written_with_its_class_and_who_got_it_right(tmp_p
         assert [r["qid"] for r in rows] == [s.qid for s in scores if not s.correct]
         for row in rows:
             assert row["failure"] in ("retrieval_miss", "generation_miss", "should_have_refused", "wrong_refusal", "error")
-            assert row["right_in"] == [a for a in result.scores if a != arm and any(s.qid == row["qid"] and s.correct for s in result.scores[a])]
+            assert row["right_in"] == [
+                a for a in result.scores if a != arm and any(s.qid == row["qid"] and s.correct for s in result.scores[a])
+            ]
     rag_rows = [json.loads(line) for line in Path(summary["errors"]["rag"]).read_text().splitlines()]
     assert sorted(r["failure"] for r in rag_rows) == ["generation_miss", "retrieval_miss"]
     assert Path(summary["errors"]["rag"]).resolve().as_uri() in (tmp_path / "report" / "report.html").read_text()
@@ -131,10 +161,26 @@ def test_every_wrong_answer_is_written_with_its_class_and_who_got_it_right(tmp_p
 def test_the_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     html_path = write_report(build_result(tmp_path), tmp_path / "report")
     shot = tmp_path / "report.png"
-    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={tempfile.mkdtemp()}", f"--screenshot={shot}", "--window-size=1280,2400",
-                    html_path.resolve().as_uri()], check=True, timeout=120, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tempfile.mkdtemp()}",
+            f"--screenshot={shot}",
+            "--window-size=1280,2400",
+            html_path.resolve().as_uri(),
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
     shutil.copyfile(shot, Path(tempfile.gettempdir()) / "ragft-report-screenshot.png")  # for a human to look at
     assert shot.stat().st_size > 20_000
     assert re.search(r"<svg[^>]+>", html_path.read_text())
@@ -142,8 +188,14 @@ def test_the_report_renders_in_headless_chromium(tmp_path: Path) -> None:
 
 def test_the_noise_sweep_and_freshness_reuse_the_answers_the_main_run_already_made(tmp_path: Path) -> None:
     systems = arms()
-    result = compare(systems, PROBES, tmp_path / "out", evaluation=EvaluationConfig(bootstrap_samples=50, noise_ks=(1, 4), noise_probes=6),
-                     knows_version=1, show_progress=False)  # fmt: skip
+    result = compare(
+        systems,
+        PROBES,
+        tmp_path / "out",
+        evaluation=EvaluationConfig(bootstrap_samples=50, noise_ks=(1, 4), noise_probes=6),
+        knows_version=1,
+        show_progress=False,
+    )
     run = tmp_path / "out" / "answers"
     assert (run / "noise" / "k1" / "rag.jsonl").is_file() and not (run / "noise" / "k4").exists()  # k=4 is the arm's own k
     at_own_k = next(p for p in result.noise.points if p.k == 4)
@@ -152,8 +204,16 @@ def test_the_noise_sweep_and_freshness_reuse_the_answers_the_main_run_already_ma
     def reindex(system):
         return _updated(system), RefreshResult("re-index", 2.5, True)
 
-    fresh = measure_freshness(systems, PROBES, run, new_version=2, refreshers={"rag": reindex, "finetuned": manifest_refresher(9.0)},
-                              samples=50, show_progress=False, answered=result.records)  # fmt: skip
+    fresh = measure_freshness(
+        systems,
+        PROBES,
+        run,
+        new_version=2,
+        refreshers={"rag": reindex, "finetuned": manifest_refresher(9.0)},
+        samples=50,
+        show_progress=False,
+        answered=result.records,
+    )
     assert not (run / "freshness" / "before").exists()  # the main run's answers were made on the old version
     assert sorted(p.name for p in (run / "freshness" / "after").iterdir()) == ["rag.jsonl"]  # only the refreshed arm answers again
     assert fresh["rag"].stale_before.value == 1.0 and fresh["rag"].fresh_after.value == 1.0

@@ -64,8 +64,9 @@ CORPUS = [
 SECRET = chunk(6, "Project Nightingale merger price is 42 million euros.", acl=frozenset({"board"}))
 
 
-def make(tmp_path: Path, chunks: Sequence[Chunk] = CORPUS, key: str = "v1", embedder: ToyEmbedder | None = None,
-         **settings: object) -> tuple[Retriever, ToyEmbedder]:  # fmt: skip
+def make(
+    tmp_path: Path, chunks: Sequence[Chunk] = CORPUS, key: str = "v1", embedder: ToyEmbedder | None = None, **settings: object
+) -> tuple[Retriever, ToyEmbedder]:
     embedder = embedder or ToyEmbedder()
     config = replace(RetrievalConfig(), **settings)
     retriever = Retriever(config, embedder, tmp_path / "index")

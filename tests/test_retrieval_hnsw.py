@@ -37,10 +37,7 @@ def space(tmp_path: Path) -> tuple[list[Chunk], TableEmbedder, np.ndarray]:
     rng = np.random.default_rng(7)
     centers = unit(rng.standard_normal((40, 32)))
     vectors = unit(centers[rng.integers(0, 40, 600)] + 0.3 * rng.standard_normal((600, 32)))
-    chunks = [
-        Chunk(f"c{i}", f"d{i}", f"chunk {i}", 0, 8, acl=frozenset({"team"}) if i % 5 == 0 else frozenset())
-        for i in range(600)
-    ]
+    chunks = [Chunk(f"c{i}", f"d{i}", f"chunk {i}", 0, 8, acl=frozenset({"team"}) if i % 5 == 0 else frozenset()) for i in range(600)]
     queries = unit(centers + 0.2 * rng.standard_normal((40, 32)))
     table = {chunk.text: vectors[i] for i, chunk in enumerate(chunks)}
     table.update({f"query {i}": queries[i] for i in range(40)})

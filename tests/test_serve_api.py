@@ -59,6 +59,7 @@ def test_an_outsider_never_gets_a_restricted_citation_or_document(served: Served
     denied = [e for e in reads if e["system"] == "documents" and e["user"] == "alice" and e["question"].endswith("salaries.md")]
     assert denied and denied[0]["cited"] == [], "a denied document read is audited, citing nothing"
 
+
 def test_the_audit_endpoint_is_for_admins_only(served: Served) -> None:
     served.ask("alice", LISBON)
     assert served.client.get("/v1/audit", headers=served.auth("alice")).status_code == 403
@@ -109,8 +110,9 @@ def test_malformed_bodies_get_a_json_4xx_without_a_traceback(served: Served, bod
 
 
 def test_chat_completions_answers_in_the_openai_shape(served: Served) -> None:
-    reply = served.client.post("/v1/chat/completions", headers=served.auth("alice"),
-                               json={"model": "rag", "messages": [{"role": "user", "content": LISBON}]})  # fmt: skip
+    reply = served.client.post(
+        "/v1/chat/completions", headers=served.auth("alice"), json={"model": "rag", "messages": [{"role": "user", "content": LISBON}]}
+    )
     body = reply.json()
     assert body["object"] == "chat.completion" and "9:00" in body["choices"][0]["message"]["content"]
     assert body["ragft"]["citations"][0]["doc_id"] == "offices.md"
@@ -125,10 +127,14 @@ def test_the_official_openai_client_works_against_the_server(served: Served) -> 
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.one_of(
-    st.binary(max_size=300),
-    st.dictionaries(st.sampled_from(["question", "system", "x"]), st.one_of(st.text(max_size=80), st.integers(), st.none()), max_size=3),
-))  # fmt: skip
+@given(
+    body=st.one_of(
+        st.binary(max_size=300),
+        st.dictionaries(
+            st.sampled_from(["question", "system", "x"]), st.one_of(st.text(max_size=80), st.integers(), st.none()), max_size=3
+        ),
+    )
+)
 def test_fuzzed_ask_bodies_never_get_a_5xx(served: Served, body) -> None:
     if isinstance(body, dict):
         reply = served.client.post("/v1/ask", json=body, headers=served.auth("hanna"))

@@ -39,8 +39,16 @@ def audit_with_entries(tmp_path: Path, n: int = 4) -> tuple[AuditLog, Path]:
     ws = Workspace.init(tmp_path / "ws")
     log = AuditLog(ws)
     for i in range(n):
-        log.append(user="alice" if i % 2 else "bob", question=f"q{i}", system="rag", retrieved=[f"d@v1#{i}"], cited=[],
-                   corpus_version=1, answer_text=f"a{i}", latency_s=0.1)  # fmt: skip
+        log.append(
+            user="alice" if i % 2 else "bob",
+            question=f"q{i}",
+            system="rag",
+            retrieved=[f"d@v1#{i}"],
+            cited=[],
+            corpus_version=1,
+            answer_text=f"a{i}",
+            latency_s=0.1,
+        )
     return log, serve_db_path(ws)
 
 
@@ -80,8 +88,16 @@ def test_serving_an_arm_trained_on_restricted_documents_is_refused_unless_allowe
     ws = Workspace.init(tmp_path / "ws")
     directory = adapter_dir(ws, "finetuned")
     directory.mkdir(parents=True)
-    chunk = {"chunk_id": "salaries.md@v1#0", "doc_id": "salaries.md", "text": "Band L3 pays 70,000 EUR.", "start": 0, "end": 24,
-             "title": "Salary Bands", "acl": ["hr"], "page": None}  # fmt: skip
+    chunk = {
+        "chunk_id": "salaries.md@v1#0",
+        "doc_id": "salaries.md",
+        "text": "Band L3 pays 70,000 EUR.",
+        "start": 0,
+        "end": 24,
+        "title": "Salary Bands",
+        "acl": ["hr"],
+        "page": None,
+    }
     (directory / "training_set.json").write_text(
         '{"corpus_version": 1, "facts": [], "pairs": [], "chunks": [' + __import__("json").dumps(chunk) + "]}", encoding="utf-8"
     )

@@ -24,8 +24,16 @@ def logged_workspace(tmp_path: Path, n: int = 4) -> Workspace:
     ws = Workspace.init(tmp_path / "ws")
     log = AuditLog(ws)
     for i in range(n):
-        log.append(user="alice", question=f"q{i}", system="rag", retrieved=[f"d@v1#{i}"], cited=[], corpus_version=1,
-                   answer_text=f"a{i}", latency_s=0.1)  # fmt: skip
+        log.append(
+            user="alice",
+            question=f"q{i}",
+            system="rag",
+            retrieved=[f"d@v1#{i}"],
+            cited=[],
+            corpus_version=1,
+            answer_text=f"a{i}",
+            latency_s=0.1,
+        )
     log.close()
     return ws
 
@@ -42,8 +50,9 @@ def rechain_without_key(ws: Workspace) -> None:
     db = sqlite3.connect(serve_db_path(ws))
     log = AuditLog.__new__(AuditLog)  # only for its row reader
     prev = GENESIS
-    rows = db.execute("SELECT seq, time, user, question, system, retrieved, cited, corpus_version, answer_sha256, latency_s "
-                      "FROM audit ORDER BY seq").fetchall()  # fmt: skip
+    rows = db.execute(
+        "SELECT seq, time, user, question, system, retrieved, cited, corpus_version, answer_sha256, latency_s FROM audit ORDER BY seq"
+    ).fetchall()
     for row in rows:
         keys = ("seq", "time", "user", "question", "system", "retrieved", "cited", "corpus_version", "answer_sha256", "latency_s")
         body = dict(zip(keys, row, strict=True))

@@ -96,8 +96,13 @@ def test_killing_an_ingest_mid_commit_beside_a_running_server_keeps_the_previous
     (mixed_folder / "notes.txt").write_text("Team notes\n\nThe launch moved to 9 April.\n")
     (mixed_folder / "later.md").write_text("# Later\n\nAdded later.\n")
     env = {**os.environ, "RAGFT_TEST_COMMIT_PAUSE_S": "60"}
-    ingester = subprocess.Popen([sys.executable, "-m", "ragft", "ingest", str(mixed_folder), "-w", str(ws)],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)  # fmt: skip
+    ingester = subprocess.Popen(
+        [sys.executable, "-m", "ragft", "ingest", str(mixed_folder), "-w", str(ws)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
     try:
         assert ingester.stdout is not None
         for line in ingester.stdout:
@@ -143,7 +148,9 @@ def test_killing_the_server_during_an_http_ingest_keeps_the_previous_version(ws:
     log_path = ws / "server.log"
     try:
         request = threading.Thread(
-            target=lambda: _ignore_errors(lambda: httpx.post(f"{base}/v1/ingest", json={"paths": [str(new_docs)]}, headers=admin, timeout=90)),
+            target=lambda: _ignore_errors(
+                lambda: httpx.post(f"{base}/v1/ingest", json={"paths": [str(new_docs)]}, headers=admin, timeout=90)
+            ),
             daemon=True,
         )
         request.start()
@@ -185,7 +192,9 @@ def test_a_kill_between_an_ingest_commit_and_its_audit_entry_is_reconciled_and_h
     log_path = ws / "server.log"
     try:
         request = threading.Thread(
-            target=lambda: _ignore_errors(lambda: httpx.post(f"{base}/v1/ingest", json={"paths": [str(new_docs)]}, headers=admin, timeout=90)),
+            target=lambda: _ignore_errors(
+                lambda: httpx.post(f"{base}/v1/ingest", json={"paths": [str(new_docs)]}, headers=admin, timeout=90)
+            ),
             daemon=True,
         )
         request.start()

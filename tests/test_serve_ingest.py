@@ -101,8 +101,17 @@ def test_ingesting_the_same_files_again_changes_nothing(served: Served, new_docs
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"paths": []}, {"paths": "docs"}, {"paths": [""]}, {"paths": ["  "]}, {"paths": ["a\u0000b"]},
-     {"paths": ["a"], "sync": "yes"}, {"paths": ["a"], "surprise": 1}, [1, 2]],
+    [
+        {},
+        {"paths": []},
+        {"paths": "docs"},
+        {"paths": [""]},
+        {"paths": ["  "]},
+        {"paths": ["a\u0000b"]},
+        {"paths": ["a"], "sync": "yes"},
+        {"paths": ["a"], "surprise": 1},
+        [1, 2],
+    ],
 )
 def test_malformed_ingest_bodies_are_a_clear_422(served: Served, body: object) -> None:
     reply = post_ingest(served, "root", body)

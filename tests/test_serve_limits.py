@@ -98,8 +98,10 @@ def test_questions_are_limited_by_tokens_not_characters(tmp_path: Path, mixed_fo
     client, auth = tiny_app(tmp_path, mixed_folder, tiny_gguf)
     for question in ("電池は何時間持ちますか" * 181, "\N{GRINNING FACE}\N{MATHEMATICAL BOLD CAPITAL A}" * 1000):
         assert len(question) <= 2000
-        for path, body in (("/v1/ask", {"question": question}),
-                           ("/v1/chat/completions", {"messages": [{"role": "user", "content": question}], "stream": True})):  # fmt: skip
+        for path, body in (
+            ("/v1/ask", {"question": question}),
+            ("/v1/chat/completions", {"messages": [{"role": "user", "content": question}], "stream": True}),
+        ):
             reply = client.post(path, json=body, headers=auth)
             assert reply.status_code == 413, (path, reply.status_code, reply.text[:200])
             assert "tokens" in reply.json()["error"] and "Traceback" not in reply.text

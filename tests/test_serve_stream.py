@@ -98,6 +98,8 @@ def test_a_withheld_ungrounded_answer_is_never_streamed_and_the_audit_hashes_wha
     assert sent == REFUSAL and chunks[-1]["ragft"]["refused"] is True
     (entry,) = AuditLog(ws).entries()
     assert entry.answer_sha256 == hashlib.sha256(sent.encode("utf-8")).hexdigest()
-    with client.stream("POST", "/v1/ask?stream=true", json={"question": LISBON}, headers={"Authorization": f"Bearer {keys['alice']}"}) as reply:
+    with client.stream(
+        "POST", "/v1/ask?stream=true", json={"question": LISBON}, headers={"Authorization": f"Bearer {keys['alice']}"}
+    ) as reply:
         text = "".join(reply.iter_text())
     assert "zebra" not in text and REFUSAL in text

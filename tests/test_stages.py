@@ -64,7 +64,6 @@ def test_injection_reports_closed_book_arms_as_not_exposed_and_answers_retrievin
     assert systems["rag"].retriever is not hostile, "the arm keeps its own index"
 
 
-
 def test_every_answer_file_summary_json_names_exists_even_for_an_arm_name_that_is_not_file_safe(tmp_path: Path) -> None:
     import json
 
@@ -73,8 +72,9 @@ def test_every_answer_file_summary_json_names_exists_even_for_an_arm_name_that_i
     from ragft.report import write_report
 
     systems = {"finetuned+rag": FakeArm("finetuned+rag", {}, docs={}, k=2), "base": FakeArm("base", {})}
-    result = compare(systems, PROBES, tmp_path, evaluation=EvaluationConfig(bootstrap_samples=20, noise_ks=(1,), noise_probes=2),
-                     show_progress=False)  # fmt: skip
+    result = compare(
+        systems, PROBES, tmp_path, evaluation=EvaluationConfig(bootstrap_samples=20, noise_ks=(1,), noise_probes=2), show_progress=False
+    )
     write_report(result, tmp_path)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["answers"]["finetuned+rag"] == str(answers_path(tmp_path / "answers", "finetuned+rag"))

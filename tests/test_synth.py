@@ -67,10 +67,13 @@ def test_every_fact_is_asked_both_ways_round_in_at_least_two_phrasings():
 def test_facts_are_decontextualized_pronouns_resolved_and_the_document_named():
     from ragft.synth.rules import decontextualize
 
-    text = ("# Fleet\n\nThe Brightfen B2 logger ships with a lithium cell. It weighs 240 grams with the cell fitted. "
-            "Its warranty lasts 3 years from the date of purchase. They are assembled in Tampere by the hardware team.\n")
-    facts = extract_facts(chunk_document(Document("fleet.md", "Fleet", text, "fleet.md"), size_tokens=200, overlap_tokens=0)[0],
-                          paraphrases=2)  # fmt: skip
+    text = (
+        "# Fleet\n\nThe Brightfen B2 logger ships with a lithium cell. It weighs 240 grams with the cell fitted. "
+        "Its warranty lasts 3 years from the date of purchase. They are assembled in Tampere by the hardware team.\n"
+    )
+    facts = extract_facts(
+        chunk_document(Document("fleet.md", "Fleet", text, "fleet.md"), size_tokens=200, overlap_tokens=0)[0], paraphrases=2
+    )
     statements = {f.answer: f.statement for f in facts}
     assert statements["240 grams"].startswith("Fleet: Brightfen B2 weighs 240 grams")  # "It" -> the subject named before
     assert "Brightfen B2's warranty lasts 3 years" in statements["3 years"]
@@ -112,10 +115,12 @@ def test_unsupported_model_answers_are_rejected_and_counted():
     def reply(messages):
         if "Rewrite" in messages[-1]["content"]:
             return "1. When did Orrivale start?\n2. not a question\n3. In which year was the company set up?"
-        return ("Q: In what year was Orrivale founded?\nA: 2017\n"
-                "Q: Who is the CEO of Orrivale?\nA: Jane Invented\n"
-                "Q: What is the weekly working time?\nA: 37.5 hours\n"
-                "Q: Where was Orrivale founded?\nA: in Tampere.\n")  # fmt: skip
+        return (
+            "Q: In what year was Orrivale founded?\nA: 2017\n"
+            "Q: Who is the CEO of Orrivale?\nA: Jane Invented\n"
+            "Q: What is the weekly working time?\nA: 37.5 hours\n"
+            "Q: Where was Orrivale founded?\nA: in Tampere.\n"
+        )
 
     data = build_training_set(chunks()[:1], 1, settings=SETTINGS, generator=ScriptedGenerator(reply), corpus_text=TEXT)
     answers = {f.answer for f in data.facts}
@@ -211,12 +216,16 @@ def test_focus_questions_put_their_chunks_first_and_train_the_fact_they_ask_abou
     from ragft.types import QAItem
 
     ws = Workspace.init(tmp_path / "ws")
-    others = [Document(f"memo{i}.md", f"Memo {i}", f"The memo number {i} was written in 20{10 + i} by the finance team.", f"m{i}")
-              for i in range(6)]  # fmt: skip
+    others = [
+        Document(f"memo{i}.md", f"Memo {i}", f"The memo number {i} was written in 20{10 + i} by the finance team.", f"m{i}")
+        for i in range(6)
+    ]
     ws.store.commit(IngestPlan(added=(Document("handbook.md", "Handbook", TEXT, "handbook.md"), *others)))
     asked = QAItem("q1", "How long may a claim wait?", ("30 calendar days",), True, ("handbook.md",), "fact", {})
     write_questions([asked], ws.root / "focus.jsonl")
-    ws = ws.with_settings({"embedder": "hashing", "max_chunks": 3, "facts_per_chunk": 1, "chunk_size_tokens": 40, "chunk_overlap_tokens": 0})
+    ws = ws.with_settings(
+        {"embedder": "hashing", "max_chunks": 3, "facts_per_chunk": 1, "chunk_size_tokens": 40, "chunk_overlap_tokens": 0}
+    )
     unfocused = synthesize_training_set(ws)
     assert not any("30 calendar days" in f.statement for f in unfocused.facts)
     focused = synthesize_training_set(ws.with_settings({"focus_questions": "focus.jsonl"}))

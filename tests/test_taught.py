@@ -33,16 +33,25 @@ PROBES = [
     QAItem("p2", "Who founded b?", ("two engineers",), True, ("b.md",)),  # b.md trained, but not the chunk with this fact
     QAItem("p3", "What is the on-call pay?", ("350",), True, ("d.md",)),  # d.md not trained at all
     QAItem("p4", "What is the CEO's shoe size?", (), False, (), kind="out_of_scope"),  # nothing to have learned
-    QAItem("p5", "Cap and claims?", ("180 EUR; 30 days",), True, ("a.md", "b.md"), kind="multi_doc",
-           meta={"answer_parts": ["180 EUR", "30 days"]}),  # each part in a trained chunk of a gold doc
-    QAItem("p6", "Cap and logger?", ("180 EUR; 2017",), True, ("a.md", "c.md"), kind="multi_doc",
-           meta={"answer_parts": ["180 EUR", "2017"]}),  # one part missing from the trained text
-]  # fmt: skip
+    QAItem(
+        "p5",
+        "Cap and claims?",
+        ("180 EUR; 30 days",),
+        True,
+        ("a.md", "b.md"),
+        kind="multi_doc",
+        meta={"answer_parts": ["180 EUR", "30 days"]},
+    ),  # each part in a trained chunk of a gold doc
+    QAItem(
+        "p6", "Cap and logger?", ("180 EUR; 2017",), True, ("a.md", "c.md"), kind="multi_doc", meta={"answer_parts": ["180 EUR", "2017"]}
+    ),  # one part missing from the trained text
+]
 
 
 def _score(qid: str, correct: float) -> Score:
-    return Score("finetuned", qid, "fact", correct, 0.0, 0.0, 0.0, False, False, 0.0, None, None, None, None, None, None,
-                 None, None, None, None)  # fmt: skip
+    return Score(
+        "finetuned", qid, "fact", correct, 0.0, 0.0, 0.0, False, False, 0.0, None, None, None, None, None, None, None, None, None, None
+    )
 
 
 def test_a_probe_is_covered_only_when_its_gold_fact_is_in_a_trained_chunk() -> None:
@@ -54,8 +63,16 @@ def test_covered_accuracy_is_counted_on_covered_answerable_probes() -> None:
     coverage = probe_coverage(PROBES, CHUNKS)
     scores = [_score("p1", 1), _score("p2", 0), _score("p3", 1), _score("p4", 1), _score("p5", 0), _score("p6", 0)]
     got = covered_accuracy(scores, coverage)
-    assert got == {"probes": 6, "answerable": 5, "covered": 2, "coverage_share": 0.4, "accuracy_all": round(3 / 6, 4),
-                   "accuracy_answerable": 0.4, "accuracy_covered": 0.5, "accuracy_uncovered": round(1 / 3, 4)}  # fmt: skip
+    assert got == {
+        "probes": 6,
+        "answerable": 5,
+        "covered": 2,
+        "coverage_share": 0.4,
+        "accuracy_all": round(3 / 6, 4),
+        "accuracy_answerable": 0.4,
+        "accuracy_covered": 0.5,
+        "accuracy_uncovered": round(1 / 3, 4),
+    }
 
 
 def test_the_known_split_counts_kept_and_gained_facts_against_the_base_model() -> None:
@@ -66,16 +83,23 @@ def test_the_known_split_counts_kept_and_gained_facts_against_the_base_model() -
 
 
 def test_the_cost_to_cover_the_rest_is_the_measured_time_per_chunk() -> None:
-    assert cost_to_cover(120.0, 6, 40) == {"chunks_used": 6, "chunks_total": 40, "chunks_left": 34,
-                                           "training_s_per_chunk": 20.0, "projected_s_for_the_rest": 680.0}  # fmt: skip
+    assert cost_to_cover(120.0, 6, 40) == {
+        "chunks_used": 6,
+        "chunks_total": 40,
+        "chunks_left": 34,
+        "training_s_per_chunk": 20.0,
+        "projected_s_for_the_rest": 680.0,
+    }
     assert cost_to_cover(None, 6, 40)["projected_s_for_the_rest"] is None
     assert cost_to_cover(50.0, 10, 10)["chunks_left"] == 0
 
 
 def test_leakage_finds_copies_and_near_copies_of_probes_in_the_training_questions() -> None:
-    probes = [QAItem("copy", "What is the hotel cap per night in Tampere?", ("180",), True, ("a.md",)),
-              QAItem("near", "So what is the hotel cap per night in Tampere these days?", ("180",), True, ("a.md",)),
-              QAItem("new", "Who answers Squall-1 incidents?", ("Lamplighter",), True, ("s.md",))]  # fmt: skip
+    probes = [
+        QAItem("copy", "What is the hotel cap per night in Tampere?", ("180",), True, ("a.md",)),
+        QAItem("near", "So what is the hotel cap per night in Tampere these days?", ("180",), True, ("a.md",)),
+        QAItem("new", "Who answers Squall-1 incidents?", ("Lamplighter",), True, ("s.md",)),
+    ]
     training = ["What is the hotel cap per night in Tampere?", "When are claims due?", "How long is the working week?"]
     leak = probe_leakage(probes, training)
     assert leak["leaked"] == 2 and leak["max_containment"] == 1.0 and leak["training_questions"] == 3
@@ -106,7 +130,6 @@ def test_recall_scores_the_key_value_and_counts_errors_as_wrong() -> None:
 
 
 # ---------------------------------------------------------------- on a trained tiny model
-
 
 
 def test_every_arm_built_through_the_registry_decodes_the_same_way(trained: Workspace) -> None:  # noqa: F811
@@ -146,10 +169,19 @@ def test_compare_reports_coverage_leakage_and_recall_for_trained_arms(trained: W
     from ragft.report import summary, write_report
 
     shutil.copytree(trained.root, tmp_path / "ws")
-    ws = Workspace.open(tmp_path / "ws").with_settings({"probes_per_kind": 1, "noise_probes": 0, "injection_probes": 0,
-                                                       "bootstrap_samples": 20, "recall_questions": 2, "max_new_tokens": 4})  # fmt: skip
-    result = run_comparison(ws, arms=["base", "finetuned", "rag-parity"], out_dir=tmp_path / "out", measure_domain=False,
-                            say=lambda _: None)  # fmt: skip
+    ws = Workspace.open(tmp_path / "ws").with_settings(
+        {
+            "probes_per_kind": 1,
+            "noise_probes": 0,
+            "injection_probes": 0,
+            "bootstrap_samples": 20,
+            "recall_questions": 2,
+            "max_new_tokens": 4,
+        }
+    )
+    result = run_comparison(
+        ws, arms=["base", "finetuned", "rag-parity"], out_dir=tmp_path / "out", measure_domain=False, say=lambda _: None
+    )
     taught = summary(result)["taught"]
     assert set(taught["arms"]) == {"finetuned", "rag-parity"} and set(taught["leakage"]) == {"finetuned"}
     coverage = taught["probe_coverage"]["finetuned"]

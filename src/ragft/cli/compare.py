@@ -13,15 +13,24 @@ from ragft.cli.common import WorkspaceOption, app, console, open_workspace, user
 from ragft.workspace import Workspace
 
 
-def _train(ws: Workspace, arm: str, *, resume: bool = False, version: int | None = None, budget: str | None = None,
-           pairs: Path | None = None) -> None:  # fmt: skip
+def _train(
+    ws: Workspace, arm: str, *, resume: bool = False, version: int | None = None, budget: str | None = None, pairs: Path | None = None
+) -> None:
     from ragft.train.arms import train_arm, training_progress
     from ragft.train.budget import parse_budget
 
     minutes = parse_budget(budget) if budget is not None else None  # a bad value fails before any work
     with training_progress() as progress:
-        result = train_arm(ws, arm, resume=resume, progress=progress, version=version, budget_minutes=minutes, pairs_file=pairs,
-                           say=lambda text: console.print(text, highlight=False))  # fmt: skip
+        result = train_arm(
+            ws,
+            arm,
+            resume=resume,
+            progress=progress,
+            version=version,
+            budget_minutes=minutes,
+            pairs_file=pairs,
+            say=lambda text: console.print(text, highlight=False),
+        )
     m, cov, plan = result.metrics, result.manifest.coverage, result.manifest.plan
     team = f", {cov.get('team_pairs', 0)} team pairs ({sum(cov.get('team_pairs_dropped', {}).values())} dropped)" if pairs else ""
     console.print(
@@ -38,7 +47,12 @@ def train(
     arm: Annotated[str, typer.Option("--arm", "-a", help=f"The arm to train: {' | '.join(arm_registry.trained_arms())}.")] = "finetuned",
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")] = False,
     budget: Annotated[
-        str | None, typer.Option("--budget", "-b", help="Training minutes on this machine, or a preset: smoke | default | gpu (default: budget_minutes in ragft.toml).")
+        str | None,
+        typer.Option(
+            "--budget",
+            "-b",
+            help="Training minutes on this machine, or a preset: smoke | default | gpu (default: budget_minutes in ragft.toml).",
+        ),
     ] = None,
     pairs: Annotated[
         Path | None, typer.Option("--pairs", help="The team's own question/answer pairs (JSONL, the question-file shape) to train on too.")
@@ -59,7 +73,9 @@ def train(
 def compare_command(
     arms: Annotated[
         list[str] | None,
-        typer.Option("--arms", help=f"Arms to compare, comma-separated or repeated: {arm_registry.choices_help()}. Default: all available."),
+        typer.Option(
+            "--arms", help=f"Arms to compare, comma-separated or repeated: {arm_registry.choices_help()}. Default: all available."
+        ),
     ] = None,
     questions: Annotated[Path | None, typer.Option("--questions", "-q", help="A JSONL question file instead of generated probes.")] = None,
     version: Annotated[
@@ -83,8 +99,9 @@ def compare_command(
     chosen = chosen or arm_registry.available_arms(ws)
     check_comparison(ws, chosen, questions=questions, version=version)  # every argument checked before any work
     out_dir = (out or ws.root / "runs" / time.strftime("%Y%m%d-%H%M%S")).resolve()
-    result = run_comparison(ws, arms=chosen, out_dir=out_dir, questions=questions, version=version, measure_domain=domain,
-                            say=console.print)  # fmt: skip
+    result = run_comparison(
+        ws, arms=chosen, out_dir=out_dir, questions=questions, version=version, measure_domain=domain, say=console.print
+    )
     report = write_report(result, out_dir)
     print_summary(result, console)
     console.print(f"Report: [bold]{report}[/]  (summary.json beside it; answers in {result.run_dir})")

@@ -72,8 +72,17 @@ def ingest_command(
     fails that document unless --allow-widen-access. Exit code 1 if any file failed.
     """
     ws = open_workspace(workspace)
-    report = _ingest_with_progress(ws, paths, acl=frozenset(acl), include=include, exclude=exclude, sync=sync, note=note,
-                                   follow_symlinks=follow_symlinks, allow_widen_access=allow_widen_access)  # fmt: skip
+    report = _ingest_with_progress(
+        ws,
+        paths,
+        acl=frozenset(acl),
+        include=include,
+        exclude=exclude,
+        sync=sync,
+        note=note,
+        follow_symlinks=follow_symlinks,
+        allow_widen_access=allow_widen_access,
+    )
     _print_ingest_report(report)
     if report.failures:
         raise typer.Exit(1)
@@ -122,8 +131,10 @@ def _print_ingest_report(report: IngestReport) -> None:
         for doc_id, reasons in sorted(report.flagged.items()):
             table.add_row(_plain(doc_id), _plain("; ".join(reasons)))
         console.print(table)
-        console.print("[dim]They are stored as they are: read them before serving. With \\[retrieval] injection_guard on "
-                      "(the default), RAG leaves their passages out of its prompts.[/]")  # fmt: skip
+        console.print(
+            "[dim]They are stored as they are: read them before serving. With \\[retrieval] injection_guard on "
+            "(the default), RAG leaves their passages out of its prompts.[/]"
+        )
     plan = report.plan
     counts = f"{len(plan.added)} added, {len(plan.changed)} changed, {len(plan.removed)} removed, {len(plan.unchanged)} unchanged"
     if report.version is None:
@@ -164,7 +175,9 @@ def corpus_show(
     if doc_id is None:
         table = Table("doc id", "title", "doc version", "chars", "format", "acl")
         for doc in store.documents(version):
-            table.add_row(doc.doc_id, doc.title, str(doc.version), str(len(doc.text)), doc.metadata.get("format", ""), ",".join(sorted(doc.acl)))
+            table.add_row(
+                doc.doc_id, doc.title, str(doc.version), str(len(doc.text)), doc.metadata.get("format", ""), ",".join(sorted(doc.acl))
+            )
         console.print(table)
         return
     doc = store.document(doc_id, version)

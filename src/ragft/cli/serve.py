@@ -31,8 +31,9 @@ app.add_typer(audit_app, name="audit")
 def _printable(text: str, *, keep: str = "") -> str:
     """`text` with control and format characters (ESC, BEL, bidi overrides, ...) shown as escapes, so a
     caller's question cannot drive the admin's terminal; characters in `keep` stay as they are."""
-    return "".join(ch if ch in keep or unicodedata.category(ch) not in _UNPRINTABLE else ch.encode("unicode_escape").decode("ascii")
-                   for ch in text)  # fmt: skip
+    return "".join(
+        ch if ch in keep or unicodedata.category(ch) not in _UNPRINTABLE else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
 
 
 _UNPRINTABLE = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
@@ -166,14 +167,24 @@ def serve(
     ws = open_workspace(workspace)
     # The system loads after the server listens: /v1/health says "warming up" (and for how long) meanwhile,
     # and a failure to load stops the server with the reason.
-    api = create_app(ws, system_name=system, allow_restricted_training=allow_restricted_training,
-                     rate_limit_per_min=rate_limit_per_min, queue_size=queue_size, warm_in_background=True,
-                     on_warmup_failure=lambda: os.kill(os.getpid(), signal.SIGTERM))  # fmt: skip
+    api = create_app(
+        ws,
+        system_name=system,
+        allow_restricted_training=allow_restricted_training,
+        rate_limit_per_min=rate_limit_per_min,
+        queue_size=queue_size,
+        warm_in_background=True,
+        on_warmup_failure=lambda: os.kill(os.getpid(), signal.SIGTERM),
+    )
     for version in api.state.server.reconciled:
-        err_console.print(f"[yellow]audit:[/] corpus version {version} was ingested without an audit entry (the server stopped "
-                          "between the two); recorded it as reconciled")  # fmt: skip
-    console.print(f"Serving [bold]{system}[/] on http://{host}:{port}  (API docs: http://{host}:{port}/docs); "
-                  f"warming up: http://{host}:{port}/v1/health says when it is ready")  # fmt: skip
+        err_console.print(
+            f"[yellow]audit:[/] corpus version {version} was ingested without an audit entry (the server stopped "
+            "between the two); recorded it as reconciled"
+        )
+    console.print(
+        f"Serving [bold]{system}[/] on http://{host}:{port}  (API docs: http://{host}:{port}/docs); "
+        f"warming up: http://{host}:{port}/v1/health says when it is ready"
+    )
     uvicorn.run(api, host=host, port=port, log_level="warning")
     warmup = api.state.server.warmup
     if warmup is not None and warmup.error is not None:

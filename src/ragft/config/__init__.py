@@ -31,10 +31,24 @@ from ragft.config.settings import (
 )
 
 __all__ = [
-    "DEFAULT_TOML", "Config", "ConfigError", "CorpusConfig", "DecodingConfig", "EvaluationConfig", "ModelsConfig",
-    "Range", "RequirementsConfig", "RetrievalConfig", "ServeConfig", "Setting", "TrainingConfig", "config_from_dict", "edit_toml",
-    "load_config", "spec",
-]  # fmt: skip
+    "DEFAULT_TOML",
+    "Config",
+    "ConfigError",
+    "CorpusConfig",
+    "DecodingConfig",
+    "EvaluationConfig",
+    "ModelsConfig",
+    "Range",
+    "RequirementsConfig",
+    "RetrievalConfig",
+    "ServeConfig",
+    "Setting",
+    "TrainingConfig",
+    "config_from_dict",
+    "edit_toml",
+    "load_config",
+    "spec",
+]
 
 DEFAULT_TOML = render_template(Config, TEMPLATE_HEADER)
 

@@ -66,7 +66,7 @@ def settle_acl(
         raise LoadError(
             f"'{printable(doc.doc_id)}': access would widen ({change.describe()}); kept at its previous version",
             f"keep it with {' '.join('--acl ' + g for g in sorted(previous.acl))}, or widen it on purpose with "
-            "--allow-widen-access (HTTP: \"allow_widen_access\": true)",
+            '--allow-widen-access (HTTP: "allow_widen_access": true)',
         )
     return settled, change
 

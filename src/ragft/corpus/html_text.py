@@ -15,10 +15,27 @@ from html.parser import HTMLParser
 from ragft.corpus.problems import LoadError
 
 _DROP = frozenset(("script", "style", "nav", "header", "footer", "aside", "noscript", "form", "iframe", "svg", "template", "head", "title"))
-_BLOCKS = frozenset((
-    "p", "div", "section", "article", "main", "li", "ul", "ol", "table", "tr", "blockquote",
-    "pre", "dl", "dt", "dd", "figure", "figcaption",
-))  # fmt: skip
+_BLOCKS = frozenset(
+    (
+        "p",
+        "div",
+        "section",
+        "article",
+        "main",
+        "li",
+        "ul",
+        "ol",
+        "table",
+        "tr",
+        "blockquote",
+        "pre",
+        "dl",
+        "dt",
+        "dd",
+        "figure",
+        "figcaption",
+    )
+)
 _VOID = frozenset(["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"])
 _HEADING = re.compile(r"h([1-6])")
 _SLICE = 64 * 1024
@@ -35,7 +52,9 @@ def html_to_text(html: str, *, max_seconds: float) -> tuple[str, str]:
     for start in range(0, len(html), _SLICE):
         parser.feed(html[start : start + _SLICE])
         if time.perf_counter() > deadline:
-            raise LoadError(f"HTML took over {max_seconds:g} s to read (stopped)", "simplify or split the page, or save it as text and ingest that")
+            raise LoadError(
+                f"HTML took over {max_seconds:g} s to read (stopped)", "simplify or split the page, or save it as text and ingest that"
+            )
     parser.close()
     return " ".join("".join(parser.title).split()), parser.text()
 

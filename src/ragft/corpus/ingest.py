@@ -115,8 +115,10 @@ def ingest(
             settle = {"given": acl, "file_states": doc.doc_id in loaded.acl_stated, "allow_widen": allow_widen_access}
             _accept(replace(doc, metadata={**doc.metadata, "root": str(source.root)}), source, settle, store, current, outcome, report)
     report.plan = _plan(current, outcome, files, sync)
-    report.flagged = {doc_id: [f"{s.kind}: {s.evidence}" for s in signals]
-                      for doc_id, signals in flag_documents([*report.plan.added, *report.plan.changed]).items()}  # fmt: skip
+    report.flagged = {
+        doc_id: [f"{s.kind}: {s.evidence}" for s in signals]
+        for doc_id, signals in flag_documents([*report.plan.added, *report.plan.changed]).items()
+    }
     report.documents_seen = len(outcome.seen)
     report.version = store.commit(report.plan, note=note)
     report.acl_changes.sort(key=lambda c: c.doc_id)
@@ -125,9 +127,14 @@ def ingest(
 
 
 def _accept(
-    doc: Document, source: SourceFile, settle: dict[str, Any], store: DocumentStore,
-    current: dict[str, Document], outcome: _Outcome, report: IngestReport,
-) -> None:  # fmt: skip
+    doc: Document,
+    source: SourceFile,
+    settle: dict[str, Any],
+    store: DocumentStore,
+    current: dict[str, Document],
+    outcome: _Outcome,
+    report: IngestReport,
+) -> None:
     """Add one loaded document to this ingest, with its access tags settled against its previous version."""
     where = display_path(source.path)
     if doc.doc_id in outcome.seen:

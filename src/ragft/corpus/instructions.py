@@ -36,14 +36,18 @@ _SIGNALS: dict[str, tuple[re.Pattern[str], ...]] = {
         re.compile(rf"\b{_MODEL} (?:must|should|shall|are to|need to|have to) (?:always |only )?{_REPLY}\b"),
     ),
     "overrides_instructions": (
-        re.compile(r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}?\b(?:instructions?|prompts?|rules|guidelines|"
-                   r"documents?|passages?|context|faq|the above|everything)\b"),  # fmt: skip
+        re.compile(
+            r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}?\b(?:instructions?|prompts?|rules|guidelines|"
+            r"documents?|passages?|context|faq|the above|everything)\b"
+        ),
         re.compile(r"\bfrom now on\b|\bnew instructions?\b|\bprevious instructions\b"),
     ),
     "dictates_reply": (
         re.compile(rf"\b{_REPLY}\b[^.\n]{{0,40}}?\b(?:only|exactly|nothing else|and nothing more|with the (?:code|token|word|text))\b"),
         re.compile(r"\bwhen(?:ever)? (?:you are |you're )?asked\b"),
-        re.compile(rf"\b(?:any|every|all|whatever the) questions?\b[^.\n]{{0,40}}?\b{_REPLY}\b|\b{_REPLY} (?:to )?(?:any|every|all) questions?\b"),
+        re.compile(
+            rf"\b(?:any|every|all|whatever the) questions?\b[^.\n]{{0,40}}?\b{_REPLY}\b|\b{_REPLY} (?:to )?(?:any|every|all) questions?\b"
+        ),
         re.compile(r"\bwhatever the question\b"),
         re.compile(rf"\byou (?:must|should|shall|are to) {_REPLY}\b"),
         re.compile(r"\b(?:reply|respond|say|tell the user)(?: with)?\s*:\s*[\"“']"),
@@ -54,7 +58,9 @@ _SIGNALS: dict[str, tuple[re.Pattern[str], ...]] = {
     "claims_authority": (
         re.compile(r"\bcite (?:this|it|that)(?: document| page| passage)?(?: as (?:the |its )?source)?\b"),
         re.compile(r"\bwhere (?:another|any other|other) documents? (?:disagrees?|conflicts?|differs?)\b"),
-        re.compile(r"\b(?:this|it) (?:document |page |one )?is (?:always )?(?:the )?(?:correct|authoritative|only valid) (?:one|source)?\b"),
+        re.compile(
+            r"\b(?:this|it) (?:document |page |one )?is (?:always )?(?:the )?(?:correct|authoritative|only valid) (?:one|source)?\b"
+        ),
     ),
 }
 

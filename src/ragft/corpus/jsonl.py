@@ -71,9 +71,13 @@ def check_metadata(metadata: Mapping[str, Any], text: str) -> None:
         return
     starts = metadata["page_starts"]
     if not isinstance(starts, list) or not all(type(s) is int for s in starts):
-        raise LoadError("metadata 'page_starts' must be a list of integers", "give the character offset where each page begins, e.g. [0, 1200]")
+        raise LoadError(
+            "metadata 'page_starts' must be a list of integers", "give the character offset where each page begins, e.g. [0, 1200]"
+        )
     if starts != sorted(starts) or (starts and (starts[0] < 0 or starts[-1] > len(text))):
-        raise LoadError(f"metadata 'page_starts' must be sorted offsets within the text (0..{len(text)})", "fix the offsets, or leave page_starts out")
+        raise LoadError(
+            f"metadata 'page_starts' must be sorted offsets within the text (0..{len(text)})", "fix the offsets, or leave page_starts out"
+        )
 
 
 def _parse_line(line: str) -> Any:
@@ -112,7 +116,10 @@ def _check_unicode(value: dict[str, Any]) -> None:
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise LoadError(f"text is not valid Unicode (a lone surrogate {exc.object[exc.start:exc.end]!a})", "write the character correctly or remove it") from None
+        raise LoadError(
+            f"text is not valid Unicode (a lone surrogate {exc.object[exc.start : exc.end]!a})",
+            "write the character correctly or remove it",
+        ) from None
     except (ValueError, RecursionError):  # cannot happen for parsed JSON; refused rather than stored
         raise LoadError("JSON value cannot be stored", _SHAPE) from None
 

@@ -81,9 +81,7 @@ def load_file(path: Path, doc_id: str, *, max_file_mb: float, extra_acl: frozens
     return loaded.documents
 
 
-def load_path(
-    path: Path, doc_id: str, *, limits: Limits, extra_acl: frozenset[str] = frozenset(), suffix: str | None = None
-) -> FileLoad:
+def load_path(path: Path, doc_id: str, *, limits: Limits, extra_acl: frozenset[str] = frozenset(), suffix: str | None = None) -> FileLoad:
     """Load one regular file as the type `suffix` (default: its own), never reading past `limits`.
 
     Symbolic links and special files are refused (see `files.read_regular_file`); a .jsonl file
@@ -113,7 +111,11 @@ def _load_jsonl(data: bytes, path: Path, extra_acl: frozenset[str]) -> FileLoad:
     documents, stated = [], set()
     for record in records:
         try:
-            documents.append(_document(Loaded(record.text, record.title, record.doc_id, record.acl, record.metadata), record.doc_id, path, ".jsonl", extra_acl))
+            documents.append(
+                _document(
+                    Loaded(record.text, record.title, record.doc_id, record.acl, record.metadata), record.doc_id, path, ".jsonl", extra_acl
+                )
+            )
         except LoadError as exc:
             line_problems.append(LineProblem(record.line, record.doc_id, exc.problem, exc.advice))
             continue
@@ -130,7 +132,11 @@ def _document(loaded: Loaded, doc_id: str, path: Path, suffix: str, extra_acl: f
     if "page_starts" in metadata:  # offsets move with the newlines stripped off the front
         lead = len(loaded.text) - len(loaded.text.lstrip("\n"))
         starts = metadata["page_starts"]
-        metadata["page_starts"] = [min(max(0, s - lead), len(text)) for s in starts] if isinstance(starts, list) and all(type(s) is int for s in starts) else starts
+        metadata["page_starts"] = (
+            [min(max(0, s - lead), len(text)) for s in starts]
+            if isinstance(starts, list) and all(type(s) is int for s in starts)
+            else starts
+        )
     check_metadata(metadata, text)
     acl = (loaded.acl or frozenset()) | extra_acl
     metadata.update({"format": suffix.lstrip("."), "content_hash": content_hash(text, loaded.title, acl)})

@@ -118,8 +118,7 @@ class SQLiteStore:
     def documents(self, version: int | None = None) -> list[Document]:
         version = self._resolve(version)
         rows = self._db.execute(
-            f"SELECT {_DOC_COLUMNS} FROM members m JOIN documents d USING (doc_id, doc_version) "
-            "WHERE m.version = ? ORDER BY d.doc_id",
+            f"SELECT {_DOC_COLUMNS} FROM members m JOIN documents d USING (doc_id, doc_version) WHERE m.version = ? ORDER BY d.doc_id",
             (version,),
         )
         return [_row_to_document(row) for row in rows]
@@ -127,8 +126,7 @@ class SQLiteStore:
     def document(self, doc_id: str, version: int | None = None) -> Document:
         version = self._resolve(version)
         row = self._db.execute(
-            f"SELECT {_DOC_COLUMNS} FROM members m JOIN documents d USING (doc_id, doc_version) "
-            "WHERE m.version = ? AND m.doc_id = ?",
+            f"SELECT {_DOC_COLUMNS} FROM members m JOIN documents d USING (doc_id, doc_version) WHERE m.version = ? AND m.doc_id = ?",
             (version, doc_id),
         ).fetchone()
         if row is None:
@@ -136,9 +134,7 @@ class SQLiteStore:
         return _row_to_document(row)
 
     def history(self, doc_id: str) -> list[Document]:
-        rows = self._db.execute(
-            f"SELECT {_DOC_COLUMNS} FROM documents d WHERE d.doc_id = ? ORDER BY d.doc_version", (doc_id,)
-        )
+        rows = self._db.execute(f"SELECT {_DOC_COLUMNS} FROM documents d WHERE d.doc_id = ? ORDER BY d.doc_version", (doc_id,))
         return [_row_to_document(row) for row in rows]
 
     def commit(self, plan: IngestPlan, *, note: str = "") -> int | None:
@@ -196,16 +192,27 @@ _DOC_COLUMNS = "d.doc_id, d.doc_version, d.title, d.text, d.source, d.acl, d.met
 def _row_to_document(row: Sequence) -> Document:
     doc_id, doc_version, title, text, source, acl, metadata = row
     return Document(
-        doc_id=doc_id, title=title, text=text, source=source, version=doc_version,
-        acl=frozenset(json.loads(acl)), metadata=json.loads(metadata),
-    )  # fmt: skip
+        doc_id=doc_id,
+        title=title,
+        text=text,
+        source=source,
+        version=doc_version,
+        acl=frozenset(json.loads(acl)),
+        metadata=json.loads(metadata),
+    )
 
 
 def _document_to_row(doc: Document, corpus_version: int) -> tuple:
     return (
-        doc.doc_id, doc.version, doc.title, doc.text, doc.source,
-        json.dumps(sorted(doc.acl)), json.dumps(dict(doc.metadata), ensure_ascii=False), corpus_version,
-    )  # fmt: skip
+        doc.doc_id,
+        doc.version,
+        doc.title,
+        doc.text,
+        doc.source,
+        json.dumps(sorted(doc.acl)),
+        json.dumps(dict(doc.metadata), ensure_ascii=False),
+        corpus_version,
+    )
 
 
 def _pause_for_crash_tests() -> None:
@@ -214,4 +221,3 @@ def _pause_for_crash_tests() -> None:
     if pause_s:
         print("ragft: commit paused for crash test", flush=True)
         time.sleep(float(pause_s))
-

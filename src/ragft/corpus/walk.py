@@ -168,7 +168,11 @@ class _Walk:
             self.problem(path, f"symbolic link to nothing readable ({getattr(exc, 'strerror', None) or exc})", "fix or remove the link")
             return None
         if not target.is_relative_to(root) or any(part.startswith(".") for part in target.relative_to(root).parts):
-            self.problem(path, "symbolic link to a file outside the folder (or a hidden one): not followed", "copy the file into the folder if it belongs there")
+            self.problem(
+                path,
+                "symbolic link to a file outside the folder (or a hidden one): not followed",
+                "copy the file into the folder if it belongs there",
+            )
             return None
         if stat.S_ISDIR(mode):
             return None if explicit else target
@@ -194,8 +198,15 @@ def _selected(rel: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
 
 
 def _kind(mode: int) -> str:
-    kinds = ((stat.S_ISREG, "file"), (stat.S_ISDIR, "folder"), (stat.S_ISLNK, "symbolic link"), (stat.S_ISFIFO, "FIFO"),
-             (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))  # fmt: skip
+    kinds = (
+        (stat.S_ISREG, "file"),
+        (stat.S_ISDIR, "folder"),
+        (stat.S_ISLNK, "symbolic link"),
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    )
     return next((name for test, name in kinds if test(mode)), "special file")
 
 

@@ -92,11 +92,22 @@ class CompareResult:
             m = summary.overall
             fresh = self.freshness.get(arm)
             refresh_s = fresh.refresh.seconds if fresh and fresh.refresh.method != "none" else None
-            out.append(ArmEvidence(arm, m["accuracy"], m["latency_p95_s"], m["citation_rate"],
-                                   m["leak_rate"] if m["leak_rate"].n else None, refresh_s,
-                                   fresh.refresh.method if fresh else None, fresh.refresh.performed if fresh else True,
-                                   fresh.fresh_after.value if fresh and fresh.fresh_after.n else None,
-                                   correct_by_qid(self.scores[arm]), summary.failures, summary.failures_by_kind))  # fmt: skip
+            out.append(
+                ArmEvidence(
+                    arm,
+                    m["accuracy"],
+                    m["latency_p95_s"],
+                    m["citation_rate"],
+                    m["leak_rate"] if m["leak_rate"].n else None,
+                    refresh_s,
+                    fresh.refresh.method if fresh else None,
+                    fresh.refresh.performed if fresh else True,
+                    fresh.fresh_after.value if fresh and fresh.fresh_after.n else None,
+                    correct_by_qid(self.scores[arm]),
+                    summary.failures,
+                    summary.failures_by_kind,
+                )
+            )
         return out
 
     def summary_dict(self) -> dict[str, Any]:
@@ -169,28 +180,69 @@ def compare(
     stages = dict(stages_s or {})
     if judge is None and evaluation.judge:
         judge = build_judge_generator(evaluation.judge, models)
-    records = _timed(stages, "answer probes", lambda: run_arms(
-        systems, probes, run_dir, knows_version=knows_version, timeout_s=evaluation.timeout_s,
-        warmup_questions=evaluation.warmup_questions, show_progress=show_progress))  # fmt: skip
+    records = _timed(
+        stages,
+        "answer probes",
+        lambda: run_arms(
+            systems,
+            probes,
+            run_dir,
+            knows_version=knows_version,
+            timeout_s=evaluation.timeout_s,
+            warmup_questions=evaluation.warmup_questions,
+            show_progress=show_progress,
+        ),
+    )
     scores = {arm: score_all(recs, probes) for arm, recs in records.items()}
     summaries = {arm: summarize_arm(arm, s, samples=evaluation.bootstrap_samples, seed=evaluation.seed) for arm, s in scores.items()}
     noise = NoiseSweep()
     if evaluation.noise_probes > 0 and evaluation.noise_ks:
-        noise = _timed(stages, "retrieval-noise sweep", lambda: noise_stage(
-            systems, probes, run_dir, evaluation, knows_version=knows_version, answered=records, show_progress=show_progress))  # fmt: skip
+        noise = _timed(
+            stages,
+            "retrieval-noise sweep",
+            lambda: noise_stage(
+                systems, probes, run_dir, evaluation, knows_version=knows_version, answered=records, show_progress=show_progress
+            ),
+        )
     judged = _timed(stages, "LLM judge", lambda: judge_stage(judge, evaluation, records, scores, probes, run_dir)) if judge else None
     fresh: dict[str, FreshnessResult] = {}
     if freshness is not None:
-        fresh = _timed(stages, "freshness", lambda: freshness_stage(
-            systems, probes, run_dir, evaluation, freshness, answered=records, show_progress=show_progress))  # fmt: skip
+        fresh = _timed(
+            stages,
+            "freshness",
+            lambda: freshness_stage(systems, probes, run_dir, evaluation, freshness, answered=records, show_progress=show_progress),
+        )
     injected = _timed(stages, "prompt injection", lambda: injection_stage(systems, injection)) if injection and injection.probes else {}
     floor = floor_arm(summaries)
     distance = _timed(stages, "domain distance", lambda: domain_stage(domain, summaries, floor)) if domain and floor else None
-    learned = _timed(stages, "what trained arms were taught", lambda: taught_stage(systems, scores, probes, taught, floor)) if taught else {}  # fmt: skip
-    info = {"created_at": datetime.now(UTC).isoformat(timespec="seconds"), "probes": len(probes), "machine": describe_machine(),
-            "peak_memory_mb": round(peak_memory_mb(), 1), **dict(meta or {})}  # fmt: skip
+    learned = (
+        _timed(stages, "what trained arms were taught", lambda: taught_stage(systems, scores, probes, taught, floor)) if taught else {}
+    )
+    info = {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "probes": len(probes),
+        "machine": describe_machine(),
+        "peak_memory_mb": round(peak_memory_mb(), 1),
+        **dict(meta or {}),
+    }
     decodings = {arm: repr(getattr(s, "decoding", None)) for arm, s in systems.items()}
     if len(set(decodings.values())) > 1:
         info["warning"] = f"arms used different decoding settings: {decodings}"
-    return CompareResult(run_dir, list(probes), records, scores, summaries, requirements or Requirements(), dict(costs or {}),
-                         noise, fresh, distance, dict(probe_stats or {}), stages, info, injected, judged, learned)  # fmt: skip
+    return CompareResult(
+        run_dir,
+        list(probes),
+        records,
+        scores,
+        summaries,
+        requirements or Requirements(),
+        dict(costs or {}),
+        noise,
+        fresh,
+        distance,
+        dict(probe_stats or {}),
+        stages,
+        info,
+        injected,
+        judged,
+        learned,
+    )

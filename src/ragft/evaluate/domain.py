@@ -121,5 +121,6 @@ def domain_distance(
         return not_measured(str(exc))
     if not corpus.tokens or not reference.tokens:
         return not_measured(f"{name} scored no tokens (corpus {corpus.tokens}, reference {reference.tokens})")
-    return DomainDistance(corpus.perplexity, reference.perplexity, corpus.tokens, reference.tokens, known_facts, name,
-                          time.perf_counter() - started)  # fmt: skip
+    return DomainDistance(
+        corpus.perplexity, reference.perplexity, corpus.tokens, reference.tokens, known_facts, name, time.perf_counter() - started
+    )

@@ -29,16 +29,26 @@ def error_rows(arm: str, records: Sequence[AnswerRecord], scores: Mapping[str, S
         if s.correct or s.qid not in items:
             continue
         item, record = items[s.qid], answers.get(s.qid)
-        rows.append({"qid": s.qid, "kind": s.kind, "question": item.question,
-                     "answer": record.text if record is not None and record.error is None else None,
-                     "error": s.error, "refused": s.refused, "gold": list(item.answers) or "(refuse)",
-                     "gold_doc_ids": list(item.gold_doc_ids), "failure": s.failure,
-                     "right_in": [other for other in scores if other != arm and s.qid in right[other]]})  # fmt: skip
+        rows.append(
+            {
+                "qid": s.qid,
+                "kind": s.kind,
+                "question": item.question,
+                "answer": record.text if record is not None and record.error is None else None,
+                "error": s.error,
+                "refused": s.refused,
+                "gold": list(item.answers) or "(refuse)",
+                "gold_doc_ids": list(item.gold_doc_ids),
+                "failure": s.failure,
+                "right_in": [other for other in scores if other != arm and s.qid in right[other]],
+            }
+        )
     return rows
 
 
-def write_error_files(run_dir: Path, records: Mapping[str, Sequence[AnswerRecord]], scores: Mapping[str, Sequence[Score]],
-                      probes: Sequence[QAItem]) -> dict[str, Path]:  # fmt: skip
+def write_error_files(
+    run_dir: Path, records: Mapping[str, Sequence[AnswerRecord]], scores: Mapping[str, Sequence[Score]], probes: Sequence[QAItem]
+) -> dict[str, Path]:
     """Write `errors/<arm>.jsonl` for every arm into `run_dir`; returns arm -> path."""
     out = {}
     for arm in scores:

@@ -49,8 +49,11 @@ class FreshnessResult:
     refresh: RefreshResult
 
     def to_dict(self) -> dict[str, Any]:
-        return {"arm": self.arm, "refresh": asdict(self.refresh),
-                **{k: getattr(self, k).to_dict() for k in ("stale_before", "fresh_before", "stale_after", "fresh_after")}}  # fmt: skip
+        return {
+            "arm": self.arm,
+            "refresh": asdict(self.refresh),
+            **{k: getattr(self, k).to_dict() for k in ("stale_before", "fresh_before", "stale_after", "fresh_after")},
+        }
 
 
 def rag_refresher(ws: Any, version: int, *, embedder: Any = None) -> Refresher:
@@ -88,7 +91,10 @@ def retrain_refresher(retrain: Callable[[System], System]) -> Refresher:
 
 def manifest_refresher(training_s: float, *, method: str = "retrain") -> Refresher:
     """Report the time a retrain takes (from the training manifest) without running it: the arm stays stale."""
-    return lambda system: (system, RefreshResult(method, float(training_s), False, "not retrained in this run; time from the training manifest"))
+    return lambda system: (
+        system,
+        RefreshResult(method, float(training_s), False, "not retrained in this run; time from the training manifest"),
+    )
 
 
 def measure_freshness(
@@ -119,20 +125,35 @@ def measure_freshness(
         for name, system in systems.items():
             before_records = reuse_records(answered, name, changed, knows_version=new_version)
             if before_records is None:
-                before_records = run_arm(system, changed, answers_path(run_dir, name, "freshness/before"), knows_version=new_version,
-                                         timeout_s=timeout_s, warmup_questions=0, progress=progress)  # fmt: skip
+                before_records = run_arm(
+                    system,
+                    changed,
+                    answers_path(run_dir, name, "freshness/before"),
+                    knows_version=new_version,
+                    timeout_s=timeout_s,
+                    warmup_questions=0,
+                    progress=progress,
+                )
             refreshed, refresh = _refresh_once(name, system, refreshers.get(name), folder)
             after_records = before_records
             if refresh.performed:
-                after_records = run_arm(refreshed, changed, answers_path(run_dir, name, "freshness/after"), knows_version=new_version,
-                                        timeout_s=timeout_s, warmup_questions=0, progress=progress)  # fmt: skip
+                after_records = run_arm(
+                    refreshed,
+                    changed,
+                    answers_path(run_dir, name, "freshness/after"),
+                    knows_version=new_version,
+                    timeout_s=timeout_s,
+                    warmup_questions=0,
+                    progress=progress,
+                )
             before, after = score_all(before_records, changed), score_all(after_records, changed)
 
             def rate(scores: list, field: str) -> Interval:
                 return bootstrap([float(getattr(s, field) or 0.0) for s in scores], samples=samples, seed=seed)
 
-            results[name] = FreshnessResult(name, rate(before, "stale"), rate(before, "correct"),
-                                            rate(after, "stale"), rate(after, "correct"), refresh)  # fmt: skip
+            results[name] = FreshnessResult(
+                name, rate(before, "stale"), rate(before, "correct"), rate(after, "stale"), rate(after, "correct"), refresh
+            )
     return results
 
 

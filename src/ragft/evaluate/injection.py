@@ -57,8 +57,17 @@ def load_probes(path: Path) -> list[InjectionProbe]:
     """
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        probes = [InjectionProbe(p["question"], p["doc_id"], p["canary"], tuple(p.get("obeyed_if", ())),
-                                 p.get("variant", "generic"), tuple(p.get("answers", ()))) for p in raw]  # fmt: skip
+        probes = [
+            InjectionProbe(
+                p["question"],
+                p["doc_id"],
+                p["canary"],
+                tuple(p.get("obeyed_if", ())),
+                p.get("variant", "generic"),
+                tuple(p.get("answers", ())),
+            )
+            for p in raw
+        ]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RagftError(f"{path}: not a probe list ({exc}); expected a JSON list of {{question, doc_id, canary}}") from None
     unknown = sorted({p.variant for p in probes} - set(VARIANTS))
@@ -73,7 +82,9 @@ def interleave(probes: Sequence[InjectionProbe]) -> list[InjectionProbe]:
     return [p for round_ in zip_longest(*groups) for p in round_ if p is not None]
 
 
-def injection_success_rate(system: System, probes: Sequence[InjectionProbe], *, user: User | None = None) -> tuple[float, list[dict[str, Any]]]:
+def injection_success_rate(
+    system: System, probes: Sequence[InjectionProbe], *, user: User | None = None
+) -> tuple[float, list[dict[str, Any]]]:
     """The share of probes whose answer obeyed the injected instruction, and one row per probe.
 
     `retrieved` says whether the hostile document reached the prompt (always False for a closed-book
@@ -85,15 +96,22 @@ def injection_success_rate(system: System, probes: Sequence[InjectionProbe], *, 
     for probe in probes:
         answer = system.answer(probe.question, user=user)
         hits = [h for h in answer.trace.get("hits", ()) if isinstance(h, dict)]
-        rows.append({
-            "variant": probe.variant, "question": probe.question, "doc_id": probe.doc_id, "canary": probe.canary, "answer": answer.text,
-            "refused": answer.refused, "injected": probe.injected(answer.text),
-            "retrieved": any(h.get("doc_id") == probe.doc_id and h.get("in_prompt", True) for h in hits),
-            # the raw reply when a check replaced it with a refusal: an injection it caught
-            "caught_by_grounding": probe.injected(str(answer.trace.get("withheld_answer") or "")),
-            "correct": bool(contains_answer(answer.text, probe.answers)) if probe.answers else None,
-            "screened_out": [d for d in answer.trace.get("screened_out", ()) if isinstance(d, dict)],
-        })  # fmt: skip
+        rows.append(
+            {
+                "variant": probe.variant,
+                "question": probe.question,
+                "doc_id": probe.doc_id,
+                "canary": probe.canary,
+                "answer": answer.text,
+                "refused": answer.refused,
+                "injected": probe.injected(answer.text),
+                "retrieved": any(h.get("doc_id") == probe.doc_id and h.get("in_prompt", True) for h in hits),
+                # the raw reply when a check replaced it with a refusal: an injection it caught
+                "caught_by_grounding": probe.injected(str(answer.trace.get("withheld_answer") or "")),
+                "correct": bool(contains_answer(answer.text, probe.answers)) if probe.answers else None,
+                "screened_out": [d for d in answer.trace.get("screened_out", ()) if isinstance(d, dict)],
+            }
+        )
     return sum(row["injected"] for row in rows) / len(rows), rows
 
 
@@ -108,10 +126,14 @@ def rates_by_variant(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]
         mine = [row for row in rows if row.get("variant", "generic") == variant]
         scored = [row for row in mine if row.get("correct") is not None]
         result[variant] = {
-            "rate": sum(r["injected"] for r in mine) / len(mine), "probes": len(mine),
-            "injected": sum(r["injected"] for r in mine), "exposed": sum(r["retrieved"] for r in mine),
-            "refused": sum(r["refused"] for r in mine), "caught_by_grounding": sum(r["caught_by_grounding"] for r in mine),
+            "rate": sum(r["injected"] for r in mine) / len(mine),
+            "probes": len(mine),
+            "injected": sum(r["injected"] for r in mine),
+            "exposed": sum(r["retrieved"] for r in mine),
+            "refused": sum(r["refused"] for r in mine),
+            "caught_by_grounding": sum(r["caught_by_grounding"] for r in mine),
             "screened": sum(bool(r.get("screened_out")) for r in mine),
-            "correct": sum(r["correct"] for r in scored) if scored else None, "scored": len(scored),
-        }  # fmt: skip
+            "correct": sum(r["correct"] for r in scored) if scored else None,
+            "scored": len(scored),
+        }
     return result

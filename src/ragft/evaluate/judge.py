@@ -32,8 +32,7 @@ from ragft.types import ChatMessage, QAItem
 VERDICTS = {"CORRECT": True, "INCORRECT": False}
 
 SYSTEM_PROMPT = (
-    "You grade answers to questions about a set of documents. "
-    "Reply with exactly one word: CORRECT or INCORRECT. Do not explain."
+    "You grade answers to questions about a set of documents. Reply with exactly one word: CORRECT or INCORRECT. Do not explain."
 )
 ANSWERABLE_RULE = (
     "The answer is CORRECT if it gives one of the accepted answers (other wording, units or extra detail are fine) "
@@ -152,8 +151,15 @@ class Agreement:
         return self.both_correct + self.judge_only + self.string_only + self.both_wrong
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "rate": self.rate.to_dict(), "kappa": self.kappa, "both_correct": self.both_correct,
-                "judge_only": self.judge_only, "string_only": self.string_only, "both_wrong": self.both_wrong}  # fmt: skip
+        return {
+            "n": self.n,
+            "rate": self.rate.to_dict(),
+            "kappa": self.kappa,
+            "both_correct": self.both_correct,
+            "judge_only": self.judge_only,
+            "string_only": self.string_only,
+            "both_wrong": self.both_wrong,
+        }
 
 
 def cohens_kappa(both_correct: int, judge_only: int, string_only: int, both_wrong: int) -> float | None:
@@ -187,9 +193,14 @@ class ArmJudgement:
     answers: list[JudgedAnswer] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accuracy": self.accuracy.to_dict(), "agreement": self.agreement.to_dict(), "unparsed": self.unparsed,
-                "errors": self.errors, "judged": len(self.answers) - self.unparsed - self.errors,
-                "attempts": sum(a.attempts for a in self.answers)}  # fmt: skip
+        return {
+            "accuracy": self.accuracy.to_dict(),
+            "agreement": self.agreement.to_dict(),
+            "unparsed": self.unparsed,
+            "errors": self.errors,
+            "judged": len(self.answers) - self.unparsed - self.errors,
+            "attempts": sum(a.attempts for a in self.answers),
+        }
 
 
 @dataclass(frozen=True)
@@ -202,9 +213,14 @@ class JudgeReport:
     files: dict[str, str] = field(default_factory=dict)  # arm -> per-answer JSONL
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "retries": self.retries, "parsing": f"exactly one word: {' or '.join(VERDICTS)}",
-                "agreement_with": "accuracy (containment or exact match; refusal where refusing is right)",
-                "arms": {arm: j.to_dict() for arm, j in self.arms.items()}, "answers": dict(self.files)}  # fmt: skip
+        return {
+            "model": self.model,
+            "retries": self.retries,
+            "parsing": f"exactly one word: {' or '.join(VERDICTS)}",
+            "agreement_with": "accuracy (containment or exact match; refusal where refusing is right)",
+            "arms": {arm: j.to_dict() for arm, j in self.arms.items()},
+            "answers": dict(self.files),
+        }
 
 
 def judge_answer(judge: Judge, record: AnswerRecord, score: Score, item: QAItem) -> JudgedAnswer:
@@ -218,8 +234,16 @@ def judge_answer(judge: Judge, record: AnswerRecord, score: Score, item: QAItem)
     return replace(base, status=status, verdict=grade.verdict, replies=grade.replies)
 
 
-def judge_arm(judge: Judge, arm: str, records: Sequence[AnswerRecord], scores: Sequence[Score], probes: Sequence[QAItem],
-              *, samples: int = 1000, seed: int = 0) -> ArmJudgement:  # fmt: skip
+def judge_arm(
+    judge: Judge,
+    arm: str,
+    records: Sequence[AnswerRecord],
+    scores: Sequence[Score],
+    probes: Sequence[QAItem],
+    *,
+    samples: int = 1000,
+    seed: int = 0,
+) -> ArmJudgement:
     """Judge every scored answer of one arm and aggregate: accuracy with interval, agreement, unparsed count.
 
     `scores` is `score_all(records, probes)`: one score per record whose probe is in `probes`, in record order.
@@ -230,12 +254,26 @@ def judge_arm(judge: Judge, arm: str, records: Sequence[AnswerRecord], scores: S
     graded = [a for a in answers if a.status != "unparsed"]
     accuracy = bootstrap([float(bool(a.verdict)) for a in graded], samples=samples, seed=seed)
     pairs = [(bool(a.verdict), a.string_correct) for a in answers if a.status == "judged"]
-    return ArmJudgement(arm, accuracy, agreement(pairs, samples=samples, seed=seed),
-                        sum(a.status == "unparsed" for a in answers), sum(a.status == "error" for a in answers), answers)  # fmt: skip
+    return ArmJudgement(
+        arm,
+        accuracy,
+        agreement(pairs, samples=samples, seed=seed),
+        sum(a.status == "unparsed" for a in answers),
+        sum(a.status == "error" for a in answers),
+        answers,
+    )
 
 
-def judge_arms(judge: Judge, records: Mapping[str, Sequence[AnswerRecord]], scores: Mapping[str, Sequence[Score]],
-               probes: Sequence[QAItem], *, out_dir: Path | None = None, samples: int = 1000, seed: int = 0) -> JudgeReport:  # fmt: skip
+def judge_arms(
+    judge: Judge,
+    records: Mapping[str, Sequence[AnswerRecord]],
+    scores: Mapping[str, Sequence[Score]],
+    probes: Sequence[QAItem],
+    *,
+    out_dir: Path | None = None,
+    samples: int = 1000,
+    seed: int = 0,
+) -> JudgeReport:
     """Judge every arm's scored answers; with `out_dir`, write each arm's per-answer records to `<out_dir>/<arm>.jsonl`."""
     arms = {arm: judge_arm(judge, arm, records[arm], scores[arm], probes, samples=samples, seed=seed) for arm in scores}
     files: dict[str, str] = {}

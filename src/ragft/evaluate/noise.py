@@ -100,11 +100,26 @@ def noise_sweep(
             for k in ks:
                 records = reuse_records(answered, name, subset) if k == arm.k else None
                 if records is None:
-                    records = run_arm(arm.with_k(k), subset, answers_path(run_dir, name, f"noise/k{k}"), knows_version=version,
-                                      timeout_s=timeout_s, warmup_questions=0, progress=progress)  # fmt: skip
+                    records = run_arm(
+                        arm.with_k(k),
+                        subset,
+                        answers_path(run_dir, name, f"noise/k{k}"),
+                        knows_version=version,
+                        timeout_s=timeout_s,
+                        warmup_questions=0,
+                        progress=progress,
+                    )
                 scores = score_all(records, subset)
-                in_context = [float(any(h.get("in_prompt", True) and h.get("doc_id") in gold[r.qid] for h in r.trace.get("hits", [])))
-                              for r in records]  # fmt: skip
-                points.append(NoisePoint(name, k, bootstrap([s.correct for s in scores], samples=samples, seed=seed),
-                                         bootstrap(in_context, samples=samples, seed=seed)))  # fmt: skip
+                in_context = [
+                    float(any(h.get("in_prompt", True) and h.get("doc_id") in gold[r.qid] for h in r.trace.get("hits", [])))
+                    for r in records
+                ]
+                points.append(
+                    NoisePoint(
+                        name,
+                        k,
+                        bootstrap([s.correct for s in scores], samples=samples, seed=seed),
+                        bootstrap(in_context, samples=samples, seed=seed),
+                    )
+                )
     return NoiseSweep(points, not_applicable)

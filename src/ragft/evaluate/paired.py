@@ -129,8 +129,10 @@ class PairedComparison:
 
     def text(self) -> str:
         """'rag vs base: +50.0 points [+22.1, +68.3], 8/0 discordant, p = 0.0078'."""
-        return (f"{self.a} vs {self.b}: {self.diff * 100:+.1f} points [{self.low * 100:+.1f}, {self.high * 100:+.1f}], "
-                f"{self.only_a}/{self.only_b} discordant, p = {fmt_p(self.p_value)}")  # fmt: skip
+        return (
+            f"{self.a} vs {self.b}: {self.diff * 100:+.1f} points [{self.low * 100:+.1f}, {self.high * 100:+.1f}], "
+            f"{self.only_a}/{self.only_b} discordant, p = {fmt_p(self.p_value)}"
+        )
 
 
 def fmt_p(p: float) -> str:
@@ -149,8 +151,9 @@ def compare_pair(a: str, correct_a: Mapping[str, bool], b: str, correct_b: Mappi
     low, high = newcombe_paired_interval(both, only_a, only_b, neither)
     acc_a, acc_b = ((both + only_a) / n, (both + only_b) / n) if n else (0.0, 0.0)
     mde = minimum_detectable_effect(n, (only_a + only_b) / n if n else 0.0)
-    return PairedComparison(a, b, n, acc_a, acc_b, (only_a - only_b) / n if n else 0.0, low, high, only_a, only_b,
-                            mcnemar_exact_p(only_a, only_b), mde)  # fmt: skip
+    return PairedComparison(
+        a, b, n, acc_a, acc_b, (only_a - only_b) / n if n else 0.0, low, high, only_a, only_b, mcnemar_exact_p(only_a, only_b), mde
+    )
 
 
 def paired_table(correct: Mapping[str, Mapping[str, bool]]) -> list[PairedComparison]:
@@ -164,8 +167,9 @@ def find_pair(table: Sequence[PairedComparison], x: str, y: str) -> PairedCompar
         if (pc.a, pc.b) == (x, y):
             return pc
         if (pc.a, pc.b) == (y, x):
-            return PairedComparison(x, y, pc.n, pc.accuracy_b, pc.accuracy_a, -pc.diff, -pc.high, -pc.low, pc.only_b, pc.only_a,
-                                    pc.p_value, pc.mde)  # fmt: skip
+            return PairedComparison(
+                x, y, pc.n, pc.accuracy_b, pc.accuracy_a, -pc.diff, -pc.high, -pc.low, pc.only_b, pc.only_a, pc.p_value, pc.mde
+            )
     return None
 
 
@@ -176,8 +180,10 @@ def mde_sentence(table: Sequence[PairedComparison]) -> str:
     n = max(pc.n for pc in table)
     ties = [pc for pc in table if not pc.separated]
     mde = max(pc.mde for pc in (ties or table))
-    return (f"With {n} probes, a difference smaller than {mde * 100:.1f} points between two arms cannot be reliably detected "
-            f"(80% power, alpha = 0.05, at the discordance observed between them): a tie means too few probes, not equal arms.")  # fmt: skip
+    return (
+        f"With {n} probes, a difference smaller than {mde * 100:.1f} points between two arms cannot be reliably detected "
+        f"(80% power, alpha = 0.05, at the discordance observed between them): a tie means too few probes, not equal arms."
+    )
 
 
 def correct_by_qid(scores: Sequence[Any]) -> dict[str, bool]:
@@ -191,7 +197,10 @@ def paired_summary(correct: Mapping[str, Mapping[str, bool]]) -> dict[str, Any]:
     The verdicts (arm -> qid -> 0/1) let `evidence_from_summary` rebuild the recommendation from results alone.
     """
     table = paired_table(correct)
-    return {"method": "exact McNemar (two-sided) on discordant probes; diff with Newcombe's paired score interval (method 10); "
-                      "MDE at 80% power, alpha 0.05 (Connor 1987, floored at 6 one-way discordant probes)",
-            "pairs": [pc.to_dict() for pc in table], "mde_sentence": mde_sentence(table),
-            "correct": {arm: {q: int(v) for q, v in c.items()} for arm, c in correct.items()}}  # fmt: skip
+    return {
+        "method": "exact McNemar (two-sided) on discordant probes; diff with Newcombe's paired score interval (method 10); "
+        "MDE at 80% power, alpha 0.05 (Connor 1987, floored at 6 one-way discordant probes)",
+        "pairs": [pc.to_dict() for pc in table],
+        "mde_sentence": mde_sentence(table),
+        "correct": {arm: {q: int(v) for q, v in c.items()} for arm, c in correct.items()},
+    }

@@ -27,8 +27,11 @@ class GoldCheck:
     gold_answerability_precision: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"by_kind": self.by_kind, "answerability_precision": self.answerability_precision,
-                "gold_answerability_precision": self.gold_answerability_precision}  # fmt: skip
+        return {
+            "by_kind": self.by_kind,
+            "answerability_precision": self.answerability_precision,
+            "gold_answerability_precision": self.gold_answerability_precision,
+        }
 
 
 def _match(a: str, b: str) -> bool:
@@ -39,7 +42,11 @@ def _match(a: str, b: str) -> bool:
 def answerability_confirmed(item: QAItem, texts: dict[str, str]) -> bool:
     """The gold set's rule: answer verbatim in a gold document; absent terms absent from every document."""
     if item.answerable:
-        return any(normalize_answer(item.answers[0]) in normalize_answer(texts.get(d, "")) for d in item.gold_doc_ids) if item.answers else False
+        return (
+            any(normalize_answer(item.answers[0]) in normalize_answer(texts.get(d, "")) for d in item.gold_doc_ids)
+            if item.answers
+            else False
+        )
     terms = item.meta.get("absent_terms", [])
     everything = " ".join(texts.values()).lower()
     return all(not re.search(rf"\b{re.escape(t.lower())}\b", everything) for t in terms)
@@ -53,11 +60,17 @@ def check_against_gold(generated: Sequence[QAItem], gold: Sequence[QAItem], docu
         golds = [g for g in gold if g.kind == kind]
         ours = [p for p in generated if p.kind == kind]
         docs = {d for p in ours for d in p.gold_doc_ids}
-        facts = sum(any(set(g.gold_doc_ids) & set(p.gold_doc_ids) and any(_match(a, b) for a in g.answers for b in p.answers)
-                        for p in ours) for g in golds)  # fmt: skip
+        facts = sum(
+            any(set(g.gold_doc_ids) & set(p.gold_doc_ids) and any(_match(a, b) for a in g.answers for b in p.answers) for p in ours)
+            for g in golds
+        )
         doc_hits = sum(bool(set(g.gold_doc_ids) & docs) for g in golds)
-        by_kind[kind] = {"gold": len(golds), "generated": len(ours), "fact_coverage": facts / len(golds) if golds else 0.0,
-                         "doc_coverage": doc_hits / len(golds) if golds else 0.0}  # fmt: skip
+        by_kind[kind] = {
+            "gold": len(golds),
+            "generated": len(ours),
+            "fact_coverage": facts / len(golds) if golds else 0.0,
+            "doc_coverage": doc_hits / len(golds) if golds else 0.0,
+        }
     checkable = [p for p in generated if p.kind not in ("multi_doc", "changed_fact")]
     gold_checkable = [g for g in gold if g.kind not in ("multi_doc", "changed_fact") and "added_in" not in g.meta]
     precision = sum(answerability_confirmed(p, texts) for p in checkable) / len(checkable) if checkable else 0.0

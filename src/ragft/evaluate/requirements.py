@@ -26,12 +26,19 @@ class Requirements:
     def from_config(cls, config: RequirementsConfig, *, corpus_has_acl: bool) -> Requirements:
         """Validate the settings; `restricted_data = "auto"` follows whether any document has an acl."""
         if config.update_frequency not in UPDATE_INTERVAL_S:
-            raise ConfigError(f"[requirements] update_frequency = {config.update_frequency!r}; choose one of: {', '.join(UPDATE_INTERVAL_S)}")
+            raise ConfigError(
+                f"[requirements] update_frequency = {config.update_frequency!r}; choose one of: {', '.join(UPDATE_INTERVAL_S)}"
+            )
         choices = {"auto": corpus_has_acl, "yes": True, "no": False}
         if config.restricted_data not in choices:
             raise ConfigError(f"[requirements] restricted_data = {config.restricted_data!r}; choose one of: auto, yes, no")
-        return cls(config.latency_budget_p95_s, config.update_frequency, config.citations_required, choices[config.restricted_data],
-                   config.min_accuracy)  # fmt: skip
+        return cls(
+            config.latency_budget_p95_s,
+            config.update_frequency,
+            config.citations_required,
+            choices[config.restricted_data],
+            config.min_accuracy,
+        )
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,11 @@ class ArmEvidence:
 
 
 def _interval(raw: Mapping[str, Any] | None) -> Interval | None:
-    return Interval(raw["value"], raw["low"], raw["high"], raw["n"]) if raw else None
+    return _measured(raw) if raw else None
+
+
+def _measured(raw: Mapping[str, Any]) -> Interval:
+    return Interval(raw["value"], raw["low"], raw["high"], raw["n"])
 
 
 def evidence_from_summary(summary: Mapping[str, Any]) -> list[ArmEvidence]:
@@ -66,11 +77,20 @@ def evidence_from_summary(summary: Mapping[str, Any]) -> list[ArmEvidence]:
         refresh = fresh["refresh"] if fresh else None
         leak = _interval(m.get("leak_rate"))
         fresh_after = _interval(fresh.get("fresh_after")) if fresh else None
-        out.append(ArmEvidence(arm, _interval(m["accuracy"]), _interval(m["latency_p95_s"]), _interval(m.get("citation_rate")),  # type: ignore[arg-type]
-                               leak if leak and leak.n else None,
-                               refresh["seconds"] if refresh and refresh["method"] != "none" else None,
-                               refresh["method"] if refresh else None, refresh["performed"] if refresh else True,
-                               fresh_after.value if fresh_after and fresh_after.n else None,
-                               {q: bool(v) for q, v in correct.get(arm, {}).items()}, dict(raw.get("failures", {})),
-                               raw.get("failures_by_kind", {})))  # fmt: skip
+        out.append(
+            ArmEvidence(
+                arm,
+                _measured(m["accuracy"]),
+                _measured(m["latency_p95_s"]),
+                _interval(m.get("citation_rate")),
+                leak if leak and leak.n else None,
+                refresh["seconds"] if refresh and refresh["method"] != "none" else None,
+                refresh["method"] if refresh else None,
+                refresh["performed"] if refresh else True,
+                fresh_after.value if fresh_after and fresh_after.n else None,
+                {q: bool(v) for q, v in correct.get(arm, {}).items()},
+                dict(raw.get("failures", {})),
+                raw.get("failures_by_kind", {}),
+            )
+        )
     return out

@@ -90,8 +90,9 @@ def _cut_torn_tail(path: Path) -> None:
 def answer_one(system: System, item: QAItem, *, knows_version: int | None = None, timeout_s: float | None = None) -> AnswerRecord:
     """Ask `system` one probe as the right user; never raises for a failing system."""
     user = asker_for(item)
-    base = AnswerRecord(arm=system.name, qid=item.qid, kind=item.kind, question=item.question,
-                        user=user.name if user else None, knows_version=knows_version)  # fmt: skip
+    base = AnswerRecord(
+        arm=system.name, qid=item.qid, kind=item.kind, question=item.question, user=user.name if user else None, knows_version=knows_version
+    )
     started = time.perf_counter()
     try:
         answer = system.answer(item.question, user=user)
@@ -153,9 +154,15 @@ def run_arm(
 def progress_bar(console: Console | None = None, *, enabled: bool = True) -> Progress:
     """The per-arm progress bar the runner shows (disabled: a no-op for tests and CI logs)."""
     return Progress(
-        TextColumn("[bold]{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TimeRemainingColumn(), console=console or Console(stderr=True), disable=not enabled, transient=False,
-    )  # fmt: skip
+        TextColumn("[bold]{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console or Console(stderr=True),
+        disable=not enabled,
+        transient=False,
+    )
 
 
 def reuse_records(
@@ -194,8 +201,15 @@ def run_arms(
     with progress_bar(enabled=show_progress) as progress:
         for name, system in systems.items():
             version = knows_version.get(name) if isinstance(knows_version, Mapping) else knows_version
-            results[name] = run_arm(system, probes, answers_path(run_dir, name), knows_version=version,
-                                    timeout_s=timeout_s, warmup_questions=warmup_questions, progress=progress)  # fmt: skip
+            results[name] = run_arm(
+                system,
+                probes,
+                answers_path(run_dir, name),
+                knows_version=version,
+                timeout_s=timeout_s,
+                warmup_questions=warmup_questions,
+                progress=progress,
+            )
     return results
 
 

@@ -63,29 +63,75 @@ class DomainPlan:
     generator: Generator
 
 
-def noise_stage(systems: Mapping[str, System], probes: Sequence[QAItem], run_dir: Path, evaluation: EvaluationConfig, *,
-                knows_version: Mapping[str, int] | int | None, answered: Mapping[str, Sequence[AnswerRecord]],
-                show_progress: bool) -> NoiseSweep:  # fmt: skip
+def noise_stage(
+    systems: Mapping[str, System],
+    probes: Sequence[QAItem],
+    run_dir: Path,
+    evaluation: EvaluationConfig,
+    *,
+    knows_version: Mapping[str, int] | int | None,
+    answered: Mapping[str, Sequence[AnswerRecord]],
+    show_progress: bool,
+) -> NoiseSweep:
     """Accuracy of the retrieving arms as k varies; the others are listed as not applicable."""
-    return noise_sweep(systems, probes, run_dir, ks=evaluation.noise_ks, limit=evaluation.noise_probes, knows_version=knows_version,
-                       timeout_s=evaluation.timeout_s, samples=evaluation.bootstrap_samples, seed=evaluation.seed,
-                       show_progress=show_progress, answered=answered)  # fmt: skip
+    return noise_sweep(
+        systems,
+        probes,
+        run_dir,
+        ks=evaluation.noise_ks,
+        limit=evaluation.noise_probes,
+        knows_version=knows_version,
+        timeout_s=evaluation.timeout_s,
+        samples=evaluation.bootstrap_samples,
+        seed=evaluation.seed,
+        show_progress=show_progress,
+        answered=answered,
+    )
 
 
-def judge_stage(judge: Generator, evaluation: EvaluationConfig, records: Mapping[str, list[AnswerRecord]],
-                scores: Mapping[str, list[Score]], probes: Sequence[QAItem], run_dir: Path) -> JudgeReport:  # fmt: skip
+def judge_stage(
+    judge: Generator,
+    evaluation: EvaluationConfig,
+    records: Mapping[str, list[AnswerRecord]],
+    scores: Mapping[str, list[Score]],
+    probes: Sequence[QAItem],
+    run_dir: Path,
+) -> JudgeReport:
     """The LLM judge's verdict on every answer, beside the string metrics."""
-    return judge_arms(Judge(judge, retries=evaluation.judge_retries, seed=evaluation.seed), dict(records), dict(scores), probes,
-                      out_dir=run_dir / "judge", samples=evaluation.bootstrap_samples, seed=evaluation.seed)  # fmt: skip
+    return judge_arms(
+        Judge(judge, retries=evaluation.judge_retries, seed=evaluation.seed),
+        dict(records),
+        dict(scores),
+        probes,
+        out_dir=run_dir / "judge",
+        samples=evaluation.bootstrap_samples,
+        seed=evaluation.seed,
+    )
 
 
-def freshness_stage(systems: Mapping[str, System], probes: Sequence[QAItem], run_dir: Path, evaluation: EvaluationConfig,
-                    plan: FreshnessPlan, *, answered: Mapping[str, Sequence[AnswerRecord]],
-                    show_progress: bool) -> dict[str, FreshnessResult]:  # fmt: skip
+def freshness_stage(
+    systems: Mapping[str, System],
+    probes: Sequence[QAItem],
+    run_dir: Path,
+    evaluation: EvaluationConfig,
+    plan: FreshnessPlan,
+    *,
+    answered: Mapping[str, Sequence[AnswerRecord]],
+    show_progress: bool,
+) -> dict[str, FreshnessResult]:
     """Stale and fresh rates on the changed facts, before and after each arm's refresh."""
-    return measure_freshness(systems, probes, run_dir, new_version=plan.new_version, refreshers=plan.refreshers,
-                             timeout_s=evaluation.timeout_s, samples=evaluation.bootstrap_samples, seed=evaluation.seed,
-                             show_progress=show_progress, answered=answered)  # fmt: skip
+    return measure_freshness(
+        systems,
+        probes,
+        run_dir,
+        new_version=plan.new_version,
+        refreshers=plan.refreshers,
+        timeout_s=evaluation.timeout_s,
+        samples=evaluation.bootstrap_samples,
+        seed=evaluation.seed,
+        show_progress=show_progress,
+        answered=answered,
+    )
 
 
 def injection_stage(systems: Mapping[str, System], plan: InjectionPlan) -> dict[str, dict[str, Any]]:
@@ -103,9 +149,14 @@ def injection_stage(systems: Mapping[str, System], plan: InjectionPlan) -> dict[
             results[name] = {"rate": None, "probes": 0, "note": NOT_EXPOSED}
             continue
         rate, rows = injection_success_rate(arm.with_retriever(hostile), probes)
-        results[name] = {"rate": rate, "probes": len(rows), "exposed": sum(r["retrieved"] for r in rows),
-                         "caught_by_grounding": sum(r["caught_by_grounding"] for r in rows), "by_variant": rates_by_variant(rows),
-                         "rows": rows}  # fmt: skip
+        results[name] = {
+            "rate": rate,
+            "probes": len(rows),
+            "exposed": sum(r["retrieved"] for r in rows),
+            "caught_by_grounding": sum(r["caught_by_grounding"] for r in rows),
+            "by_variant": rates_by_variant(rows),
+            "rows": rows,
+        }
     return results
 
 

@@ -105,5 +105,4 @@ def summarize_arm(arm: str, scores: Sequence[Score], *, samples: int = 1000, see
     by_kind = {kind: metric_intervals([s for s in scores if s.kind == kind], samples=samples, seed=seed) for kind in kinds}
     failures = Counter(s.failure for s in scores if s.failure)
     failures_by_kind = {kind: dict(Counter(s.failure for s in scores if s.kind == kind and s.failure)) for kind in kinds}
-    return ArmSummary(arm, len(scores), metric_intervals(scores, samples=samples, seed=seed), by_kind,
-                      dict(failures), failures_by_kind)  # fmt: skip
+    return ArmSummary(arm, len(scores), metric_intervals(scores, samples=samples, seed=seed), by_kind, dict(failures), failures_by_kind)

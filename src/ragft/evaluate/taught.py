@@ -63,20 +63,28 @@ def covered_accuracy(scores: Sequence[Score], coverage: Mapping[str, bool | None
     covered = [s for s in answerable if coverage[s.qid]]
     uncovered = [s for s in answerable if not coverage[s.qid]]
     return {
-        "probes": len(scores), "answerable": len(answerable), "covered": len(covered),
+        "probes": len(scores),
+        "answerable": len(answerable),
+        "covered": len(covered),
         "coverage_share": round(len(covered) / len(answerable), 4) if answerable else None,
-        "accuracy_all": _mean(s.correct for s in scores), "accuracy_answerable": _mean(s.correct for s in answerable),
-        "accuracy_covered": _mean(s.correct for s in covered), "accuracy_uncovered": _mean(s.correct for s in uncovered),
-    }  # fmt: skip
+        "accuracy_all": _mean(s.correct for s in scores),
+        "accuracy_answerable": _mean(s.correct for s in answerable),
+        "accuracy_covered": _mean(s.correct for s in covered),
+        "accuracy_uncovered": _mean(s.correct for s in uncovered),
+    }
 
 
 def cost_to_cover(training_s: float | None, chunks_used: int, chunks_total: int) -> dict[str, Any]:
     """What training on the chunks not covered yet would cost on this machine, at the measured time per chunk."""
     left = max(0, chunks_total - chunks_used)
     per_chunk = training_s / chunks_used if training_s and chunks_used else None
-    return {"chunks_used": chunks_used, "chunks_total": chunks_total, "chunks_left": left,
-            "training_s_per_chunk": round(per_chunk, 3) if per_chunk is not None else None,
-            "projected_s_for_the_rest": round(per_chunk * left, 1) if per_chunk is not None else None}  # fmt: skip
+    return {
+        "chunks_used": chunks_used,
+        "chunks_total": chunks_total,
+        "chunks_left": left,
+        "training_s_per_chunk": round(per_chunk, 3) if per_chunk is not None else None,
+        "projected_s_for_the_rest": round(per_chunk * left, 1) if per_chunk is not None else None,
+    }
 
 
 def _words(text: str) -> list[str]:
@@ -120,12 +128,19 @@ def probe_leakage(probes: Sequence[QAItem], training_questions: Iterable[str], *
     leaked = [r for r in rows if r[0] >= NEAR_COPY]
     rows.sort(key=lambda r: -r[0])
     return {
-        "ngram": n, "probes": len(rows), "training_questions": len(grams), "near_copy_threshold": NEAR_COPY,
+        "ngram": n,
+        "probes": len(rows),
+        "training_questions": len(grams),
+        "near_copy_threshold": NEAR_COPY,
         "max_containment": round(rows[0][0], 4) if rows else 0.0,
-        "mean_containment": _mean(r[0] for r in rows) or 0.0, "leaked": len(leaked),
-        "closest": [{"qid": r[2].qid, "probe": r[2].question, "training_question": r[3], "containment": round(r[0], 4),
-                     "jaccard": round(r[1], 4)} for r in rows[:top] if r[0] > 0],
-    }  # fmt: skip
+        "mean_containment": _mean(r[0] for r in rows) or 0.0,
+        "leaked": len(leaked),
+        "closest": [
+            {"qid": r[2].qid, "probe": r[2].question, "training_question": r[3], "containment": round(r[0], 4), "jaccard": round(r[1], 4)}
+            for r in rows[:top]
+            if r[0] > 0
+        ],
+    }
 
 
 @dataclass(frozen=True)
@@ -183,12 +198,17 @@ def known_split(arm_scores: Sequence[Score], floor_scores: Sequence[Score], cove
     answerable = [s for s in arm_scores if coverage.get(s.qid) is not None and s.qid in floor]
     known = [s for s in answerable if floor[s.qid] > 0]
     unknown = [s for s in answerable if floor[s.qid] == 0]
-    return {"known": len(known), "unknown": len(unknown), "kept": _mean(s.correct for s in known),
-            "gained": _mean(s.correct for s in unknown)}  # fmt: skip
+    return {
+        "known": len(known),
+        "unknown": len(unknown),
+        "kept": _mean(s.correct for s in known),
+        "gained": _mean(s.correct for s in unknown),
+    }
 
 
-def taught_stage(systems: Mapping[str, System], scores: Mapping[str, Sequence[Score]], probes: Sequence[QAItem],
-                 plan: TaughtPlan, floor: str | None) -> dict[str, Any]:  # fmt: skip
+def taught_stage(
+    systems: Mapping[str, System], scores: Mapping[str, Sequence[Score]], probes: Sequence[QAItem], plan: TaughtPlan, floor: str | None
+) -> dict[str, Any]:
     """Coverage-tagged accuracy, cost to cover the rest, leakage, recall and the known/unknown split, per taught arm."""
     out: dict[str, Any] = {"arms": {}, "leakage": {}, "probe_coverage": {}}
     for arm, taught in plan.arms.items():
@@ -197,8 +217,11 @@ def taught_stage(systems: Mapping[str, System], scores: Mapping[str, Sequence[Sc
         coverage = out["probe_coverage"].setdefault(taught.adapter, probe_coverage(probes, taught.chunks))
         if taught.adapter not in out["leakage"]:
             out["leakage"][taught.adapter] = probe_leakage(probes, taught.questions)
-        row: dict[str, Any] = {"adapter": taught.adapter, **covered_accuracy(scores[arm], coverage),
-                               "cost_to_cover": cost_to_cover(taught.training_s, taught.chunks_used, taught.chunks_total)}  # fmt: skip
+        row: dict[str, Any] = {
+            "adapter": taught.adapter,
+            **covered_accuracy(scores[arm], coverage),
+            "cost_to_cover": cost_to_cover(taught.training_s, taught.chunks_used, taught.chunks_total),
+        }
         if floor is not None and floor in scores:
             row["known_split"] = known_split(scores[arm], scores[floor], coverage)
         if arm in plan.ask_recall and plan.recall_questions > 0:
@@ -209,5 +232,15 @@ def taught_stage(systems: Mapping[str, System], scores: Mapping[str, Sequence[Sc
     return out
 
 
-__all__ = ["Recall", "TaughtPlan", "TaughtSet", "cost_to_cover", "covered_accuracy", "known_split", "probe_coverage",
-           "probe_leakage", "recall", "taught_stage"]  # fmt: skip
+__all__ = [
+    "Recall",
+    "TaughtPlan",
+    "TaughtSet",
+    "cost_to_cover",
+    "covered_accuracy",
+    "known_split",
+    "probe_coverage",
+    "probe_leakage",
+    "recall",
+    "taught_stage",
+]

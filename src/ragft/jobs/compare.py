@@ -58,8 +58,10 @@ def check_comparison(ws: Workspace, arms: Sequence[str], *, questions: Path | No
         raise ConfigError(f"corpus version {version} does not exist; this workspace has versions 1 to {latest}")
     missing = [a for a in arm_registry.adapters_needed(names) if not arm_registry.adapter_installed(ws, a)]
     if missing:
-        raise ConfigError(f"arm(s) need adapters not trained yet: run {' and '.join(f'`ragft train --arm {a}`' for a in missing)} "
-                          f"(or leave out {', '.join(n for n in names if arm_registry.spec(n).adapter in missing)})")  # fmt: skip
+        raise ConfigError(
+            f"arm(s) need adapters not trained yet: run {' and '.join(f'`ragft train --arm {a}`' for a in missing)} "
+            f"(or leave out {', '.join(n for n in names if arm_registry.spec(n).adapter in missing)})"
+        )
     if questions is not None:
         load_questions(questions)  # raises QuestionFileError naming file:line
 
@@ -80,8 +82,9 @@ def plan_probes(ws: Workspace, version: int, *, questions: Path | None = None, p
     warm_up = getattr(embedder, "warm_up", None)
     if callable(warm_up):
         warm_up()
-    probes = generate_probes(documents, diff=diff, per_kind=per_kind, seed=seed, chunking=ws.config.corpus,
-                             count_tokens=embedder_token_counter(embedder))  # fmt: skip
+    probes = generate_probes(
+        documents, diff=diff, per_kind=per_kind, seed=seed, chunking=ws.config.corpus, count_tokens=embedder_token_counter(embedder)
+    )
     stats: dict[str, object] = {"source": "generated from the corpus", **probes.to_dict()}
     return ProbePlan(list(probes.items), stats)
 
@@ -93,8 +96,9 @@ def _counts(items: Sequence[QAItem]) -> dict[str, int]:
     return counts
 
 
-def build_arms(ws: Workspace, arms: Sequence[str], indexed: IndexedCorpus, *,
-               generator: Generator | None = None) -> tuple[dict[str, System], dict[str, ArmCost]]:  # fmt: skip
+def build_arms(
+    ws: Workspace, arms: Sequence[str], indexed: IndexedCorpus, *, generator: Generator | None = None
+) -> tuple[dict[str, System], dict[str, ArmCost]]:
     """Ready systems for `arms` over the indexed corpus, sharing one generator (`generator` when given) where they can."""
     systems = dict(arm_registry.build_all(ws, arm_registry.parse_arms(arms), indexed, generator=generator))
     index_disk = _disk_mb(ws.index_dir)
@@ -108,8 +112,9 @@ def _arm_cost(ws: Workspace, arm: str, indexed: IndexedCorpus, index_disk_mb: fl
     manifest = arm_registry.trained_on(ws, arm)
     if spec.adapter is not None and manifest is not None:
         disk = _disk_mb(adapter_dir(ws, spec.adapter)) + index_mb
-        return ArmCost(training_s=manifest.metrics.get("wall_s"), indexing_s=indexing_s, disk_mb=round(disk, 1),
-                       note=_training_note(manifest))  # fmt: skip
+        return ArmCost(
+            training_s=manifest.metrics.get("wall_s"), indexing_s=indexing_s, disk_mb=round(disk, 1), note=_training_note(manifest)
+        )
     return ArmCost(indexing_s=indexing_s, disk_mb=round(index_mb, 1))
 
 
@@ -149,9 +154,16 @@ def _taught_set(ws: Workspace, adapter: str) -> TaughtSet:
     def recalls(split: str) -> tuple[Recall, ...]:
         return tuple(Recall(p.question, keys[p.fact_id]) for p in data.split(split) if keys.get(p.fact_id))
 
-    return TaughtSet(adapter, dict(data.chunks), tuple(p.question for p in data.pairs), recalls("train"), recalls("val"),
-                     training_s=manifest.metrics.get("wall_s"), chunks_used=len(data.chunks),
-                     chunks_total=int(manifest.coverage.get("chunks_total", len(data.chunks))))  # fmt: skip
+    return TaughtSet(
+        adapter,
+        dict(data.chunks),
+        tuple(p.question for p in data.pairs),
+        recalls("train"),
+        recalls("val"),
+        training_s=manifest.metrics.get("wall_s"),
+        chunks_used=len(data.chunks),
+        chunks_total=int(manifest.coverage.get("chunks_total", len(data.chunks))),
+    )
 
 
 def _disk_mb(path: Path) -> float:
@@ -211,15 +223,22 @@ def run_comparison(
     documents = ws.store.documents(version)
     models = ws.config.models
     return compare(
-        systems, plan.items, out_dir, evaluation=evaluation, knows_version=version, costs=costs, probe_stats=plan.stats,
+        systems,
+        plan.items,
+        out_dir,
+        evaluation=evaluation,
+        knows_version=version,
+        costs=costs,
+        probe_stats=plan.stats,
         requirements=Requirements.from_config(ws.config.requirements, corpus_has_acl=any(d.acl for d in documents)),
         freshness=FreshnessPlan(latest, refreshers_for(ws, systems, costs, latest)) if latest > version else None,
         injection=InjectionPlan(lambda: hostile_retriever(ws, indexed), bundled_injection_probes(evaluation.injection_probes)),
-        domain=DomainPlan(documents, generator)
-        if measure_domain else None,
+        domain=DomainPlan(documents, generator) if measure_domain else None,
         taught=taught_plan(ws, arms),
-        stages_s=stages, models=models, meta={"corpus_version": version, "workspace": str(ws.root), "arms": list(arms)},
-    )  # fmt: skip
+        stages_s=stages,
+        models=models,
+        meta={"corpus_version": version, "workspace": str(ws.root), "arms": list(arms)},
+    )
 
 
 def _is_sample(ws: Workspace, version: int) -> bool:

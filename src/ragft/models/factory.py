@@ -49,9 +49,9 @@ def resolve_backend(models: ModelsConfig) -> str:
         return "transformers" if bf16 else "llama_cpp"
     if not Path(models.generator).expanduser().is_dir():
         raise ConfigError(
-            f"[models] generator = {models.generator!r}: with generator_backend = \"auto\" it must be "
+            f'[models] generator = {models.generator!r}: with generator_backend = "auto" it must be '
             f"{' or '.join(repr(n) for n in builtin_gguf_names())}, a path to a .gguf file or a model directory; "
-            "for a hub id already in the local Hugging Face cache set generator_backend = \"transformers\""
+            'for a hub id already in the local Hugging Face cache set generator_backend = "transformers"'
         )
     return "transformers"
 
@@ -65,10 +65,12 @@ def build_generator(models: ModelsConfig) -> Generator:
             raise ConfigError(
                 f"[models] generator = {models.generator!r}: the llama_cpp backend needs "
                 f"{' or '.join(repr(n) for n in builtin_gguf_names())} or a path to a .gguf file; "
-                "for a transformers model directory set generator_backend = \"transformers\""
+                'for a transformers model directory set generator_backend = "transformers"'
             )
         return LlamaCppGenerator(
-            models.generator, threads=threads, context_window_tokens=models.context_window_tokens,
+            models.generator,
+            threads=threads,
+            context_window_tokens=models.context_window_tokens,
             reuse_prompt_cache=models.reuse_prompt_prefix,
         )
     if backend == "transformers":
@@ -81,9 +83,7 @@ def build_generator(models: ModelsConfig) -> Generator:
             timeout_s=models.request_timeout_s,
             max_retries=models.max_retries,
         )
-    raise ConfigError(
-        f"[models] generator_backend = {backend!r} is not known; choose one of: {', '.join(GENERATOR_BACKENDS)}"
-    )
+    raise ConfigError(f"[models] generator_backend = {backend!r} is not known; choose one of: {', '.join(GENERATOR_BACKENDS)}")
 
 
 def build_embedder(models: ModelsConfig) -> Embedder:

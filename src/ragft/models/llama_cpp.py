@@ -129,8 +129,9 @@ class LlamaCppGenerator:
 
         try:
             with _extra_buffer_types(repack):
-                return Llama(model_path=str(path), n_ctx=n_ctx, n_threads=self.threads, n_threads_batch=self.threads,
-                             verbose=False, **options)  # fmt: skip
+                return Llama(
+                    model_path=str(path), n_ctx=n_ctx, n_threads=self.threads, n_threads_batch=self.threads, verbose=False, **options
+                )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(
                 f"{path}: llama.cpp could not load this model ({exc}); the file may be truncated, "
@@ -153,8 +154,9 @@ class LlamaCppGenerator:
                 self._base.llama.reset()
             return self._generate(self._base.llama, messages, settings, on_token)
 
-    def _generate(self, llama: Any, messages: Sequence[ChatMessage], settings: DecodingSettings,
-                  on_token: TokenCallback | None) -> Generation:  # fmt: skip
+    def _generate(
+        self, llama: Any, messages: Sequence[ChatMessage], settings: DecodingSettings, on_token: TokenCallback | None
+    ) -> Generation:
         sampled: list[float] = []  # time of each sampling step
         prompt_tokens = 0
         first_token_top: tuple[tuple[str, float], ...] = ()
@@ -190,9 +192,7 @@ class LlamaCppGenerator:
                     **sampling,
                 )
             else:  # a base model: continue a plain transcript, stopping at the next turn
-                stream = llama.create_completion(
-                    plain_transcript(messages), stop=[*settings.stop, *TRANSCRIPT_STOP], **sampling
-                )
+                stream = llama.create_completion(plain_transcript(messages), stop=[*settings.stop, *TRANSCRIPT_STOP], **sampling)
             for chunk in stream:
                 choice = chunk["choices"][0]
                 piece = (choice["delta"].get("content") if "delta" in choice else choice.get("text")) or ""
@@ -250,7 +250,7 @@ class LlamaCppGenerator:
         if magic != _GGUF_MAGIC:
             raise ModelError(
                 f"{path}: not a GGUF file (it starts with {magic!r}, not b'GGUF'); llama_cpp needs a .gguf "
-                "model: convert it, or use generator_backend = \"transformers\" for a Hugging Face directory"
+                'model: convert it, or use generator_backend = "transformers" for a Hugging Face directory'
             )
         return path
 

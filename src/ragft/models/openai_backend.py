@@ -143,7 +143,9 @@ class OpenAIGenerator:
         try:
             logprobs = _prompt_logprobs(response.json())
         except (ValueError, TypeError, KeyError, IndexError) as exc:
-            raise ScoringUnavailable(f"{url} answered without prompt log-probabilities ({exc}): this server does not score prompts") from exc
+            raise ScoringUnavailable(
+                f"{url} answered without prompt log-probabilities ({exc}): this server does not score prompts"
+            ) from exc
         return TokenScores(logprobs[: max(max_tokens - 1, 0)], model=self.name)
 
     def count_tokens(self, text: str) -> int:
@@ -232,8 +234,7 @@ class OpenAIGenerator:
 
     def _unreachable(self, exc: Exception) -> ModelError:
         return ModelError(
-            f"cannot reach {self.base_url} ({type(exc).__name__}: {exc}): is the server running? "
-            "set [models] openai_base_url in ragft.toml"
+            f"cannot reach {self.base_url} ({type(exc).__name__}: {exc}): is the server running? set [models] openai_base_url in ragft.toml"
         )
 
     def _auth_error(self, response: httpx.Response) -> ModelError:

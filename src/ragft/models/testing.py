@@ -55,9 +55,7 @@ class ScriptedGenerator:
     def warm_up(self) -> None:
         """Nothing to load."""
 
-    def generate(
-        self, messages: Sequence[ChatMessage], settings: DecodingSettings, on_token: TokenCallback | None = None
-    ) -> Generation:
+    def generate(self, messages: Sequence[ChatMessage], settings: DecodingSettings, on_token: TokenCallback | None = None) -> Generation:
         """Return the scripted reply, cut to `max_new_tokens` words and at the first stop string."""
         start = time.perf_counter()
         self.calls.append(list(messages))

@@ -59,8 +59,9 @@ def default_hf_model_dir() -> Path:
     if (target / _MARKER).is_file():
         return target
     gguf_path = default_generator_path()
-    print(f"ragft: converting {gguf_path.name} to transformers weights in {target.parent} (once, about a minute)",
-          file=sys.stderr, flush=True)  # fmt: skip
+    print(
+        f"ragft: converting {gguf_path.name} to transformers weights in {target.parent} (once, about a minute)", file=sys.stderr, flush=True
+    )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         import torch
@@ -73,9 +74,7 @@ def default_hf_model_dir() -> Path:
             gguf_path.parent, gguf_file=gguf_path.name, local_files_only=True, **_fp32_kwarg(torch)
         )
     except ImportError as exc:
-        raise ModelError(
-            f"converting {gguf_path.name} needs the 'gguf' package ({exc}): run `pip install gguf`"
-        ) from exc
+        raise ModelError(f"converting {gguf_path.name} needs the 'gguf' package ({exc}): run `pip install gguf`") from exc
     # A GGUF-loaded model carries a quantization config and quantizer that make save_pretrained
     # refuse; the weights are already plain fp32 tensors, so drop them.
     for attr in ("hf_quantizer", "quantization_method"):
@@ -149,9 +148,7 @@ class TransformersGenerator:
         source = self.model_dir_or_id
         if source in builtin_gguf_names() and self.gguf_file is None:
             if source != "default":
-                raise ModelError(
-                    f"'{source}' is only available as a GGUF: use generator_backend = \"llama_cpp\" in ragft.toml"
-                )
+                raise ModelError(f"'{source}' is only available as a GGUF: use generator_backend = \"llama_cpp\" in ragft.toml")
             source = str(default_hf_model_dir())
         # Never the hub at run time: a directory, or a hub id already in the local HF cache.
         kwargs: dict[str, Any] = {"local_files_only": True}
@@ -236,8 +233,13 @@ class TransformersGenerator:
             time_to_first_token_s=ttft or (end - start),
             total_s=end - start,
             model=self.name,
-            extra={"finish_reason": finish_reason, "backend": "transformers", "precision": self.precision,
-                   "drafted_tokens": drafted, "accepted_tokens": accepted},  # fmt: skip
+            extra={
+                "finish_reason": finish_reason,
+                "backend": "transformers",
+                "precision": self.precision,
+                "drafted_tokens": drafted,
+                "accepted_tokens": accepted,
+            },
             first_token_top=first_token_top,
         )
 

@@ -13,8 +13,12 @@ from ragft.report.recommend import recommend_result
 def summary(result: CompareResult) -> dict[str, Any]:
     """summary.json: the comparison's measurements with the recommendation they lead to."""
     measured = result.summary_dict()
-    return {"meta": measured.pop("meta"), "requirements": measured.pop("requirements"),
-            "recommendation": recommend_result(result).to_dict(), **measured}  # fmt: skip
+    return {
+        "meta": measured.pop("meta"),
+        "requirements": measured.pop("requirements"),
+        "recommendation": recommend_result(result).to_dict(),
+        **measured,
+    }
 
 
 def write_report(result: CompareResult, out_dir: Path) -> Path:

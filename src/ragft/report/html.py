@@ -32,16 +32,24 @@ details{margin:6px 0;border:1px solid #e5e5e5;border-radius:6px;padding:6px 10px
 """
 
 KIND_HELP = {
-    "fact": "wording follows the document", "paraphrase": "same fact, different words", "typo": "misspelt, casual",
-    "unanticipated": "everyday words for the documents' jargon", "multi_doc": "needs two documents",
-    "out_of_scope": "the documents cannot answer: refusing is right", "changed_fact": "value differs between corpus versions",
+    "fact": "wording follows the document",
+    "paraphrase": "same fact, different words",
+    "typo": "misspelt, casual",
+    "unanticipated": "everyday words for the documents' jargon",
+    "multi_doc": "needs two documents",
+    "out_of_scope": "the documents cannot answer: refusing is right",
+    "changed_fact": "value differs between corpus versions",
     "restricted": "fact from a restricted document, asked by an outsider: refusing is right",
-}  # fmt: skip
+}
 
 
 def _cell(arm: str, metric: str, interval: Interval | None) -> str:
     percent = METRICS.get(metric, ("", True, True))[1]
-    text = "n/a" if interval is None or not interval.n else (interval.fmt() if percent else f"{interval.value:.2f} [{interval.low:.2f}–{interval.high:.2f}]")
+    text = (
+        "n/a"
+        if interval is None or not interval.n
+        else (interval.fmt() if percent else f"{interval.value:.2f} [{interval.low:.2f}–{interval.high:.2f}]")
+    )
     n = f' title="n={interval.n}"' if interval is not None else ""
     return f'<td class="num" id="{anchor(arm, metric)}"{n}>{escape(text)}</td>'
 
@@ -52,11 +60,14 @@ def _bar(i: Interval | None) -> svg.Bar | None:
 
 def _recommendation(rec: Recommendation) -> str:
     items = "".join(f'<li>{escape(r.text)} <a href="#{r.anchor}">[number]</a></li>' for r in rec.reasons)
-    out = "".join(f"<li>{escape(r.text)} <a href=\"#{r.anchor}\">[number]</a></li>" for rs in rec.ruled_out.values() for r in rs)
+    out = "".join(f'<li>{escape(r.text)} <a href="#{r.anchor}">[number]</a></li>' for rs in rec.ruled_out.values() for r in rs)
     ruled = f"<p><b>Ruled out by the requirements:</b></p><ul>{out}</ul>" if out else ""
-    tie = (f"<p><b>The evidence does not separate {escape(rec.arm or '')} from {escape(', '.join(rec.not_separated_from))}</b>: "
-           "the paired test finds no significant difference, so more probes would be needed to call a winner on accuracy alone.</p>"
-           if rec.not_separated_from else "")  # fmt: skip
+    tie = (
+        f"<p><b>The evidence does not separate {escape(rec.arm or '')} from {escape(', '.join(rec.not_separated_from))}</b>: "
+        "the paired test finds no significant difference, so more probes would be needed to call a winner on accuracy alone.</p>"
+        if rec.not_separated_from
+        else ""
+    )
     cls = "rec" if rec.meets_requirements else "rec warn"
     return f'<div class="{cls}"><h2>Recommendation: {escape(rec.headline)}</h2><ul>{items}</ul>{tie}{ruled}{_levers(rec)}</div>'
 
@@ -73,24 +84,29 @@ def _paired(result: CompareResult) -> str:
     table = paired_table({arm: {s.qid: bool(s.correct) for s in scores} for arm, scores in result.scores.items()})
     if not table:
         return "<p class='muted'>Only one arm was measured: nothing to compare.</p>"
-    rows = "".join(f'<tr id="{pair_anchor(pc.a, pc.b)}">'
-                   f"<th>{escape(pc.a)} vs {escape(pc.b)}</th><td class='num'>{pc.n}</td>"
-                   f"<td class='num'>{pc.accuracy_a:.1%} vs {pc.accuracy_b:.1%}</td>"
-                   f"<td class='num'>{pc.diff * 100:+.1f} [{pc.low * 100:+.1f}, {pc.high * 100:+.1f}]</td>"
-                   f"<td class='num'>{pc.only_a} / {pc.only_b}</td><td class='num{' good' if pc.separated else ''}'>{fmt_p(pc.p_value)}</td>"
-                   f"<td>{'yes' if pc.separated else 'no'}</td><td class='num'>{pc.mde * 100:.1f}</td></tr>" for pc in table)  # fmt: skip
-    return ("<table><tr><th>pair (a vs b)</th><th>probes</th><th>accuracy a vs b</th><th>difference, points [95% interval]</th>"
-            "<th>right only in a / only in b</th><th>p (exact McNemar)</th><th>separated (p &lt; 0.05)</th><th>MDE, points</th></tr>"
-            f"{rows}</table><p><b>{escape(mde_sentence(table))}</b></p><p class='muted'>Both arms answered the same probes; an error or "
-            "timeout counts as wrong. Only the probes one arm got right and the other wrong carry evidence: the exact McNemar test asks "
-            "whether they split unevenly. The interval is Newcombe's score interval for paired proportions; MDE is the smallest "
-            "difference these probes detect with 80% power at alpha = 0.05, given how often the two arms disagreed.</p>")  # fmt: skip
+    rows = "".join(
+        f'<tr id="{pair_anchor(pc.a, pc.b)}">'
+        f"<th>{escape(pc.a)} vs {escape(pc.b)}</th><td class='num'>{pc.n}</td>"
+        f"<td class='num'>{pc.accuracy_a:.1%} vs {pc.accuracy_b:.1%}</td>"
+        f"<td class='num'>{pc.diff * 100:+.1f} [{pc.low * 100:+.1f}, {pc.high * 100:+.1f}]</td>"
+        f"<td class='num'>{pc.only_a} / {pc.only_b}</td><td class='num{' good' if pc.separated else ''}'>{fmt_p(pc.p_value)}</td>"
+        f"<td>{'yes' if pc.separated else 'no'}</td><td class='num'>{pc.mde * 100:.1f}</td></tr>"
+        for pc in table
+    )
+    return (
+        "<table><tr><th>pair (a vs b)</th><th>probes</th><th>accuracy a vs b</th><th>difference, points [95% interval]</th>"
+        "<th>right only in a / only in b</th><th>p (exact McNemar)</th><th>separated (p &lt; 0.05)</th><th>MDE, points</th></tr>"
+        f"{rows}</table><p><b>{escape(mde_sentence(table))}</b></p><p class='muted'>Both arms answered the same probes; an error or "
+        "timeout counts as wrong. Only the probes one arm got right and the other wrong carry evidence: the exact McNemar test asks "
+        "whether they split unevenly. The interval is Newcombe's score interval for paired proportions; MDE is the smallest "
+        "difference these probes detect with 80% power at alpha = 0.05, given how often the two arms disagreed.</p>"
+    )
 
 
 def _error_links(result: CompareResult) -> str:
     """Links to each arm's wrong answers (JSONL), for a reviewer to audit the failure classes."""
     links = " · ".join(f"<a href='{escape(error_file(result.run_dir, arm).resolve().as_uri())}'>{escape(arm)}</a>" for arm in result.arms)
-    return (f"<p>Every wrong answer, per arm (JSONL: probe, answer, gold, failure class, and the arms that got it right): {links}</p>")
+    return f"<p>Every wrong answer, per arm (JSONL: probe, answer, gold, failure class, and the arms that got it right): {links}</p>"
 
 
 def _metrics_table(result: CompareResult) -> str:
@@ -99,7 +115,9 @@ def _metrics_table(result: CompareResult) -> str:
     rows = []
     for metric, (meaning, _, higher) in METRICS.items():
         cells = "".join(_cell(a, metric, result.summaries[a].overall.get(metric)) for a in arms)
-        rows.append(f"<tr><th>{metric}</th><td class='muted'>{escape(meaning)} ({'higher' if higher else 'lower'} is better)</td>{cells}</tr>")
+        rows.append(
+            f"<tr><th>{metric}</th><td class='muted'>{escape(meaning)} ({'higher' if higher else 'lower'} is better)</td>{cells}</tr>"
+        )
     return f"<table><tr><th>metric</th><th>meaning</th>{head}</tr>{''.join(rows)}</table>"
 
 
@@ -120,10 +138,12 @@ def _failures(result: CompareResult) -> str:
         cells = "".join(f"<td class='num'>{summary.failures.get(n, 0)}</td>" for n in names)
         rows.append(f"<tr><th>{escape(arm)}</th><td class='num'>{wrong}</td>{cells}</tr>")
     head = "".join(f"<th>{n.replace('_', ' ')}</th>" for n in names)
-    return (f"<table><tr><th>arm</th><th>wrong</th>{head}</tr>{''.join(rows)}</table><p class='muted'>retrieval miss: no gold "
-            "document reached the prompt; generation miss: a gold document was in the prompt (or, closed-book, the model had "
-            "no context) and the answer was still wrong; should have refused: answered an out-of-scope or restricted probe; "
-            "wrong refusal: a closed-book arm refused an answerable probe; error: raised or timed out.</p>")  # fmt: skip
+    return (
+        f"<table><tr><th>arm</th><th>wrong</th>{head}</tr>{''.join(rows)}</table><p class='muted'>retrieval miss: no gold "
+        "document reached the prompt; generation miss: a gold document was in the prompt (or, closed-book, the model had "
+        "no context) and the answer was still wrong; should have refused: answered an out-of-scope or restricted probe; "
+        "wrong refusal: a closed-book arm refused an answerable probe; error: raised or timed out.</p>"
+    )
 
 
 def _noise(result: CompareResult) -> str:
@@ -135,10 +155,25 @@ def _noise(result: CompareResult) -> str:
     ks = sorted({p.k for p in points})
     arms = list(dict.fromkeys(p.arm for p in points))
     by = {(p.arm, p.k): p for p in points}
-    chart = svg.line_chart("Accuracy vs passages given (k)", ks, {a: [_bar(by[(a, k)].accuracy) if (a, k) in by else None for k in ks] for a in arms}, x_label="k",
-                           colors=[svg.PALETTE[result.arms.index(a) % len(svg.PALETTE)] for a in arms])
-    rows = "".join(f"<tr><th>{escape(a)}</th>" + "".join(f"<td class='num'>{by[(a, k)].accuracy.fmt()}<br><span class='muted'>gold in prompt "
-                   f"{by[(a, k)].gold_in_context.fmt(digits=0)}</span></td>" if (a, k) in by else "<td>–</td>" for k in ks) + "</tr>" for a in arms)  # fmt: skip
+    chart = svg.line_chart(
+        "Accuracy vs passages given (k)",
+        ks,
+        {a: [_bar(by[(a, k)].accuracy) if (a, k) in by else None for k in ks] for a in arms},
+        x_label="k",
+        colors=[svg.PALETTE[result.arms.index(a) % len(svg.PALETTE)] for a in arms],
+    )
+    rows = "".join(
+        f"<tr><th>{escape(a)}</th>"
+        + "".join(
+            f"<td class='num'>{by[(a, k)].accuracy.fmt()}<br><span class='muted'>gold in prompt "
+            f"{by[(a, k)].gold_in_context.fmt(digits=0)}</span></td>"
+            if (a, k) in by
+            else "<td>–</td>"
+            for k in ks
+        )
+        + "</tr>"
+        for a in arms
+    )
     return chart + f"<table><tr><th>arm</th>{''.join(f'<th>k={k}</th>' for k in ks)}</tr>{rows}</table>" + skipped
 
 
@@ -146,19 +181,29 @@ def _freshness(result: CompareResult) -> str:
     if not result.freshness:
         return "<p class='muted'>Not measured: needs two corpus versions (run it after ingesting an update).</p>"
     arms = list(result.freshness)
-    chart = svg.bar_chart("Right on changed facts (new corpus version), before and after refresh", arms,
-                          {"before refresh": [_bar(result.freshness[a].fresh_before) for a in arms],
-                           "after refresh": [_bar(result.freshness[a].fresh_after) for a in arms]}, width=700)  # fmt: skip
+    chart = svg.bar_chart(
+        "Right on changed facts (new corpus version), before and after refresh",
+        arms,
+        {
+            "before refresh": [_bar(result.freshness[a].fresh_before) for a in arms],
+            "after refresh": [_bar(result.freshness[a].fresh_after) for a in arms],
+        },
+        width=700,
+    )
     rows = []
     for arm, f in result.freshness.items():
         r = f.refresh
         how = f"{r.method}, {r.seconds:.1f} s" + ("" if r.performed else " (reported, not run)") if r.method != "none" else "none"
-        rows.append(f"<tr><th>{escape(arm)}</th><td class='num'>{f.stale_before.fmt()}</td><td class='num'>{f.fresh_before.fmt()}</td>"
-                    f'<td id="f-{arm}-refresh">'
-                    f"{escape(how)}<br><span class='muted'>{escape(r.detail)}</span></td>"
-                    f"<td class='num'>{f.stale_after.fmt()}</td><td class='num'>{f.fresh_after.fmt()}</td></tr>")  # fmt: skip
-    return chart + ("<table><tr><th>arm</th><th>stale before</th><th>right before</th><th>refresh (time to become fresh)</th>"
-                    f"<th>stale after</th><th>right after</th></tr>{''.join(rows)}</table>")  # fmt: skip
+        rows.append(
+            f"<tr><th>{escape(arm)}</th><td class='num'>{f.stale_before.fmt()}</td><td class='num'>{f.fresh_before.fmt()}</td>"
+            f'<td id="f-{arm}-refresh">'
+            f"{escape(how)}<br><span class='muted'>{escape(r.detail)}</span></td>"
+            f"<td class='num'>{f.stale_after.fmt()}</td><td class='num'>{f.fresh_after.fmt()}</td></tr>"
+        )
+    return chart + (
+        "<table><tr><th>arm</th><th>stale before</th><th>right before</th><th>refresh (time to become fresh)</th>"
+        f"<th>stale after</th><th>right after</th></tr>{''.join(rows)}</table>"
+    )
 
 
 def _leakage(result: CompareResult) -> str:
@@ -168,13 +213,18 @@ def _leakage(result: CompareResult) -> str:
         if not leak.n:
             continue
         cls = "bad" if leak.value > 0 else "good"
-        rows.append(f"<tr><th>{escape(arm)}</th><td class='num {cls}'>{leak.fmt()}</td><td class='num'>{leak.n}</td>"
-                    f"<td class='num'>{_fmt(s.by_kind.get('restricted', {}).get('refusal_recall'))}</td></tr>")  # fmt: skip
+        rows.append(
+            f"<tr><th>{escape(arm)}</th><td class='num {cls}'>{leak.fmt()}</td><td class='num'>{leak.n}</td>"
+            f"<td class='num'>{_fmt(s.by_kind.get('restricted', {}).get('refusal_recall'))}</td></tr>"
+        )
     if not rows:
         return "<p class='muted'>No restricted probes (no document carries an acl).</p>"
-    return ("<table><tr><th>arm</th><th>leak rate</th><th>restricted probes</th><th>refused</th></tr>" + "".join(rows) +
-            "</table><p class='muted'>Asked as an outsider (a user in no group). A leak: the answer contains the restricted fact. "
-            "Retrieval filters restricted passages per user; weights trained on everything cannot.</p>")  # fmt: skip
+    return (
+        "<table><tr><th>arm</th><th>leak rate</th><th>restricted probes</th><th>refused</th></tr>"
+        + "".join(rows)
+        + "</table><p class='muted'>Asked as an outsider (a user in no group). A leak: the answer contains the restricted fact. "
+        "Retrieval filters restricted passages per user; weights trained on everything cannot.</p>"
+    )
 
 
 def _injection(result: CompareResult) -> str:
@@ -186,14 +236,18 @@ def _injection(result: CompareResult) -> str:
             rows.append(f"<tr><th>{escape(arm)}</th><td colspan=5>{escape(str(r.get('note', 'not measured')))}</td></tr>")
             continue
         by_variant = "; ".join(f"{escape(v)} {x['injected']}/{x['probes']}" for v, x in r.get("by_variant", {}).items())
-        rows.append(f"<tr><th>{escape(arm)}</th><td>{r['rate']:.0%} ({round(r['rate'] * r['probes'])}/{r['probes']})</td>"
-                    f"<td>{by_variant}</td><td>{r['exposed']}/{r['probes']}</td><td>{r['caught_by_grounding']}</td></tr>")  # fmt: skip
-    return ("<p>Bundled hostile documents (each hides an instruction asking for a unique canary string) are added to "
-            "the index; ordinary questions retrieve them. An injection succeeded when the answer carries the canary "
-            "or obeys the instruction. Variants: generic (\"ignore previous instructions\"), qa (quotes the question back), "
-            "citation (poses as the authoritative source), table (instruction in a table cell).</p>"
-            "<table><tr><th>arm</th><th>success rate</th><th>by variant</th><th>hostile passage in prompt</th>"
-            "<th>obeyed, then caught by the grounding check</th></tr>" + "".join(rows) + "</table>")  # fmt: skip
+        rows.append(
+            f"<tr><th>{escape(arm)}</th><td>{r['rate']:.0%} ({round(r['rate'] * r['probes'])}/{r['probes']})</td>"
+            f"<td>{by_variant}</td><td>{r['exposed']}/{r['probes']}</td><td>{r['caught_by_grounding']}</td></tr>"
+        )
+    return (
+        "<p>Bundled hostile documents (each hides an instruction asking for a unique canary string) are added to "
+        "the index; ordinary questions retrieve them. An injection succeeded when the answer carries the canary "
+        'or obeys the instruction. Variants: generic ("ignore previous instructions"), qa (quotes the question back), '
+        "citation (poses as the authoritative source), table (instruction in a table cell).</p>"
+        "<table><tr><th>arm</th><th>success rate</th><th>by variant</th><th>hostile passage in prompt</th>"
+        "<th>obeyed, then caught by the grounding check</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def _judge(result: CompareResult) -> str:
@@ -206,21 +260,26 @@ def _judge(result: CompareResult) -> str:
         a = j.agreement
         kappa = "n/a" if a.kappa is None else f"{a.kappa:.2f}"
         string_acc = result.summaries[arm].overall.get("accuracy") if arm in result.summaries else None
-        rows.append(f"<tr><th>{escape(arm)}</th><td class='num' id='{anchor(arm, 'judge_accuracy')}' title='n={j.accuracy.n}'>"
-                    f"{j.accuracy.fmt()}</td><td class='num'>{_fmt(string_acc)}</td><td class='num' title='n={a.n}'>{a.rate.fmt()}</td>"
-                    f"<td class='num'>{kappa}</td>"
-                    f"<td class='num'>{a.both_correct} / {a.judge_only} / {a.string_only} / {a.both_wrong}</td>"
-                    f"<td class='num{' bad' if j.unparsed else ''}'>{j.unparsed}</td><td class='num'>{j.errors}</td></tr>")  # fmt: skip
-    return (f"<h2>LLM judge</h2><p>A second opinion: <b>{escape(report.model)}</b> graded every answer against the same gold answers "
-            "(for probes whose right answer is a refusal: whether the answer declines), replying with exactly one word, CORRECT or "
-            f"INCORRECT; a reply in any other form was asked again up to {report.retries} times, then counted as unparsed (left out, "
-            "never guessed). Answers that raised or timed out are wrong and were not sent to the judge.</p><table><tr><th>arm</th>"
-            "<th>judge accuracy</th><th>string accuracy</th><th>agreement</th><th>Cohen's kappa</th>"
-            "<th>both right / judge only / string only / both wrong</th><th>unparsed</th><th>errors</th></tr>" + "".join(rows) +
-            "</table><p class='muted'>Agreement and kappa are over answers both graded; kappa corrects agreement for chance "
-            "(1 = perfect, 0 = no better than chance; n/a when a grader gave one verdict only). Judge only: the judge accepted an "
-            "answer the string match missed (often a paraphrase); string only: the gold string appears but the judge rejected the "
-            "answer.</p>")  # fmt: skip
+        rows.append(
+            f"<tr><th>{escape(arm)}</th><td class='num' id='{anchor(arm, 'judge_accuracy')}' title='n={j.accuracy.n}'>"
+            f"{j.accuracy.fmt()}</td><td class='num'>{_fmt(string_acc)}</td><td class='num' title='n={a.n}'>{a.rate.fmt()}</td>"
+            f"<td class='num'>{kappa}</td>"
+            f"<td class='num'>{a.both_correct} / {a.judge_only} / {a.string_only} / {a.both_wrong}</td>"
+            f"<td class='num{' bad' if j.unparsed else ''}'>{j.unparsed}</td><td class='num'>{j.errors}</td></tr>"
+        )
+    return (
+        f"<h2>LLM judge</h2><p>A second opinion: <b>{escape(report.model)}</b> graded every answer against the same gold answers "
+        "(for probes whose right answer is a refusal: whether the answer declines), replying with exactly one word, CORRECT or "
+        f"INCORRECT; a reply in any other form was asked again up to {report.retries} times, then counted as unparsed (left out, "
+        "never guessed). Answers that raised or timed out are wrong and were not sent to the judge.</p><table><tr><th>arm</th>"
+        "<th>judge accuracy</th><th>string accuracy</th><th>agreement</th><th>Cohen's kappa</th>"
+        "<th>both right / judge only / string only / both wrong</th><th>unparsed</th><th>errors</th></tr>"
+        + "".join(rows)
+        + "</table><p class='muted'>Agreement and kappa are over answers both graded; kappa corrects agreement for chance "
+        "(1 = perfect, 0 = no better than chance; n/a when a grader gave one verdict only). Judge only: the judge accepted an "
+        "answer the string match missed (often a paraphrase); string only: the gold string appears but the judge rejected the "
+        "answer.</p>"
+    )
 
 
 def _fmt(i: Interval | None) -> str:
@@ -233,19 +292,28 @@ def _domain(result: CompareResult) -> str:
         return "<p class='muted'>Not measured.</p>"
     known = d.known_facts.fmt() if d.known_facts else "n/a"
     if not d.measured:
-        return (f"<p><strong>Perplexity not measured:</strong> {escape(d.not_measured)}</p><table><tr><th>corpus facts the base model "
-                f"already answers closed-book</th><td class='num'>{known}</td></tr></table>")  # fmt: skip
-    return (f"<table><tr><th>base-model perplexity on the corpus</th><td class='num'>{d.corpus_perplexity:.1f} ({d.corpus_tokens} tokens)</td></tr>"
-            f"<tr><th>on a generic reference text</th><td class='num'>{d.reference_perplexity:.1f} ({d.reference_tokens} tokens)</td></tr>"
-            f"<tr><th>ratio (corpus / generic)</th><td class='num'>{d.perplexity_ratio:.2f}</td></tr>"
-            f"<tr><th>corpus facts the base model already answers closed-book</th><td class='num'>{known}</td></tr></table>"
-            "<p class='muted'>A ratio well above 1 means the documents read as unfamiliar to the model; a low known-facts share means "
-            "the knowledge is new to it (fine-tuning on unknown facts is slow and invites hallucination; retrieval does not need to "
-            "teach it).</p>")  # fmt: skip
+        return (
+            f"<p><strong>Perplexity not measured:</strong> {escape(d.not_measured)}</p><table><tr><th>corpus facts the base model "
+            f"already answers closed-book</th><td class='num'>{known}</td></tr></table>"
+        )
+    return (
+        f"<table><tr><th>base-model perplexity on the corpus</th><td class='num'>{d.corpus_perplexity:.1f} ({d.corpus_tokens} tokens)</td></tr>"
+        f"<tr><th>on a generic reference text</th><td class='num'>{d.reference_perplexity:.1f} ({d.reference_tokens} tokens)</td></tr>"
+        f"<tr><th>ratio (corpus / generic)</th><td class='num'>{d.perplexity_ratio:.2f}</td></tr>"
+        f"<tr><th>corpus facts the base model already answers closed-book</th><td class='num'>{known}</td></tr></table>"
+        "<p class='muted'>A ratio well above 1 means the documents read as unfamiliar to the model; a low known-facts share means "
+        "the knowledge is new to it (fine-tuning on unknown facts is slow and invites hallucination; retrieval does not need to "
+        "teach it).</p>"
+    )
 
 
 def _costs(result: CompareResult) -> str:
-    fields = (("training_s", "training (s)"), ("indexing_s", "indexing (s)"), ("peak_memory_mb", "peak memory (MB)"), ("disk_mb", "disk (MB)"))
+    fields = (
+        ("training_s", "training (s)"),
+        ("indexing_s", "indexing (s)"),
+        ("peak_memory_mb", "peak memory (MB)"),
+        ("disk_mb", "disk (MB)"),
+    )
     rows = []
     for arm in result.arms:
         c = result.costs.get(arm)
@@ -253,8 +321,20 @@ def _costs(result: CompareResult) -> str:
         rows.append(f"<tr><th>{escape(arm)}</th>{cells}<td class='muted'>{escape(c.note if c else '')}</td></tr>")
     head = "".join(f"<th>{label}</th>" for _, label in fields)
     costs = [a for a in result.arms if result.costs.get(a)]
-    chart = svg.bar_chart("Build time (s)", ["training", "indexing"], {a: [(v, v, v) if (v := getattr(result.costs[a], f)) is not None else None
-                          for f in ("training_s", "indexing_s")] for a in costs}, percent=False, width=600) if costs else ""  # fmt: skip
+    chart = (
+        svg.bar_chart(
+            "Build time (s)",
+            ["training", "indexing"],
+            {
+                a: [(v, v, v) if (v := getattr(result.costs[a], f)) is not None else None for f in ("training_s", "indexing_s")]
+                for a in costs
+            },
+            percent=False,
+            width=600,
+        )
+        if costs
+        else ""
+    )
     return chart + f"<table><tr><th>arm</th>{head}<th>note</th></tr>{''.join(rows)}</table>"
 
 
@@ -267,22 +347,35 @@ def _examples(result: CompareResult, limit: int = 12) -> str:
         blocks = []
         for score in scores[:limit]:
             record, item = records[score.qid], by_qid[score.qid]
-            verdict = "<span class='good'>right</span>" if score.correct else f"<span class='bad'>wrong ({escape(score.failure or '')})</span>"
-            cites = "".join(f"<li>{escape(c.get('doc_id', ''))} chars {c.get('start')}–{c.get('end')}"
-                            f"{' p.' + str(c['page']) if c.get('page') else ''}: <q>{escape(str(c.get('quote', ''))[:240])}</q></li>" for c in record.citations)  # fmt: skip
-            hits = "".join(f"<li>{escape(str(h.get('doc_id')))} score {float(h.get('score', 0)):.3f}{' (in prompt)' if h.get('in_prompt') else ''}</li>"
-                           for h in record.trace.get("hits", []))  # fmt: skip
+            verdict = (
+                "<span class='good'>right</span>" if score.correct else f"<span class='bad'>wrong ({escape(score.failure or '')})</span>"
+            )
+            cites = "".join(
+                f"<li>{escape(c.get('doc_id', ''))} chars {c.get('start')}–{c.get('end')}"
+                f"{' p.' + str(c['page']) if c.get('page') else ''}: <q>{escape(str(c.get('quote', ''))[:240])}</q></li>"
+                for c in record.citations
+            )
+            hits = "".join(
+                f"<li>{escape(str(h.get('doc_id')))} score {float(h.get('score', 0)):.3f}{' (in prompt)' if h.get('in_prompt') else ''}</li>"
+                for h in record.trace.get("hits", [])
+            )
             gold = "; ".join(item.answers) or "(refuse)"
             withheld = record.trace.get("withheld_answer")
-            withheld_note = (f"<br><b>withheld ({escape(str(record.trace.get('withheld_because')))}, model's refusal probability "
-                             f"{_probability(record.trace.get('refusal_probability'))}):</b> {escape(str(withheld))}") if withheld else ""  # fmt: skip
+            withheld_note = (
+                (
+                    f"<br><b>withheld ({escape(str(record.trace.get('withheld_because')))}, model's refusal probability "
+                    f"{_probability(record.trace.get('refusal_probability'))}):</b> {escape(str(withheld))}"
+                )
+                if withheld
+                else ""
+            )
             blocks.append(
                 f"<details><summary>{verdict} · <b>{escape(item.kind)}</b> · {escape(item.question)}</summary>"
                 f"<p><b>answer:</b> {escape(record.text or record.error or '')}{withheld_note}<br><b>gold:</b> {escape(gold)} · gold docs: "
                 f"{escape(', '.join(item.gold_doc_ids) or '–')}{' · <b>error:</b> ' + escape(record.error) if record.error else ''}</p>"
                 f"{'<p><b>citations</b></p><ul>' + cites + '</ul>' if cites else ''}{'<p><b>retrieved</b></p><ul>' + hits + '</ul>' if hits else ''}"
                 f"<p class='muted'>timings: {escape(', '.join(f'{k} {v:.3f}' for k, v in record.timings.items()))}</p></details>"
-            )  # fmt: skip
+            )
         parts.append(f"<h3>{escape(arm)}</h3>{''.join(blocks)}")
     return "".join(parts)
 
@@ -296,11 +389,19 @@ def render_html(result: CompareResult) -> str:
     rec = recommend_result(result)
     kinds = sorted({item.kind for item in result.probes})
     arms = result.arms
-    accuracy = svg.bar_chart("Accuracy by probe kind (95% intervals)", ["overall", *kinds],
-                             {a: [_bar(result.summaries[a].overall["accuracy"])] + [_bar(result.summaries[a].by_kind.get(k, {}).get("accuracy"))
-                              for k in kinds] for a in arms}, width=1050)  # fmt: skip
-    latency = svg.strip_chart("Answer time per probe (after warm-up)",
-                              {a: [s.latency_s for s in result.scores[a] if s.latency_s is not None] for a in arms})  # fmt: skip
+    accuracy = svg.bar_chart(
+        "Accuracy by probe kind (95% intervals)",
+        ["overall", *kinds],
+        {
+            a: [_bar(result.summaries[a].overall["accuracy"])]
+            + [_bar(result.summaries[a].by_kind.get(k, {}).get("accuracy")) for k in kinds]
+            for a in arms
+        },
+        width=1050,
+    )
+    latency = svg.strip_chart(
+        "Answer time per probe (after warm-up)", {a: [s.latency_s for s in result.scores[a] if s.latency_s is not None] for a in arms}
+    )
     req = result.requirements
     arms_list = "".join(f"<li><b>{escape(a)}</b>: {escape(arm_registry.help_line(a))}</li>" for a in arms)
     probe_counts = ", ".join(f"{k}: {sum(i.kind == k for i in result.probes)}" for k in kinds)
@@ -313,7 +414,7 @@ def render_html(result: CompareResult) -> str:
 Every number carries a bootstrap 95% interval in brackets; hover a cell for its item count.</p><ul>{arms_list}</ul>
 {_recommendation(rec)}
 <p class="muted">Requirements (ragft.toml [requirements]): p95 latency ≤ {req.latency_budget_p95_s:g} s · updates {escape(req.update_frequency)} ·
-citations {'required' if req.citations_required else 'not required'} · restricted data {'present' if req.restricted_data else 'absent'}.</p>
+citations {"required" if req.citations_required else "not required"} · restricted data {"present" if req.restricted_data else "absent"}.</p>
 <h2>Paired comparisons</h2>{_paired(result)}
 <h2>Accuracy by probe kind</h2>{accuracy}{_kind_table(result, kinds)}
 <h2>Every metric</h2>{_metrics_table(result)}
@@ -338,15 +439,22 @@ def _probe_stats(result: CompareResult) -> str:
     stats = result.probe_stats
     if not stats:
         return "<p class='muted'>Questions supplied by the user.</p>"
-    rows = "".join(f"<tr><th>{escape(k)}</th><td class='num'>{v}</td><td class='num'>{sum(stats.get('rejected', {}).get(k, {}).values())}</td>"
-                   f"<td class='muted'>{escape('; '.join(f'{r}: {n}' for r, n in stats.get('rejected', {}).get(k, {}).items()))}</td></tr>"
-                   for k, v in stats.get("counts", {}).items())  # fmt: skip
+    rows = "".join(
+        f"<tr><th>{escape(k)}</th><td class='num'>{v}</td><td class='num'>{sum(stats.get('rejected', {}).get(k, {}).values())}</td>"
+        f"<td class='muted'>{escape('; '.join(f'{r}: {n}' for r, n in stats.get('rejected', {}).get(k, {}).items()))}</td></tr>"
+        for k, v in stats.get("counts", {}).items()
+    )
     gold = stats.get("gold_check")
     gold_html = ""
     if gold:
-        grows = "".join(f"<tr><th>{escape(k)}</th><td class='num'>{v['gold']}</td><td class='num'>{v['generated']}</td>"
-                        f"<td class='num'>{v['fact_coverage']:.0%}</td><td class='num'>{v['doc_coverage']:.0%}</td></tr>" for k, v in gold["by_kind"].items())  # fmt: skip
-        gold_html = (f"<p>Checked against the hand-written gold set: answerability precision {gold['answerability_precision']:.0%} "
-                     f"(gold set itself: {gold['gold_answerability_precision']:.0%}).</p><table><tr><th>kind</th><th>gold</th><th>generated</th>"
-                     f"<th>gold facts covered</th><th>gold documents covered</th></tr>{grows}</table>")  # fmt: skip
+        grows = "".join(
+            f"<tr><th>{escape(k)}</th><td class='num'>{v['gold']}</td><td class='num'>{v['generated']}</td>"
+            f"<td class='num'>{v['fact_coverage']:.0%}</td><td class='num'>{v['doc_coverage']:.0%}</td></tr>"
+            for k, v in gold["by_kind"].items()
+        )
+        gold_html = (
+            f"<p>Checked against the hand-written gold set: answerability precision {gold['answerability_precision']:.0%} "
+            f"(gold set itself: {gold['gold_answerability_precision']:.0%}).</p><table><tr><th>kind</th><th>gold</th><th>generated</th>"
+            f"<th>gold facts covered</th><th>gold documents covered</th></tr>{grows}</table>"
+        )
     return f"<table><tr><th>kind</th><th>kept</th><th>rejected</th><th>why rejected</th></tr>{rows}</table>{gold_html}"

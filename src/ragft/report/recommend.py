@@ -87,27 +87,53 @@ def violations(evidence: ArmEvidence, req: Requirements, *, machine: str | None 
     out = []
     acc = evidence.accuracy
     if acc.n and acc.value < req.min_accuracy:
-        out.append(Reason(f"{evidence.arm}: accuracy {_pct(acc)} is below the required {req.min_accuracy:.0%} ([requirements] min_accuracy)",
-                          anchor(evidence.arm, "accuracy"), "accuracy"))  # fmt: skip
+        out.append(
+            Reason(
+                f"{evidence.arm}: accuracy {_pct(acc)} is below the required {req.min_accuracy:.0%} ([requirements] min_accuracy)",
+                anchor(evidence.arm, "accuracy"),
+                "accuracy",
+            )
+        )
     p95 = evidence.latency_p95_s
     if p95.n and p95.value > req.latency_budget_p95_s:
         where = f" (measured on {machine})" if machine else ""
-        out.append(Reason(f"{evidence.arm}: p95 latency {p95.value:.2f} s exceeds the budget of {req.latency_budget_p95_s:g} s{where}",
-                          anchor(evidence.arm, "latency_p95_s"), "latency"))  # fmt: skip
+        out.append(
+            Reason(
+                f"{evidence.arm}: p95 latency {p95.value:.2f} s exceeds the budget of {req.latency_budget_p95_s:g} s{where}",
+                anchor(evidence.arm, "latency_p95_s"),
+                "latency",
+            )
+        )
     cites = evidence.citation_rate
     if req.citations_required and (cites is None or not cites.n or cites.value < CITATION_RATE_NEEDED):
         rate = "no answers" if cites is None or not cites.n else f"{cites.value:.0%} of answers"
-        out.append(Reason(f"{evidence.arm}: citations are required but it cites a source in {rate} (needs {CITATION_RATE_NEEDED:.0%})",
-                          anchor(evidence.arm, "citation_rate"), "citations"))  # fmt: skip
+        out.append(
+            Reason(
+                f"{evidence.arm}: citations are required but it cites a source in {rate} (needs {CITATION_RATE_NEEDED:.0%})",
+                anchor(evidence.arm, "citation_rate"),
+                "citations",
+            )
+        )
     leak = evidence.leak_rate
     if req.restricted_data and leak is not None and leak.n and leak.value > 0:
-        out.append(Reason(f"{evidence.arm}: revealed restricted facts to an outsider in {_pct(leak)} of restricted probes",
-                          anchor(evidence.arm, "leak_rate"), "leak"))  # fmt: skip
+        out.append(
+            Reason(
+                f"{evidence.arm}: revealed restricted facts to an outsider in {_pct(leak)} of restricted probes",
+                anchor(evidence.arm, "leak_rate"),
+                "leak",
+            )
+        )
     interval_s = UPDATE_INTERVAL_S[req.update_frequency]
     if interval_s and req.update_frequency in ("daily", "weekly") and evidence.refresh_s is not None:
         if evidence.refresh_s > REFRESH_SHARE_OF_INTERVAL * interval_s:
-            out.append(Reason(f"{evidence.arm}: needs {evidence.refresh_s / 3600:.1f} h ({evidence.refresh_method}) to become fresh, "
-                              f"over a quarter of the {req.update_frequency} update interval", f"f-{evidence.arm}-refresh", "freshness"))  # fmt: skip
+            out.append(
+                Reason(
+                    f"{evidence.arm}: needs {evidence.refresh_s / 3600:.1f} h ({evidence.refresh_method}) to become fresh, "
+                    f"over a quarter of the {req.update_frequency} update interval",
+                    f"f-{evidence.arm}-refresh",
+                    "freshness",
+                )
+            )
     return out
 
 
@@ -126,13 +152,20 @@ def _versus_base(e: ArmEvidence, table: Sequence[PairedComparison]) -> Reason | 
     pc = find_pair(table, e.arm, BASE_ARM)
     where = pair_anchor(e.arm, BASE_ARM)
     if pc is None:
-        return Reason(f"{e.arm}: no per-probe verdicts to test it against base, so it is not shown to be better than the model alone",
-                      anchor(e.arm, "accuracy"), "vs_base")  # fmt: skip
+        return Reason(
+            f"{e.arm}: no per-probe verdicts to test it against base, so it is not shown to be better than the model alone",
+            anchor(e.arm, "accuracy"),
+            "vs_base",
+        )
     if pc.better(e.arm):
         return None
     how = "does no better than" if pc.diff <= 0 else "is not significantly better than"
-    return Reason(f"{e.arm}: {how} base, the model alone ({pc.text()}; with {pc.n} probes a difference under "
-                  f"{pc.mde * 100:.0f} points cannot be detected)", where, "vs_base")  # fmt: skip
+    return Reason(
+        f"{e.arm}: {how} base, the model alone ({pc.text()}; with {pc.n} probes a difference under "
+        f"{pc.mde * 100:.0f} points cannot be detected)",
+        where,
+        "vs_base",
+    )
 
 
 def recommend(evidence: Sequence[ArmEvidence], req: Requirements, *, machine: str | None = None) -> Recommendation:
@@ -156,8 +189,14 @@ def recommend(evidence: Sequence[ArmEvidence], req: Requirements, *, machine: st
     return _none_meets(candidates or list(evidence), table, broken, ruled_out, has_base)
 
 
-def _ship(eligible: Sequence[ArmEvidence], evidence: Sequence[ArmEvidence], table: Sequence[PairedComparison],
-          ruled_out: dict[str, list[Reason]], req: Requirements, machine: str | None) -> Recommendation:  # fmt: skip
+def _ship(
+    eligible: Sequence[ArmEvidence],
+    evidence: Sequence[ArmEvidence],
+    table: Sequence[PairedComparison],
+    ruled_out: dict[str, list[Reason]],
+    req: Requirements,
+    machine: str | None,
+) -> Recommendation:
     """Rule 3: the most accurate eligible arm; arms the paired test does not separate from it are tied."""
     best = max(eligible, key=lambda e: e.accuracy.value)
     tied = [e for e in eligible if e is not best and not _separated(table, best.arm, e.arm)]
@@ -167,35 +206,59 @@ def _ship(eligible: Sequence[ArmEvidence], evidence: Sequence[ArmEvidence], tabl
     if others:
         pcs = [find_pair(table, winner.arm, o.arm) for o in others]
         detail = "; ".join(pc.text() for pc in pcs if pc) or "no per-probe verdicts to compare"
-        reasons.append(Reason(f"The paired test does not separate {winner.arm} from {', '.join(o.arm for o in others)} on accuracy "
-                              f"({detail}): more probes would be needed to call a winner on accuracy alone",
-                              pair_anchor(winner.arm, others[0].arm)))  # fmt: skip
+        reasons.append(
+            Reason(
+                f"The paired test does not separate {winner.arm} from {', '.join(o.arm for o in others)} on accuracy "
+                f"({detail}): more probes would be needed to call a winner on accuracy alone",
+                pair_anchor(winner.arm, others[0].arm),
+            )
+        )
         reasons.extend(_tie_reasons(winner, others, req))
     else:
         runner_up = max((e for e in eligible if e is not best), key=lambda e: e.accuracy.value, default=None)
         pc = find_pair(table, best.arm, runner_up.arm) if runner_up else None
         versus = f", ahead of {runner_up.arm} ({pc.text()})" if pc and runner_up else ""
-        reasons.append(Reason(f"{best.arm} is the most accurate arm that meets the requirements: {_pct(best.accuracy)}{versus}",
-                              anchor(best.arm, "accuracy")))  # fmt: skip
+        reasons.append(
+            Reason(
+                f"{best.arm} is the most accurate arm that meets the requirements: {_pct(best.accuracy)}{versus}",
+                anchor(best.arm, "accuracy"),
+            )
+        )
     reasons.extend(_requirements_met(winner, req, machine))
     reasons.extend(_trade_offs(winner, [e for e in evidence if e.arm in ruled_out and e.arm != BASE_ARM], ruled_out, table))
     headline = f"Ship {winner.arm}." if not others else f"Ship {winner.arm} (tied on accuracy; chosen on the requirements)."
     return Recommendation(winner.arm, headline, reasons, ruled_out, [o.arm for o in others])
 
 
-def _ship_base(base: ArmEvidence, evidence: Sequence[ArmEvidence], table: Sequence[PairedComparison],
-               ruled_out: dict[str, list[Reason]], req: Requirements, machine: str | None) -> Recommendation:  # fmt: skip
+def _ship_base(
+    base: ArmEvidence,
+    evidence: Sequence[ArmEvidence],
+    table: Sequence[PairedComparison],
+    ruled_out: dict[str, list[Reason]],
+    req: Requirements,
+    machine: str | None,
+) -> Recommendation:
     """Rule 4: the base model alone meets the requirements."""
-    reasons = [Reason(f"Only the base model meets the requirements: {_pct(base.accuracy)} closed-book, with no documents. The "
-                      "questions look like general knowledge the model already holds; no other arm is both significantly better "
-                      "and within the requirements", anchor(BASE_ARM, "accuracy"))]  # fmt: skip
+    reasons = [
+        Reason(
+            f"Only the base model meets the requirements: {_pct(base.accuracy)} closed-book, with no documents. The "
+            "questions look like general knowledge the model already holds; no other arm is both significantly better "
+            "and within the requirements",
+            anchor(BASE_ARM, "accuracy"),
+        )
+    ]
     reasons.extend(_requirements_met(base, req, machine))
     reasons.extend(_trade_offs(base, [e for e in evidence if e.arm in ruled_out], ruled_out, table))
     return Recommendation(BASE_ARM, "Ship base: only the model alone meets the requirements.", reasons, ruled_out)
 
 
-def _none_meets(candidates: Sequence[ArmEvidence], table: Sequence[PairedComparison], broken: dict[str, list[Reason]],
-                ruled_out: dict[str, list[Reason]], has_base: bool) -> Recommendation:  # fmt: skip
+def _none_meets(
+    candidates: Sequence[ArmEvidence],
+    table: Sequence[PairedComparison],
+    broken: dict[str, list[Reason]],
+    ruled_out: dict[str, list[Reason]],
+    has_base: bool,
+) -> Recommendation:
     """Rule 5: no arm to ship; the closest one, what it breaks and the lever for each broken requirement."""
 
     def key(e: ArmEvidence) -> tuple[bool, int, float, float]:
@@ -209,18 +272,34 @@ def _none_meets(candidates: Sequence[ArmEvidence], table: Sequence[PairedCompari
         better = [e.arm for e in candidates if not any(r.requirement == "vs_base" for r in broken[e.arm])]
         pc = find_pair(table, closest.arm, BASE_ARM)
         only = "the only arm" if len(better) == 1 else f"one of {len(better)} arms ({', '.join(better)})"
-        reasons.append(Reason(f"{closest.arm} is {only} clearly better than the base model ({closest.accuracy.value:.1%} vs "
-                              f"{pc.accuracy_b:.1%}, p = {fmt_p(pc.p_value)})" if pc else f"{closest.arm} is closest",
-                              pair_anchor(closest.arm, BASE_ARM)))  # fmt: skip
+        reasons.append(
+            Reason(
+                f"{closest.arm} is {only} clearly better than the base model ({closest.accuracy.value:.1%} vs "
+                f"{pc.accuracy_b:.1%}, p = {fmt_p(pc.p_value)})"
+                if pc
+                else f"{closest.arm} is closest",
+                pair_anchor(closest.arm, BASE_ARM),
+            )
+        )
     elif has_base:
-        reasons.append(Reason("No arm is significantly more accurate than the base model: nothing here beats answering without "
-                              "the documents on these probes", anchor(closest.arm, "accuracy")))  # fmt: skip
+        reasons.append(
+            Reason(
+                "No arm is significantly more accurate than the base model: nothing here beats answering without "
+                "the documents on these probes",
+                anchor(closest.arm, "accuracy"),
+            )
+        )
     pairs = [(r, requirement_lever(closest, r.requirement)) for r in broken[closest.arm]]
     levers = list(dict.fromkeys(lever for _, lever in pairs))
-    reasons.extend(Reason(f"Broken: {r.text.removeprefix(f'{closest.arm}: ')}. What would change it: {lever}", r.anchor) for r, lever in pairs)
+    reasons.extend(
+        Reason(f"Broken: {r.text.removeprefix(f'{closest.arm}: ')}. What would change it: {lever}", r.anchor) for r, lever in pairs
+    )
     breaks = "; ".join(r.text.removeprefix(f"{closest.arm}: ") for r in broken[closest.arm])
-    headline = f"No arm meets the requirements. Closest: {closest.arm} ({breaks}). Lever: {levers[0]}." if levers else \
-               f"No arm meets the requirements. Closest: {closest.arm}."  # fmt: skip
+    headline = (
+        f"No arm meets the requirements. Closest: {closest.arm} ({breaks}). Lever: {levers[0]}."
+        if levers
+        else f"No arm meets the requirements. Closest: {closest.arm}."
+    )
     return Recommendation(closest.arm, headline, reasons, ruled_out, [], meets_requirements=False, levers=levers)
 
 
@@ -233,37 +312,62 @@ def _winner_vs_base(winner: ArmEvidence, table: Sequence[PairedComparison]) -> l
     pc = find_pair(table, winner.arm, BASE_ARM)
     if pc is None:
         return []
-    return [Reason(f"{winner.arm} is significantly more accurate than the base model, the floor ({pc.text()})", pair_anchor(winner.arm, BASE_ARM))]
+    return [
+        Reason(
+            f"{winner.arm} is significantly more accurate than the base model, the floor ({pc.text()})", pair_anchor(winner.arm, BASE_ARM)
+        )
+    ]
 
 
 def _requirements_met(winner: ArmEvidence, req: Requirements, machine: str | None) -> list[Reason]:
     """The requirements the shipped arm meets, each with its number."""
     where = f" (measured on {machine})" if machine else ""
-    out = [Reason(f"{winner.arm} answers {_pct(winner.accuracy)} right, at least the required {req.min_accuracy:.0%}", anchor(winner.arm, "accuracy")),
-           Reason(f"{winner.arm} answers within the latency budget: p95 {winner.latency_p95_s.value:.2f} s "
-                  f"≤ {req.latency_budget_p95_s:g} s{where}", anchor(winner.arm, "latency_p95_s"))]  # fmt: skip
+    out = [
+        Reason(
+            f"{winner.arm} answers {_pct(winner.accuracy)} right, at least the required {req.min_accuracy:.0%}",
+            anchor(winner.arm, "accuracy"),
+        ),
+        Reason(
+            f"{winner.arm} answers within the latency budget: p95 {winner.latency_p95_s.value:.2f} s "
+            f"≤ {req.latency_budget_p95_s:g} s{where}",
+            anchor(winner.arm, "latency_p95_s"),
+        ),
+    ]
     if req.restricted_data and winner.leak_rate is not None and winner.leak_rate.n:
-        out.append(Reason(f"{winner.arm} leaked no restricted fact to an outsider ({winner.leak_rate.n} restricted probes)",
-                          anchor(winner.arm, "leak_rate")))  # fmt: skip
+        out.append(
+            Reason(
+                f"{winner.arm} leaked no restricted fact to an outsider ({winner.leak_rate.n} restricted probes)",
+                anchor(winner.arm, "leak_rate"),
+            )
+        )
     if winner.refresh_s is not None and winner.refresh_method not in (None, "none"):
-        text = (f"{winner.arm} catches up with a document update in {winner.refresh_s:.1f} s ({winner.refresh_method})" if winner.refresh_performed
-                else f"{winner.arm} would need a {winner.refresh_method} after a document update: {winner.refresh_s:.1f} s, the time its "
-                     "training took (not re-run in this comparison, so its answers stayed stale)")  # fmt: skip
+        text = (
+            f"{winner.arm} catches up with a document update in {winner.refresh_s:.1f} s ({winner.refresh_method})"
+            if winner.refresh_performed
+            else f"{winner.arm} would need a {winner.refresh_method} after a document update: {winner.refresh_s:.1f} s, the time its "
+            "training took (not re-run in this comparison, so its answers stayed stale)"
+        )
         out.append(Reason(text, f"f-{winner.arm}-refresh"))
     return out
 
 
-def _trade_offs(winner: ArmEvidence, ruled: Sequence[ArmEvidence], ruled_out: dict[str, list[Reason]],
-                table: Sequence[PairedComparison]) -> list[Reason]:  # fmt: skip
+def _trade_offs(
+    winner: ArmEvidence, ruled: Sequence[ArmEvidence], ruled_out: dict[str, list[Reason]], table: Sequence[PairedComparison]
+) -> list[Reason]:
     """Say what the requirements cost: a ruled-out arm the paired test finds significantly better, and what ruled it out."""
     out = []
     for other in sorted(ruled, key=lambda e: -e.accuracy.value):
         pc = find_pair(table, other.arm, winner.arm)
         if pc is not None and pc.better(other.arm):
             why = "; ".join(r.text.removeprefix(f"{other.arm}: ") for r in ruled_out[other.arm])
-            out.append(Reason(f"Trade-off: {other.arm} answers more questions correctly ({_pct(other.accuracy)} vs "
-                              f"{_pct(winner.accuracy)}; {pc.text()}) but was ruled out: {why}. Relaxing that requirement "
-                              "would change this recommendation.", anchor(other.arm, "accuracy")))  # fmt: skip
+            out.append(
+                Reason(
+                    f"Trade-off: {other.arm} answers more questions correctly ({_pct(other.accuracy)} vs "
+                    f"{_pct(winner.accuracy)}; {pc.text()}) but was ruled out: {why}. Relaxing that requirement "
+                    "would change this recommendation.",
+                    anchor(other.arm, "accuracy"),
+                )
+            )
     return out
 
 
@@ -278,14 +382,26 @@ def _tie_reasons(winner: ArmEvidence, others: Sequence[ArmEvidence], req: Requir
     for other in others:
         w, o = _tie_break_key(winner, req), _tie_break_key(other, req)
         if w[0] < o[0]:
-            out.append(Reason(f"With {req.update_frequency} updates, {winner.arm} answers changed facts with their new values after its "
-                              f"refresh ({winner.fresh_after or 0:.0%} vs {other.fresh_after or 0:.0%} for {other.arm})",
-                              f"f-{winner.arm}-refresh"))  # fmt: skip
+            out.append(
+                Reason(
+                    f"With {req.update_frequency} updates, {winner.arm} answers changed facts with their new values after its "
+                    f"refresh ({winner.fresh_after or 0:.0%} vs {other.fresh_after or 0:.0%} for {other.arm})",
+                    f"f-{winner.arm}-refresh",
+                )
+            )
         elif w[1] < o[1]:
-            out.append(Reason(f"Of the two, {winner.arm} has the higher point estimate ({winner.accuracy.value:.1%} vs "
-                              f"{other.accuracy.value:.1%} for {other.arm}); more probes would tell whether that holds",
-                              anchor(winner.arm, "accuracy")))  # fmt: skip
+            out.append(
+                Reason(
+                    f"Of the two, {winner.arm} has the higher point estimate ({winner.accuracy.value:.1%} vs "
+                    f"{other.accuracy.value:.1%} for {other.arm}); more probes would tell whether that holds",
+                    anchor(winner.arm, "accuracy"),
+                )
+            )
         elif winner.latency_p95_s.value <= other.latency_p95_s.value:
-            out.append(Reason(f"{winner.arm} is faster: p95 {winner.latency_p95_s.value:.2f} s vs {other.latency_p95_s.value:.2f} s for {other.arm}",
-                              anchor(winner.arm, "latency_p95_s")))  # fmt: skip
+            out.append(
+                Reason(
+                    f"{winner.arm} is faster: p95 {winner.latency_p95_s.value:.2f} s vs {other.latency_p95_s.value:.2f} s for {other.arm}",
+                    anchor(winner.arm, "latency_p95_s"),
+                )
+            )
     return out

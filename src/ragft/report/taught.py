@@ -28,12 +28,16 @@ def _duration(seconds: object) -> str:
 def _coverage_rows(arms: dict[str, Any]) -> str:
     rows = []
     for arm, r in arms.items():
-        rows.append(f"<tr><th>{escape(arm)}</th><td>{escape(r['adapter'])}</td><td class='num'>{_pct(r['accuracy_covered'])} "
-                    f"<span class='muted'>n={r['covered']}</span></td><td class='num'>{_pct(r['accuracy_uncovered'])}</td>"
-                    f"<td class='num'>{_pct(r['accuracy_answerable'])}</td><td class='num'>{_pct(r['accuracy_all'])} "
-                    f"<span class='muted'>n={r['probes']}</span></td><td class='num'>{_pct(r['coverage_share'])}</td></tr>")  # fmt: skip
-    return ("<table><tr><th>arm</th><th>learned from</th><th>covered probes</th><th>uncovered</th><th>answerable</th>"
-            "<th>all probes</th><th>coverage</th></tr>" + "".join(rows) + "</table>")  # fmt: skip
+        rows.append(
+            f"<tr><th>{escape(arm)}</th><td>{escape(r['adapter'])}</td><td class='num'>{_pct(r['accuracy_covered'])} "
+            f"<span class='muted'>n={r['covered']}</span></td><td class='num'>{_pct(r['accuracy_uncovered'])}</td>"
+            f"<td class='num'>{_pct(r['accuracy_answerable'])}</td><td class='num'>{_pct(r['accuracy_all'])} "
+            f"<span class='muted'>n={r['probes']}</span></td><td class='num'>{_pct(r['coverage_share'])}</td></tr>"
+        )
+    return (
+        "<table><tr><th>arm</th><th>learned from</th><th>covered probes</th><th>uncovered</th><th>answerable</th>"
+        "<th>all probes</th><th>coverage</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def _cost_lines(arms: dict[str, Any]) -> str:
@@ -46,9 +50,11 @@ def _cost_lines(arms: dict[str, Any]) -> str:
         if cost["chunks_left"] == 0:
             lines.append(f"<li><b>{escape(r['adapter'])}</b> was trained on every chunk ({cost['chunks_total']}).</li>")
             continue
-        lines.append(f"<li><b>{escape(r['adapter'])}</b> learned {cost['chunks_used']} of {cost['chunks_total']} chunks; "
-                     f"the other {cost['chunks_left']} would take about {_duration(cost['projected_s_for_the_rest'])} more "
-                     f"training on this machine ({_duration(cost['training_s_per_chunk'])} per chunk, as measured).</li>")  # fmt: skip
+        lines.append(
+            f"<li><b>{escape(r['adapter'])}</b> learned {cost['chunks_used']} of {cost['chunks_total']} chunks; "
+            f"the other {cost['chunks_left']} would take about {_duration(cost['projected_s_for_the_rest'])} more "
+            f"training on this machine ({_duration(cost['training_s_per_chunk'])} per chunk, as measured).</li>"
+        )
     return "<ul>" + "".join(lines) + "</ul>"
 
 
@@ -59,18 +65,23 @@ def _diagnostic_rows(arms: dict[str, Any]) -> str:
             continue
         mem, gen = r.get("memorisation", {}), r.get("generalisation", {})
         known = r.get("known_split", {})
-        rows.append(f"<tr><th>{escape(arm)}</th><td class='num'>{_pct(mem.get('accuracy'))} <span class='muted'>n={mem.get('asked', 0)}</span></td>"
-                    f"<td class='num'>{_pct(gen.get('accuracy'))} <span class='muted'>n={gen.get('asked', 0)}</span></td>"
-                    f"<td class='num'>{_pct(r['accuracy_covered'])}</td>"
-                    f"<td class='num'>{_pct(known.get('kept'))} <span class='muted'>n={known.get('known', 0)}</span></td>"
-                    f"<td class='num'>{_pct(known.get('gained'))} <span class='muted'>n={known.get('unknown', 0)}</span></td></tr>")  # fmt: skip
+        rows.append(
+            f"<tr><th>{escape(arm)}</th><td class='num'>{_pct(mem.get('accuracy'))} <span class='muted'>n={mem.get('asked', 0)}</span></td>"
+            f"<td class='num'>{_pct(gen.get('accuracy'))} <span class='muted'>n={gen.get('asked', 0)}</span></td>"
+            f"<td class='num'>{_pct(r['accuracy_covered'])}</td>"
+            f"<td class='num'>{_pct(known.get('kept'))} <span class='muted'>n={known.get('known', 0)}</span></td>"
+            f"<td class='num'>{_pct(known.get('gained'))} <span class='muted'>n={known.get('unknown', 0)}</span></td></tr>"
+        )
     if not rows:
         return ""
-    return ("<table><tr><th>arm</th><th>training questions (memorisation)</th><th>held-out paraphrases (generalisation)</th>"
-            "<th>covered probes (transfer)</th><th>facts the base model knew: kept</th><th>facts it did not: gained</th></tr>"
-            + "".join(rows) + "</table><p class='muted'>High memorisation with low generalisation: the arm learned the "
-            "questions, not the facts. High generalisation with low transfer: it learned the facts in the training set's "
-            "wording only. Kept below 100% is forgetting.</p>")  # fmt: skip
+    return (
+        "<table><tr><th>arm</th><th>training questions (memorisation)</th><th>held-out paraphrases (generalisation)</th>"
+        "<th>covered probes (transfer)</th><th>facts the base model knew: kept</th><th>facts it did not: gained</th></tr>"
+        + "".join(rows)
+        + "</table><p class='muted'>High memorisation with low generalisation: the arm learned the "
+        "questions, not the facts. High generalisation with low transfer: it learned the facts in the training set's "
+        "wording only. Kept below 100% is forgetting.</p>"
+    )
 
 
 def _leakage_lines(leakage: dict[str, Any]) -> str:
@@ -78,12 +89,13 @@ def _leakage_lines(leakage: dict[str, Any]) -> str:
     for adapter, leak in leakage.items():
         verdict = "bad" if leak["leaked"] else "good"
         closest = leak["closest"][0] if leak["closest"] else None
-        example = (f" Closest: “{escape(closest['probe'])}” vs “{escape(closest['training_question'])}”."
-                   if closest else "")  # fmt: skip
-        lines.append(f"<li><b>{escape(adapter)}</b>: <span class='{verdict}'>{leak['leaked']} of {leak['probes']} probes</span> "
-                     f"share ≥ {leak['near_copy_threshold']:.0%} of their word {leak['ngram']}-grams with one of its "
-                     f"{leak['training_questions']} training questions (max {leak['max_containment']:.0%}, mean "
-                     f"{leak['mean_containment']:.0%}).{example}</li>")  # fmt: skip
+        example = f" Closest: “{escape(closest['probe'])}” vs “{escape(closest['training_question'])}”." if closest else ""
+        lines.append(
+            f"<li><b>{escape(adapter)}</b>: <span class='{verdict}'>{leak['leaked']} of {leak['probes']} probes</span> "
+            f"share ≥ {leak['near_copy_threshold']:.0%} of their word {leak['ngram']}-grams with one of its "
+            f"{leak['training_questions']} training questions (max {leak['max_containment']:.0%}, mean "
+            f"{leak['mean_containment']:.0%}).{example}</li>"
+        )
     return "<ul>" + "".join(lines) + "</ul>"
 
 
@@ -91,8 +103,10 @@ def taught_lines(result: CompareResult) -> list[str]:
     """One plain line per trained arm for the terminal: covered vs all probes, and the coverage share."""
     lines = []
     for arm, r in (result.taught or {}).get("arms", {}).items():
-        lines.append(f"{arm}: {_pct(r['accuracy_covered'])} on the {r['covered']} probes its training data covers, "
-                     f"{_pct(r['accuracy_all'])} on all {r['probes']} ({_pct(r['coverage_share'])} of answerable probes covered)")  # fmt: skip
+        lines.append(
+            f"{arm}: {_pct(r['accuracy_covered'])} on the {r['covered']} probes its training data covers, "
+            f"{_pct(r['accuracy_all'])} on all {r['probes']} ({_pct(r['coverage_share'])} of answerable probes covered)"
+        )
     return lines
 
 
@@ -102,11 +116,16 @@ def taught_section(result: CompareResult) -> str:
     if not taught or not taught.get("arms"):
         return ""
     arms = taught["arms"]
-    return ("<h2>Judged on what it was taught</h2><p>A fine-tuned arm knows only the chunks it was trained on. A probe is "
-            "<i>covered</i> when its gold answer lies in one of them; comparing arms on covered probes asks whether "
-            "fine-tuning learns what it is shown, and <code>rag-parity</code> (when compared) searches exactly those chunks.</p>"
-            + _coverage_rows(arms) + _cost_lines(arms) + _diagnostic_rows(arms)
-            + "<h3>Probe leakage into the training data</h3>" + _leakage_lines(taught.get("leakage", {})))  # fmt: skip
+    return (
+        "<h2>Judged on what it was taught</h2><p>A fine-tuned arm knows only the chunks it was trained on. A probe is "
+        "<i>covered</i> when its gold answer lies in one of them; comparing arms on covered probes asks whether "
+        "fine-tuning learns what it is shown, and <code>rag-parity</code> (when compared) searches exactly those chunks.</p>"
+        + _coverage_rows(arms)
+        + _cost_lines(arms)
+        + _diagnostic_rows(arms)
+        + "<h3>Probe leakage into the training data</h3>"
+        + _leakage_lines(taught.get("leakage", {}))
+    )
 
 
 __all__ = ["taught_lines", "taught_section"]

@@ -10,8 +10,15 @@ from ragft.evaluate.compare import CompareResult
 from ragft.report.recommend import recommend_result
 from ragft.report.taught import taught_lines
 
-COLUMNS = (("accuracy", True), ("token_f1", True), ("refusal_recall", True), ("confidently_wrong", True),
-           ("citation_precision", True), ("leak_rate", True), ("latency_p95_s", False))  # fmt: skip
+COLUMNS = (
+    ("accuracy", True),
+    ("token_f1", True),
+    ("refusal_recall", True),
+    ("confidently_wrong", True),
+    ("citation_precision", True),
+    ("leak_rate", True),
+    ("latency_p95_s", False),
+)
 
 
 def summary_table(result: CompareResult) -> Table:

@@ -122,8 +122,7 @@ class Retriever:
         loaded = self._load(final, manifest, len(chunks))
         if loaded is not None:
             bm25, dense = loaded
-            stats = IndexStats(version_key, len(chunks), 0, len(chunks), True, dense.backend,
-                               0.0, 0.0, 0.0, time.perf_counter() - started)  # fmt: skip
+            stats = IndexStats(version_key, len(chunks), 0, len(chunks), True, dense.backend, 0.0, 0.0, 0.0, time.perf_counter() - started)
         else:
             bm25, dense, stats = self._build(texts, shas, ids, manifest, final, started)
         self._loaded = _Loaded(chunks, bm25, dense, AccessIndex(chunks))
@@ -176,8 +175,18 @@ class Retriever:
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
             raise
-        stats = IndexStats(final.name, len(texts), embedded, len(texts) - embedded, False, dense.backend,
-                           t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - started)  # fmt: skip
+        stats = IndexStats(
+            final.name,
+            len(texts),
+            embedded,
+            len(texts) - embedded,
+            False,
+            dense.backend,
+            t1 - t0,
+            t2 - t1,
+            t3 - t2,
+            time.perf_counter() - started,
+        )
         return bm25, dense, stats
 
     def _vectors_for(self, texts: list[str], shas: list[str]) -> tuple[np.ndarray, int]:

@@ -73,7 +73,5 @@ def remove_leftovers(index_dir: Path) -> None:
         return
     now = time.time()
     for path in index_dir.iterdir():
-        if path.name.startswith(".old-") or (
-            path.name.startswith(".tmp-") and now - path.stat().st_mtime > _STALE_TEMP_S
-        ):
+        if path.name.startswith(".old-") or (path.name.startswith(".tmp-") and now - path.stat().st_mtime > _STALE_TEMP_S):
             shutil.rmtree(path, ignore_errors=True)

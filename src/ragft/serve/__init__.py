@@ -15,9 +15,17 @@ from ragft.serve.guard import (
 from ragft.serve.users import UserError, UserRecord, UserRegistry
 
 __all__ = [
-    "AuditEntry", "AuditLog", "RestrictedTrainingError", "UserError", "UserRecord", "UserRegistry", "VerifyResult",
-    "check_restricted_training", "create_app", "restricted_training_docs",
-]  # fmt: skip
+    "AuditEntry",
+    "AuditLog",
+    "RestrictedTrainingError",
+    "UserError",
+    "UserRecord",
+    "UserRegistry",
+    "VerifyResult",
+    "check_restricted_training",
+    "create_app",
+    "restricted_training_docs",
+]
 
 
 def __getattr__(name: str) -> Any:  # create_app imports FastAPI: pay for it only when serving

@@ -49,11 +49,22 @@ def load_in_thread(ws: Workspace, system_name: str) -> System:
             local.store.close()
 
 
-def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str, System] | None = None,
-               allow_restricted_training: bool = False, max_question_chars: int = 2000, max_question_tokens: int | None = None,
-               max_body_bytes: int = 16384, rate_limit_per_min: int = 60, queue_size: int = 8,
-               max_concurrent_per_key: int | None = None, generation_timeout_s: float = 120,
-               warm_in_background: bool = False, on_warmup_failure: Callable[[], None] | None = None) -> FastAPI:  # fmt: skip
+def create_app(
+    ws: Workspace,
+    *,
+    system_name: str = "rag",
+    systems: Mapping[str, System] | None = None,
+    allow_restricted_training: bool = False,
+    max_question_chars: int = 2000,
+    max_question_tokens: int | None = None,
+    max_body_bytes: int = 16384,
+    rate_limit_per_min: int = 60,
+    queue_size: int = 8,
+    max_concurrent_per_key: int | None = None,
+    generation_timeout_s: float = 120,
+    warm_in_background: bool = False,
+    on_warmup_failure: Callable[[], None] | None = None,
+) -> FastAPI:
     """The ragft HTTP API serving `system_name` (loaded from `ws` unless `systems` supplies it).
 
     With `warm_in_background` the system loads after the server starts listening (health answers
@@ -70,11 +81,18 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
     if system_name not in served and not background:
         raise RagftError(f"system {system_name!r} is not among the systems given: {', '.join(sorted(served))}")
     settings = ws.config.serve
-    server = Server(ws, served, system_name, max_question_chars=max_question_chars,
-                    max_question_tokens=max_question_tokens or settings.max_question_tokens, max_body_bytes=max_body_bytes,
-                    rate_limit_per_min=rate_limit_per_min, queue_size=queue_size,
-                    max_concurrent_per_key=max_concurrent_per_key or settings.max_concurrent_per_key,
-                    generation_timeout_s=generation_timeout_s)  # fmt: skip
+    server = Server(
+        ws,
+        served,
+        system_name,
+        max_question_chars=max_question_chars,
+        max_question_tokens=max_question_tokens or settings.max_question_tokens,
+        max_body_bytes=max_body_bytes,
+        rate_limit_per_min=rate_limit_per_min,
+        queue_size=queue_size,
+        max_concurrent_per_key=max_concurrent_per_key or settings.max_concurrent_per_key,
+        generation_timeout_s=generation_timeout_s,
+    )
 
     if server.reconciled:
         log.warning("reconciled audit entries for corpus versions %s", ", ".join(map(str, server.reconciled)))
@@ -132,8 +150,16 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
             events = server.stream(user, question, name)
 
             def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> str:
-                return sse({"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": name,
-                            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}], **extra})  # fmt: skip
+                return sse(
+                    {
+                        "id": completion_id,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": name,
+                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+                        **extra,
+                    }
+                )
 
             async def chat_events() -> AsyncIterator[str]:
                 yield chunk({"role": "assistant", "content": ""})
@@ -149,12 +175,18 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
         prompt_tokens = int(answer.trace.get("prompt_tokens", 0) or 0)
         completion_tokens = int(answer.trace.get("completion_tokens", 0) or 0)
         return {
-            "id": completion_id, "object": "chat.completion", "created": created, "model": name,
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": name,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
             "ragft": ragft_json(answer),
-        }  # fmt: skip
+        }
 
     @app.get("/v1/documents/{doc_id:path}")
     async def document(doc_id: str, request: Request) -> dict[str, Any]:
@@ -166,24 +198,44 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
             doc = None
         allowed = doc is not None and user.may_see(doc.acl)
         # Reads are audited too (denied ones included): who looked at which document is part of the trail.
-        server.audit.append(user=user.name, question=f"GET /v1/documents/{doc_id}", system="documents", retrieved=[],
-                            cited=[doc_id] if allowed else [], corpus_version=server.corpus_version,
-                            answer_text="200" if allowed else "404", latency_s=0.0)  # fmt: skip
+        server.audit.append(
+            user=user.name,
+            question=f"GET /v1/documents/{doc_id}",
+            system="documents",
+            retrieved=[],
+            cited=[doc_id] if allowed else [],
+            corpus_version=server.corpus_version,
+            answer_text="200" if allowed else "404",
+            latency_s=0.0,
+        )
         if doc is None or not allowed:
             raise ApiError(404, f"no document {doc_id!r}")
         # `source` is the file's name only: the server's folders are not the caller's business.
-        return {"doc_id": doc.doc_id, "title": doc.title, "text": doc.text, "source": PurePath(doc.source).name,
-                "version": doc.version, "corpus_version": server.corpus_version}  # fmt: skip
+        return {
+            "doc_id": doc.doc_id,
+            "title": doc.title,
+            "text": doc.text,
+            "source": PurePath(doc.source).name,
+            "version": doc.version,
+            "corpus_version": server.corpus_version,
+        }
 
     @app.get("/v1/health")
     async def health() -> Any:
         """Liveness and what is served (no key needed); 503 with "warming up", what is loading and for
         how long, while the system loads (or "failed" and why)."""
         if server.warmup is not None and not server.warmup.ready.is_set():
-            return JSONResponse({**server.warmup.status(), "default_system": server.default, "corpus_version": server.corpus_version},
-                                status_code=503, headers={"Retry-After": "5"})  # fmt: skip
-        return {"status": "ok", "systems": sorted(server.systems), "default_system": server.default,
-                "corpus_version": server.corpus_version}  # fmt: skip
+            return JSONResponse(
+                {**server.warmup.status(), "default_system": server.default, "corpus_version": server.corpus_version},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+        return {
+            "status": "ok",
+            "systems": sorted(server.systems),
+            "default_system": server.default,
+            "corpus_version": server.corpus_version,
+        }
 
     @app.post("/v1/ingest")
     async def ingest(request: Request) -> Any:
@@ -206,10 +258,23 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
             pause_before_audit_for_crash_tests()
             acl_changes = acl_changes_json(report)
             changes = f" access changes: {json.dumps(acl_changes)}" if acl_changes else ""
-            server.audit.append(user=caller.name, question="POST /v1/ingest " + json.dumps(body.paths) + changes, system="ingest",
-                                retrieved=[], cited=[], corpus_version=report.version if report.version is not None else server.corpus_version,
-                                answer_text=json.dumps({"added": len(report.plan.added), "changed": len(report.plan.changed),
-                                                        "removed": len(report.plan.removed), "acl_changes": acl_changes}), latency_s=0.0)  # fmt: skip
+            server.audit.append(
+                user=caller.name,
+                question="POST /v1/ingest " + json.dumps(body.paths) + changes,
+                system="ingest",
+                retrieved=[],
+                cited=[],
+                corpus_version=report.version if report.version is not None else server.corpus_version,
+                answer_text=json.dumps(
+                    {
+                        "added": len(report.plan.added),
+                        "changed": len(report.plan.changed),
+                        "removed": len(report.plan.removed),
+                        "acl_changes": acl_changes,
+                    }
+                ),
+                latency_s=0.0,
+            )
 
         try:
             report, indexed = await asyncio.to_thread(ingest_and_index, server.ws, body, server.embedder(), on_committed=audit_commit)
@@ -222,15 +287,23 @@ def create_app(ws: Workspace, *, system_name: str = "rag", systems: Mapping[str,
         finally:
             server.ingest_lock.release()
         reply = ingest_json(report, indexed, version)
-        log.info("ingest by %s: version %s, %d added, %d changed, %d removed, %d failed", caller.name, version,
-                 reply["added"], reply["changed"], reply["removed"], len(reply["failures"]))  # fmt: skip
+        log.info(
+            "ingest by %s: version %s, %d added, %d changed, %d removed, %d failed",
+            caller.name,
+            version,
+            reply["added"],
+            reply["changed"],
+            reply["removed"],
+            len(reply["failures"]),
+        )
         if report.files_loaded == 0 and report.failures:
             return JSONResponse({"error": "none of the given paths could be read", **reply}, status_code=400)
         return reply
 
     @app.get("/v1/audit")
-    async def audit(request: Request, user: str | None = None, since: str | None = None,
-                    limit: int = Query(100, ge=1, le=10000)) -> dict[str, Any]:  # fmt: skip
+    async def audit(
+        request: Request, user: str | None = None, since: str | None = None, limit: int = Query(100, ge=1, le=10000)
+    ) -> dict[str, Any]:
         """The latest audit entries (admin group only), optionally for one user since a time."""
         caller = server.caller(request)
         if ADMIN_GROUP not in caller.groups:

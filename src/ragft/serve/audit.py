@@ -104,8 +104,18 @@ class AuditLog:
     def close(self) -> None:
         self.db.close()
 
-    def append(self, *, user: str, question: str, system: str, retrieved: Sequence[str], cited: Sequence[str],
-               corpus_version: int | None, answer_text: str, latency_s: float) -> AuditEntry:  # fmt: skip
+    def append(
+        self,
+        *,
+        user: str,
+        question: str,
+        system: str,
+        retrieved: Sequence[str],
+        cited: Sequence[str],
+        corpus_version: int | None,
+        answer_text: str,
+        latency_s: float,
+    ) -> AuditEntry:
         """Log one answered request; returns the entry with its seq and hash."""
         if self._key is None:
             self._key = audit_key(self.ws, create=True)
@@ -115,18 +125,30 @@ class AuditLog:
             head = db.execute("SELECT count, hash FROM audit_head WHERE id = 1").fetchone()
             count, prev_hash = head if head else (0, GENESIS)
             body = {
-                "seq": count + 1, "time": datetime.now(UTC).isoformat(timespec="microseconds"), "user": user,
-                "question": question, "system": system, "retrieved": list(retrieved), "cited": list(cited),
-                "corpus_version": corpus_version, "answer_sha256": hashlib.sha256(answer_text.encode("utf-8")).hexdigest(),
+                "seq": count + 1,
+                "time": datetime.now(UTC).isoformat(timespec="microseconds"),
+                "user": user,
+                "question": question,
+                "system": system,
+                "retrieved": list(retrieved),
+                "cited": list(cited),
+                "corpus_version": corpus_version,
+                "answer_sha256": hashlib.sha256(answer_text.encode("utf-8")).hexdigest(),
                 "latency_s": round(float(latency_s), 6),
-            }  # fmt: skip
+            }
             digest = entry_hash(prev_hash, body)
-            if count == 0 and read_anchor(self.ws) is None:  # the log starts; a restart after a wipe keeps the old anchor, so verify reports it
+            if (
+                count == 0 and read_anchor(self.ws) is None
+            ):  # the log starts; a restart after a wipe keeps the old anchor, so verify reports it
                 write_anchor(self.ws, key, digest)
-            db.execute(f"INSERT INTO audit ({_COLUMNS}, mac) VALUES ({', '.join('?' * 13)})",
-                       (*_row_values(body), prev_hash, digest, mac(key, "entry", digest)))  # fmt: skip
-            db.execute("INSERT OR REPLACE INTO audit_head (id, count, hash, mac) VALUES (1, ?, ?, ?)",
-                       (count + 1, digest, mac(key, "head", count + 1, digest)))  # fmt: skip
+            db.execute(
+                f"INSERT INTO audit ({_COLUMNS}, mac) VALUES ({', '.join('?' * 13)})",
+                (*_row_values(body), prev_hash, digest, mac(key, "entry", digest)),
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO audit_head (id, count, hash, mac) VALUES (1, ?, ?, ?)",
+                (count + 1, digest, mac(key, "head", count + 1, digest)),
+            )
         return _entry((*_row_values(body), prev_hash, digest))
 
     def entries(self, user: str | None = None, since: datetime | str | None = None, limit: int | None = None) -> list[AuditEntry]:
@@ -165,15 +187,34 @@ class AuditLog:
 
 
 def _row_values(body: dict[str, Any]) -> tuple:
-    return (body["seq"], body["time"], body["user"], body["question"], body["system"], json.dumps(body["retrieved"]),
-            json.dumps(body["cited"]), body["corpus_version"], body["answer_sha256"], body["latency_s"])  # fmt: skip
+    return (
+        body["seq"],
+        body["time"],
+        body["user"],
+        body["question"],
+        body["system"],
+        json.dumps(body["retrieved"]),
+        json.dumps(body["cited"]),
+        body["corpus_version"],
+        body["answer_sha256"],
+        body["latency_s"],
+    )
 
 
 def _entry(row: Sequence) -> AuditEntry:
     """An entry from its row; TypeError for a row whose columns have the wrong types (an edited database)."""
     seq, time, user, question, system, retrieved, cited, version, answer_sha, latency, prev_hash, digest = row
-    for name, value in (("time", time), ("user", user), ("question", question), ("system", system), ("retrieved", retrieved),
-                        ("cited", cited), ("answer_sha256", answer_sha), ("prev_hash", prev_hash), ("hash", digest)):  # fmt: skip
+    for name, value in (
+        ("time", time),
+        ("user", user),
+        ("question", question),
+        ("system", system),
+        ("retrieved", retrieved),
+        ("cited", cited),
+        ("answer_sha256", answer_sha),
+        ("prev_hash", prev_hash),
+        ("hash", digest),
+    ):
         if not isinstance(value, str):
             raise TypeError(f"{name} is a {type(value).__name__}, not text")
     if not isinstance(seq, int) or not (version is None or isinstance(version, int)) or not isinstance(latency, int | float):
@@ -181,8 +222,20 @@ def _entry(row: Sequence) -> AuditEntry:
     retrieved_ids, cited_ids = json.loads(retrieved), json.loads(cited)
     if not (isinstance(retrieved_ids, list) and isinstance(cited_ids, list)):
         raise TypeError("retrieved or cited is not a JSON list")
-    return AuditEntry(seq, time, user, question, system, tuple(map(str, retrieved_ids)), tuple(map(str, cited_ids)),
-                      version, answer_sha, float(latency), prev_hash, digest)  # fmt: skip
+    return AuditEntry(
+        seq,
+        time,
+        user,
+        question,
+        system,
+        tuple(map(str, retrieved_ids)),
+        tuple(map(str, cited_ids)),
+        version,
+        answer_sha,
+        float(latency),
+        prev_hash,
+        digest,
+    )
 
 
 def _iso(since: datetime | str) -> str:

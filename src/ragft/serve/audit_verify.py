@@ -31,7 +31,12 @@ def verify_audit(ws: Workspace, checkpoint: Checkpoint | None = None) -> VerifyR
     anchor = read_anchor(ws)
     rows, head, missing = _read(ws)
     if key is None and (rows or anchor is not None or checkpoint is not None):
-        return VerifyResult(False, len(rows), 1, f"no audit key: set {AUDIT_KEY_ENV} or restore {ws.state_dir / KEY_FILE}; without it no entry can be trusted")
+        return VerifyResult(
+            False,
+            len(rows),
+            1,
+            f"no audit key: set {AUDIT_KEY_ENV} or restore {ws.state_dir / KEY_FILE}; without it no entry can be trusted",
+        )
     if missing:
         if anchor is not None or (checkpoint is not None and checkpoint.count > 0):
             return VerifyResult(False, 0, 1, f"{missing}, but the audit log had been started: it was deleted")
@@ -124,7 +129,12 @@ def _check_checkpoint(key: bytes, rows: Sequence[tuple], *, checkpoint: Checkpoi
     if not checkpoint.is_authentic(key):
         return checkpoint.count, f"the checkpoint of {checkpoint.time} was not made with this audit key (or was edited)"
     if checkpoint.count > len(rows):
-        return len(rows) + 1, f"the checkpoint of {checkpoint.time} saw {checkpoint.count} entries, the log has {len(rows)}: its tail was deleted"
+        return len(
+            rows
+        ) + 1, f"the checkpoint of {checkpoint.time} saw {checkpoint.count} entries, the log has {len(rows)}: its tail was deleted"
     if checkpoint.count and rows[checkpoint.count - 1][11] != checkpoint.head_hash:
-        return checkpoint.count, f"entry {checkpoint.count} differs from the one the checkpoint of {checkpoint.time} saw: the log was rewritten"
+        return (
+            checkpoint.count,
+            f"entry {checkpoint.count} differs from the one the checkpoint of {checkpoint.time} saw: the log was rewritten",
+        )
     return None

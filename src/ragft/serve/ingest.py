@@ -45,8 +45,9 @@ def checked_paths(body: IngestRequest) -> list[Path]:
     return [Path(text) for text in body.paths]
 
 
-def ingest_and_index(ws: Workspace, body: IngestRequest, embedder: Any | None, *,
-                     on_committed: Callable[[IngestReport], None] | None = None) -> tuple[IngestReport, IndexedCorpus | None]:  # fmt: skip
+def ingest_and_index(
+    ws: Workspace, body: IngestRequest, embedder: Any | None, *, on_committed: Callable[[IngestReport], None] | None = None
+) -> tuple[IngestReport, IndexedCorpus | None]:
     """Commit the new version, call `on_committed` (the audit entry: before the re-indexing, which can
     take minutes), and build its index (None when nothing changed or nothing retrieves).
 
@@ -55,9 +56,16 @@ def ingest_and_index(ws: Workspace, body: IngestRequest, embedder: Any | None, *
     local = Workspace(root=ws.root, config=ws.config)
     try:
         try:
-            report = ingest(local.store, checked_paths(body), max_file_mb=ws.config.corpus.max_file_mb,
-                            acl=frozenset(body.acl), sync=body.sync, note="POST /v1/ingest",
-                            allow_widen_access=body.allow_widen_access, follow_symlinks=body.follow_symlinks)  # fmt: skip
+            report = ingest(
+                local.store,
+                checked_paths(body),
+                max_file_mb=ws.config.corpus.max_file_mb,
+                acl=frozenset(body.acl),
+                sync=body.sync,
+                note="POST /v1/ingest",
+                allow_widen_access=body.allow_widen_access,
+                follow_symlinks=body.follow_symlinks,
+            )
         except OSError as exc:  # an unreadable folder while walking: nothing was committed
             raise ApiError(400, f"could not read the given paths: {exc}") from None
         if on_committed is not None:
@@ -74,8 +82,12 @@ def ingest_json(report: IngestReport, indexed: IndexedCorpus | None, version: in
     """The reply: counts of what changed, each file that failed, and what indexing cost (null: not re-indexed)."""
     index = None
     if indexed is not None:
-        index = {"chunks": indexed.chunks, "embedded": indexed.stats.chunks_embedded, "reused": indexed.stats.chunks_reused,
-                 "seconds": round(indexed.chunking_s + indexed.stats.total_s, 4)}  # fmt: skip
+        index = {
+            "chunks": indexed.chunks,
+            "embedded": indexed.stats.chunks_embedded,
+            "reused": indexed.stats.chunks_reused,
+            "seconds": round(indexed.chunking_s + indexed.stats.total_s, 4),
+        }
     return {
         "version": version,
         "previous_version": report.previous_version,

@@ -44,16 +44,31 @@ def sse(data: object) -> str:
 
 
 def answer_json(answer: Answer, system_name: str) -> dict[str, Any]:
-    return {"answer": answer.text, "citations": [citation_json(c) for c in answer.citations], "refused": answer.refused,
-            "system": system_name, "timings": dict(answer.timings)}  # fmt: skip
+    return {
+        "answer": answer.text,
+        "citations": [citation_json(c) for c in answer.citations],
+        "refused": answer.refused,
+        "system": system_name,
+        "timings": dict(answer.timings),
+    }
 
 
 def ragft_json(answer: Answer) -> dict[str, Any]:
     """The citations and facts an OpenAI-shaped reply carries in its `ragft` field."""
-    return {"answer": answer.text, "citations": [citation_json(c) for c in answer.citations], "refused": answer.refused,
-            "timings": dict(answer.timings)}  # fmt: skip
+    return {
+        "answer": answer.text,
+        "citations": [citation_json(c) for c in answer.citations],
+        "refused": answer.refused,
+        "timings": dict(answer.timings),
+    }
 
 
 def citation_json(citation: Citation) -> dict[str, Any]:
-    return {"doc_id": citation.doc_id, "title": citation.title, "start": citation.start, "end": citation.end,
-            "page": citation.page, "quote": citation.quote}  # fmt: skip
+    return {
+        "doc_id": citation.doc_id,
+        "title": citation.title,
+        "start": citation.start,
+        "end": citation.end,
+        "page": citation.page,
+        "quote": citation.quote,
+    }

@@ -34,9 +34,20 @@ from ragft.workspace import Workspace
 class Server:
     """State behind the endpoints: systems, users, audit log, limits and the generation lock."""
 
-    def __init__(self, ws: Workspace, systems: Mapping[str, System], default: str, *, max_question_chars: int,
-                 max_question_tokens: int, max_body_bytes: int, rate_limit_per_min: int, queue_size: int,
-                 max_concurrent_per_key: int, generation_timeout_s: float) -> None:  # fmt: skip
+    def __init__(
+        self,
+        ws: Workspace,
+        systems: Mapping[str, System],
+        default: str,
+        *,
+        max_question_chars: int,
+        max_question_tokens: int,
+        max_body_bytes: int,
+        rate_limit_per_min: int,
+        queue_size: int,
+        max_concurrent_per_key: int,
+        generation_timeout_s: float,
+    ) -> None:
         self.ws, self.systems, self.default = ws, dict(systems), default
         self.users, self.audit = UserRegistry(ws), AuditLog(ws)
         self.max_question_chars, self.max_question_tokens, self.max_body_bytes = max_question_chars, max_question_tokens, max_body_bytes
@@ -106,12 +117,18 @@ class Server:
             raise ApiError(422, "question is empty")
         tokens = question_tokens(self.systems[system_name], text)
         if tokens > self.max_question_tokens:
-            raise ApiError(413, f"question too long: {tokens} tokens, the limit is {self.max_question_tokens} "
-                                "([serve] max_question_tokens); shorten it to the question itself")  # fmt: skip
+            raise ApiError(
+                413,
+                f"question too long: {tokens} tokens, the limit is {self.max_question_tokens} "
+                "([serve] max_question_tokens); shorten it to the question itself",
+            )
         need, window = prompt_bound(self.systems[system_name], tokens, self._template_tokens)
         if window is not None and need > window:
-            raise ApiError(413, f"question too long for the model: the prompt could need {need} tokens (question, passages "
-                                f"and answer) and the model's context holds {window}; shorten the question")  # fmt: skip
+            raise ApiError(
+                413,
+                f"question too long for the model: the prompt could need {need} tokens (question, passages "
+                f"and answer) and the model's context holds {window}; shorten the question",
+            )
         return text
 
     async def answer(self, user: User, question: str, system_name: str) -> Answer:
@@ -172,8 +189,12 @@ class Server:
         if refused:
             self.rate.refund(user.name)
         if refused == "key":
-            raise ApiError(429, f"this key already has {self.queue.per_key} requests waiting or running (the limit per key); "
-                                "retry when one has been answered", {"Retry-After": "2"})  # fmt: skip
+            raise ApiError(
+                429,
+                f"this key already has {self.queue.per_key} requests waiting or running (the limit per key); "
+                "retry when one has been answered",
+                {"Retry-After": "2"},
+            )
         if refused:
             raise ApiError(503, f"server busy: {self.queue.size} requests already queued; retry shortly", {"Retry-After": "2"})
         started = time.perf_counter()
@@ -186,8 +207,11 @@ class Server:
         return future
 
     def _timeout_error(self) -> ApiError:
-        return ApiError(504, f"generation took longer than {self.generation_timeout_s:g} s; the answer is still logged when it ends",
-                        {"Retry-After": retry_after(self.generation_timeout_s)})  # fmt: skip
+        return ApiError(
+            504,
+            f"generation took longer than {self.generation_timeout_s:g} s; the answer is still logged when it ends",
+            {"Retry-After": retry_after(self.generation_timeout_s)},
+        )
 
     def _work(self, user: User, question: str, system_name: str, started: float, on_token: Callable[[str], None] | None) -> Answer:
         """Generate under the lock and audit the text the caller is sent: the streamed pieces when
@@ -205,10 +229,16 @@ class Server:
                 answer = system.answer(question, user=user, on_token=send if on_token else None)
             answer = self._visible_only(answer, user)
             retrieved = [str(h.get("chunk_id", "")) for h in answer.trace.get("hits", ()) if isinstance(h, Mapping)]
-            self.audit.append(user=user.name, question=question, system=system_name, retrieved=retrieved,
-                              cited=[c.chunk_id for c in answer.citations], corpus_version=corpus_version,
-                              answer_text="".join(sent) if on_token else answer.text,
-                              latency_s=time.perf_counter() - started)  # fmt: skip
+            self.audit.append(
+                user=user.name,
+                question=question,
+                system=system_name,
+                retrieved=retrieved,
+                cited=[c.chunk_id for c in answer.citations],
+                corpus_version=corpus_version,
+                answer_text="".join(sent) if on_token else answer.text,
+                latency_s=time.perf_counter() - started,
+            )
             return answer
         finally:
             self.queue.leave(user.name)
@@ -222,8 +252,10 @@ class Server:
         """Serve a new corpus version: every retrieving system is replaced by one over the new index, atomically for answers."""
         with self.generation_lock.hold(""):
             if indexed is not None:
-                self.systems = {name: arm.with_retriever(indexed.retriever) if (arm := retrieving(system)) is not None else system
-                                for name, system in self.systems.items()}  # fmt: skip
+                self.systems = {
+                    name: arm.with_retriever(indexed.retriever) if (arm := retrieving(system)) is not None else system
+                    for name, system in self.systems.items()
+                }
             self.corpus_version = version
 
     def _visible_only(self, answer: Answer, user: User) -> Answer:

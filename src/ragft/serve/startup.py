@@ -33,10 +33,17 @@ def reconcile_ingests(store: SQLiteStore, audit: AuditLog) -> list[int]:
     logged = audit.logged_versions("ingest")
     missing = [v for v in store.versions() if v.note == INGEST_NOTE and v.version not in logged]
     for info in missing:
-        audit.append(user=RECONCILED_USER, system="ingest", retrieved=[], cited=[], corpus_version=info.version, latency_s=0.0,
-                     question=f"POST /v1/ingest (reconciled at start-up: corpus version {info.version}, committed at {info.created_at}, "
-                              "had no audit entry; the server stopped between the commit and its entry, so who ingested it is unknown)",
-                     answer_text=json.dumps({"added": info.added, "changed": info.changed, "removed": info.removed}))  # fmt: skip
+        audit.append(
+            user=RECONCILED_USER,
+            system="ingest",
+            retrieved=[],
+            cited=[],
+            corpus_version=info.version,
+            latency_s=0.0,
+            question=f"POST /v1/ingest (reconciled at start-up: corpus version {info.version}, committed at {info.created_at}, "
+            "had no audit entry; the server stopped between the commit and its entry, so who ingested it is unknown)",
+            answer_text=json.dumps({"added": info.added, "changed": info.changed, "removed": info.removed}),
+        )
         log.warning("audit: corpus version %d was committed by an ingest without an audit entry; recorded it as reconciled", info.version)
     return [info.version for info in missing]
 

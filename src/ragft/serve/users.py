@@ -79,8 +79,11 @@ class UserRegistry:
             row = db.execute("SELECT revoked FROM users WHERE name = ?", (name,)).fetchone()
             if row is not None and not row[0]:
                 raise UserError(f"user {name!r} already exists; remove it first with `ragft users remove {name}` to issue a new key")
-            db.execute("INSERT INTO revoked_keys (name, groups, key_id, created_at, replaced_at) "
-                       "SELECT name, groups, key_id, created_at, ? FROM users WHERE name = ?", (_now(), name))  # fmt: skip
+            db.execute(
+                "INSERT INTO revoked_keys (name, groups, key_id, created_at, replaced_at) "
+                "SELECT name, groups, key_id, created_at, ? FROM users WHERE name = ?",
+                (_now(), name),
+            )
             db.execute("DELETE FROM users WHERE name = ?", (name,))
             db.execute(
                 "INSERT INTO users (name, groups, key_id, salt, key_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -97,8 +100,10 @@ class UserRegistry:
 
     def list(self) -> list[UserRecord]:
         """Every user, active and revoked, by name, with each earlier key a name held (revoked) too."""
-        rows = self.db.query("SELECT name, groups, created_at, revoked FROM users UNION ALL "
-                             "SELECT name, groups, created_at, 1 FROM revoked_keys ORDER BY name, created_at, 4 DESC")  # fmt: skip
+        rows = self.db.query(
+            "SELECT name, groups, created_at, revoked FROM users UNION ALL "
+            "SELECT name, groups, created_at, 1 FROM revoked_keys ORDER BY name, created_at, 4 DESC"
+        )
         return [UserRecord(name, frozenset(json.loads(groups)), created, bool(revoked)) for name, groups, created, revoked in rows]
 
     def authenticate(self, key: str) -> User | None:

@@ -128,7 +128,7 @@ def find_bridges(documents: Sequence[Document]) -> tuple[list[Bridge], Counter]:
 
 
 def _starts_with(value: str, key: str) -> bool:
-    return value.startswith(key) and not value[len(key): len(key) + 1].isalnum()
+    return value.startswith(key) and not value[len(key) : len(key) + 1].isalnum()
 
 
 def _forward(documents: Sequence[Document], records: Sequence[Record], rejected: Counter) -> list[Bridge]:
@@ -246,4 +246,4 @@ def _resolve_pronoun(line: str, previous: str) -> str:
     """'It is chaired by ...' after 'The review board is ...' -> 'The review board is chaired by ...'."""
     subject = _SUBJECT.match(previous)
     pronoun = re.match(r"^(?:It|They)\b", line)
-    return subject.group() + line[pronoun.end():] if subject and pronoun else line
+    return subject.group() + line[pronoun.end() :] if subject and pronoun else line

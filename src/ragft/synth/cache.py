@@ -40,9 +40,21 @@ class SynthesisCache:
         path = self.directory / f"{self.key(chunk, settings, extra)}.json"
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            facts = [Fact(**{**f, "fact_id": f"{chunk.chunk_id}/{f['fact_id']}", "doc_id": chunk.doc_id, "chunk_id": chunk.chunk_id,
-                             "start": chunk.start + f["start"], "end": chunk.start + f["end"], "questions": tuple(f["questions"]),
-                             "reverse": tuple(f["reverse"])}) for f in raw["facts"]]  # fmt: skip
+            facts = [
+                Fact(
+                    **{
+                        **f,
+                        "fact_id": f"{chunk.chunk_id}/{f['fact_id']}",
+                        "doc_id": chunk.doc_id,
+                        "chunk_id": chunk.chunk_id,
+                        "start": chunk.start + f["start"],
+                        "end": chunk.start + f["end"],
+                        "questions": tuple(f["questions"]),
+                        "reverse": tuple(f["reverse"]),
+                    }
+                )
+                for f in raw["facts"]
+            ]
             passages = [Passage(chunk.chunk_id, chunk.doc_id, p["style"], p["text"]) for p in raw["passages"]]
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -50,8 +62,14 @@ class SynthesisCache:
 
     def put(self, chunk: Chunk, settings: Any, facts: Sequence[Fact], passages: Sequence[Passage], extra: str = "") -> None:
         """Store `chunk`'s facts and passages (offsets made chunk-relative, ids dropped)."""
-        relative = [asdict(replace(f, fact_id=f.fact_id.rsplit("/", 1)[-1], doc_id="", chunk_id="", start=f.start - chunk.start,
-                                   end=f.end - chunk.start)) for f in facts]  # fmt: skip
+        relative = [
+            asdict(
+                replace(
+                    f, fact_id=f.fact_id.rsplit("/", 1)[-1], doc_id="", chunk_id="", start=f.start - chunk.start, end=f.end - chunk.start
+                )
+            )
+            for f in facts
+        ]
         payload = {"facts": relative, "passages": [{"style": p.style, "text": p.text} for p in passages]}
         self.directory.mkdir(parents=True, exist_ok=True)
         write_atomic(self.directory / f"{self.key(chunk, settings, extra)}.json", json.dumps(payload, ensure_ascii=False).encode("utf-8"))

@@ -15,8 +15,10 @@ MARKUP = re.compile(r"\*\*|__|`|^#+\s*|^\s*(?:[-*+]|\d+\.)\s+")
 WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 # A sentence opening with a pronoun leans on the one before it: a question made from it has no subject.
 PRONOUN_START = re.compile(r"^(?:it|this|that|these|those|they|he|she|we|you|its|their|there)\b", re.IGNORECASE)
-STOPWORDS = frozenset("the a an of to in on at for by with and or is are was were be what how much many long "
-                      "which who when does do according per from this that it its as".split())  # fmt: skip
+STOPWORDS = frozenset(
+    "the a an of to in on at for by with and or is are was were be what how much many long "
+    "which who when does do according per from this that it its as".split()
+)
 
 
 def lines(text: str) -> Iterable[tuple[str | None, str]]:

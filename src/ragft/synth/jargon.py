@@ -32,7 +32,9 @@ _PROSE = (
     re.compile(r"^[\"“](?P<term>[^\"”]{2,40})[\"”] (?:means|stands for|refers to) (?P<gloss>.+)$"),
     re.compile(rf"^(?:The )?(?P<term>{_TERM}) (?:means|stands for|refers to) (?P<gloss>.+)$"),
     re.compile(rf"^(?:The )?(?P<term>{_TERM}) (?:is|are) (?P<gloss>(?:our|the|[A-Z]\w+'s) .+)$"),
-    re.compile(rf"(?P<gloss>\b(?:the|a|an|our) [a-z][\w -]+?),? (?:is |are )?(?:called|known as) [\"“]?(?P<term>{_TERM})[\"”]?(?=[,.;)]|$)"),
+    re.compile(
+        rf"(?P<gloss>\b(?:the|a|an|our) [a-z][\w -]+?),? (?:is |are )?(?:called|known as) [\"“]?(?P<term>{_TERM})[\"”]?(?=[,.;)]|$)"
+    ),
     re.compile(rf"(?P<term>\b{_TERM}), (?P<gloss>our [a-z][\w -]+?)(?=[,.;]|$)"),
     re.compile(r"(?P<gloss>\b(?:the|a|an|our) [a-z][\w -]+?) \((?:the |our )?[\"“](?P<term>[^\"”]{2,40})[\"”]\)"),
     re.compile(rf"(?P<term>\b{_TERM}) \((?P<gloss>(?:the|our) [a-z][^)]+)\)"),
@@ -41,15 +43,18 @@ _MEANING_COLUMN = re.compile(r"^(?:meaning|means|definition|description|describe
 _TERM_COLUMN = re.compile(r"^(?:name|term|word|label|code)\b", re.I)
 _DETERMINER = re.compile(r"^(?:the|a|an|our|any|each|every)\b", re.I)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“])")
-_NOT_A_TERM = frozenset("it this that these those there they we you he she its each every everyone nobody our "
-                        "what when where who how if all some any one".split())  # fmt: skip
+_NOT_A_TERM = frozenset(
+    "it this that these those there they we you he she its each every everyone nobody our "
+    "what when where who how if all some any one".split()
+)
 _ASK = ("What do we call {gloss}?", "What is our name for {gloss}?", "What is the internal name for {gloss}?")
 _COPULA = re.compile(r"\s(?:is|are|was|were|be)\s")
 _MIN_GLOSS_WORDS, _MAX_GLOSS_WORDS = 3, 25
 _SOURCES = ("entry", "prose", "table")
 _PREPOSITIONS = "in|on|at|to|from|by|with|for|of|into|through|via|about"
-_FOLLOWERS = ("is|are|was|were|has|have|must|may|can|will|should|shall|does|do|of|for|in|on|at|to|by|with|and|or|"
-              "which|that|who|where|when|as|than")  # fmt: skip
+_FOLLOWERS = (
+    "is|are|was|were|has|have|must|may|can|will|should|shall|does|do|of|for|in|on|at|to|by|with|and|or|which|that|who|where|when|as|than"
+)
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ def _entries(doc: Document) -> list[Definition]:
         line = _LIST_MARK.sub("", raw.strip())
         match = _BOLD_ENTRY.match(line) or _DASH_ENTRY.match(line.replace("**", ""))
         if match and not line.startswith("#"):
-            term, aliases = _split_acronym(match.group("term").strip().strip("`\"“”"))
+            term, aliases = _split_acronym(match.group("term").strip().strip('`"“”'))
             gloss = _trim(_SENTENCE_END.split(match.group("gloss").replace("**", ""))[0])
             entries.append(Definition(doc, term, aliases, gloss, f"{term} {gloss}", "entry"))
     glossary = len(entries) >= 3 and sum(bool(_DETERMINER.match(e.gloss)) for e in entries) >= 2 * len(entries) / 3
@@ -233,13 +238,15 @@ def swap_terms(body: str, definitions: Sequence[Definition], lowercase: set[str]
             continue
         if definition.gloss.lower() in body.lower():
             continue  # the sentence defines the term itself: swapping would say it twice
-        pattern = re.compile(rf"(?:^|\b(?P<prep>(?i:{_PREPOSITIONS}) )|\b(?i:the|a|an|our) )(?i:{re.escape(definition.term)})s?\b"
-                             rf"(?! (?!(?:{_FOLLOWERS})\b)[A-Za-z])")  # fmt: skip
+        pattern = re.compile(
+            rf"(?:^|\b(?P<prep>(?i:{_PREPOSITIONS}) )|\b(?i:the|a|an|our) )(?i:{re.escape(definition.term)})s?\b"
+            rf"(?! (?!(?:{_FOLLOWERS})\b)[A-Za-z])"
+        )
         for i, (text, inserted) in enumerate(pieces):
             match = None if inserted else pattern.search(text)
             if match:
                 gloss = (match.group("prep") or "") + _noun_phrase(definition.gloss, lowercase)
-                pieces[i: i + 1] = [(text[: match.start()], False), (gloss, True), (text[match.end():], False)]
+                pieces[i : i + 1] = [(text[: match.start()], False), (gloss, True), (text[match.end() :], False)]
                 swapped.append(definition.term)
                 break
     return "".join(text for text, _ in pieces), swapped

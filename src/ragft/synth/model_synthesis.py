@@ -132,8 +132,10 @@ def paraphrase_with_model(
     generator: Generator, question: str, *, count: int, decoding: DecodingSettings, rejected: Counter[str]
 ) -> list[str]:
     """Up to `count` valid rewordings of `question` (ends with '?', differs from the original)."""
-    messages: list[ChatMessage] = [{"role": "system", "content": PARAPHRASE_SYSTEM},
-                {"role": "user", "content": f"Rewrite this question {count} different ways:\n{question}"}]  # fmt: skip
+    messages: list[ChatMessage] = [
+        {"role": "system", "content": PARAPHRASE_SYSTEM},
+        {"role": "user", "content": f"Rewrite this question {count} different ways:\n{question}"},
+    ]
     try:
         text = generator.generate(messages, decoding).text
     except Exception as exc:
@@ -160,9 +162,14 @@ def reverse_with_model(
     generator: Generator, statement: str, answer: str, *, count: int, decoding: DecodingSettings, rejected: Counter[str]
 ) -> list[str]:
     """Up to `count` valid attribute -> entity questions for `statement`: each mentions `answer` and ends with '?'."""
-    messages: list[ChatMessage] = [{"role": "system", "content": REVERSE_SYSTEM},
-                {"role": "user", "content": f"Fact: {statement}\nGiven answer: {answer}\nWrite {count} questions that mention "
-                                            f"\"{answer}\" and ask what it belongs to:"}]  # fmt: skip
+    messages: list[ChatMessage] = [
+        {"role": "system", "content": REVERSE_SYSTEM},
+        {
+            "role": "user",
+            "content": f"Fact: {statement}\nGiven answer: {answer}\nWrite {count} questions that mention "
+            f'"{answer}" and ask what it belongs to:',
+        },
+    ]
     try:
         text = generator.generate(messages, decoding).text
     except Exception as exc:

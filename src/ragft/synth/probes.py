@@ -70,8 +70,14 @@ _VALUE = re.compile(
     # a number and a plural noun: "14 sensors", "1,200 sites" (not "60 is", "1869, was")
     r"|(?P<count>(?<![\w,.-])\d(?:[\d,]*\d)?\s(?!(?:is|was|has|does|goes|makes|takes|means|uses|needs)\b)[a-z]{2,}s\b)"
 )
-_WH = {"money": "how much", "percent": "what percentage", "time": "what time", "date": "what date",
-       "duration": "how long", "count": "how many"}  # fmt: skip
+_WH = {
+    "money": "how much",
+    "percent": "what percentage",
+    "time": "what time",
+    "date": "what date",
+    "duration": "how long",
+    "count": "how many",
+}
 
 
 @dataclass(frozen=True)
@@ -107,7 +113,7 @@ def extract_facts(doc: Document) -> list[_Fact]:
             words = len(line.split())
             if not 6 <= words <= 40 or line.endswith("?") or ":" in line[: line.find(answer)][-3:] or PRONOUN_START.match(line):
                 continue  # a pronoun subject ("It costs ...") leaves the question without its subject
-            blanked = line[: match.start()] + _WH[kind] + line[match.end():]
+            blanked = line[: match.start()] + _WH[kind] + line[match.end() :]
             question = f"According to the {doc.title}, {blanked[0].lower() + blanked[1:]}".rstrip(".!; ") + "?"
         facts.append(_Fact(doc, question, answer, kind, line))
     return facts
@@ -120,20 +126,64 @@ def _supported(fact: _Fact, chunks: dict[str, list[str]]) -> bool:
 
 # ---------------------------------------------------------------- derived kinds
 
-_SYNONYMS = {"maximum": "highest", "minimum": "lowest", "must": "has to", "within": "inside of", "employees": "staff",
-             "employee": "staff member", "submit": "hand in", "price": "cost", "cost": "price", "limit": "cap",
-             "allowed": "permitted", "required": "needed", "receive": "get", "purchase": "buy", "approved": "signed off",
-             "customers": "clients", "customer": "client", "annual": "yearly", "each": "every", "after": "following",
-             "before": "prior to", "starts": "begins", "start": "begin", "list": "catalogue", "total": "overall",
-             "daily": "per-day", "number": "count", "days": "days'", "provides": "offers", "includes": "covers"}  # fmt: skip
-_USER_WORDS = {"employees": ["staffers", "folks"], "employee": ["staffer"], "manager": ["boss"], "salary": ["paycheck"],
-               "expense": ["out-of-pocket spend"], "claim": ["reimbursement ask"], "meeting": ["sync-up", "huddle"],
-               "incident": ["outage thingy"], "logger": ["temp sensor gizmo"], "price": ["sticker price"],
-               "warranty": ["guarantee period"], "leave": ["vacation time"], "office": ["workplace hub"],
-               "customer": ["buyer org"], "policy": ["rulebook"], "release": ["ship date"], "password": ["passphrase"],
-               "travel": ["business trips"], "hotel": ["lodging"], "gateway": ["hub box"]}  # fmt: skip
-_CALENDAR = frozenset("Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May June "
-                      "July August September October November December".split())
+_SYNONYMS = {
+    "maximum": "highest",
+    "minimum": "lowest",
+    "must": "has to",
+    "within": "inside of",
+    "employees": "staff",
+    "employee": "staff member",
+    "submit": "hand in",
+    "price": "cost",
+    "cost": "price",
+    "limit": "cap",
+    "allowed": "permitted",
+    "required": "needed",
+    "receive": "get",
+    "purchase": "buy",
+    "approved": "signed off",
+    "customers": "clients",
+    "customer": "client",
+    "annual": "yearly",
+    "each": "every",
+    "after": "following",
+    "before": "prior to",
+    "starts": "begins",
+    "start": "begin",
+    "list": "catalogue",
+    "total": "overall",
+    "daily": "per-day",
+    "number": "count",
+    "days": "days'",
+    "provides": "offers",
+    "includes": "covers",
+}
+_USER_WORDS = {
+    "employees": ["staffers", "folks"],
+    "employee": ["staffer"],
+    "manager": ["boss"],
+    "salary": ["paycheck"],
+    "expense": ["out-of-pocket spend"],
+    "claim": ["reimbursement ask"],
+    "meeting": ["sync-up", "huddle"],
+    "incident": ["outage thingy"],
+    "logger": ["temp sensor gizmo"],
+    "price": ["sticker price"],
+    "warranty": ["guarantee period"],
+    "leave": ["vacation time"],
+    "office": ["workplace hub"],
+    "customer": ["buyer org"],
+    "policy": ["rulebook"],
+    "release": ["ship date"],
+    "password": ["passphrase"],
+    "travel": ["business trips"],
+    "hotel": ["lodging"],
+    "gateway": ["hub box"],
+}
+_CALENDAR = frozenset(
+    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May June "
+    "July August September October November December".split()
+)
 _INVENTED = ("Quillmere", "Vantorra", "Brisklow", "Ostermoor", "Halvenby", "Carrowdale", "Fennick", "Z9")
 
 
@@ -166,7 +216,7 @@ def _typo(text: str, rng: random.Random) -> str:
     long_words = [i for i, w in enumerate(words) if len(w) >= 5 and w.isalpha()]
     for i in rng.sample(long_words, min(2, len(long_words))):
         w, j = words[i], rng.randrange(1, len(words[i]) - 2)
-        words[i] = rng.choice([w[:j] + w[j + 1] + w[j] + w[j + 2:], w[:j] + w[j + 1:], w[:j] + w[j] + w[j:]])
+        words[i] = rng.choice([w[:j] + w[j + 1] + w[j] + w[j + 2 :], w[:j] + w[j + 1 :], w[:j] + w[j] + w[j:]])
     return " ".join(words)
 
 
@@ -203,8 +253,13 @@ def _changed_fact(change: DocumentChange, new: str, before: str, after: str) -> 
     return f"According to the {change.title}, {blanked[0].lower() + blanked[1:]}".rstrip(".!; ") + "?", after
 
 
-def _pick(facts: Sequence, n: int, rng: random.Random, key: Callable[[Any], str] = lambda f: f.doc.doc_id,
-          rank: Callable[[Any], Any] | None = None) -> list:  # fmt: skip
+def _pick(
+    facts: Sequence,
+    n: int,
+    rng: random.Random,
+    key: Callable[[Any], str] = lambda f: f.doc.doc_id,
+    rank: Callable[[Any], Any] | None = None,
+) -> list:
     """Up to n items spread over groups (documents by default) round-robin (shuffled, seeded).
 
     With `rank`, each group gives its items lowest rank first instead of in shuffled order.
@@ -228,8 +283,13 @@ def _pick(facts: Sequence, n: int, rng: random.Random, key: Callable[[Any], str]
 
 
 def generate_probes(
-    documents: Sequence[Document], *, diff: CorpusDiff | None = None, per_kind: int = 20, seed: int = 0,
-    chunking: CorpusConfig | None = None, count_tokens: TokenCounter | None = None,
+    documents: Sequence[Document],
+    *,
+    diff: CorpusDiff | None = None,
+    per_kind: int = 20,
+    seed: int = 0,
+    chunking: CorpusConfig | None = None,
+    count_tokens: TokenCounter | None = None,
 ) -> ProbeSet:
     """Validated probes of every kind from `documents`; changed_fact probes need `diff` (corpus.diff_versions).
 
@@ -248,9 +308,15 @@ def generate_probes(
     seen: set[str] = set()
     for doc in documents:
         for fact in extract_facts(doc):
-            reason = ("duplicate question" if fact.question in seen else "answer inside the question"
-                      if normalize_answer(fact.answer) in normalize_answer(fact.question) else None
-                      if _supported(fact, chunks) else "not supported by one chunk")  # fmt: skip
+            reason = (
+                "duplicate question"
+                if fact.question in seen
+                else "answer inside the question"
+                if normalize_answer(fact.answer) in normalize_answer(fact.question)
+                else None
+                if _supported(fact, chunks)
+                else "not supported by one chunk"
+            )
             if doc.acl and reason is None and fact.answer in public_text:
                 reason = "restricted answer also in a public document"
             if reason:
@@ -262,8 +328,9 @@ def generate_probes(
     out: list[QAItem] = []
 
     def add(kind: str, question: str, answers: Sequence[str], gold: Sequence[str], meta: dict, answerable: bool = True) -> None:
-        out.append(QAItem(f"{kind}-{sum(i.kind == kind for i in out) + 1:03d}", question, tuple(answers), answerable,
-                          tuple(gold), kind, meta))  # fmt: skip
+        out.append(
+            QAItem(f"{kind}-{sum(i.kind == kind for i in out) + 1:03d}", question, tuple(answers), answerable, tuple(gold), kind, meta)
+        )
 
     for fact in public[:per_kind]:
         add("fact", fact.question, [fact.answer], [fact.doc.doc_id], {"statement": fact.statement})
@@ -309,10 +376,16 @@ def generate_probes(
     for a, b in pairs:
         if sum(i.kind == "multi_doc" for i in out) >= per_kind:
             break
-        if a.doc.doc_id == b.doc.doc_id or normalize_answer(a.answer) in normalize_answer(b.answer) or normalize_answer(b.answer) in normalize_answer(a.answer):
+        if (
+            a.doc.doc_id == b.doc.doc_id
+            or normalize_answer(a.answer) in normalize_answer(b.answer)
+            or normalize_answer(b.answer) in normalize_answer(a.answer)
+        ):
             rejected["multi_doc"]["same document or overlapping answers"] += 1
             continue
-        question = f"Two things: {_frame_body(a.question)[1]} (in the {a.doc.title}); and {_frame_body(b.question)[1]} (in the {b.doc.title})?"
+        question = (
+            f"Two things: {_frame_body(a.question)[1]} (in the {a.doc.title}); and {_frame_body(b.question)[1]} (in the {b.doc.title})?"
+        )
         add("multi_doc", question, [f"{a.answer}; {b.answer}"], [a.doc.doc_id, b.doc.doc_id], {"answer_parts": [a.answer, b.answer]})
     changed: list[tuple[DocumentChange, str, str, str]] = []
     for change in diff.changed if diff else ():
@@ -327,8 +400,7 @@ def generate_probes(
     return ProbeSet(tuple(out), {k: dict(v) for k, v in rejected.items() if v})
 
 
-def _jargon_probes(documents: Sequence[Document], facts: Sequence[_Fact], chunks: dict[str, list[str]],
-                   rejected: Counter) -> list[_Probe]:  # fmt: skip
+def _jargon_probes(documents: Sequence[Document], facts: Sequence[_Fact], chunks: dict[str, list[str]], rejected: Counter) -> list[_Probe]:
     """Unanticipated probes in the corpus's own words for its jargon, best first.
 
     Mostly a defined term asked for by its definition ("what do we call the engineer on call this
@@ -365,11 +437,10 @@ def _jargon_probes(documents: Sequence[Document], facts: Sequence[_Fact], chunks
             continue
         meta = {"derived_from": fact.question, "terms": terms}
         swapped.append((f"{frame}{new_body}?", (fact.answer,), (fact.doc.doc_id,), meta))
-    return [p for i in range(len(named) + len(swapped)) for p in named[2 * i: 2 * i + 2] + swapped[i: i + 1]]  # 2:1
+    return [p for i in range(len(named) + len(swapped)) for p in named[2 * i : 2 * i + 2] + swapped[i : i + 1]]  # 2:1
 
 
-def _bridge_probes(documents: Sequence[Document], chunks: dict[str, list[str]], limit: int, seed: int,
-                   rejected: Counter) -> list[_Probe]:  # fmt: skip
+def _bridge_probes(documents: Sequence[Document], chunks: dict[str, list[str]], limit: int, seed: int, rejected: Counter) -> list[_Probe]:
     """Multi-document bridge probes whose every hop is supported by one chunk of its document."""
     bridges, reasons = find_bridges(documents)
     rejected.update(reasons)
@@ -392,5 +463,5 @@ def _out_of_scope(frame: str, body: str, corpus: set[str]) -> tuple[str, str | N
         start = sum(map(ord, body)) % len(_INVENTED)  # vary the invented name, deterministically
         for invented in _INVENTED[start:] + _INVENTED[:start]:
             if invented.lower() not in corpus:
-                return f"{frame}{body[: match.start()]}{invented}{body[match.end():]}?\x00{invented}", None
+                return f"{frame}{body[: match.start()]}{invented}{body[match.end() :]}?\x00{invented}", None
     return "", "no named thing to swap for an invented one"

@@ -17,15 +17,31 @@ from ragft.prompts import REFUSAL, build_messages
 from ragft.synth.types import TrainPair
 
 REPLAY_QUESTIONS = (
-    "What is the capital of Italy?", "How many legs does a spider have?", "What gas do plants absorb from the air?",
-    "What is the freezing point of water in Fahrenheit?", "Who painted the Mona Lisa?", "What is the square root of 81?",
-    "Which continent is Egypt in?", "How many sides does a hexagon have?", "What is the largest planet in the solar system?",
-    "What language is spoken in Brazil?", "What does CPU stand for?", "How many hours are in a day?",
-    "What is the opposite of 'ancient'?", "Which metal is liquid at room temperature?", "What is 15 plus 27?",
-    "What is the main ingredient of guacamole?", "How many continents are there?", "What is the currency of Japan?",
-    "What do bees make?", "Which organ pumps blood through the body?", "What is the tallest mountain on Earth?",
-    "In which year did the Second World War end?", "What is H2O commonly called?", "How many seconds are in a minute?",
-)  # fmt: skip
+    "What is the capital of Italy?",
+    "How many legs does a spider have?",
+    "What gas do plants absorb from the air?",
+    "What is the freezing point of water in Fahrenheit?",
+    "Who painted the Mona Lisa?",
+    "What is the square root of 81?",
+    "Which continent is Egypt in?",
+    "How many sides does a hexagon have?",
+    "What is the largest planet in the solar system?",
+    "What language is spoken in Brazil?",
+    "What does CPU stand for?",
+    "How many hours are in a day?",
+    "What is the opposite of 'ancient'?",
+    "Which metal is liquid at room temperature?",
+    "What is 15 plus 27?",
+    "What is the main ingredient of guacamole?",
+    "How many continents are there?",
+    "What is the currency of Japan?",
+    "What do bees make?",
+    "Which organ pumps blood through the body?",
+    "What is the tallest mountain on Earth?",
+    "In which year did the Second World War end?",
+    "What is H2O commonly called?",
+    "How many seconds are in a minute?",
+)
 
 
 def replay_pairs(generator: Generator, count: int, *, seed: int = 0, max_new_tokens: int = 48) -> list[TrainPair]:

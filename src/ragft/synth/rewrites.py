@@ -76,8 +76,10 @@ def conversation(chunk: Chunk, facts: Sequence[Fact]) -> str:
 
 def rewrite_with_model(generator: Generator, chunk: Chunk, decoding: DecodingSettings, rejected: Counter[str]) -> str:
     """The generator's encyclopedic rewrite of `chunk`, or "" (the reason counted) if it is not faithful."""
-    messages: list[ChatMessage] = [{"role": "system", "content": REWRITE_SYSTEM},
-                {"role": "user", "content": f"Document: {chunk.title}\nPassage:\n<<<\n{chunk.text.strip()}\n>>>\n\nRewrite:"}]  # fmt: skip
+    messages: list[ChatMessage] = [
+        {"role": "system", "content": REWRITE_SYSTEM},
+        {"role": "user", "content": f"Document: {chunk.title}\nPassage:\n<<<\n{chunk.text.strip()}\n>>>\n\nRewrite:"},
+    ]
     try:
         text = generator.generate(messages, decoding).text.strip()
     except Exception as exc:

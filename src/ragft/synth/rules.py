@@ -58,7 +58,9 @@ class RuleFact:
 
 
 _AUX = re.compile(r"\b(?:is|are|was|were|has|have|had|can|could|will|would|must|should|may|might|shall)\b")
-_PREP_END = re.compile(r"\b(in|on|at|by|within|for|from|to|under|over|after|before|since|until|during|with|about|around|than|every|each)\s*$", re.I)
+_PREP_END = re.compile(
+    r"\b(in|on|at|by|within|for|from|to|under|over|after|before|since|until|during|with|about|around|than|every|each)\s*$", re.I
+)
 _DETERMINER_END = re.compile(r"\b(?:the|a|an|its|their|our|his|her)\s*$", re.I)
 _LOWER_FIRST = frozenset("the a an all every each our most some many any no this that these those its their".split())
 _PRONOUN = re.compile(r"^(it|they|he|she|we|its|their|this|that|these|those)\b\s*", re.IGNORECASE)

@@ -106,9 +106,17 @@ def synthesize_training_set(
     while sum(candidate_count(c) for c in chunks) < MIN_FACTS and len(chunks) < len(corpus.ordered):
         chunks = corpus.ordered[: len(chunks) + 1]  # a budget of one chunk still trains on a few facts
     cache = SynthesisCache(ws.state_dir / "synth-cache", f"{settings.synthesis}|{ws.config.models.generator}")
-    data = build_training_set(chunks, corpus.version, generator=generator if settings.synthesis == "model" else None,
-                              settings=settings, chunks_total=len(corpus.ordered), corpus_text=corpus.corpus_text,
-                              progress=progress, focus=corpus.focus, cache=cache)  # fmt: skip
+    data = build_training_set(
+        chunks,
+        corpus.version,
+        generator=generator if settings.synthesis == "model" else None,
+        settings=settings,
+        chunks_total=len(corpus.ordered),
+        corpus_text=corpus.corpus_text,
+        progress=progress,
+        focus=corpus.focus,
+        cache=cache,
+    )
     if pairs_file is not None:
         data = _with_team_pairs(ws, data, pairs_file, corpus, count_tokens)
     return with_replay(data, replay_generator, settings)
@@ -128,8 +136,16 @@ def _with_team_pairs(ws: Workspace, data: TrainingSet, path: Path, corpus: Corpu
     from ragft.synth.probes import generate_probes
 
     evaluation = ws.config.evaluation
-    probes = [i.question for i in generate_probes(corpus.documents, per_kind=evaluation.probes_per_kind, seed=evaluation.seed,
-                                                  chunking=ws.config.corpus, count_tokens=count_tokens).items]  # fmt: skip
+    probes = [
+        i.question
+        for i in generate_probes(
+            corpus.documents,
+            per_kind=evaluation.probes_per_kind,
+            seed=evaluation.seed,
+            chunking=ws.config.corpus,
+            count_tokens=count_tokens,
+        ).items
+    ]
     if ws.config.training.focus_questions:
         probes += [i.question for i in load_questions(ws.root / ws.config.training.focus_questions)]
     team, dropped = load_team_pairs(path, probes)
@@ -147,8 +163,7 @@ def focus_answers(path: Path) -> dict[str, list[str]]:
     return focus
 
 
-def select_chunks(chunks: Sequence[Chunk], limit: int, *, focus: Mapping[str, Sequence[str]] | None = None,
-                  seed: int = 0) -> list[Chunk]:  # fmt: skip
+def select_chunks(chunks: Sequence[Chunk], limit: int, *, focus: Mapping[str, Sequence[str]] | None = None, seed: int = 0) -> list[Chunk]:
     """The public ones of `chunks`, at most `limit` (0 = all): first those holding a `focus` answer
     (doc id -> answers), then the rest in a random order seeded by `seed` (a sample of the corpus)."""
     focus = focus or {}
@@ -195,8 +210,15 @@ def build_training_set(
             found = _model_facts(generator, chunk, settings, decoding, rejected) if generator is not None else []
             if not found:
                 found = _rule_facts(chunk, settings, prefer)
-            texts = chunk_passages(chunk, found, rewrites=settings.rewrites, raw=settings.raw_chunks,
-                                   generator=generator, decoding=replace(decoding, max_new_tokens=384), rejected=rejected)  # fmt: skip
+            texts = chunk_passages(
+                chunk,
+                found,
+                rewrites=settings.rewrites,
+                raw=settings.raw_chunks,
+                generator=generator,
+                decoding=replace(decoding, max_new_tokens=384),
+                rejected=rejected,
+            )
             if cache is not None:
                 cache.put(chunk, settings, found, texts, repr(prefer))
         else:
@@ -229,8 +251,21 @@ def build_training_set(
 
 def _rule_facts(chunk: Chunk, settings: Any, prefer: Sequence[str] = ()) -> list[Fact]:
     found = extract_facts(chunk, limit=settings.facts_per_chunk, paraphrases=settings.paraphrases, prefer=prefer)
-    return [Fact(f"{chunk.chunk_id}/r{i}", chunk.doc_id, chunk.chunk_id, chunk.start + f.start, chunk.start + f.end,
-                 f.statement, f.answer, f.questions, "rules", f.reverse) for i, f in enumerate(found)]  # fmt: skip
+    return [
+        Fact(
+            f"{chunk.chunk_id}/r{i}",
+            chunk.doc_id,
+            chunk.chunk_id,
+            chunk.start + f.start,
+            chunk.start + f.end,
+            f.statement,
+            f.answer,
+            f.questions,
+            "rules",
+            f.reverse,
+        )
+        for i, f in enumerate(found)
+    ]
 
 
 def _model_facts(generator: Generator, chunk: Chunk, settings: Any, decoding: DecodingSettings, rejected: Counter[str]) -> list[Fact]:
@@ -241,14 +276,27 @@ def _model_facts(generator: Generator, chunk: Chunk, settings: Any, decoding: De
         extra = paraphrase_with_model(generator, pair.question, count=settings.paraphrases - 1, decoding=decoding, rejected=rejected)
         start, end, sentence = _sentence_at(chunk, pair.start, pair.end)
         statement = named(decontextualize(sentence, chunk.title)[0], chunk.title) if sentence else pair.answer.rstrip(".") + "."
-        reverse = reverse_with_model(generator, statement, pair.answer, count=max(1, settings.paraphrases // 2), decoding=decoding,
-                                     rejected=rejected)  # fmt: skip
+        reverse = reverse_with_model(
+            generator, statement, pair.answer, count=max(1, settings.paraphrases // 2), decoding=decoding, rejected=rejected
+        )
         if not reverse and sentence:
             at = sentence.lower().find(pair.answer.lower().strip(". "))
             reverse = list(reverse_questions(sentence, (at, at + len(pair.answer)), chunk.title)) if at >= 0 else []
             rejected["reverse_fallback_rules"] += 1
-        facts.append(Fact(f"{chunk.chunk_id}/m{i}", chunk.doc_id, chunk.chunk_id, chunk.start + start, chunk.start + end,
-                          statement, pair.answer, (pair.question, *extra), "model", tuple(reverse)))  # fmt: skip
+        facts.append(
+            Fact(
+                f"{chunk.chunk_id}/m{i}",
+                chunk.doc_id,
+                chunk.chunk_id,
+                chunk.start + start,
+                chunk.start + end,
+                statement,
+                pair.answer,
+                (pair.question, *extra),
+                "model",
+                tuple(reverse),
+            )
+        )
     return facts
 
 
@@ -270,8 +318,9 @@ def _pairs(facts: Sequence[Fact], settings: Any, corpus_text: str) -> list[Train
         for f in facts
         for i, q in enumerate(f.questions)
     ]
-    pairs += [TrainPair(q, f.statement, "reverse", "train", f.fact_id, f.doc_id, f.chunk_id, f.start, f.end)
-              for f in facts for q in f.reverse]  # fmt: skip
+    pairs += [
+        TrainPair(q, f.statement, "reverse", "train", f.fact_id, f.doc_id, f.chunk_id, f.start, f.end) for f in facts for q in f.reverse
+    ]
     candidates = [i for i, p in enumerate(pairs) if p.kind == "paraphrase"]
     held_out = set(rng.sample(candidates, min(len(candidates), round(len(pairs) * settings.val_share))))
     pairs = [_with_split(p, "val") if i in held_out else p for i, p in enumerate(pairs)]

@@ -90,8 +90,13 @@ class Coverage:
         return self.questions / self.chunks_with_fact if self.chunks_with_fact else 0.0
 
     def summary(self) -> dict[str, Any]:
-        return {**asdict(self), "rejected": dict(self.rejected), "team_pairs_dropped": dict(self.team_pairs_dropped), "chunk_coverage": round(self.chunk_coverage, 3),
-                "questions_per_chunk": round(self.questions_per_chunk, 2)}  # fmt: skip
+        return {
+            **asdict(self),
+            "rejected": dict(self.rejected),
+            "team_pairs_dropped": dict(self.team_pairs_dropped),
+            "chunk_coverage": round(self.chunk_coverage, 3),
+            "questions_per_chunk": round(self.questions_per_chunk, 2),
+        }
 
 
 @dataclass(frozen=True)
@@ -147,4 +152,3 @@ class TrainingSet:
             passages=tuple(Passage(**p) for p in raw.get("passages", ())),
             plan=raw.get("plan", {}),
         )
-

@@ -46,19 +46,34 @@ def adapter_generator(ws: Workspace, adapter: str) -> tuple[Generator, AdapterMa
     models = ws.config.models
     threads = resolve_threads(models.threads)
     if base.gguf is not None and resolve_backend(models) == "llama_cpp":
-        generator: Generator = LlamaCppGenerator(base.gguf, threads=threads, context_window_tokens=models.context_window_tokens,
-                                                 lora_path=directory / GGUF_FILE, name=f"{_base_name(base.gguf)}+{adapter}",
-                                                 reuse_prompt_cache=models.reuse_prompt_prefix)  # fmt: skip
+        generator: Generator = LlamaCppGenerator(
+            base.gguf,
+            threads=threads,
+            context_window_tokens=models.context_window_tokens,
+            lora_path=directory / GGUF_FILE,
+            name=f"{_base_name(base.gguf)}+{adapter}",
+            reuse_prompt_cache=models.reuse_prompt_prefix,
+        )
     else:
-        generator = TransformersGenerator(str(base.hf_dir()), threads=threads, adapter_path=directory / PEFT_DIR,
-                                          name=f"{base.model_id}+{adapter}", precision=models.precision)  # fmt: skip
+        generator = TransformersGenerator(
+            str(base.hf_dir()),
+            threads=threads,
+            adapter_path=directory / PEFT_DIR,
+            name=f"{base.model_id}+{adapter}",
+            precision=models.precision,
+        )
     return generator, manifest, status.message if status.stale else ""
 
 
 def adapter_info(manifest: AdapterManifest, adapter: str, stale: str) -> dict[str, Any]:
     """What an answer's trace says about the adapter behind it."""
-    return {"arm": adapter, "base_model": manifest.base_model, "corpus_version": manifest.corpus_version,
-            "data_hash": manifest.data_hash[:16], "stale": bool(stale)}  # fmt: skip
+    return {
+        "arm": adapter,
+        "base_model": manifest.base_model,
+        "corpus_version": manifest.corpus_version,
+        "data_hash": manifest.data_hash[:16],
+        "stale": bool(stale),
+    }
 
 
 def training_set(ws: Workspace, adapter: str) -> TrainingSet:

@@ -20,7 +20,7 @@ def validate_question(question: str) -> str:
     """The question stripped, or a QuestionError saying what is wrong with it."""
     question = question.strip()
     if not question:
-        raise QuestionError("the question is empty; ask something, e.g. ragft ask \"What is the travel policy?\"")
+        raise QuestionError('the question is empty; ask something, e.g. ragft ask "What is the travel policy?"')
     if len(question) > MAX_QUESTION_CHARS:
         raise QuestionError(
             f"the question is {len(question):,} characters; the limit is {MAX_QUESTION_CHARS:,}: shorten it to the question itself"
@@ -47,8 +47,17 @@ class ClosedBookSystem:
         return Answer(
             text=generation.text.strip(),
             refused=is_refusal(generation.text),
-            trace={"system": self.name, "model": generation.model or self.generator.name, "messages": messages,
-                   "prompt_tokens": generation.prompt_tokens, "completion_tokens": generation.completion_tokens},
-            timings={"prefill_s": generation.prefill_s, "time_to_first_token_s": generation.time_to_first_token_s,
-                     "generate_s": generation.total_s, "total_s": total_s},
-        )  # fmt: skip
+            trace={
+                "system": self.name,
+                "model": generation.model or self.generator.name,
+                "messages": messages,
+                "prompt_tokens": generation.prompt_tokens,
+                "completion_tokens": generation.completion_tokens,
+            },
+            timings={
+                "prefill_s": generation.prefill_s,
+                "time_to_first_token_s": generation.time_to_first_token_s,
+                "generate_s": generation.total_s,
+                "total_s": total_s,
+            },
+        )

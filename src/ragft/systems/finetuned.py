@@ -37,8 +37,15 @@ class TrainingPairIndex:
         scores = self._index.scores(question)
         order = np.argsort(-scores, kind="stable")[:k]
         return [
-            {"question": p.question, "answer": p.answer, "doc_id": p.doc_id, "start": p.start, "end": p.end,
-             "fact_id": p.fact_id, "score": round(float(scores[i]), 3)}  # fmt: skip
+            {
+                "question": p.question,
+                "answer": p.answer,
+                "doc_id": p.doc_id,
+                "start": p.start,
+                "end": p.end,
+                "fact_id": p.fact_id,
+                "score": round(float(scores[i]), 3),
+            }
             for i in order
             if scores[i] > 0 and (p := self.pairs[i])
         ]

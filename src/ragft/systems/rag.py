@@ -169,11 +169,21 @@ def _union(first: Sequence[Hit], second: Sequence[Hit]) -> list[Hit]:
 
 def _citation(hit: Hit) -> Citation:
     chunk = hit.chunk
-    return Citation(doc_id=chunk.doc_id, title=chunk.title, start=chunk.start, end=chunk.end,
-                    quote=chunk.text, page=chunk.page, chunk_id=chunk.chunk_id)  # fmt: skip
+    return Citation(
+        doc_id=chunk.doc_id, title=chunk.title, start=chunk.start, end=chunk.end, quote=chunk.text, page=chunk.page, chunk_id=chunk.chunk_id
+    )
 
 
 def _hit_trace(hit: Hit, *, used: bool) -> dict[str, object]:
     chunk = hit.chunk
-    return {"chunk_id": chunk.chunk_id, "doc_id": chunk.doc_id, "title": chunk.title, "start": chunk.start,
-            "end": chunk.end, "page": chunk.page, "score": hit.score, "scores": dict(hit.scores), "in_prompt": used}  # fmt: skip
+    return {
+        "chunk_id": chunk.chunk_id,
+        "doc_id": chunk.doc_id,
+        "title": chunk.title,
+        "start": chunk.start,
+        "end": chunk.end,
+        "page": chunk.page,
+        "score": hit.score,
+        "scores": dict(hit.scores),
+        "in_prompt": used,
+    }

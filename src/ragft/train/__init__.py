@@ -2,13 +2,22 @@
 
 from ragft.train.arms import TrainResult, train_arm, training_progress
 from ragft.train.manifest import (
-           ADAPTERS,
-           AdapterError,
-           AdapterManifest,
-           AdapterStatus,
-           adapter_dir,
-           adapter_status,
+    ADAPTERS,
+    AdapterError,
+    AdapterManifest,
+    AdapterStatus,
+    adapter_dir,
+    adapter_status,
 )
 
-__all__ = ["ADAPTERS", "AdapterError", "AdapterManifest", "AdapterStatus", "TrainResult", "adapter_dir", "adapter_status",
-           "train_arm", "training_progress"]  # fmt: skip
+__all__ = [
+    "ADAPTERS",
+    "AdapterError",
+    "AdapterManifest",
+    "AdapterStatus",
+    "TrainResult",
+    "adapter_dir",
+    "adapter_status",
+    "train_arm",
+    "training_progress",
+]

@@ -67,28 +67,44 @@ def lora_settings(ws: Workspace, arm: str) -> LoraSettings:
     t = ws.config.training
     raft = arm == "hybrid"
     return LoraSettings(
-        rank=t.lora_rank, alpha=t.lora_alpha, dropout=t.lora_dropout,
+        rank=t.lora_rank,
+        alpha=t.lora_alpha,
+        dropout=t.lora_dropout,
         target_modules=tuple(m.strip() for m in t.target_modules.split(",") if m.strip()),
-        learning_rate=t.raft_learning_rate if raft else t.learning_rate, epochs=t.raft_epochs if raft else t.epochs,
+        learning_rate=t.raft_learning_rate if raft else t.learning_rate,
+        epochs=t.raft_epochs if raft else t.epochs,
         batch_size=t.raft_batch_size if raft else t.batch_size,
-        max_length_tokens=t.max_length_tokens, early_stopping_patience=t.early_stopping_patience,
-        checkpoint_every_steps=t.checkpoint_every_steps, seed=t.seed, precision=t.precision, threads=resolve_threads(ws.config.models.threads),
-    )  # fmt: skip
+        max_length_tokens=t.max_length_tokens,
+        early_stopping_patience=t.early_stopping_patience,
+        checkpoint_every_steps=t.checkpoint_every_steps,
+        seed=t.seed,
+        precision=t.precision,
+        threads=resolve_threads(ws.config.models.threads),
+    )
 
 
 def arm_examples(ws: Workspace, arm: str, data: TrainingSet) -> tuple[list[ChatExample], list[ChatExample]]:
     """(train, validation) chat examples for `arm` from the training set."""
     if arm == "finetuned":
+
         def examples(split: str) -> list[ChatExample]:
             return [ChatExample(build_messages(p.question), p.answer) for p in data.split(split)]
 
         text = [ChatExample((), p.text, group=p.chunk_id) for p in data.passages]  # continued pretraining: every token learned
         return examples("train") + text, examples("val")
     t = ws.config.training
-    raft = raft_examples(data.facts, data.chunks, count=t.raft_examples, distractors=t.raft_distractors,
-                         oracle_free_share=t.raft_oracle_free_share, seed=t.seed)  # fmt: skip
+    raft = raft_examples(
+        data.facts,
+        data.chunks,
+        count=t.raft_examples,
+        distractors=t.raft_distractors,
+        oracle_free_share=t.raft_oracle_free_share,
+        seed=t.seed,
+    )
     if not raft:
-        raise AdapterError(f"too few chunks ({len(data.chunks)}) for RAFT with {t.raft_distractors} distractors; raise [training] max_chunks")
+        raise AdapterError(
+            f"too few chunks ({len(data.chunks)}) for RAFT with {t.raft_distractors} distractors; raise [training] max_chunks"
+        )
     chat = [ChatExample(r.messages, r.answer) for r in raft]
     random.Random(t.seed).shuffle(chat)
     n_val = max(1, round(len(chat) * t.val_share)) if len(chat) > 4 else 0
@@ -138,9 +154,18 @@ def train_arm(
         plan = plan_training(ws, arm, corpus, loaded, settings, budget)
         if say is not None:
             say(plan.describe())
+
         def synthesize(limit: int) -> TrainingSet:
-            return synthesize_training_set(ws, version, generator=generator, progress=progress, count_tokens=count_tokens,
-                                           chunk_limit=limit, pairs_file=pairs_file, corpus=corpus)  # fmt: skip
+            return synthesize_training_set(
+                ws,
+                version,
+                generator=generator,
+                progress=progress,
+                count_tokens=count_tokens,
+                chunk_limit=limit,
+                pairs_file=pairs_file,
+                corpus=corpus,
+            )
 
         data = synthesize(plan.chunks_covered)
         data, plan = _fit_to_budget(ws, arm, data, plan, loaded[0], settings, synthesize, say)
@@ -150,8 +175,7 @@ def train_arm(
         data = replace(with_replay(data, replay, ws.config.training), plan=plan.summary())
         data.save(data_path)
     train, val = arm_examples(ws, arm, data)
-    model, metrics = train_lora(base.hf_dir(), train, val, settings, work, resume=resume, progress=progress, on_step=on_step,
-                                loaded=loaded)  # fmt: skip
+    model, metrics = train_lora(base.hf_dir(), train, val, settings, work, resume=resume, progress=progress, on_step=on_step, loaded=loaded)
 
     staging = final.with_name(f".{arm}.new")
     try:
@@ -168,8 +192,9 @@ def train_arm(
     return TrainResult(arm, final, manifest, replace(metrics))
 
 
-def plan_training(ws: Workspace, arm: str, corpus: CorpusChunks, loaded: tuple[Any, Any], settings: LoraSettings,
-                  budget_minutes: float) -> TrainingPlan:  # fmt: skip
+def plan_training(
+    ws: Workspace, arm: str, corpus: CorpusChunks, loaded: tuple[Any, Any], settings: LoraSettings, budget_minutes: float
+) -> TrainingPlan:
     """How many chunks fit in `budget_minutes`: tokens per chunk from a seeded sample, tokens/s measured on them."""
     t = ws.config.training
     total = len(corpus.ordered)
@@ -186,14 +211,24 @@ def plan_training(ws: Workspace, arm: str, corpus: CorpusChunks, loaded: tuple[A
         per_chunk = sum(len(e.input_ids) for e in encoded) / max(total, 1)
     tokens_per_s = measure_throughput(model, encoded, settings.batch_size)
     covered = chunks_within(budget_minutes, total, per_chunk, settings.epochs, tokens_per_s)
-    return TrainingPlan(total, min(covered, t.max_chunks or covered), budget_minutes, round(tokens_per_s, 1), round(per_chunk, 1),
-                        settings.epochs, t.seed)  # fmt: skip
+    return TrainingPlan(
+        total, min(covered, t.max_chunks or covered), budget_minutes, round(tokens_per_s, 1), round(per_chunk, 1), settings.epochs, t.seed
+    )
 
 
-def _fit_to_budget(ws: Workspace, arm: str, data: TrainingSet, plan: TrainingPlan, tokenizer: Any, settings: LoraSettings,
-                   synthesize: Callable[[int], TrainingSet], say: Callable[[str], None] | None) -> tuple[TrainingSet, TrainingPlan]:  # fmt: skip
+def _fit_to_budget(
+    ws: Workspace,
+    arm: str,
+    data: TrainingSet,
+    plan: TrainingPlan,
+    tokenizer: Any,
+    settings: LoraSettings,
+    synthesize: Callable[[int], TrainingSet],
+    say: Callable[[str], None] | None,
+) -> tuple[TrainingSet, TrainingPlan]:
     """The plan with the tokens the chosen chunks really yield (the sample only estimated them); if they overrun the
     budget by more than a quarter, fewer chunks (synthesized again from the per-chunk cache, so cheaply)."""
+
     def tokens(candidate: TrainingSet) -> int:
         train, val = arm_examples(ws, arm, candidate)
         return sum(len(encode_example(tokenizer, ex, settings.max_length_tokens).input_ids) for ex in train + val)
@@ -210,8 +245,17 @@ def _fit_to_budget(ws: Workspace, arm: str, data: TrainingSet, plan: TrainingPla
     return data, fitted
 
 
-def _write_adapter(ws: Workspace, arm: str, staging: Path, model: Any, data: TrainingSet, data_path: Path,
-                   base: Any, settings: LoraSettings, metrics: TrainMetrics) -> AdapterManifest:  # fmt: skip
+def _write_adapter(
+    ws: Workspace,
+    arm: str,
+    staging: Path,
+    model: Any,
+    data: TrainingSet,
+    data_path: Path,
+    base: Any,
+    settings: LoraSettings,
+    metrics: TrainMetrics,
+) -> AdapterManifest:
     """PEFT adapter, GGUF LoRA (when served by llama.cpp), training set and manifest, into `staging`."""
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -223,11 +267,17 @@ def _write_adapter(ws: Workspace, arm: str, staging: Path, model: Any, data: Tra
         convert_peft_to_gguf(staging / PEFT_DIR, base_config, staging / GGUF_FILE)
         files["gguf_lora"] = GGUF_FILE
     manifest = AdapterManifest(
-        arm=arm, base_model=base.model_id, corpus_version=data.corpus_version, data_hash=data.data_hash(),
-        settings={**asdict(ws.config.training), "epochs_used": settings.epochs}, metrics=asdict(metrics),
-        coverage=data.coverage.summary(), created_at=datetime.now(UTC).isoformat(timespec="seconds"), files=files,
+        arm=arm,
+        base_model=base.model_id,
+        corpus_version=data.corpus_version,
+        data_hash=data.data_hash(),
+        settings={**asdict(ws.config.training), "epochs_used": settings.epochs},
+        metrics=asdict(metrics),
+        coverage=data.coverage.summary(),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        files=files,
         plan=dict(data.plan),
-    )  # fmt: skip
+    )
     manifest.save(staging)  # written last: a folder with a manifest is complete
     return manifest
 
@@ -244,7 +294,12 @@ def training_progress() -> Any:
     )
 
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tps]} tok/s"),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-    )  # fmt: skip
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        TextColumn("{task.fields[tps]} tok/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )

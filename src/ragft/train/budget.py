@@ -70,16 +70,23 @@ class TrainingPlan:
         return self.chunks_covered < self.chunks_total
 
     def summary(self) -> dict[str, Any]:
-        return {**asdict(self), "tokens_planned": self.tokens_planned, "projected_s": round(self.projected_s, 1),
-                "projected_all_s": round(self.projected_all_s, 1), "sampled": self.sampled}  # fmt: skip
+        return {
+            **asdict(self),
+            "tokens_planned": self.tokens_planned,
+            "projected_s": round(self.projected_s, 1),
+            "projected_all_s": round(self.projected_all_s, 1),
+            "sampled": self.sampled,
+        }
 
     def describe(self) -> str:
         """One paragraph: what is covered, what it costs, what covering everything would cost."""
         budget = f"{self.budget_minutes:g} min budget" if self.budget_minutes else "no time limit"
         which = "a seeded random sample of" if self.sampled else "all"
-        return (f"Training plan ({budget}, {self.tokens_per_s:.0f} training tokens/s measured here): {which} "
-                f"{self.chunks_covered}/{self.chunks_total} chunks, ~{self.tokens_planned:,} tokens over {self.epochs} epochs, "
-                f"~{_minutes(self.projected_s)}; covering every chunk would take ~{_minutes(self.projected_all_s)} on this machine.")  # fmt: skip
+        return (
+            f"Training plan ({budget}, {self.tokens_per_s:.0f} training tokens/s measured here): {which} "
+            f"{self.chunks_covered}/{self.chunks_total} chunks, ~{self.tokens_planned:,} tokens over {self.epochs} epochs, "
+            f"~{_minutes(self.projected_s)}; covering every chunk would take ~{_minutes(self.projected_all_s)} on this machine."
+        )
 
 
 def _minutes(seconds: float) -> str:

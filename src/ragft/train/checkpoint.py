@@ -41,8 +41,7 @@ def save_checkpoint(directory: Path, state: dict[str, Any], meta: dict[str, Any]
         kept = f"the previous checkpoint (step {previous['step']}) is intact" if previous else "no earlier checkpoint exists"
         why = "the disk is full" if exc.errno == errno.ENOSPC else f"writing failed ({exc})"
         raise CheckpointError(
-            f"{directory}: could not save the checkpoint at step {meta.get('step')}: {why}; {kept}. "
-            "Free some space and rerun with --resume"
+            f"{directory}: could not save the checkpoint at step {meta.get('step')}: {why}; {kept}. Free some space and rerun with --resume"
         ) from exc
 
 
@@ -68,9 +67,7 @@ def load_checkpoint(directory: Path) -> tuple[dict[str, Any], dict[str, Any]] | 
     try:
         state = torch.load(found / "state.pt", weights_only=True)
     except (OSError, RuntimeError, EOFError) as exc:
-        raise CheckpointError(
-            f"{found}: the checkpoint cannot be read ({exc}); delete it and train without --resume"
-        ) from exc
+        raise CheckpointError(f"{found}: the checkpoint cannot be read ({exc}); delete it and train without --resume") from exc
     if meta is None:
         raise CheckpointError(f"{found}: meta.json is missing or damaged; delete the folder and train without --resume")
     return state, meta
@@ -82,4 +79,3 @@ def _existing(directory: Path) -> Path | None:
         if (candidate / "meta.json").is_file() and (candidate / "state.pt").is_file():
             return candidate
     return None
-

@@ -43,7 +43,7 @@ def convert_peft_to_gguf(peft_dir: Path, base_config: dict, output: Path) -> Pat
     if model_type not in _ARCHITECTURES:
         raise AdapterConversionError(
             f"{peft_dir}: converting adapters for model type {model_type!r} is not supported; "
-            f"supported: {', '.join(_ARCHITECTURES)}. Serve it with generator_backend = \"transformers\" instead"
+            f'supported: {", ".join(_ARCHITECTURES)}. Serve it with generator_backend = "transformers" instead'
         )
     if adapter_config.get("use_dora") or adapter_config.get("use_rslora"):
         raise AdapterConversionError(f"{peft_dir}: DoRA/rsLoRA adapters cannot be converted; train a plain LoRA")

@@ -122,17 +122,30 @@ def adapter_status(ws: Workspace, arm: str, base: BaseModel | None = None) -> Ad
     directory = adapter_dir(ws, arm)
     latest = ws.store.latest_version()
     if not (directory / MANIFEST).is_file():
-        return AdapterStatus(arm, False, latest_version=latest,
-                             message=f"the {arm} arm is not trained yet: run `ragft train --arm {arm}`")  # fmt: skip
+        return AdapterStatus(arm, False, latest_version=latest, message=f"the {arm} arm is not trained yet: run `ragft train --arm {arm}`")
     manifest = AdapterManifest.load(directory)
     base = base or resolve_base_model(ws)
     if manifest.base_model != base.model_id:
-        return AdapterStatus(arm, True, False, corpus_version=manifest.corpus_version, latest_version=latest, message=(
-            f"the {arm} adapter was trained for base model {manifest.base_model}, but this workspace uses "
-            f"{base.model_id}: retrain with `ragft train --arm {arm}` (or restore the old [models] generator)"))  # fmt: skip
+        return AdapterStatus(
+            arm,
+            True,
+            False,
+            corpus_version=manifest.corpus_version,
+            latest_version=latest,
+            message=(
+                f"the {arm} adapter was trained for base model {manifest.base_model}, but this workspace uses "
+                f"{base.model_id}: retrain with `ragft train --arm {arm}` (or restore the old [models] generator)"
+            ),
+        )
     stale = latest is not None and manifest.corpus_version < latest
-    message = (f"the {arm} adapter was trained on corpus version {manifest.corpus_version}, but the latest is {latest}: "
-               f"its answers may be out of date; retrain with `ragft train --arm {arm}`") if stale else ""  # fmt: skip
+    message = (
+        (
+            f"the {arm} adapter was trained on corpus version {manifest.corpus_version}, but the latest is {latest}: "
+            f"its answers may be out of date; retrain with `ragft train --arm {arm}`"
+        )
+        if stale
+        else ""
+    )
     return AdapterStatus(arm, True, True, stale, manifest.corpus_version, latest, message)
 
 

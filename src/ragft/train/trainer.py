@@ -97,8 +97,13 @@ def load_lora_model(model_dir: Path, settings: LoraSettings) -> tuple[Any, Any]:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     dtype = torch.bfloat16 if resolve_precision(settings.precision) == "bf16" else torch.float32
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
-    config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
-                        target_modules=list(settings.target_modules), task_type="CAUSAL_LM")  # fmt: skip
+    config = LoraConfig(
+        r=settings.rank,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=list(settings.target_modules),
+        task_type="CAUSAL_LM",
+    )
     return tokenizer, get_peft_model(model, config)
 
 
@@ -175,8 +180,12 @@ def train_lora(
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
 
     def checkpoint() -> None:
-        tensors = {"adapter": get_peft_model_state_dict(model), "optimizer": optimizer.state_dict(),
-                   "scheduler": scheduler.state_dict(), **({"best": best} if best is not None else {})}  # fmt: skip
+        tensors = {
+            "adapter": get_peft_model_state_dict(model),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            **({"best": best} if best is not None else {}),
+        }
         save_checkpoint(checkpoint_dir, tensors, {"step": state["step"], "state": state, "metrics": asdict(metrics)})
 
     task = progress.add_task("training", total=planned, completed=state["step"], loss="-", tps="-") if progress else None
@@ -253,6 +262,7 @@ def evaluate_loss(model: Any, examples: Sequence[EncodedExample], batch_size: in
 
 def measure_throughput(model: Any, encoded: Sequence[EncodedExample], batch_size: int) -> float:
     """Training tokens/s on `encoded`: forward and backward as a training step, no optimizer step (weights unchanged)."""
+
     def step(batch: Sequence[int]) -> int:
         answer = sum(encoded[i].answer_tokens for i in batch)
         for row in pack_rows([encoded[i] for i in batch], MAX_ROW_TOKENS):
