@@ -11,9 +11,15 @@ from collections.abc import Mapping, Sequence
 from html import escape
 
 from ragft import arms as arm_registry
+from ragft.evaluate.stats import Interval
 
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1", "#edc948", "#9c755f")
 Bar = tuple[float, float, float]  # value, low, high
+
+
+def interval_bar(i: Interval | None) -> Bar | None:
+    """A measured interval as a bar (value, low, high); None when nothing was measured."""
+    return None if i is None or not i.n or math.isnan(i.value) else (i.value, i.low, i.high)
 
 
 def _color(i: int | str) -> str:
