@@ -30,7 +30,7 @@ from ragft.config import CorpusConfig
 from ragft.corpus.chunking import chunk_corpus
 from ragft.corpus.diff import CorpusDiff, DocumentChange
 from ragft.synth.bridges import find_bridges
-from ragft.synth.doc_text import MARKUP, PRONOUN_START, WORD, lines, supported
+from ragft.synth.doc_text import MARKUP, PRONOUN_START, lines, supported
 from ragft.synth.jargon import (
     Definition,
     by_spread,
@@ -41,6 +41,7 @@ from ragft.synth.jargon import (
     says,
     swap_terms,
 )
+from ragft.synth.wording import SYNONYMS, USER_WORDS, frame_body, out_of_scope, substitute, typo
 from ragft.text import TokenCounter, normalize_answer
 from ragft.types import Document, QAItem
 
@@ -125,99 +126,6 @@ def _supported(fact: _Fact, chunks: dict[str, list[str]]) -> bool:
 
 
 # ---------------------------------------------------------------- derived kinds
-
-_SYNONYMS = {
-    "maximum": "highest",
-    "minimum": "lowest",
-    "must": "has to",
-    "within": "inside of",
-    "employees": "staff",
-    "employee": "staff member",
-    "submit": "hand in",
-    "price": "cost",
-    "cost": "price",
-    "limit": "cap",
-    "allowed": "permitted",
-    "required": "needed",
-    "receive": "get",
-    "purchase": "buy",
-    "approved": "signed off",
-    "customers": "clients",
-    "customer": "client",
-    "annual": "yearly",
-    "each": "every",
-    "after": "following",
-    "before": "prior to",
-    "starts": "begins",
-    "start": "begin",
-    "list": "catalogue",
-    "total": "overall",
-    "daily": "per-day",
-    "number": "count",
-    "days": "days'",
-    "provides": "offers",
-    "includes": "covers",
-}
-_USER_WORDS = {
-    "employees": ["staffers", "folks"],
-    "employee": ["staffer"],
-    "manager": ["boss"],
-    "salary": ["paycheck"],
-    "expense": ["out-of-pocket spend"],
-    "claim": ["reimbursement ask"],
-    "meeting": ["sync-up", "huddle"],
-    "incident": ["outage thingy"],
-    "logger": ["temp sensor gizmo"],
-    "price": ["sticker price"],
-    "warranty": ["guarantee period"],
-    "leave": ["vacation time"],
-    "office": ["workplace hub"],
-    "customer": ["buyer org"],
-    "policy": ["rulebook"],
-    "release": ["ship date"],
-    "password": ["passphrase"],
-    "travel": ["business trips"],
-    "hotel": ["lodging"],
-    "gateway": ["hub box"],
-}
-_CALENDAR = frozenset(
-    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May June "
-    "July August September October November December".split()
-)
-_INVENTED = ("Quillmere", "Vantorra", "Brisklow", "Ostermoor", "Halvenby", "Carrowdale", "Fennick", "Z9")
-
-
-def _frame_body(question: str) -> tuple[str, str]:
-    """Split 'According to the X, body?' into ('According to the X, ', 'body')."""
-    match = re.match(r"((?:According to|In) the [^,]+, )(.*)\?$", question)
-    return (match.group(1), match.group(2)) if match else ("", question.rstrip("?"))
-
-
-def _substitute(text: str, table: dict[str, list[str]] | dict[str, str], corpus: set[str] | None) -> tuple[str, list[str]]:
-    """Replace table words in `text`; with `corpus`, only by words that never occur in it."""
-    used = []
-
-    def swap(match: re.Match[str]) -> str:
-        word = match.group()
-        options = table.get(word.lower())
-        if options is None:
-            return word
-        for option in [options] if isinstance(options, str) else options:
-            if corpus is None or not set(option.lower().split()) & corpus:
-                used.append(option)
-                return option
-        return word
-
-    return WORD.sub(swap, text), used
-
-
-def _typo(text: str, rng: random.Random) -> str:
-    words = text.lower().replace(",", "").split()
-    long_words = [i for i, w in enumerate(words) if len(w) >= 5 and w.isalpha()]
-    for i in rng.sample(long_words, min(2, len(long_words))):
-        w, j = words[i], rng.randrange(1, len(words[i]) - 2)
-        words[i] = rng.choice([w[:j] + w[j + 1] + w[j] + w[j + 2 :], w[:j] + w[j + 1 :], w[:j] + w[j] + w[j:]])
-    return " ".join(words)
 
 
 def _changed_pairs(change: DocumentChange) -> Iterable[tuple[str, str, str]]:
@@ -344,22 +252,22 @@ def generate_probes(
         for fact in public:
             if made >= per_kind:
                 break
-            frame, body = _frame_body(fact.question)
+            frame, body = frame_body(fact.question)
             meta: dict = {"derived_from": fact.question}
             if kind == "paraphrase":
-                new_body, used = _substitute(body, _SYNONYMS, None)
+                new_body, used = substitute(body, SYNONYMS, None)
                 question = f"{re.sub(r'^(According to|In) the ', 'Per the ', frame)}{new_body}?"
                 reason = None if used else "no synonym applies"
             elif kind == "typo":
-                question, reason = _typo(frame + body, rng), None
+                question, reason = typo(frame + body, rng), None
                 if question == (frame + body).lower().replace(",", ""):
                     reason = "no word long enough to misspell"
             elif kind == "unanticipated":
-                new_body, used = _substitute(body, _USER_WORDS, corpus)
+                new_body, used = substitute(body, USER_WORDS, corpus)
                 question, reason = f"{frame}{new_body}?", None if used else "no user word absent from the corpus"
                 meta["user_terms"] = used
             else:
-                question, reason = _out_of_scope(frame, body, corpus)
+                question, reason = out_of_scope(frame, body, corpus)
                 meta["absent_terms"] = [question.split("\x00")[1]] if reason is None else []
                 question = question.split("\x00")[0]
             if reason:
@@ -384,7 +292,7 @@ def generate_probes(
             rejected["multi_doc"]["same document or overlapping answers"] += 1
             continue
         question = (
-            f"Two things: {_frame_body(a.question)[1]} (in the {a.doc.title}); and {_frame_body(b.question)[1]} (in the {b.doc.title})?"
+            f"Two things: {frame_body(a.question)[1]} (in the {a.doc.title}); and {frame_body(b.question)[1]} (in the {b.doc.title})?"
         )
         add("multi_doc", question, [f"{a.answer}; {b.answer}"], [a.doc.doc_id, b.doc.doc_id], {"answer_parts": [a.answer, b.answer]})
     changed: list[tuple[DocumentChange, str, str, str]] = []
@@ -425,7 +333,7 @@ def _jargon_probes(documents: Sequence[Document], facts: Sequence[_Fact], chunks
         named.append((question, (definition.term, *definition.aliases), (definition.doc.doc_id,), meta))
     swapped: list[_Probe] = []
     for fact in facts:
-        frame, body = _frame_body(fact.question)
+        frame, body = frame_body(fact.question)
         new_body, terms = swap_terms(body, askable, lowercase)
         if not terms:
             continue
@@ -453,15 +361,3 @@ def _bridge_probes(documents: Sequence[Document], chunks: dict[str, list[str]], 
     # one question per relation a round, the attributes people ask about first; an own generator keeps other kinds' draws
     picked = _pick(kept, limit, random.Random(seed), key=lambda b: b.meta["relation"], rank=lambda b: b.rank)
     return [(b.question, (b.answer,), b.gold, b.meta) for b in picked]
-
-
-def _out_of_scope(frame: str, body: str, corpus: set[str]) -> tuple[str, str | None]:
-    """The question about an invented entity in place of a real one; the entity must occur nowhere."""
-    names = [m for m in re.finditer(r"\b(?:[A-Z]+-?\d+|[A-Z][a-z]+)\b", body) if m.start() > 0 and m.group() not in _CALENDAR]
-    names.sort(key=lambda m: not any(ch.isdigit() for ch in m.group()))  # product codes first
-    for match in names[:1]:
-        start = sum(map(ord, body)) % len(_INVENTED)  # vary the invented name, deterministically
-        for invented in _INVENTED[start:] + _INVENTED[:start]:
-            if invented.lower() not in corpus:
-                return f"{frame}{body[: match.start()]}{invented}{body[match.end() :]}?\x00{invented}", None
-    return "", "no named thing to swap for an invented one"
