@@ -232,3 +232,30 @@ def test_a_kill_between_an_ingest_commit_and_its_audit_entry_is_reconciled_and_h
     assert [(e.user, e.corpus_version) for e in ingests] == [("(reconciled)", 2)]
     assert "reconciled" in ingests[0].question and "committed at" in ingests[0].question
     audit_ok(ws)
+
+
+def test_a_version_that_cannot_be_indexed_is_skipped_and_the_server_says_why(tmp_path: Path, tiny_gguf: Path) -> None:
+    """Issue 16 item 8: a stored version whose index build fails (here: page offsets that are no list,
+    as an older ragft could store) kept `ragft serve` from starting; it now serves the last good one."""
+    from fastapi.testclient import TestClient
+
+    from ragft.corpus.store import IngestPlan
+    from ragft.serve.app import create_app
+    from ragft.serve.guard import load_system
+    from ragft.types import Document
+    from tests.serve_fixtures import tiny_workspace
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "roof.md").write_text("# Roof\n\nThe warehouse roof is painted green.\n")
+    ws = Workspace.open(tiny_workspace(tmp_path / "ws", docs, tiny_gguf))
+    poisoned = Document("scan.pdf", "Scan", "Page one.\n\nPage two.", "scan.pdf", metadata={"page_starts": 5})
+    assert ws.store.commit(IngestPlan(added=(poisoned,))) == 2
+
+    servable = load_system(ws, "rag")
+    assert servable.version == 1 and "v2 could not be indexed" in servable.note
+
+    with TestClient(create_app(ws, system_name="rag")) as client:
+        health = client.get("/v1/health").json()
+    assert health["corpus_version"] == 1 and "v2 could not be indexed" in health["note"]
+    assert "note" not in TestClient(create_app(ws, system_name="base")).get("/v1/health").json()  # closed-book: nothing to index

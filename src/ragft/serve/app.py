@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from ragft.corpus.ingest import IngestReport
 from ragft.corpus.store import StoreError
 from ragft.errors import RagftError
-from ragft.serve.guard import check_restricted_training, load_system
+from ragft.serve.guard import Servable, check_restricted_training, load_system
 from ragft.serve.http import (
     ApiError,
     install_error_handlers,
@@ -39,7 +39,7 @@ from ragft.workspace import Workspace
 ADMIN_GROUP = "admin"
 
 
-def load_in_thread(ws: Workspace, system_name: str) -> System:
+def load_in_thread(ws: Workspace, system_name: str) -> Servable:
     """`load_system` from a thread other than the one that opened `ws.store` (SQLite connections cannot cross threads)."""
     local = Workspace(root=ws.root, config=ws.config)
     try:
@@ -77,7 +77,8 @@ def create_app(
     names = [system_name, *(systems or {})]
     check_restricted_training(ws, names, allow_restricted_training=allow_restricted_training)
     background = warm_in_background and systems is None
-    served = dict(systems) if systems is not None else {} if background else {system_name: load_system(ws, system_name)}
+    loaded = load_system(ws, system_name) if systems is None and not background else None
+    served = dict(systems) if systems is not None else {system_name: loaded.system} if loaded else {}
     if system_name not in served and not background:
         raise RagftError(f"system {system_name!r} is not among the systems given: {', '.join(sorted(served))}")
     settings = ws.config.serve
@@ -94,6 +95,10 @@ def create_app(
         generation_timeout_s=generation_timeout_s,
     )
 
+    if loaded is not None:
+        server.install(served, version=loaded.version, note=loaded.note)
+    if server.note:
+        log.warning("%s", server.note)
     if server.reconciled:
         log.warning("reconciled audit entries for corpus versions %s", ", ".join(map(str, server.reconciled)))
     if background:
@@ -102,7 +107,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if server.warmup is not None:
-            server.warmup.run(lambda: server.install({system_name: load_in_thread(ws, system_name)}), on_warmup_failure)
+
+            def load() -> None:
+                servable = load_in_thread(ws, system_name)
+                server.install({system_name: servable.system}, version=servable.version, note=servable.note)
+                if servable.note:
+                    log.warning("%s", servable.note)
+
+            server.warmup.run(load, on_warmup_failure)
         yield
         server.close()
 
@@ -235,6 +247,7 @@ def create_app(
             "systems": sorted(server.systems),
             "default_system": server.default,
             "corpus_version": server.corpus_version,
+            **({"note": server.note} if server.note else {}),
         }
 
     @app.post("/v1/ingest")

@@ -8,15 +8,20 @@ an explicit `allow_restricted_training=True`.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from ragft import arms
 from ragft.corpus.store import StoreError
 from ragft.errors import RagftError
+from ragft.systems.build import index_corpus
 from ragft.train.arms import TRAINING_SET_FILE
 from ragft.train.manifest import adapter_dir
 from ragft.types import System
 from ragft.workspace import Workspace
+
+log = logging.getLogger("ragft.serve")
 
 
 class RestrictedTrainingError(RagftError, RuntimeError):
@@ -62,6 +67,33 @@ def check_restricted_training(ws: Workspace, system_names: Iterable[str], *, all
             )
 
 
-def load_system(ws: Workspace, system_name: str) -> System:
-    """Build the named arm the way the CLI and evaluator do (any arm in the registry may be served)."""
-    return arms.build(ws, system_name)
+@dataclass(frozen=True)
+class Servable:
+    """The system to serve, the corpus version it answers from, and why that is not the latest ("" when it is)."""
+
+    system: System
+    version: int | None
+    note: str = ""
+
+
+def load_system(ws: Workspace, system_name: str) -> Servable:
+    """Build the named arm the way the CLI and evaluator do (any arm in the registry may be served).
+
+    A retrieving arm is served from the newest corpus version that can be indexed: a version that
+    fails to index (e.g. stored by an older ragft before its metadata was checked) is skipped with
+    the reason, which the server logs and reports in /v1/health, instead of keeping it from starting.
+    """
+    latest = ws.store.latest_version()
+    if not arms.spec(system_name).retrieves or latest is None:
+        return Servable(arms.build(ws, system_name), latest)
+    skipped: list[str] = []
+    for version in range(latest, 0, -1):
+        try:
+            indexed = index_corpus(ws, version)
+        except Exception as exc:  # any failure to index a version means: do not serve that version
+            skipped.append(f"v{version} could not be indexed ({type(exc).__name__}: {exc})")
+            log.warning("corpus %s", skipped[-1])
+            continue
+        note = f"serving corpus v{version}, the newest that could be indexed: {'; '.join(skipped)}" if skipped else ""
+        return Servable(arms.build(ws, system_name, indexed=indexed), version, note)
+    raise RagftError(f"no corpus version can be served: {'; '.join(skipped)}")

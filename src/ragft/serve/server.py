@@ -58,6 +58,7 @@ class Server:
         self.generation_lock = FairLock()  # taken round-robin by key: a key with many requests waiting takes turns
         self.ingest_lock = threading.Lock()  # one ingest at a time; a second is told 409, not queued
         self.corpus_version = ws.store.latest_version()
+        self.note = ""  # why the corpus version served is not the latest ("" when it is)
         self._local = threading.local()  # SQLite connections cannot cross threads: one store per thread
         self.reconciled = reconcile_ingests(ws.store, self.audit)
         self._template_tokens: dict[tuple[int, bool], int] = {}  # prompt template tokens per generator (see cost.prompt_bound)
@@ -72,10 +73,11 @@ class Server:
             raise ApiError(503, f"the server could not load its system: {status['error']}")
         raise ApiError(503, f"warming up: {status['progress']} ({status['elapsed_s']:g} s so far); retry shortly", {"Retry-After": "5"})
 
-    def install(self, systems: Mapping[str, System]) -> None:
-        """Serve `systems` (loaded after start-up), atomically for answers."""
+    def install(self, systems: Mapping[str, System], *, version: int | None, note: str = "") -> None:
+        """Serve `systems` (loaded after start-up) from corpus `version`, atomically for answers;
+        `note` says why that version is not the latest."""
         with self.generation_lock.hold(""):
-            self.systems = dict(systems)
+            self.systems, self.corpus_version, self.note = dict(systems), version, note
 
     def store(self) -> SQLiteStore:
         """This thread's connection to the document store."""
