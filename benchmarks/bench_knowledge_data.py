@@ -104,5 +104,7 @@ elif MODE == "demo-train":
             }
         )
     )
+elif MODE in ("-h", "--help"):
+    print(__doc__)
 else:
     sys.exit(__doc__)
