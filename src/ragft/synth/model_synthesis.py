@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ragft.models.base import DecodingSettings, Generator
@@ -136,20 +137,9 @@ def paraphrase_with_model(
         {"role": "system", "content": PARAPHRASE_SYSTEM},
         {"role": "user", "content": f"Rewrite this question {count} different ways:\n{question}"},
     ]
-    try:
-        text = generator.generate(messages, decoding).text
-    except Exception as exc:
-        rejected[f"generation_error:{type(exc).__name__}"] += 1
-        return []
-    out: list[str] = []
-    for line in text.splitlines():
-        line = re.sub(r"^\s*(?:\d+[.)]|[-*])\s*", "", line).strip().strip('"')
-        if not line.endswith("?") or len(line) < 12 or line.lower() == question.lower() or line in out:
-            if line:
-                rejected["bad_paraphrase"] += 1
-            continue
-        out.append(line)
-    return out[:count]
+    return _questions_from(
+        generator, messages, decoding, rejected, count=count, reason="bad_paraphrase", keep=lambda line: line.lower() != question.lower()
+    )
 
 
 REVERSE_SYSTEM = (
@@ -170,6 +160,29 @@ def reverse_with_model(
             f'"{answer}" and ask what it belongs to:',
         },
     ]
+    return _questions_from(
+        generator,
+        messages,
+        decoding,
+        rejected,
+        count=count,
+        reason="bad_reverse",
+        keep=lambda line: answer.lower().strip(". ") in line.lower(),
+    )
+
+
+def _questions_from(
+    generator: Generator,
+    messages: list[ChatMessage],
+    decoding: DecodingSettings,
+    rejected: Counter[str],
+    *,
+    count: int,
+    reason: str,
+    keep: Callable[[str], bool],
+) -> list[str]:
+    """The generator's reply read as one question a line (list markers stripped): up to `count` that end
+    with '?', are not trivially short or repeated, and that `keep` accepts; each other line counted under `reason`."""
     try:
         text = generator.generate(messages, decoding).text
     except Exception as exc:
@@ -180,8 +193,8 @@ def reverse_with_model(
         line = re.sub(r"^\s*(?:\d+[.)]|[-*]|Q:)\s*", "", line).strip().strip('"')
         if not line:
             continue
-        if not line.endswith("?") or len(line) < 12 or answer.lower().strip(". ") not in line.lower() or line in out:
-            rejected["bad_reverse"] += 1
+        if not line.endswith("?") or len(line) < 12 or line in out or not keep(line):
+            rejected[reason] += 1
             continue
         out.append(line)
     return out[:count]
