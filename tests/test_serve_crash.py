@@ -137,30 +137,8 @@ def test_killing_an_ingest_mid_commit_beside_a_running_server_keeps_the_previous
 
 
 def test_killing_the_server_during_an_http_ingest_keeps_the_previous_version(ws: Path, tmp_path: Path) -> None:
-    users = UserRegistry(Workspace.open(ws))
-    admin = {"Authorization": f"Bearer {users.add('root', ['admin'])}"}
-    users.close()
-    new_docs = tmp_path / "new"
-    new_docs.mkdir()
-    (new_docs / "later.md").write_text("# Later\n\nThe canteen opens at 11:30.\n")
     # the server's ingest pauses inside its commit, so the kill lands mid-transaction
-    server, base = start_server(ws, env={"RAGFT_TEST_COMMIT_PAUSE_S": "60"})
-    log_path = ws / "server.log"
-    try:
-        request = threading.Thread(
-            target=lambda: _ignore_errors(
-                lambda: httpx.post(f"{base}/v1/ingest", json={"paths": [str(new_docs)]}, headers=admin, timeout=90)
-            ),
-            daemon=True,
-        )
-        request.start()
-        deadline = time.monotonic() + 60
-        while "commit paused" not in log_path.read_text() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert "commit paused" in log_path.read_text(), "the ingest never reached its commit"
-        server.send_signal(signal.SIGKILL)
-    finally:
-        stop(server, kill=True)
+    _kill_during_an_http_ingest(ws, tmp_path, pause_env="RAGFT_TEST_COMMIT_PAUSE_S", paused_at="commit paused")
     store = SQLiteStore(ws / ".ragft" / "store.sqlite3")
     assert store.latest_version() == 1
     assert "later.md" not in {d.doc_id for d in store.documents()}
@@ -173,22 +151,16 @@ def test_killing_the_server_during_an_http_ingest_keeps_the_previous_version(ws:
         stop(proc)
 
 
-def _ignore_errors(call) -> None:
-    with contextlib.suppress(httpx.HTTPError):  # the server was killed mid-request: no answer is the expected outcome
-        call()
-
-
-def test_a_kill_between_an_ingest_commit_and_its_audit_entry_is_reconciled_and_health_answers_while_warming_up(
-    ws: Path, tmp_path: Path
-) -> None:
-    """Issue 16 item 12: the committed version had no audit entry, and the restart was silent until warm."""
+def _kill_during_an_http_ingest(ws: Path, tmp_path: Path, *, pause_env: str, paused_at: str) -> dict[str, str]:
+    """Start `ragft serve`, POST an ingest of one new document, SIGKILL the server once its log says
+    `paused_at` (the step `pause_env` holds open); returns the admin's auth header for the restart."""
     users = UserRegistry(Workspace.open(ws))
     admin = {"Authorization": f"Bearer {users.add('root', ['admin'])}"}
     users.close()
     new_docs = tmp_path / "new"
     new_docs.mkdir()
     (new_docs / "later.md").write_text("# Later\n\nThe canteen opens at 11:30.\n")
-    server, base = start_server(ws, env={"RAGFT_TEST_AUDIT_PAUSE_S": "60"})
+    server, base = start_server(ws, env={pause_env: "60"})
     log_path = ws / "server.log"
     try:
         request = threading.Thread(
@@ -199,12 +171,25 @@ def test_a_kill_between_an_ingest_commit_and_its_audit_entry_is_reconciled_and_h
         )
         request.start()
         deadline = time.monotonic() + 60
-        while "audit paused" not in log_path.read_text() and time.monotonic() < deadline:
+        while paused_at not in log_path.read_text() and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert "audit paused" in log_path.read_text(), "the ingest never reached its audit entry"
+        assert paused_at in log_path.read_text(), f"the ingest never reached '{paused_at}'"
         server.send_signal(signal.SIGKILL)
     finally:
         stop(server, kill=True)
+    return admin
+
+
+def _ignore_errors(call) -> None:
+    with contextlib.suppress(httpx.HTTPError):  # the server was killed mid-request: no answer is the expected outcome
+        call()
+
+
+def test_a_kill_between_an_ingest_commit_and_its_audit_entry_is_reconciled_and_health_answers_while_warming_up(
+    ws: Path, tmp_path: Path
+) -> None:
+    """Issue 16 item 12: the committed version had no audit entry, and the restart was silent until warm."""
+    admin = _kill_during_an_http_ingest(ws, tmp_path, pause_env="RAGFT_TEST_AUDIT_PAUSE_S", paused_at="audit paused")
     store = SQLiteStore(ws / ".ragft" / "store.sqlite3")
     assert store.latest_version() == 2  # committed, but its audit entry was never written
     store.close()
