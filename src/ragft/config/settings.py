@@ -7,6 +7,7 @@ and covered by tests/test_config_schema.py without another edit.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -14,6 +15,7 @@ from ragft.config.schema import Range, Section, above, at_least, between, settin
 
 TEMPLATE_HEADER = "ragft workspace settings. Every setting is shown with its default; edit freely."
 PRECISIONS = ("auto", "bf16", "fp32")
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class ModelsConfig(Section):
         choices=PRECISIONS,
         doc="""
         Arithmetic of the transformers backend's weights: "auto" = bf16 where the CPU (AMX, AVX512-BF16)
-        or GPU multiplies it in hardware, else "fp32". On an AMX CPU, "bf16" reads a RAG prompt about 10x
+        or GPU multiplies it in hardware, else "fp32" (fp16 on a GPU without bf16). On an AMX CPU, "bf16" reads a RAG prompt about 10x
         faster than llama.cpp does, and writes tokens about half as fast (benchmarks/bench_models.py).""",
     )
     reuse_prompt_prefix: bool = setting(
@@ -79,10 +81,24 @@ class ModelsConfig(Section):
         Reuse the KV cache for the part of a prompt that matches the previous one (the system prompt and
         worked examples every RAG question shares): less prefill per answer, as a deployment would run.""",
     )
+    device: str = setting(
+        "auto",
+        doc="""
+        Where training and the transformers backend run: "auto" (the first CUDA GPU torch sees, else the
+        CPU), "cpu", "cuda" or "cuda:N" (GPU number N). On a GPU, precision "auto" is bf16 where the GPU
+        multiplies it natively, else fp16 (training: fp16 with loss scaling). llama.cpp runs where its build
+        runs (the PyPI wheel: the CPU); "auto" serves the default model with transformers when a GPU is
+        present.""",
+    )
     openai_base_url: str = setting("http://127.0.0.1:8080/v1", doc='For generator_backend = "openai": the server.')
     openai_api_key_env: str = setting("OPENAI_API_KEY", doc='For generator_backend = "openai": the environment variable holding the key.')
     request_timeout_s: float = setting(120.0, range=above(0), doc='For generator_backend = "openai": seconds before a request is given up.')
     max_retries: int = setting(2, range=at_least(0), doc='For generator_backend = "openai": extra tries after a failed request.')
+
+    def problem(self) -> str | None:
+        if not DEVICE_PATTERN.fullmatch(self.device):
+            return f'device = {self.device!r} is not known; choose "auto", "cpu", "cuda" or "cuda:N" (N = the GPU number, from 0)'
+        return None
 
 
 @dataclass(frozen=True)
@@ -352,7 +368,17 @@ class TrainingConfig(Section):
         choices=PRECISIONS,
         doc="""
         Arithmetic of the frozen base weights: "auto" picks "bf16" where the CPU (AMX, AVX512-BF16) or GPU
-        multiplies it in hardware, else "fp32". LoRA weights and the loss are always fp32.""",
+        multiplies it in hardware, else "fp32" on a CPU and fp16 with loss scaling on a GPU ([models] device).
+        bf16/fp16 run the forward pass under autocast; LoRA weights and the loss are always fp32.""",
+    )
+    quantize_base: str = setting(
+        "none",
+        choices=("none", "4bit"),
+        doc="""
+        "none" (base weights in [training] precision) or "4bit": the frozen base weights are loaded in
+        4-bit NF4 for training (QLoRA: about a quarter of bf16's memory, for larger models on small GPUs);
+        needs a CUDA [models] device and `pip install 'ragft[qlora]'` (bitsandbytes). The adapter is saved
+        as usual and applied to the full-precision model when answering.""",
     )
     raft_examples: int = setting(
         8,

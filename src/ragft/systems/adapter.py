@@ -61,6 +61,7 @@ def adapter_generator(ws: Workspace, adapter: str) -> tuple[Generator, AdapterMa
             adapter_path=directory / PEFT_DIR,
             name=f"{base.model_id}+{adapter}",
             precision=models.precision,
+            device=models.device,
         )
     return generator, manifest, status.message if status.stale else ""
 

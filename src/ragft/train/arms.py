@@ -79,6 +79,8 @@ def lora_settings(ws: Workspace, arm: str) -> LoraSettings:
         checkpoint_every_steps=t.checkpoint_every_steps,
         seed=t.seed,
         precision=t.precision,
+        device=ws.config.models.device,
+        quantize_base=t.quantize_base,
         threads=resolve_threads(ws.config.models.threads),
     )
 

@@ -65,7 +65,8 @@ def load_checkpoint(directory: Path) -> tuple[dict[str, Any], dict[str, Any]] | 
         return None
     meta = read_meta(found)
     try:
-        state = torch.load(found / "state.pt", weights_only=True)
+        # Onto the CPU: a run saved on a GPU resumes anywhere (loading copies tensors to the model's device).
+        state = torch.load(found / "state.pt", weights_only=True, map_location="cpu")
     except (OSError, RuntimeError, EOFError) as exc:
         raise CheckpointError(f"{found}: the checkpoint cannot be read ({exc}); delete it and train without --resume") from exc
     if meta is None:

@@ -1,9 +1,13 @@
-"""LoRA fine-tuning on CPU (or one GPU): packed rows, answer-only loss, early stopping, resume.
+"""LoRA fine-tuning on CPU or one GPU: packed rows, answer-only loss, early stopping, resume.
 
 Why not `transformers.Trainer`: the two things that make CPU training affordable are easier in a
 short loop. Packing removes padding; and the language-model head (a 152k-vocabulary matmul) is
 applied only at answer positions, in slices, instead of to every token of the prompt.
 `benchmarks/bench_train.py` compares this loop with a plain Trainer + PEFT run on the same data.
+
+On a GPU (`[models] device`) the model and every batch live there; bf16 or fp16 base weights run
+the forward pass under autocast (fp16 with a GradScaler), and `quantize_base = "4bit"` loads them
+in NF4 through bitsandbytes (QLoRA). What ran where is recorded in the metrics, hence the manifest.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragft.models.runtime import quiet_transformers, resolve_precision
+from ragft.models.device import TrainingArithmetic, training_arithmetic
+from ragft.models.runtime import quiet_transformers
 from ragft.train.budget import MEASURE_STEPS, measure_tokens_per_s
 from ragft.train.checkpoint import load_checkpoint, save_checkpoint
 from ragft.train.data import (
@@ -49,7 +54,13 @@ class LoraSettings:
     checkpoint_every_steps: int = 10
     seed: int = 0
     threads: int = 0  # 0: leave torch's default
-    precision: str = "auto"  # base weights in bf16 where the hardware multiplies it natively (see resolve_precision)
+    precision: str = "auto"  # base weights in bf16 where the hardware multiplies it natively (see models.device)
+    device: str = "auto"  # [models] device: "auto", "cpu", "cuda" or "cuda:N"
+    quantize_base: str = "none"  # "4bit": NF4 base weights through bitsandbytes (QLoRA; CUDA only)
+
+    def arithmetic(self) -> TrainingArithmetic:
+        """Device, base-weight dtype and quantization these settings resolve to on this machine."""
+        return training_arithmetic(self.precision, self.device, self.quantize_base)
 
 
 @dataclass
@@ -73,7 +84,11 @@ class TrainMetrics:
     stopped_early: bool = False
     resumed_from_step: int = 0
     peak_rss_mb: float = 0.0
-    precision: str = "fp32"  # what the base weights ran in
+    precision: str = "fp32"  # what the base weights ran in (the compute dtype of 4-bit ones)
+    device: str = "cpu"  # where it ran: "cpu" or "cuda:N"
+    device_name: str = ""  # the GPU's name, or the CPU's description
+    quantization: str = "none"  # "4bit": NF4 base weights (QLoRA)
+    loss_scaling: bool = False  # fp16 training with a GradScaler
 
 
 StepCallback = Callable[[int, float], None]
@@ -82,8 +97,9 @@ StepCallback = Callable[[int, float], None]
 def load_lora_model(model_dir: Path, settings: LoraSettings) -> tuple[Any, Any]:
     """(tokenizer, PEFT model) for `model_dir` with fresh fp32 LoRA layers, seeded.
 
-    The frozen base weights are bf16 when `settings.precision` resolves to it (half the memory
-    traffic, and hardware bf16 matmuls); PEFT keeps the trained LoRA weights in fp32.
+    The model is on `settings.device`; the frozen base weights are in the dtype `settings.precision`
+    resolves to there (bf16: half the memory traffic, and hardware bf16 matmuls), or in 4-bit NF4
+    with `quantize_base = "4bit"`; PEFT keeps the trained LoRA weights in fp32.
     """
     import torch
     from peft import LoraConfig, get_peft_model
@@ -94,9 +110,13 @@ def load_lora_model(model_dir: Path, settings: LoraSettings) -> tuple[Any, Any]:
     if settings.threads > 0:
         torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
+    arithmetic = settings.arithmetic()  # raises, naming the setting, for a GPU or a package that is not there
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    dtype = torch.bfloat16 if resolve_precision(settings.precision) == "bf16" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+    dtype = torch_dtype(arithmetic.weights)
+    if arithmetic.quantization == "4bit":
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, **_nf4_kwargs(dtype, arithmetic.device))
+    else:
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(arithmetic.device)
     config = LoraConfig(
         r=settings.rank,
         lora_alpha=settings.alpha,
@@ -107,24 +127,46 @@ def load_lora_model(model_dir: Path, settings: LoraSettings) -> tuple[Any, Any]:
     return tokenizer, get_peft_model(model, config)
 
 
+def torch_dtype(precision: str) -> Any:
+    """The torch dtype of "bf16", "fp16" or "fp32"."""
+    import torch
+
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
+
+
+def _nf4_kwargs(compute_dtype: Any, device: str) -> dict[str, Any]:
+    """from_pretrained arguments for NF4 base weights on `device` (QLoRA: 4-bit storage, double-quantized scales)."""
+    from transformers import BitsAndBytesConfig
+
+    config = BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute_dtype
+    )
+    return {"quantization_config": config, "device_map": {"": device}}
+
+
 def answer_loss(model: Any, row: PackedRow) -> tuple[Any, int]:
-    """(sum of cross-entropy over the row's answer tokens, their count); logits only where needed."""
+    """(sum of cross-entropy over the row's answer tokens, their count); logits only where needed.
+
+    The row goes to the model's device; bf16 or fp16 base weights run under autocast in their dtype.
+    """
     import torch
     import torch.nn.functional as F
 
     causal_lm = model.get_base_model()
-    ids = torch.tensor([row.input_ids])
-    positions = torch.tensor([row.position_ids])
-    low_precision = causal_lm.dtype == torch.bfloat16
-    mask = row.attention_mask(causal_lm.dtype)
-    with torch.autocast(device_type=causal_lm.device.type, dtype=torch.bfloat16, enabled=low_precision):
+    device = causal_lm.device
+    ids = torch.tensor([row.input_ids], device=device)
+    positions = torch.tensor([row.position_ids], device=device)
+    low_precision = causal_lm.dtype in (torch.bfloat16, torch.float16)
+    autocast_dtype = causal_lm.dtype if low_precision else torch.bfloat16  # unused when fp32 (autocast disabled)
+    mask = row.attention_mask(causal_lm.dtype).to(device)
+    with torch.autocast(device_type=device.type, dtype=autocast_dtype, enabled=low_precision):
         hidden = causal_lm.model(input_ids=ids, position_ids=positions, attention_mask=mask, use_cache=False).last_hidden_state[0]
-    targets = torch.tensor(row.labels[1:])
+    targets = torch.tensor(row.labels[1:], device=device)
     learned = targets != -100
     selected, wanted = hidden[:-1][learned], targets[learned]
-    total = torch.zeros((), dtype=torch.float32)
+    total = torch.zeros((), dtype=torch.float32, device=device)
     for s in range(0, len(wanted), LOGIT_SLICE_ROWS):
-        with torch.autocast(device_type=causal_lm.device.type, dtype=torch.bfloat16, enabled=low_precision):
+        with torch.autocast(device_type=device.type, dtype=autocast_dtype, enabled=low_precision):
             logits = causal_lm.lm_head(selected[s : s + LOGIT_SLICE_ROWS])
         total = total + F.cross_entropy(logits.float(), wanted[s : s + LOGIT_SLICE_ROWS], reduction="sum")
     return total, int(learned.sum())
@@ -152,6 +194,9 @@ def train_lora(
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
     tokenizer, model = loaded or load_lora_model(model_dir, settings)
+    arithmetic = settings.arithmetic()
+    # fp16 gradients are scaled up so small ones do not flush to zero; disabled, every call passes through unchanged.
+    scaler = torch.amp.GradScaler(arithmetic.device.partition(":")[0], enabled=arithmetic.loss_scaling)
     encoded = [encode_example(tokenizer, ex, settings.max_length_tokens) for ex in train]
     encoded_val = [encode_example(tokenizer, ex, settings.max_length_tokens) for ex in val]
     plans = [epoch_batches(train, settings.batch_size, settings.seed * 1000 + e) for e in range(settings.epochs)]  # same after a resume
@@ -172,6 +217,8 @@ def train_lora(
         set_peft_model_state_dict(model, tensors["adapter"])
         optimizer.load_state_dict(tensors["optimizer"])
         scheduler.load_state_dict(tensors["scheduler"])
+        if "scaler" in tensors:
+            scaler.load_state_dict(tensors["scaler"])
         best = tensors.get("best")
         state.update(meta["state"])
         metrics = TrainMetrics(**{**meta["metrics"], "planned_steps": planned})
@@ -185,6 +232,7 @@ def train_lora(
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             **({"best": best} if best is not None else {}),
+            **({"scaler": scaler.state_dict()} if scaler.is_enabled() else {}),
         }
         save_checkpoint(checkpoint_dir, tensors, {"step": state["step"], "state": state, "metrics": asdict(metrics)})
 
@@ -200,10 +248,12 @@ def train_lora(
             loss_sum, count = 0.0, 0
             for row in rows:  # gradient accumulation over rows = one big row, without its quadratic attention
                 row_loss, row_count = answer_loss(model, row)
-                (row_loss / max(step_answer_tokens, 1)).backward()
+                scaler.scale(row_loss / max(step_answer_tokens, 1)).backward()
                 loss_sum, count = loss_sum + float(row_loss.detach()), count + row_count
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
             torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
+            scaler.step(optimizer)  # skipped (and the scale lowered) when fp16 gradients overflowed
+            scaler.update()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             state["step"] += 1
@@ -239,7 +289,8 @@ def train_lora(
     metrics.cpu_s = time.process_time() - cpu_started
     metrics.tokens_per_s = metrics.tokens / metrics.wall_s if metrics.wall_s else 0.0
     metrics.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    metrics.precision = "bf16" if model.get_base_model().dtype == torch.bfloat16 else "fp32"
+    metrics.precision, metrics.device, metrics.device_name = arithmetic.weights, arithmetic.device, arithmetic.device_name
+    metrics.quantization, metrics.loss_scaling = arithmetic.quantization, arithmetic.loss_scaling
     model.eval()
     return model, metrics
 
