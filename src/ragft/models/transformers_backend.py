@@ -59,9 +59,23 @@ def default_hf_model_dir() -> Path:
     target = models_cache_dir() / DEFAULT_HF_DIR_NAME
     if (target / _MARKER).is_file():
         return target
-    gguf_path = default_generator_path()
+    return hf_dir_from_gguf(default_generator_path(), DEFAULT_HF_DIR_NAME, DEFAULT_GGUF_SHA256)
+
+
+def hf_dir_from_gguf(gguf_path: Path, dir_name: str, source_id: str) -> Path:
+    """`gguf_path` dequantized to a transformers directory `dir_name` in the models cache, built once.
+
+    This is how a model that exists only as a GGUF is trained: LoRA needs its weights as tensors.
+    `source_id` (a hash of the GGUF) is recorded beside them. ModelError when transformers cannot
+    read the GGUF's architecture.
+    """
+    target = models_cache_dir() / dir_name
+    if (target / _MARKER).is_file():
+        return target
     print(
-        f"ragft: converting {gguf_path.name} to transformers weights in {target.parent} (once, about a minute)", file=sys.stderr, flush=True
+        f"ragft: converting {gguf_path.name} to transformers weights in {target.parent} (once; about a minute for a 0.5B model)",
+        file=sys.stderr,
+        flush=True,
     )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
@@ -76,6 +90,11 @@ def default_hf_model_dir() -> Path:
         )
     except ImportError as exc:
         raise ModelError(f"converting {gguf_path.name} needs the 'gguf' package ({exc}): run `pip install gguf`") from exc
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(
+            f"{gguf_path}: transformers cannot dequantize this GGUF ({exc}); to train on it, keep it inside the Hugging Face "
+            "model directory it was converted from (config.json and safetensors beside it)"
+        ) from exc
     # A GGUF-loaded model carries a quantization config and quantizer that make save_pretrained
     # refuse; the weights are already plain fp32 tensors, so drop them.
     for attr in ("hf_quantizer", "quantization_method"):
@@ -88,7 +107,7 @@ def default_hf_model_dir() -> Path:
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        (tmp / _MARKER).write_text(json.dumps({"source": gguf_path.name, "sha256": DEFAULT_GGUF_SHA256}))
+        (tmp / _MARKER).write_text(json.dumps({"source": gguf_path.name, "sha256": source_id}))
         tmp.chmod(0o755)  # mkdtemp creates it private
         if target.exists():
             shutil.rmtree(target)

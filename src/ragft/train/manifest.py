@@ -90,8 +90,9 @@ def resolve_base_model(ws: Workspace) -> BaseModel:
     backend = resolve_backend(models)
     if backend == "openai":
         raise AdapterError(
-            'generator_backend = "openai": a served model cannot be fine-tuned from here; set generator_backend = '
-            '"llama_cpp" (generator = "default") to train the fine-tuned arms'
+            f'[models] generator_backend = "openai": the served model {models.generator!r} cannot be fine-tuned from here, '
+            "because training needs its weights. Point [models] generator at them (its Hugging Face model directory, or a "
+            '.gguf file) with generator_backend = "auto" for `ragft train`; the server can keep answering the other arms'
         )
     if models.generator == "default":
         from ragft.models.transformers_backend import default_hf_model_dir
@@ -105,13 +106,15 @@ def resolve_base_model(ws: Workspace) -> BaseModel:
         )
     path = Path(models.generator).expanduser().resolve()
     if backend == "llama_cpp":
-        hf_dir = path.parent
-        if not (hf_dir / "config.json").is_file():
-            raise AdapterError(
-                f"{path}: to fine-tune a GGUF model, keep it inside the Hugging Face model directory it was converted "
-                "from (with config.json and safetensors weights), or use the transformers backend"
-            )
-        return BaseModel(f"{path.name}@{_fingerprint(path)}", str(path), lambda: hf_dir)
+        fingerprint = _fingerprint(path)
+        if (path.parent / "config.json").is_file():  # the Hugging Face directory it was converted from
+            return BaseModel(f"{path.name}@{fingerprint}", str(path), lambda: path.parent)
+        from ragft.models.transformers_backend import hf_dir_from_gguf
+
+        # A GGUF on its own: trained on its weights dequantized once (as the default model is).
+        return BaseModel(
+            f"{path.name}@{fingerprint}", str(path), lambda: hf_dir_from_gguf(path, f"{path.stem}-{fingerprint}-hf", fingerprint)
+        )
     if not (path / "config.json").is_file():
         raise AdapterError(f"{path}: not a Hugging Face model directory (no config.json); fix [models] generator")
     return BaseModel(f"{path.name}@{_fingerprint(path / 'config.json')}", None, lambda: path)
