@@ -191,7 +191,7 @@ class TransformersGenerator:
         if self.adapter_path is not None:
             model = _merge_adapter(model, self.adapter_path)
         self.device, self.precision = device, precision
-        model = model.to(device=device, dtype=_DTYPES[precision](torch))  # type: ignore[arg-type]  # @wraps(Module.to) hides self
+        model.to(device=device, dtype=_DTYPES[precision](torch))  # type: ignore[call-arg]  # @wraps(Module.to) hides the bound self
         model.eval()
         self._eos_ids = _eos_token_ids(model, tokenizer)
         # transformers renamed `past_key_values` to `cache` (5.x); computing logits for the last

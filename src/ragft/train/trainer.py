@@ -116,7 +116,8 @@ def load_lora_model(model_dir: Path, settings: LoraSettings) -> tuple[Any, Any]:
     if arithmetic.quantization == "4bit":
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, **_nf4_kwargs(dtype, arithmetic.device))
     else:
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(arithmetic.device)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+        model.to(arithmetic.device)  # type: ignore[arg-type]  # @wraps(Module.to) hides the bound self from mypy
     config = LoraConfig(
         r=settings.rank,
         lora_alpha=settings.alpha,
