@@ -227,8 +227,9 @@ class TransformersGenerator:
         drafted = accepted = 0
         with torch.inference_mode():
             out, cache = self._forward(prompt_ids, None, self._last_logits_only)
+            last_logits = out.logits[0, -1].float().cpu()  # copied back first: on a GPU this waits for the prefill to finish
             prefill_s = time.perf_counter() - start
-            first_token_top = top_first_tokens(out.logits[0, -1].float().cpu().numpy(), self._tokenizer.decode)
+            first_token_top = top_first_tokens(last_logits.numpy(), self._tokenizer.decode)
             token = _pick_token(out.logits[0, -1], settings, generator)
             in_cache = list(prompt_ids)  # the tokens whose keys and values the cache holds
             while emitter.emit(token):
