@@ -5,6 +5,8 @@ tools/postgres-test.sh start DIR prints one). Prints a table, writes benchmarks/
 Each figure is the best of --repeats fresh runs: the ingest of the COVID-QA papers (98 long
 documents, one transaction), and N audit entries appended by 1 and by 4 processes at once (the
 chain's lock serialises them: the 4-process rate shows what replicas pay for a fork-free chain).
+With --load-s S > 0 it also runs --clients clients for S seconds against one `ragft serve` and then
+against two replicas on the same PostgreSQL (the tiny test model), and checks the audit chain.
 """
 
 from __future__ import annotations
@@ -105,6 +107,54 @@ def append_rate(url: str | None, processes: int, each: int) -> dict[str, Any]:
         }
 
 
+def load(base_url: str, replicas: int, clients: int, duration_s: float) -> dict[str, Any]:
+    """Answers/s of `clients` split over `replicas` servers on one PostgreSQL store (tiny model)."""
+    import threading
+
+    from benchmarks.bench_serve import make_workspace
+
+    from ragft.serve.audit import AuditLog
+    from ragft.serve.users import UserRegistry
+    from tests.serve_fixtures import LoadResult, run_load, start_server, stop
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ[STORE_URL_ENV] = fresh_url(base_url) or ""
+        ws = make_workspace(Path(tmp), real=False)
+        users = UserRegistry(Workspace.open(ws))
+        keys = [users.add(f"client{i}", ["staff"]) for i in range(clients)]
+        users.close()
+        servers = [start_server(ws, startup_timeout_s=600, rate_limit_per_min=1_000_000) for _ in range(replicas)]
+        results: list[LoadResult] = []
+        try:
+            threads = [
+                threading.Thread(target=lambda b=base, k=keys[i::replicas]: results.append(run_load(b, k, duration_s=duration_s)))
+                for i, (_, base) in enumerate(servers)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            for proc, _ in servers:
+                stop(proc)
+        log = AuditLog(Workspace.open(ws))
+        verified = log.verify()
+        log.close()
+    statuses: dict[str, int] = {}
+    for result in results:
+        for status, count in result.statuses().items():
+            statuses[str(status)] = statuses.get(str(status), 0) + count
+    answered = statuses.get("200", 0)
+    assert verified.ok and verified.entries == answered, (verified, statuses)
+    return {
+        "replicas": replicas,
+        "clients": clients,
+        "duration_s": duration_s,
+        "statuses": statuses,
+        "answers_per_s": round(answered / duration_s, 2),
+    }
+
+
 def best(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
     return max(runs, key=lambda r: r[key])
 
@@ -116,6 +166,8 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=3, help="fresh runs per figure; the best is kept")
     parser.add_argument("--entries", type=int, default=200, help="audit entries per process")
+    parser.add_argument("--load-s", type=float, default=0.0, help="seconds of load on one, then two replicas (0: skip)")
+    parser.add_argument("--clients", type=int, default=50, help="clients for the load runs")
     args = parser.parse_args()
     if not args.postgres_url:
         parser.error(f"give --postgres-url or set {POSTGRES_URL_ENV} (tools/postgres-test.sh start DIR prints one)")
@@ -127,6 +179,9 @@ def main() -> None:
             runs = [append_rate(fresh_url(base), processes, args.entries) for _ in range(args.repeats)]
             row[f"audit_append_{processes}_proc"] = best(runs, "entries_per_s")
         rows.append(row)
+    replicas = [load(args.postgres_url, n, args.clients, args.load_s) for n in (1, 2)] if args.load_s > 0 else []
+    for r in replicas:
+        print(f"{r['replicas']} replica(s), {r['clients']} clients, {r['duration_s']} s: {r['answers_per_s']} answers/s, {r['statuses']}")
     print(f"{'backend':11} {'ingest docs/s':>14} {'append/s 1 proc':>16} {'append/s 4 procs':>17}")
     for r in rows:
         print(
@@ -136,11 +191,13 @@ def main() -> None:
     RESULTS.write_text(
         json.dumps(
             {
-                "command": f"python benchmarks/bench_team.py --repeats {args.repeats} --entries {args.entries} --postgres-url <tools/postgres-test.sh>",
+                "command": f"python benchmarks/bench_team.py --repeats {args.repeats} --entries {args.entries} --load-s {args.load_s:g} "
+                f"--clients {args.clients} --postgres-url <tools/postgres-test.sh>",
                 "machine": machine_info(),
                 "measured_at": time.strftime("%Y-%m-%d"),
                 "note": "PostgreSQL 15 on the same machine over loopback TCP, fsync on; machine shared with other work, so absolute rates are low",
                 "results": rows,
+                "replicas": replicas,
             },
             indent=2,
         )
