@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ("tests.store_backends",)  # the `backend` fixture: SQLite and PostgreSQL
+
 HTML_PAGE = """<!doctype html><html><head><title>Widget FAQ</title>
 <script>var tracking = "do not index me";</script><style>body{color:red}</style></head>
 <body><nav><a href="/">Home</a> | <a href="/shop">Shop</a></nav>

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +17,18 @@ import pytest
 
 from ragft.corpus.access import widens
 from ragft.corpus.ingest import ingest
-from ragft.corpus.store import SQLiteStore
+from ragft.corpus.store import DocumentStore
+from ragft.workspace import Workspace
 
 from .conftest import ragft
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SQLiteStore:
-    return SQLiteStore(tmp_path / "state" / "store.sqlite3")
+def store(tmp_path: Path, backend: str) -> Iterator[DocumentStore]:
+    """A fresh store of each backend (tests/store_backends.py): the suite runs against both."""
+    opened = Workspace.init(tmp_path / "ws").open_store()
+    yield opened
+    opened.close()
 
 
 @pytest.fixture
@@ -35,11 +40,11 @@ def folder(tmp_path: Path) -> Path:
     return docs
 
 
-def run(store: SQLiteStore, folder: Path, **kw):
+def run(store: DocumentStore, folder: Path, **kw):
     return ingest(store, [folder], max_file_mb=1, **kw)
 
 
-def test_reingesting_without_acl_keeps_the_tags_an_earlier_acl_gave(store: SQLiteStore, folder: Path) -> None:
+def test_reingesting_without_acl_keeps_the_tags_an_earlier_acl_gave(store: DocumentStore, folder: Path) -> None:
     run(store, folder, acl=frozenset({"staff"}))
     assert store.document("handbook.txt").acl == {"staff"}
     report = run(store, folder)
@@ -50,14 +55,14 @@ def test_reingesting_without_acl_keeps_the_tags_an_earlier_acl_gave(store: SQLit
     assert report.version == 2 and store.document("handbook.txt").acl == {"staff"}
 
 
-def test_dropping_the_acl_line_from_front_matter_keeps_the_tags(store: SQLiteStore, folder: Path) -> None:
+def test_dropping_the_acl_line_from_front_matter_keeps_the_tags(store: DocumentStore, folder: Path) -> None:
     run(store, folder)
     (folder / "pay.md").write_text("---\ntitle: Pay\n---\n# Pay\n\nBand L3 pays 71,000 EUR.\n")
     report = run(store, folder)
     assert report.version == 2 and store.document("pay.md").acl == {"hr", "legal"} and not report.acl_changes
 
 
-def test_narrowing_is_applied_and_reported(store: SQLiteStore, folder: Path) -> None:
+def test_narrowing_is_applied_and_reported(store: DocumentStore, folder: Path) -> None:
     run(store, folder)
     (folder / "pay.md").write_text("---\nacl: [hr]\n---\n# Pay\n\nBand L3 pays 70,000 EUR.\n")
     report = run(store, folder)
@@ -72,7 +77,7 @@ def test_narrowing_is_applied_and_reported(store: SQLiteStore, folder: Path) -> 
     ids=["made public", "a group added by --acl", "a group added in the file"],
 )
 def test_widening_fails_the_document_and_keeps_its_previous_version(
-    store: SQLiteStore, folder: Path, front_matter: str, acl: frozenset[str]
+    store: DocumentStore, folder: Path, front_matter: str, acl: frozenset[str]
 ) -> None:
     run(store, folder)
     (folder / "pay.md").write_text(f"---\n{front_matter}\n---\n# Pay\n\nBand L3 pays 99,000 EUR.\n")
@@ -85,7 +90,7 @@ def test_widening_fails_the_document_and_keeps_its_previous_version(
     assert not any(c.doc_id == "pay.md" for c in report.acl_changes)
 
 
-def test_widening_on_purpose_is_applied_and_reported(store: SQLiteStore, folder: Path) -> None:
+def test_widening_on_purpose_is_applied_and_reported(store: DocumentStore, folder: Path) -> None:
     run(store, folder, acl=frozenset({"staff"}))
     (folder / "pay.md").write_text("---\nacl: []\n---\n# Pay\n\nBand L3 pays 70,000 EUR.\n")
     report = run(store, folder, allow_widen_access=True)  # states no --acl: handbook.txt becomes public too
@@ -93,7 +98,7 @@ def test_widening_on_purpose_is_applied_and_reported(store: SQLiteStore, folder:
     assert store.document("pay.md").acl == frozenset() and store.document("handbook.txt").acl == frozenset()
 
 
-def test_a_removed_document_that_comes_back_keeps_its_last_tags(store: SQLiteStore, folder: Path, tmp_path: Path) -> None:
+def test_a_removed_document_that_comes_back_keeps_its_last_tags(store: DocumentStore, folder: Path, tmp_path: Path) -> None:
     run(store, folder, acl=frozenset({"staff"}))
     shutil.move(folder / "handbook.txt", tmp_path / "handbook.txt")
     assert run(store, folder).plan.removed == ("handbook.txt",)
@@ -102,7 +107,7 @@ def test_a_removed_document_that_comes_back_keeps_its_last_tags(store: SQLiteSto
     assert store.document("handbook.txt").acl == {"staff"}
 
 
-def test_jsonl_lines_keep_tags_unless_they_state_them(store: SQLiteStore, tmp_path: Path) -> None:
+def test_jsonl_lines_keep_tags_unless_they_state_them(store: DocumentStore, tmp_path: Path) -> None:
     docs = tmp_path / "kb"
     docs.mkdir()
     lines = [{"doc_id": "a", "text": "Alpha.", "acl": ["hr"]}, {"doc_id": "b", "text": "Beta.", "acl": "hr"}]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import stat
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from ragft.serve.audit_verify import verify_audit
 from ragft.serve.db import serve_db_path
 from ragft.workspace import Workspace
 from tests.conftest import ragft
+from tests.store_backends import run_sql
 
 
 def logged_workspace(tmp_path: Path, n: int = 4) -> Workspace:
@@ -38,32 +38,22 @@ def logged_workspace(tmp_path: Path, n: int = 4) -> Workspace:
     return ws
 
 
-def sql(ws: Workspace, script: str) -> None:
-    db = sqlite3.connect(serve_db_path(ws))
-    db.executescript(script)
-    db.commit()
-    db.close()
+sql = run_sql  # on whichever backend the test runs
 
 
 def rechain_without_key(ws: Workspace) -> None:
     """What an attacker with the database but not the key does after an edit: recompute every hash and the head."""
-    db = sqlite3.connect(serve_db_path(ws))
-    log = AuditLog.__new__(AuditLog)  # only for its row reader
-    prev = GENESIS
-    rows = db.execute(
-        "SELECT seq, time, user, question, system, retrieved, cited, corpus_version, answer_sha256, latency_s FROM audit ORDER BY seq"
-    ).fetchall()
-    for row in rows:
-        keys = ("seq", "time", "user", "question", "system", "retrieved", "cited", "corpus_version", "answer_sha256", "latency_s")
-        body = dict(zip(keys, row, strict=True))
-        body["retrieved"], body["cited"] = json.loads(body["retrieved"]), json.loads(body["cited"])
-        digest = entry_hash(prev, body)
-        db.execute("UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, digest, row[0]))
+    log = AuditLog(ws)
+    entries = log.entries()
+    log.close()
+    prev, statements = GENESIS, []
+    for entry in entries:
+        body = {k: v for k, v in entry.to_dict().items() if k not in ("prev_hash", "hash")}
+        digest = entry_hash(prev, body)  # hex digests: safe to write into the SQL
+        statements.append(f"UPDATE audit SET prev_hash = '{prev}', hash = '{digest}' WHERE seq = {entry.seq}")
         prev = digest
-    db.execute("UPDATE audit_head SET count = ?, hash = ?", (len(rows), prev))
-    db.commit()
-    db.close()
-    del log
+    statements.append(f"UPDATE audit_head SET count = {len(entries)}, hash = '{prev}'")
+    run_sql(ws, "; ".join(statements))
 
 
 def test_an_untouched_log_verifies_and_its_key_and_database_are_private(tmp_path: Path) -> None:
@@ -83,14 +73,14 @@ def test_an_untouched_log_verifies_and_its_key_and_database_are_private(tmp_path
         ("DELETE FROM audit_head", 5, "head record is missing"),
     ],
 )
-def test_rewrites_the_chain_alone_missed_are_reported(tmp_path: Path, tampering: str, bad_seq: int, reason: str) -> None:
+def test_rewrites_the_chain_alone_missed_are_reported(tmp_path: Path, tampering: str, bad_seq: int, reason: str, backend: str) -> None:
     ws = logged_workspace(tmp_path)
     sql(ws, tampering)
     result = verify_audit(ws)
     assert not result.ok and result.first_bad_seq == bad_seq and reason in result.reason, result
 
 
-def test_a_chain_recomputed_after_an_edit_fails_on_the_mac(tmp_path: Path) -> None:
+def test_a_chain_recomputed_after_an_edit_fails_on_the_mac(tmp_path: Path, backend: str) -> None:
     ws = logged_workspace(tmp_path)
     sql(ws, "UPDATE audit SET question = 'nothing to see' WHERE seq = 2")
     rechain_without_key(ws)
@@ -107,7 +97,7 @@ def test_a_deleted_database_is_reported_not_recreated(tmp_path: Path) -> None:
     assert not serve_db_path(ws).exists()
 
 
-def test_a_wiped_log_restarted_by_the_server_is_reported(tmp_path: Path) -> None:
+def test_a_wiped_log_restarted_by_the_server_is_reported(tmp_path: Path, backend: str) -> None:
     ws = logged_workspace(tmp_path)
     sql(ws, "DELETE FROM audit; DELETE FROM audit_head")
     log = AuditLog(ws)  # the server starts again and logs a fresh entry 1
@@ -144,7 +134,7 @@ def test_a_blob_where_text_belongs_is_reported_not_a_traceback(tmp_path: Path) -
     assert out.exit_code == 1 and "Traceback" not in out.output
 
 
-def test_the_cli_checkpoints_and_verifies_against_it(tmp_path: Path) -> None:
+def test_the_cli_checkpoints_and_verifies_against_it(tmp_path: Path, backend: str) -> None:
     ws = logged_workspace(tmp_path)
     saved = tmp_path / "off-site" / "cp.json"
     saved.parent.mkdir()
@@ -156,7 +146,7 @@ def test_the_cli_checkpoints_and_verifies_against_it(tmp_path: Path) -> None:
     assert broken.exit_code == 1 and "entry 4" in broken.output
 
 
-def test_a_key_from_the_environment_is_used_instead_of_the_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_key_from_the_environment_is_used_instead_of_the_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str) -> None:
     monkeypatch.setenv(AUDIT_KEY_ENV, "an operator secret kept elsewhere")
     ws = logged_workspace(tmp_path)
     assert not (ws.state_dir / "audit.key").exists() and verify_audit(ws).ok

@@ -15,7 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ragft.corpus.store import SQLiteStore
 from ragft.serve.audit import AuditLog
 from ragft.serve.users import UserRegistry
 from ragft.workspace import Workspace
@@ -25,7 +24,8 @@ QUESTION = "How long does the battery last?"
 
 
 @pytest.fixture
-def ws(tmp_path: Path, mixed_folder: Path, tiny_gguf: Path) -> Path:
+def ws(tmp_path: Path, mixed_folder: Path, tiny_gguf: Path, backend: str) -> Path:
+    """The tiny workspace, on each store backend: every kill must leave SQLite and PostgreSQL intact."""
     return tiny_workspace(tmp_path / "ws", mixed_folder, tiny_gguf, max_new_tokens=64)
 
 
@@ -85,7 +85,7 @@ def test_killing_the_server_while_it_answers_leaves_the_audit_chain_and_store_in
     finally:
         stop(proc)
     assert audit_ok(ws) == logged + 1
-    store = SQLiteStore(ws / ".ragft" / "store.sqlite3")
+    store = Workspace.open(ws).open_store()
     assert store.latest_version() == 1 and store.documents()
     store.close()
 
@@ -120,7 +120,7 @@ def test_killing_an_ingest_mid_commit_beside_a_running_server_keeps_the_previous
         ingester.wait(timeout=30)
         stop(proc, kill=True)
 
-    store = SQLiteStore(ws / ".ragft" / "store.sqlite3")
+    store = Workspace.open(ws).open_store()
     assert store.latest_version() == 1
     assert "3 March" in store.document("notes.txt").text
     assert "later.md" not in {d.doc_id for d in store.documents()}
@@ -139,7 +139,7 @@ def test_killing_an_ingest_mid_commit_beside_a_running_server_keeps_the_previous
 def test_killing_the_server_during_an_http_ingest_keeps_the_previous_version(ws: Path, tmp_path: Path) -> None:
     # the server's ingest pauses inside its commit, so the kill lands mid-transaction
     _kill_during_an_http_ingest(ws, tmp_path, pause_env="RAGFT_TEST_COMMIT_PAUSE_S", paused_at="commit paused")
-    store = SQLiteStore(ws / ".ragft" / "store.sqlite3")
+    store = Workspace.open(ws).open_store()
     assert store.latest_version() == 1
     assert "later.md" not in {d.doc_id for d in store.documents()}
     store.close()
@@ -190,7 +190,7 @@ def test_a_kill_between_an_ingest_commit_and_its_audit_entry_is_reconciled_and_h
 ) -> None:
     """Issue 16 item 12: the committed version had no audit entry, and the restart was silent until warm."""
     admin = _kill_during_an_http_ingest(ws, tmp_path, pause_env="RAGFT_TEST_AUDIT_PAUSE_S", paused_at="audit paused")
-    store = SQLiteStore(ws / ".ragft" / "store.sqlite3")
+    store = Workspace.open(ws).open_store()
     assert store.latest_version() == 2  # committed, but its audit entry was never written
     store.close()
     log = AuditLog(Workspace.open(ws))

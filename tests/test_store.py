@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ragft.corpus.diff import diff_versions
 from ragft.corpus.ingest import ingest
-from ragft.corpus.store import SQLiteStore, StoreError
+from ragft.corpus.store import DocumentStore, StoreError
+from ragft.workspace import Workspace
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SQLiteStore:
-    return SQLiteStore(tmp_path / "state" / "store.sqlite3")
+def store(tmp_path: Path, backend: str) -> Iterator[DocumentStore]:
+    """A fresh store of each backend (tests/store_backends.py): the suite runs against both."""
+    opened = Workspace.init(tmp_path / "ws").open_store()
+    yield opened
+    opened.close()
 
 
-def run(store: SQLiteStore, *paths: Path, **kw):
+def run(store: DocumentStore, *paths: Path, **kw):
     return ingest(store, list(paths), max_file_mb=50, **kw)
 
 
-def test_first_ingest_of_every_format_makes_version_one(store: SQLiteStore, mixed_folder: Path) -> None:
+def test_first_ingest_of_every_format_makes_version_one(store: DocumentStore, mixed_folder: Path) -> None:
     report = run(store, mixed_folder)
     assert report.version == 1 and not report.failures
     ids = {d.doc_id for d in store.documents()}
@@ -29,14 +34,14 @@ def test_first_ingest_of_every_format_makes_version_one(store: SQLiteStore, mixe
     assert store.document("salaries.md").acl == {"hr", "legal"}
 
 
-def test_reingesting_unchanged_files_makes_no_new_version(store: SQLiteStore, mixed_folder: Path) -> None:
+def test_reingesting_unchanged_files_makes_no_new_version(store: DocumentStore, mixed_folder: Path) -> None:
     run(store, mixed_folder)
     report = run(store, mixed_folder)
     assert report.version is None and store.latest_version() == 1
     assert len(report.plan.unchanged) == 8
 
 
-def test_add_change_remove_make_a_new_version_and_keep_the_old_one(store: SQLiteStore, mixed_folder: Path) -> None:
+def test_add_change_remove_make_a_new_version_and_keep_the_old_one(store: DocumentStore, mixed_folder: Path) -> None:
     run(store, mixed_folder)
     (mixed_folder / "notes.txt").write_text("Team notes\n\nThe launch moved to 9 April.\n")
     (mixed_folder / "faq.html").unlink()
@@ -55,7 +60,7 @@ def test_add_change_remove_make_a_new_version_and_keep_the_old_one(store: SQLite
     assert (info.added, info.changed, info.removed, info.documents) == (1, 1, 1, 8)
 
 
-def test_diff_lists_documents_and_changed_sentences(store: SQLiteStore, mixed_folder: Path) -> None:
+def test_diff_lists_documents_and_changed_sentences(store: DocumentStore, mixed_folder: Path) -> None:
     run(store, mixed_folder)
     (mixed_folder / "notes.txt").write_text("Team notes\n\nThe launch moved to 9 April.\n")
     (mixed_folder / "faq.html").unlink()
@@ -69,7 +74,7 @@ def test_diff_lists_documents_and_changed_sentences(store: SQLiteStore, mixed_fo
     assert change.added_sentences == ("The launch moved to 9 April.",)
 
 
-def test_a_file_that_breaks_keeps_its_previous_version(store: SQLiteStore, mixed_folder: Path) -> None:
+def test_a_file_that_breaks_keeps_its_previous_version(store: DocumentStore, mixed_folder: Path) -> None:
     run(store, mixed_folder)
     (mixed_folder / "spec.pdf").write_bytes(b"%PDF-1.4 now corrupt")
     report = run(store, mixed_folder)
@@ -78,7 +83,7 @@ def test_a_file_that_breaks_keeps_its_previous_version(store: SQLiteStore, mixed
     assert "Battery lasts 11 hours." in store.document("spec.pdf").text
 
 
-def test_sync_removes_documents_not_in_this_ingest(store: SQLiteStore, mixed_folder: Path, tmp_path: Path) -> None:
+def test_sync_removes_documents_not_in_this_ingest(store: DocumentStore, mixed_folder: Path, tmp_path: Path) -> None:
     run(store, mixed_folder)
     other = tmp_path / "v2"
     shutil.copytree(mixed_folder, other)
@@ -88,19 +93,19 @@ def test_sync_removes_documents_not_in_this_ingest(store: SQLiteStore, mixed_fol
     assert report.plan.removed == ("minutes.docx",)
 
 
-def test_unsupported_files_in_a_folder_are_skipped_not_failed(store: SQLiteStore, mixed_folder: Path) -> None:
+def test_unsupported_files_in_a_folder_are_skipped_not_failed(store: DocumentStore, mixed_folder: Path) -> None:
     (mixed_folder / "logo.png").write_bytes(b"\x89PNG")
     report = run(store, mixed_folder)
     assert not report.failures
     assert [p.skipped for p in report.problems] == [True]
 
 
-def test_globs_filter_files(store: SQLiteStore, mixed_folder: Path) -> None:
+def test_globs_filter_files(store: DocumentStore, mixed_folder: Path) -> None:
     run(store, mixed_folder, include=["*.md"], exclude=["salaries.md"])
     assert {d.doc_id for d in store.documents()} == {"policies/travel.md"}
 
 
-def test_asking_for_a_missing_version_or_document_is_a_clear_error(store: SQLiteStore, mixed_folder: Path) -> None:
+def test_asking_for_a_missing_version_or_document_is_a_clear_error(store: DocumentStore, mixed_folder: Path) -> None:
     with pytest.raises(StoreError, match="corpus is empty"):
         store.documents()
     run(store, mixed_folder)

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from ragft.config import DEFAULT_TOML, Config, edit_toml, load_config
-from ragft.corpus.store import SQLiteStore
+from ragft.corpus.postgres import PostgresStore, is_postgres_url
+from ragft.corpus.store import DocumentStore, SQLiteStore
 from ragft.errors import RagftError
 
 CONFIG_FILE = "ragft.toml"
 STATE_DIR = ".ragft"
+STORE_URL_ENV = "RAGFT_STORE_URL"  # overrides [store] url, so a password need not be written in ragft.toml
 
 
 class WorkspaceError(RagftError, RuntimeError):
@@ -84,6 +86,22 @@ class Workspace:
     def index_dir(self) -> Path:
         return self.state_dir / "indexes"
 
-    @cached_property
-    def store(self) -> SQLiteStore:
+    @property
+    def store_url(self) -> str:
+        """Where documents, users and the audit log live: RAGFT_STORE_URL, else `[store] url`."""
+        return os.environ.get(STORE_URL_ENV) or self.config.store.url
+
+    @property
+    def shared_store(self) -> bool:
+        """True when the store is a PostgreSQL database that other processes (replicas) may write too."""
+        return is_postgres_url(self.store_url)
+
+    def open_store(self) -> DocumentStore:
+        """A new connection to the document store (one per thread: SQLite connections cannot cross threads)."""
+        if self.shared_store:
+            return PostgresStore(self.store_url)
         return SQLiteStore(self.state_dir / "store.sqlite3")
+
+    @cached_property
+    def store(self) -> DocumentStore:
+        return self.open_store()

@@ -438,6 +438,24 @@ class ServeConfig(Section):
 
 
 @dataclass(frozen=True)
+class StoreConfig(Section):
+    """Where documents, users and the audit log live (the index is built from them)."""
+
+    url: str = setting(
+        "sqlite://",
+        doc="""
+        "sqlite://": embedded files in .ragft/ (one machine). "postgresql://user@host:5432/db": one
+        database shared by several `ragft serve` replicas (pip install 'ragft[team]'); the environment
+        variable RAGFT_STORE_URL overrides this, to keep a password out of this file.""",
+    )
+
+    def problem(self) -> str | None:
+        if self.url != "sqlite://" and not self.url.startswith(("postgresql://", "postgres://")):
+            return f'url = "{self.url}" is neither "sqlite://" nor a "postgresql://..." URL'
+        return None
+
+
+@dataclass(frozen=True)
 class Config:
     """Every setting of a workspace, by section, in the order ragft.toml lists them."""
 
@@ -449,3 +467,4 @@ class Config:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)

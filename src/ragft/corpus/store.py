@@ -5,7 +5,8 @@ between versions, a changed one gets a new document version, a removed one simpl
 member of the new version — so every earlier version stays readable. One ingest is one SQLite
 transaction: a crash or kill mid-ingest leaves the previous version exactly as it was.
 
-`DocumentStore` is the interface; `SQLiteStore` the embedded backend (PostgreSQL can follow).
+`DocumentStore` is the interface; `SQLiteStore` the embedded backend, `corpus.postgres.PostgresStore`
+the shared one (`[store] url`).
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ class DocumentStore(Protocol):
     def history(self, doc_id: str) -> list[Document]: ...
 
     def commit(self, plan: IngestPlan, *, note: str = "") -> int | None: ...
+
+    def close(self) -> None: ...
 
 
 _SCHEMA = """

@@ -57,14 +57,23 @@ def write_json(path: Path, value: Any) -> None:
 
 
 def publish(temp: Path, final: Path) -> None:
-    """Move a finished build into place, replacing any previous index of the same key."""
-    if final.exists():
-        trash = final.with_name(f".old-{final.name}-{uuid.uuid4().hex[:8]}")
-        os.rename(final, trash)
-        os.rename(temp, final)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.rename(temp, final)
+    """Move a finished build into place, replacing any previous index of the same key (or yielding to a
+    concurrent build of the same key)."""
+    try:
+        if final.exists():
+            trash = final.with_name(f".old-{final.name}-{uuid.uuid4().hex[:8]}")
+            os.rename(final, trash)
+            os.rename(temp, final)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.rename(temp, final)
+    except OSError:
+        # Another process (a replica sharing this folder) published the same key between our check and
+        # our rename. Keys name a corpus version and its manifest fingerprints the chunks, so theirs is
+        # as good as ours: keep theirs if it is complete, else re-raise.
+        if read_manifest(final) is None:
+            raise
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def remove_leftovers(index_dir: Path) -> None:

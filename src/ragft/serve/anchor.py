@@ -61,15 +61,21 @@ def audit_key(ws: Workspace, *, create: bool) -> bytes | None:
 
 
 def _create_key_file(path: Path) -> None:
+    """Make the key file whole or not at all: written to a private temporary file, then linked into
+    place (which fails if it exists), so a process racing this one never reads a half-written key."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(secrets.token_hex(32) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(temporary, path)
     except FileExistsError:
-        return  # another process made it first: use theirs
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(secrets.token_hex(32) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+        pass  # another process made it first: use theirs
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def mac(key: bytes, purpose: str, *parts: object) -> str:

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from ragft.corpus.ingest import IngestReport
 from ragft.corpus.store import StoreError
 from ragft.errors import RagftError
+from ragft.serve.follow import Follower
 from ragft.serve.guard import Servable, check_restricted_training, load_system
 from ragft.serve.http import (
     ApiError,
@@ -115,7 +116,10 @@ def create_app(
                     log.warning("%s", servable.note)
 
             server.warmup.run(load, on_warmup_failure)
+        follower = Follower(server).start() if ws.shared_store else None  # replicas: serve what another one ingests
         yield
+        if follower is not None:
+            follower.stop()
         server.close()
 
     app = FastAPI(title="ragft", summary="Answers with citations from your documents", lifespan=lifespan)

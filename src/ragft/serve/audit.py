@@ -20,7 +20,7 @@ from typing import Any
 
 from ragft.errors import RagftError
 from ragft.serve.anchor import Checkpoint, audit_key, mac, read_anchor, write_anchor
-from ragft.serve.db import ServeDB, serve_db_path
+from ragft.serve.db import open_serve_db
 from ragft.workspace import Workspace
 
 GENESIS = "0" * 64
@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS audit_head (
 CREATE INDEX IF NOT EXISTS audit_user_time ON audit (user, time);
 """
 _MIGRATIONS = {"audit": ("mac", "TEXT"), "audit_head": ("mac", "TEXT")}  # columns added after the first release
-_COLUMNS = "seq, time, user, question, system, retrieved, cited, corpus_version, answer_sha256, latency_s, prev_hash, hash"
+_COLUMNS = 'seq, time, "user", question, system, retrieved, cited, corpus_version, answer_sha256, latency_s, prev_hash, hash'  # "user": reserved in PostgreSQL
 
 
 @dataclass(frozen=True)
@@ -94,11 +94,11 @@ class AuditQueryError(RagftError, ValueError):
 
 
 class AuditLog:
-    """The workspace's audit log, in `.ragft/serve.sqlite3`."""
+    """The workspace's audit log, in `.ragft/serve.sqlite3` or the shared PostgreSQL store."""
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
-        self.db = ServeDB(serve_db_path(ws), _SCHEMA, migrations=_MIGRATIONS)
+        self.db = open_serve_db(ws, _SCHEMA, migrations=_MIGRATIONS)
         self._key: bytes | None = None
 
     def close(self) -> None:
@@ -146,7 +146,8 @@ class AuditLog:
                 (*_row_values(body), prev_hash, digest, mac(key, "entry", digest)),
             )
             db.execute(
-                "INSERT OR REPLACE INTO audit_head (id, count, hash, mac) VALUES (1, ?, ?, ?)",
+                "INSERT INTO audit_head (id, count, hash, mac) VALUES (1, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET count = excluded.count, hash = excluded.hash, mac = excluded.mac",
                 (count + 1, digest, mac(key, "head", count + 1, digest)),
             )
         return _entry((*_row_values(body), prev_hash, digest))
@@ -155,7 +156,7 @@ class AuditLog:
         """Entries in order, optionally only `user`'s and only at or after `since` (UTC if naive)."""
         clauses, params = [], []
         if user is not None:
-            clauses.append("user = ?")
+            clauses.append('"user" = ?')
             params.append(user)
         if since is not None:
             clauses.append("time >= ?")
@@ -163,7 +164,7 @@ class AuditLog:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = f"SELECT {_COLUMNS} FROM audit {where} ORDER BY seq"
         if limit is not None:
-            sql = f"SELECT * FROM ({sql.replace('ORDER BY seq', 'ORDER BY seq DESC')} LIMIT {int(limit)}) ORDER BY seq"
+            sql = f"SELECT * FROM ({sql.replace('ORDER BY seq', 'ORDER BY seq DESC')} LIMIT {int(limit)}) AS recent ORDER BY seq"
         return [_entry(row) for row in self.db.query(sql, tuple(params))]
 
     def logged_versions(self, system: str) -> set[int]:

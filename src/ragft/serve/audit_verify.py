@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from ragft.corpus.postgres import connect, redact
+from ragft.corpus.store import StoreError
 from ragft.serve.anchor import (
     AUDIT_KEY_ENV,
     KEY_FILE,
@@ -51,6 +53,8 @@ def verify_audit(ws: Workspace, checkpoint: Checkpoint | None = None) -> VerifyR
 
 def _read(ws: Workspace) -> tuple[list[tuple], tuple | None, str]:
     """(rows with their MAC, head row or None, '' or what is missing) without creating anything."""
+    if ws.shared_store:
+        return _read_postgres(ws.store_url)
     path = serve_db_path(ws)
     if not path.exists():
         return [], None, f"{path} does not exist"
@@ -70,6 +74,27 @@ def _read(ws: Workspace) -> tuple[list[tuple], tuple | None, str]:
         return rows, head, ""
     except sqlite3.Error as exc:
         return [], None, f"{path} is not a readable database ({exc})"
+    finally:
+        db.close()
+
+
+def _read_postgres(url: str) -> tuple[list[tuple], tuple | None, str]:
+    """`_read` for a PostgreSQL store, in a read-only transaction: dropped tables are reported, not recreated."""
+    try:
+        db = connect(url)
+    except StoreError as exc:
+        return [], None, str(exc)
+    try:
+        with db.transaction():
+            db.execute("SET TRANSACTION READ ONLY")
+            present = db.execute("SELECT to_regclass('audit') IS NOT NULL AND to_regclass('audit_head') IS NOT NULL").fetchone()[0]
+            if not present:
+                return [], None, f"the audit tables in {redact(url)} are missing (dropped)"
+            rows = db.execute(f"SELECT {_COLUMNS}, mac FROM audit ORDER BY seq").fetchall()
+            head = db.execute("SELECT count, hash, mac FROM audit_head WHERE id = 1").fetchone()
+            return rows, head, ""
+    except Exception as exc:  # psycopg.Error, imported lazily
+        return [], None, f"{redact(url)} is not a readable ragft database ({str(exc).strip()})"
     finally:
         db.close()
 

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from fastapi import Request
 
-from ragft.corpus.store import SQLiteStore, StoreError
+from ragft.corpus.store import DocumentStore, StoreError
 from ragft.errors import RagftError
 from ragft.models.base import ModelError
 from ragft.serve.audit import AuditLog
@@ -79,11 +79,11 @@ class Server:
         with self.generation_lock.hold(""):
             self.systems, self.corpus_version, self.note = dict(systems), version, note
 
-    def store(self) -> SQLiteStore:
+    def store(self) -> DocumentStore:
         """This thread's connection to the document store."""
         store = getattr(self._local, "store", None)
         if store is None:
-            store = self._local.store = SQLiteStore(self.ws.store.path)
+            store = self._local.store = self.ws.open_store()
         return store
 
     def close(self) -> None:

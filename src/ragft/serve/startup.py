@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ragft.corpus.store import SQLiteStore
+from ragft.corpus.store import DocumentStore
 from ragft.serve.audit import AuditLog
 from ragft.serve.http import log
 
@@ -28,7 +28,7 @@ INGEST_NOTE = "POST /v1/ingest"
 RECONCILED_USER = "(reconciled)"
 
 
-def reconcile_ingests(store: SQLiteStore, audit: AuditLog) -> list[int]:
+def reconcile_ingests(store: DocumentStore, audit: AuditLog) -> list[int]:
     """Append a reconciled audit entry for each HTTP-ingested version that has none; the versions fixed."""
     logged = audit.logged_versions("ingest")
     missing = [v for v in store.versions() if v.note == INGEST_NOTE and v.version not in logged]

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from ragft.errors import RagftError
-from ragft.serve.db import ServeDB, serve_db_path
+from ragft.serve.db import open_serve_db
 from ragft.types import User
 from ragft.workspace import Workspace
 
@@ -58,10 +58,10 @@ class UserRecord(NamedTuple):
 
 
 class UserRegistry:
-    """The workspace's API users, in `.ragft/serve.sqlite3`."""
+    """The workspace's API users, in `.ragft/serve.sqlite3` or the shared PostgreSQL store."""
 
     def __init__(self, ws: Workspace) -> None:
-        self.db = ServeDB(serve_db_path(ws), _SCHEMA)
+        self.db = open_serve_db(ws, _SCHEMA)
 
     def close(self) -> None:
         self.db.close()
