@@ -20,13 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from bench_engines import machine_info
 from ragft import arms as arm_registry
 from ragft.corpus.ingest import ingest
 from ragft.jobs import run_comparison
@@ -119,6 +119,12 @@ def main() -> None:
         help="a ragft.toml setting for this run, e.g. --set refusal_threshold=1.0 (repeatable)",
     )
     parser.add_argument("--tag", default="", help="write compare_<bench>_<tag>.json, keeping an earlier run's file")
+    parser.add_argument(
+        "--focus",
+        action="store_true",
+        help="when the budget cannot cover every chunk, train first on the chunks holding the sample's answers "
+        "([training] focus_questions = the question file), so more probes are covered; judge on covered probes",
+    )
     parser.add_argument("--train-only", action="store_true", help="stop after training the arms (finish later with --resume WORKDIR)")
     args = parser.parse_args()
 
@@ -151,6 +157,7 @@ def main() -> None:
                 "raft_examples": args.raft_examples,
                 "noise_probes": args.noise_probes,
                 "injection_probes": 0,
+                **({"focus_questions": str(questions)} if args.focus else {}),
                 **settings_from(args.set),
             },
             note="bench_compare",
@@ -183,9 +190,10 @@ def main() -> None:
         "recommendation": summary.get("recommendation"),
         "domain": summary.get("domain"),
         "training": training,
+        "taught": summary.get("taught"),  # coverage, diagnostics (memorisation, generalisation, transfer), known/unknown
         "stages_s": {k: round(v, 1) for k, v in result.stages_s.items()},
         "wall_s": round(time.perf_counter() - started_all, 1),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg_at_end": os.getloadavg()},
+        "machine": {**machine_info(), "load_avg_at_end": os.getloadavg()},
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = f"compare_{args.bench}_{args.tag}.json" if args.tag else f"compare_{args.bench}.json"
