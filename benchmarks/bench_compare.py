@@ -21,6 +21,8 @@ import argparse
 import json
 import os
 import random
+import shlex
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -131,6 +133,7 @@ def main() -> None:
     from ragft.train import train_arm, training_progress
 
     started_all = time.perf_counter()
+    command = "python benchmarks/bench_compare.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     arms = arm_registry.parse_arms([args.arms])
     trained = arm_registry.adapters_needed(arms)  # the adapters these arms answer with, each trained once
     stages: dict[str, float] = {}
@@ -149,6 +152,7 @@ def main() -> None:
         workdir = Path(tempfile.mkdtemp(prefix=f"ragft-bench-{args.bench}-"))
         started = time.perf_counter()
         ws, questions, info = prepare(args.bench, args.answerable, args.unanswerable, args.seed, workdir)
+        info["command"] = command  # the sample and settings a later --resume answers with
         (workdir / "sample.json").write_text(json.dumps(info), encoding="utf-8")
         stages["ingest"] = time.perf_counter() - started
         ws = ws.with_settings(
@@ -197,13 +201,7 @@ def main() -> None:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = f"compare_{args.bench}_{args.tag}.json" if args.tag else f"compare_{args.bench}.json"
-    flags = [
-        (k.replace("_", "-"), v)
-        for k, vs in vars(args).items()
-        for v in (vs if isinstance(vs, list) else [vs])
-        if v not in (None, "", False)
-    ]
-    record["command"] = "python benchmarks/bench_compare.py " + " ".join(f"--{k}" if v is True else f"--{k} {v}" for k, v in flags)
+    record["command"] = command  # a --resume run's training command is in record["sample"]["command"]
     (RESULTS / name).write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
     print(json.dumps({"stages_s": record["stages_s"], "report": str(path)}, indent=1))
 
