@@ -20,13 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
+import shlex
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from bench_engines import machine_info
 from ragft import arms as arm_registry
 from ragft.corpus.ingest import ingest
 from ragft.jobs import run_comparison
@@ -119,12 +121,19 @@ def main() -> None:
         help="a ragft.toml setting for this run, e.g. --set refusal_threshold=1.0 (repeatable)",
     )
     parser.add_argument("--tag", default="", help="write compare_<bench>_<tag>.json, keeping an earlier run's file")
+    parser.add_argument(
+        "--focus",
+        action="store_true",
+        help="when the budget cannot cover every chunk, train first on the chunks holding the sample's answers "
+        "([training] focus_questions = the question file), so more probes are covered; judge on covered probes",
+    )
     parser.add_argument("--train-only", action="store_true", help="stop after training the arms (finish later with --resume WORKDIR)")
     args = parser.parse_args()
 
     from ragft.train import train_arm, training_progress
 
     started_all = time.perf_counter()
+    command = "python benchmarks/bench_compare.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     arms = arm_registry.parse_arms([args.arms])
     trained = arm_registry.adapters_needed(arms)  # the adapters these arms answer with, each trained once
     stages: dict[str, float] = {}
@@ -143,6 +152,7 @@ def main() -> None:
         workdir = Path(tempfile.mkdtemp(prefix=f"ragft-bench-{args.bench}-"))
         started = time.perf_counter()
         ws, questions, info = prepare(args.bench, args.answerable, args.unanswerable, args.seed, workdir)
+        info["command"] = command  # the sample and settings a later --resume answers with
         (workdir / "sample.json").write_text(json.dumps(info), encoding="utf-8")
         stages["ingest"] = time.perf_counter() - started
         ws = ws.with_settings(
@@ -151,6 +161,7 @@ def main() -> None:
                 "raft_examples": args.raft_examples,
                 "noise_probes": args.noise_probes,
                 "injection_probes": 0,
+                **({"focus_questions": str(questions)} if args.focus else {}),
                 **settings_from(args.set),
             },
             note="bench_compare",
@@ -183,19 +194,14 @@ def main() -> None:
         "recommendation": summary.get("recommendation"),
         "domain": summary.get("domain"),
         "training": training,
+        "taught": summary.get("taught"),  # coverage, diagnostics (memorisation, generalisation, transfer), known/unknown
         "stages_s": {k: round(v, 1) for k, v in result.stages_s.items()},
         "wall_s": round(time.perf_counter() - started_all, 1),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg_at_end": os.getloadavg()},
+        "machine": {**machine_info(), "load_avg_at_end": os.getloadavg()},
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = f"compare_{args.bench}_{args.tag}.json" if args.tag else f"compare_{args.bench}.json"
-    flags = [
-        (k.replace("_", "-"), v)
-        for k, vs in vars(args).items()
-        for v in (vs if isinstance(vs, list) else [vs])
-        if v not in (None, "", False)
-    ]
-    record["command"] = "python benchmarks/bench_compare.py " + " ".join(f"--{k}" if v is True else f"--{k} {v}" for k, v in flags)
+    record["command"] = command  # a --resume run's training command is in record["sample"]["command"]
     (RESULTS / name).write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
     print(json.dumps({"stages_s": record["stages_s"], "report": str(path)}, indent=1))
 

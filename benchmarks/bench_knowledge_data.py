@@ -2,6 +2,11 @@
 
     python benchmarks/bench_knowledge_data.py synth DIR        # rules synthesis on every public chunk of sample v1
     python benchmarks/bench_knowledge_data.py demo-train DIR   # `train_arm(ws, "finetuned")` on the demo's settings
+    python benchmarks/bench_knowledge_data.py synth-model DIR [N [BENCH]]  # synthesis = "model" on N chunks (default 4)
+
+`synth-model` times the generator's path (questions, paraphrases, reverse questions, rewrite; the
+configured engine, llama.cpp on a CPU without AMX) on the first N public chunks of sample v1, or of
+a shared benchmark's corpus (BENCH = squad2_dev ...), and prints time, pairs and rejections per chunk.
 
 `synth` prints synthesis time per chunk, facts, examples and tokens (the default model's tokenizer)
 per chunk. `demo-train` prepares a demo workspace (sample v1, the demo probes as focus), trains the
@@ -101,6 +106,81 @@ elif MODE == "demo-train":
                 "tps": round(m.tokens_per_s, 1),
                 "coverage": r.manifest.coverage,
                 "plan": getattr(r.manifest, "plan", None),
+            }
+        )
+    )
+elif MODE == "synth-model":
+    import json
+    import sys
+    import time
+    from collections import Counter
+    from dataclasses import replace
+    from pathlib import Path
+
+    from ragft.corpus.chunking import chunk_corpus
+    from ragft.corpus.ingest import ingest
+    from ragft.models.base import DecodingSettings, embedder_token_counter
+    from ragft.models.factory import build_embedder, build_generator, resolve_backend
+    from ragft.sample import write_sample
+    from ragft.synth.rewrites import chunk_passages
+    from ragft.synth.training_set import _model_facts
+    from ragft.workspace import Workspace
+
+    root, count = Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 4
+    bench = sys.argv[3] if len(sys.argv) > 3 else "sample"
+    ws = Workspace.init(root)
+    if bench == "sample":
+        write_sample(root / "docs", 1)
+        source = root / "docs"
+    else:
+        shared = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / bench / "corpus.jsonl"
+        source = root / "corpus.jsonl"
+        source.write_text("".join(shared.read_text(encoding="utf-8").splitlines(keepends=True)[:count]), encoding="utf-8")
+    ingest(ws.store, [source], max_file_mb=500, note="v1")
+    docs = ws.store.documents(1)
+    chunks = [c for c in chunk_corpus(docs, ws.config.corpus, embedder_token_counter(build_embedder(ws.config.models))) if not c.acl][
+        :count
+    ]
+    generator = build_generator(ws.config.models)
+    generator.generate([{"role": "user", "content": "Hi"}], DecodingSettings(max_new_tokens=1))  # load outside the timing
+    settings = replace(ws.config.training, synthesis="model", max_chunks=0)
+    decoding = DecodingSettings(max_new_tokens=256, temperature=0.0, seed=settings.seed)
+    rejected: Counter[str] = Counter()
+    rows, started = [], time.perf_counter()
+    for chunk in chunks:  # the steps of build_training_set for one chunk, timed one by one
+        t = time.perf_counter()
+        facts = _model_facts(generator, chunk, settings, decoding, rejected)
+        q = time.perf_counter()
+        texts = chunk_passages(
+            chunk,
+            facts,
+            rewrites=settings.rewrites,
+            raw=True,
+            generator=generator,
+            decoding=replace(decoding, max_new_tokens=384),
+            rejected=rejected,
+        )
+        questions = sum(len(f.questions) + len(f.reverse) for f in facts)
+        rows.append(
+            {
+                "questions_s": round(q - t, 1),
+                "rewrite_s": round(time.perf_counter() - q, 1),
+                "facts": len(facts),
+                "questions": questions,
+                "passages": len(texts),
+            }
+        )
+    wall = time.perf_counter() - started
+    print(
+        json.dumps(
+            {
+                "engine": resolve_backend(ws.config.models),
+                "chunks": len(chunks),
+                "wall_s_per_chunk": round(wall / len(chunks), 1),
+                "facts_per_chunk": round(sum(r["facts"] for r in rows) / len(rows), 2),
+                "questions_per_chunk": round(sum(r["questions"] for r in rows) / len(rows), 2),
+                "per_chunk": rows,
+                "rejected": dict(rejected),
             }
         )
     )

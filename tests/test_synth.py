@@ -252,3 +252,28 @@ def test_the_training_set_gets_replay_pairs_as_a_share_of_the_fact_pairs(tmp_pat
     replay = [p for p in data.pairs if p.kind == "replay"]
     assert len(replay) == round(facts * 0.5) and all(p.answer == "A general answer." for p in replay)
     assert not [p for p in synthesize_training_set(ws).pairs if p.kind == "replay"]  # no base model given: no replay
+
+
+def test_a_held_out_paraphrase_is_never_a_framed_copy_of_a_trained_question():
+    from ragft.synth.rules import framed_copies
+
+    assert framed_copies(["A?", "B?", "Regarding T: a?", "T - b?"]) == [0, 1, 0, 1]
+    data = build_training_set(chunks(), 1, settings=replace(SETTINGS, paraphrases=4, val_share=0.3), corpus_text=TEXT)
+    held = [p for p in data.split("val") if p.kind != "refusal"]
+    trained = {(p.fact_id, p.question.lower()) for p in data.split("train")}
+    assert held  # something is validated on, and none of it is a trained question in a frame ("Regarding Handbook: ...")
+    for pair in held:
+        assert not any(
+            fact == pair.fact_id and (pair.question.lower().endswith(q) or q.endswith(pair.question.lower())) for fact, q in trained
+        )
+
+
+def test_a_slug_title_is_named_as_prose_names_it():
+    text = "Fresno was founded in 1872 as a railway station of the Central Pacific Railroad. It grew fast after 1900."
+    chunk = chunk_document(Document("f", "Fresno,_California", text, "f"), size_tokens=200, overlap_tokens=0)[0]
+    facts = extract_facts(chunk, paraphrases=4)
+    from ragft.synth.rewrites import encyclopedic
+
+    words = [f.statement for f in facts] + [q for f in facts for q in (*f.questions, *f.reverse)] + [encyclopedic(chunk)]
+    assert facts and not any("_" in w for w in words)
+    assert any("Fresno, California" in w for w in words)

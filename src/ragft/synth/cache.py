@@ -21,6 +21,7 @@ from ragft.synth.types import Fact, Passage
 from ragft.types import Chunk
 
 _SHAPING = ("synthesis", "facts_per_chunk", "paraphrases", "rewrites", "raw_chunks", "seed")
+RECIPE = 2  # raised when the synthesis code changes what it makes of a chunk, so older entries are not reused
 
 
 class SynthesisCache:
@@ -32,7 +33,7 @@ class SynthesisCache:
 
     def key(self, chunk: Chunk, settings: Any, extra: str = "") -> str:
         shaping = {name: getattr(settings, name, None) for name in _SHAPING}
-        payload = json.dumps([self.scope, extra, shaping, chunk.title, chunk.text], sort_keys=True, ensure_ascii=False)
+        payload = json.dumps([RECIPE, self.scope, extra, shaping, chunk.title, chunk.text], sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
     def get(self, chunk: Chunk, settings: Any, extra: str = "") -> tuple[list[Fact], list[Passage]] | None:

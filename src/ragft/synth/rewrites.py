@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from ragft.models.base import DecodingSettings, Generator
-from ragft.synth.rules import _sentences, decontextualize, named
+from ragft.synth.rules import _sentences, decontextualize, named, readable_title
 from ragft.synth.types import Fact, Passage
 from ragft.types import ChatMessage, Chunk
 
@@ -59,13 +59,13 @@ def chunk_passages(
 
 def encyclopedic(chunk: Chunk) -> str:
     """Every prose sentence of `chunk`, decontextualized, one per line under the document title."""
-    lines, subject = [], ""
+    lines, subject, title = [], "", readable_title(chunk.title)
     for _, _, sentence in _sentences(chunk.text):
-        resolved, subject = decontextualize(sentence, chunk.title, subject)
-        lines.append(named(resolved, chunk.title))
+        resolved, subject = decontextualize(sentence, title, subject)
+        lines.append(named(resolved, title))
     if not lines:
         return ""
-    return (f"{chunk.title}\n" if chunk.title else "") + "\n".join(lines)
+    return (f"{title}\n" if title else "") + "\n".join(lines)
 
 
 def conversation(chunk: Chunk, facts: Sequence[Fact]) -> str:

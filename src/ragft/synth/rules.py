@@ -79,9 +79,9 @@ def extract_facts(chunk: Chunk, *, limit: int = 0, paraphrases: int, prefer: Seq
     seen_answers: set[str] = set()
     proper = set(_CAPITALISED.findall(chunk.text))
     lowered = set(_LOWER_WORD.findall(chunk.text))
-    subject = ""
+    subject, title = "", readable_title(chunk.title)
     for start, end, raw in _sentences(chunk.text):
-        sentence, subject = decontextualize(raw, chunk.title, subject, proper)
+        sentence, subject = decontextualize(raw, title, subject, proper)
         value = _best_value(sentence)
         if value is None:
             continue
@@ -90,9 +90,9 @@ def extract_facts(chunk: Chunk, *, limit: int = 0, paraphrases: int, prefer: Seq
         if answer.lower() in seen_answers:
             continue
         seen_answers.add(answer.lower())
-        forward = forward_questions(sentence, span, kind, chunk.title, lowered)[: max(paraphrases, 1)]
-        reverse = reverse_questions(sentence, span, chunk.title)[: max(paraphrases // 2, 1)]
-        statement = named(sentence, chunk.title)
+        forward = forward_questions(sentence, span, kind, title, lowered)[: max(paraphrases, 1)]
+        reverse = reverse_questions(sentence, span, title)[: max(paraphrases // 2, 1)]
+        statement = named(sentence, title)
         priority = 0 if kind != "name" else 1  # concrete values first: they are what people ask for
         if any(p and p.lower() in sentence.lower() for p in prefer):
             priority = -1
@@ -104,6 +104,28 @@ def extract_facts(chunk: Chunk, *, limit: int = 0, paraphrases: int, prefer: Seq
 def candidate_count(chunk: Chunk) -> int:
     """How many sentences of `chunk` hold a value a question could ask for (to rank chunks)."""
     return sum(1 for _, _, sentence in _sentences(chunk.text) if _best_value(sentence) is not None)
+
+
+def readable_title(title: str) -> str:
+    """`title` as prose names it: a Wikipedia-style slug ("Fresno,_California") with its underscores as spaces.
+
+    Facts and rewrites name their document in every sentence; a slug there would teach the model a
+    name that no question uses ("Fresno,_California: ..." for "What is Fresno's main district?").
+    """
+    return " ".join(title.replace("_", " ").split())
+
+
+def framed_copies(questions: Sequence[str]) -> list[int]:
+    """For each of `questions`, the index of the earlier one it only frames ("Regarding T: q", "T - q"), else its own.
+
+    Such a copy has the same wording as its source: holding one out while training the other
+    measures memorisation, not generalisation, so a held-out split keeps each wording together.
+    """
+    groups: list[int] = []
+    for i, question in enumerate(questions):
+        low = question.lower()
+        groups.append(next((j for j in range(i) if groups[j] == j and low.endswith(questions[j].lower())), i))
+    return groups
 
 
 def decontextualize(sentence: str, title: str, subject: str = "", proper: set[str] | None = None) -> tuple[str, str]:

@@ -29,7 +29,7 @@ from ragft.synth.question_file import load_questions
 from ragft.synth.raft import unanswerable_questions
 from ragft.synth.replay import replay_pairs
 from ragft.synth.rewrites import chunk_passages
-from ragft.synth.rules import candidate_count, decontextualize, extract_facts, named, reverse_questions
+from ragft.synth.rules import candidate_count, decontextualize, extract_facts, framed_copies, named, readable_title, reverse_questions
 from ragft.synth.team_pairs import load_team_pairs
 from ragft.synth.types import FACT_KINDS, Coverage, Fact, Passage, TrainingSet, TrainPair
 from ragft.text import TokenCounter
@@ -275,13 +275,14 @@ def _model_facts(generator: Generator, chunk: Chunk, settings: Any, decoding: De
     for i, pair in enumerate(synthesize_with_model(generator, chunk, count=count, decoding=decoding, rejected=rejected)):
         extra = paraphrase_with_model(generator, pair.question, count=settings.paraphrases - 1, decoding=decoding, rejected=rejected)
         start, end, sentence = _sentence_at(chunk, pair.start, pair.end)
-        statement = named(decontextualize(sentence, chunk.title)[0], chunk.title) if sentence else pair.answer.rstrip(".") + "."
+        title = readable_title(chunk.title)
+        statement = named(decontextualize(sentence, title)[0], title) if sentence else pair.answer.rstrip(".") + "."
         reverse = reverse_with_model(
             generator, statement, pair.answer, count=max(1, settings.paraphrases // 2), decoding=decoding, rejected=rejected
         )
         if not reverse and sentence:
             at = sentence.lower().find(pair.answer.lower().strip(". "))
-            reverse = list(reverse_questions(sentence, (at, at + len(pair.answer)), chunk.title)) if at >= 0 else []
+            reverse = list(reverse_questions(sentence, (at, at + len(pair.answer)), title)) if at >= 0 else []
             rejected["reverse_fallback_rules"] += 1
         facts.append(
             Fact(
@@ -311,7 +312,7 @@ def _sentence_at(chunk: Chunk, start: int, end: int) -> tuple[int, int, str]:
 
 
 def _pairs(facts: Sequence[Fact], settings: Any, corpus_text: str) -> list[TrainPair]:
-    """Every question of every fact; a share of paraphrases (never a fact's first question) held out."""
+    """Every question of every fact; a share of paraphrases held out by wording (`_held_out`)."""
     rng = random.Random(settings.seed)
     pairs = [
         TrainPair(q, f.statement, "fact" if i == 0 else "paraphrase", "train", f.fact_id, f.doc_id, f.chunk_id, f.start, f.end)
@@ -321,12 +322,32 @@ def _pairs(facts: Sequence[Fact], settings: Any, corpus_text: str) -> list[Train
     pairs += [
         TrainPair(q, f.statement, "reverse", "train", f.fact_id, f.doc_id, f.chunk_id, f.start, f.end) for f in facts for q in f.reverse
     ]
-    candidates = [i for i, p in enumerate(pairs) if p.kind == "paraphrase"]
-    held_out = set(rng.sample(candidates, min(len(candidates), round(len(pairs) * settings.val_share))))
-    pairs = [_with_split(p, "val") if i in held_out else p for i, p in enumerate(pairs)]
+    held_out = _held_out(facts, round(len(pairs) * settings.val_share), rng)
+    pairs = [_with_split(p, "val") if (p.fact_id, p.question) in held_out else p for p in pairs]
     refusals = unanswerable_questions(corpus_text, max(1, round(len(pairs) * settings.refusal_share)), seed=settings.seed)
     pairs += [TrainPair(q, REFUSAL, "refusal", "val" if i == 0 and held_out else "train") for i, q in enumerate(refusals)]
     return pairs
+
+
+def _held_out(facts: Sequence[Fact], count: int, rng: random.Random) -> set[tuple[str, str]]:
+    """(fact id, question) of about `count` paraphrases to validate on, whole wordings at a time.
+
+    A wording is a question and its framed copies ("Regarding T: q"); the one of a fact's first
+    question is never held out. Holding out a copy while its source is trained would make early
+    stopping and the generalisation diagnostic measure memorisation.
+    """
+    wordings = []
+    for fact in facts:
+        groups = framed_copies(fact.questions)
+        for group in sorted(set(groups) - {groups[0]}) if groups else ():
+            wordings.append([(fact.fact_id, q) for q, g in zip(fact.questions, groups, strict=True) if g == group])
+    rng.shuffle(wordings)
+    held: set[tuple[str, str]] = set()
+    for wording in wordings:
+        if len(held) >= count:
+            break
+        held.update(wording)
+    return held
 
 
 def _with_split(pair: TrainPair, split: str) -> TrainPair:
