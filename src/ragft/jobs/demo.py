@@ -25,17 +25,32 @@ from ragft.workspace import Workspace
 # about first (with 10 chunks and three injection probes it took 615 s once the probes asked about
 # glossaries and directories, whose chunks are longer).
 DEMO_PROBES = "demo-probes.jsonl"  # in the state folder: the probes, also the training focus
-# Training: the budget plan covers as many of the probed chunks (focus first) as one minute of this
-# machine's training allows, at most 8; every fact of a chunk with its rewrites costs ~3x the tokens
-# of the old one-fact recipe, so fewer chunks fit in the same time.
+# Training: the demo stands in for a fine-tune on every chunk by training on the chunks its probes
+# ask about (focus first), as many as `budget_minutes` of this machine's measured training speed
+# covers, so a slow CPU covers fewer chunks instead of overrunning. The full recipe (every fact of
+# a chunk, 4 paraphrases, a rewrite and the raw text, 5 epochs) costs ~14k tokens per epoch on the
+# demo's 10 probed chunks: on 2 AVX2 cores in fp32 (~50-65 training tokens/s) one minute covered
+# one chunk, and that took 275 s, not 60 (benchmarks/results/demo.json, before). Here each chunk
+# gives its one probed fact (`focus` puts it first) asked 2 ways plus 1 reverse question, no raw
+# text: ~280 tokens per chunk per epoch, 3 epochs in steps of 4 examples, so 2 minutes covers the
+# probed chunks. The hybrid arm's RAFT examples (~500 tokens each) are capped at 4, in steps of 2.
+# The trained arms' diagnostics ask 4 questions per split (20 took 324 s of the demo's time).
 DEMO_SETTINGS = {
     "probes_per_kind": 2,
     "noise_ks": [1, 4],
     "noise_probes": 4,
     "injection_probes": 2,
-    "max_chunks": 8,
-    "budget_minutes": 1.0,
-    "raft_examples": 8,
+    "recall_questions": 4,
+    "budget_minutes": 2.0,
+    "max_chunks": 10,
+    "facts_per_chunk": 1,
+    "paraphrases": 2,
+    "rewrites": 0,
+    "raw_chunks": False,
+    "epochs": 3,
+    "batch_size": 4,
+    "raft_examples": 4,
+    "raft_batch_size": 2,
     "raft_epochs": 2,
 }
 
