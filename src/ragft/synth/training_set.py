@@ -103,7 +103,8 @@ def synthesize_training_set(
     corpus = corpus or corpus_chunks(ws, version, count_tokens=count_tokens)
     limits = [n for n in (chunk_limit, settings.max_chunks) if n > 0]
     chunks = corpus.ordered[: min(limits)] if limits else corpus.ordered
-    while sum(candidate_count(c) for c in chunks) < MIN_FACTS and len(chunks) < len(corpus.ordered):
+    cap = settings.facts_per_chunk or MIN_FACTS  # a chunk gives at most facts_per_chunk facts, however many it holds
+    while sum(min(candidate_count(c), cap) for c in chunks) < MIN_FACTS and len(chunks) < len(corpus.ordered):
         chunks = corpus.ordered[: len(chunks) + 1]  # a budget of one chunk still trains on a few facts
     cache = SynthesisCache(ws.state_dir / "synth-cache", f"{settings.synthesis}|{ws.config.models.generator}")
     data = build_training_set(
