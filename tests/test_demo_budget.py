@@ -105,3 +105,15 @@ def test_releasing_memory_after_a_stage_gives_freed_heap_pages_back(tmp_path: Pa
     del small
     release_memory()
     assert grown > 150 and rss_mb() - before < grown / 2 and len(survivor) == 2000
+
+
+def test_the_chunk_more_focus_questions_ask_about_is_trained_first(tmp_path: Path):
+    from ragft.synth.question_file import write_questions
+    from ragft.synth.training_set import corpus_chunks
+
+    ws = _workspace(tmp_path)
+    asks = [("handbook0.md", "2017")] + [("handbook3.md", "180 EUR")] * 3
+    items = [QAItem(f"q{i}", "What is it?", (answer,), True, (doc,), "fact", {}) for i, (doc, answer) in enumerate(asks)]
+    write_questions(items, ws.root / "focus.jsonl")
+    ordered = corpus_chunks(ws.with_settings({"focus_questions": "focus.jsonl"})).ordered
+    assert [c.doc_id for c in ordered[:2]] == ["handbook3.md", "handbook0.md"]
