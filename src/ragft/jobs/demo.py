@@ -32,7 +32,7 @@ DEMO_PROBES = "demo-probes.jsonl"  # in the state folder: the probes, also the t
 # covers, so a slow CPU covers fewer chunks instead of overrunning. The full recipe (every fact of
 # a chunk, 4 paraphrases, a rewrite and the raw text, 5 epochs) costs ~14k tokens per epoch on the
 # demo's 10 probed chunks: on 2 AVX2 cores in fp32 (~50-65 training tokens/s) one minute covered
-# one chunk, and that took 275 s, not 60 (benchmarks/results/demo.json, before). Here each chunk
+# one chunk, and that took 275 s, not 60 (the previous session's demo, 1,706 s in all). Here each chunk
 # gives its one probed fact (`focus` puts it first) asked 2 ways plus 1 reverse question, no raw
 # text: ~280 tokens per chunk per epoch, 3 epochs in steps of 4 examples, so 2 minutes covers the
 # probed chunks. The hybrid arm's RAFT examples (~500 tokens each) are capped at 4, in steps of 2.
