@@ -39,6 +39,7 @@ from bench_engines import (
     squad_prompts,
 )
 from ragft.config import DecodingConfig
+from ragft.evaluate.paired import mcnemar_exact_p
 from ragft.models.base import DecodingSettings
 from ragft.models.default_model import builtin_gguf_path
 from ragft.models.llama_cpp import LlamaCppGenerator
@@ -88,14 +89,24 @@ def measure_quality(gens: dict[str, LlamaCppGenerator], prompts: list[Any], gold
     def contains_gold(answer: str, gold: list[str]) -> bool:
         return any(normalize_answer(x) in normalize_answer(answer) for x in gold)
 
+    right = {n: [contains_gold(a, g) for a, g in zip(t, golds, strict=True)] for n, t in texts.items()}
+    reference = next(iter(right.values()))
     return {
         n: {
             "same_text_as_first": statistics.mean(a == b for a, b in zip(t, first, strict=True)),
-            "gold_contained": statistics.mean(contains_gold(a, g) for a, g in zip(t, golds, strict=True)),
+            "gold_contained": statistics.mean(right[n]),
+            "paired_vs_first": paired(right[n], reference),
             "examples": t[:2],
         }
         for n, t in texts.items()
     }
+
+
+def paired(right: list[bool], reference: list[bool]) -> dict[str, Any]:
+    """Paired against the first variant on the same prompts: prompts only this one got right, only the first did, McNemar p."""
+    only_this = sum(a and not b for a, b in zip(right, reference, strict=True))
+    only_first = sum(b and not a for a, b in zip(right, reference, strict=True))
+    return {"only_this_right": only_this, "only_first_right": only_first, "mcnemar_p": mcnemar_exact_p(only_this, only_first)}
 
 
 def main() -> None:
@@ -138,6 +149,8 @@ def main() -> None:
             out["variants"][n].update(q)
             print(
                 f"{n:22} same text as {next(iter(variants))}: {q['same_text_as_first']:.0%}  gold answer contained: {q['gold_contained']:.0%}"
+                f"  (paired: {q['paired_vs_first']['only_this_right']} right only here, {q['paired_vs_first']['only_first_right']} only in "
+                f"{next(iter(variants))}, McNemar p = {q['paired_vs_first']['mcnemar_p']:.2f})"
             )
     out.update(
         questions=args.questions,

@@ -98,6 +98,6 @@ def test_compare_refuses_unknown_arms(sample_ws: Path, tmp_path: Path) -> None:
 
 def test_the_demo_workspace_gets_demo_sized_settings(tmp_path: Path) -> None:
     ws = prepare_demo_workspace(tmp_path / "demo")
-    assert ws.config.evaluation.probes_per_kind == 2 and ws.config.training.max_chunks == 8
+    assert ws.config.evaluation.probes_per_kind == 2 and ws.config.training.max_chunks == 10
     again = prepare_demo_workspace(tmp_path / "demo")
     assert again.store.latest_version() is None, "a second demo starts from a clean workspace"

@@ -44,7 +44,7 @@ from ragft.evaluate.summary import ArmSummary, summarize_arm
 from ragft.evaluate.taught import TaughtPlan, taught_stage
 from ragft.models.base import Generator
 from ragft.models.runtime import describe_machine
-from ragft.types import QAItem, System
+from ragft.types import QAItem, System, retrieving
 
 T = TypeVar("T")
 
@@ -135,13 +135,21 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _timed(stages: dict[str, float], name: str, run: Callable[[], T]) -> T:
-    """Run one stage, recording its wall time under `name`."""
+def _timed(stages: dict[str, float], name: str, run: Callable[[], T], say: Callable[[str], None] | None = None, what: str = "") -> T:
+    """Run one stage, recording its wall time under `name`; `say` hears a line as it starts (what it does) and ends.
+
+    The stages after the main run can take minutes on a small CPU; a line each keeps the terminal
+    from looking stuck, as the answering stage's progress bars do.
+    """
+    if say is not None:
+        say(f"{name}: {what}" if what else f"{name}...")
     started = time.perf_counter()
     try:
         return run()
     finally:
         stages[name] = time.perf_counter() - started
+        if say is not None:
+            say(f"{name}: done in {stages[name]:.0f} s")
 
 
 def compare(
@@ -163,6 +171,7 @@ def compare(
     models: ModelsConfig | None = None,
     judge: Generator | None = None,
     taught: TaughtPlan | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> CompareResult:
     """Every arm answers every probe (resumable, into `out_dir/answers`), scored and summarised; then every stage.
 
@@ -173,7 +182,8 @@ def compare(
     also needs the plain-model arm, whose fact accuracy it reports beside the perplexity), and
     with a `taught` plan, the trained arms judged on what they were taught (`evaluate.taught`).
     `stages_s` holds the caller's own stage times (ingesting, training, indexing): they head the
-    result's `stages_s`, followed by each stage timed here.
+    result's `stages_s`, followed by each stage timed here. `say` (e.g. the console's print) hears a
+    line as each stage after the main run starts and ends.
     """
     evaluation = evaluation or EvaluationConfig()
     run_dir = out_dir / "answers"
@@ -192,6 +202,8 @@ def compare(
             warmup_questions=evaluation.warmup_questions,
             show_progress=show_progress,
         ),
+        say,
+        f"{len(probes)} probes asked of {len(systems)} arm(s)",
     )
     scores = {arm: score_all(recs, probes) for arm, recs in records.items()}
     summaries = {arm: summarize_arm(arm, s, samples=evaluation.bootstrap_samples, seed=evaluation.seed) for arm, s in scores.items()}
@@ -203,21 +215,39 @@ def compare(
             lambda: noise_stage(
                 systems, probes, run_dir, evaluation, knows_version=knows_version, answered=records, show_progress=show_progress
             ),
+            say,
+            f"up to {evaluation.noise_probes} probes per retrieving arm at k = {', '.join(map(str, evaluation.noise_ks))}",
         )
-    judged = _timed(stages, "LLM judge", lambda: judge_stage(judge, evaluation, records, scores, probes, run_dir)) if judge else None
+    judged = (
+        _timed(
+            stages, "LLM judge", lambda: judge_stage(judge, evaluation, records, scores, probes, run_dir), say, "a verdict on every answer"
+        )
+        if judge
+        else None
+    )
     fresh: dict[str, FreshnessResult] = {}
     if freshness is not None:
         fresh = _timed(
             stages,
             "freshness",
             lambda: freshness_stage(systems, probes, run_dir, evaluation, freshness, answered=records, show_progress=show_progress),
+            say,
+            f"the changed facts asked again after each arm's refresh to corpus v{freshness.new_version}",
         )
-    injected = _timed(stages, "prompt injection", lambda: injection_stage(systems, injection)) if injection and injection.probes else {}
+    injected = {}
+    if injection and injection.probes:
+        exposed = sum(retrieving(s) is not None for s in systems.values())
+        doing = f"{len(injection.probes)} questions over hostile documents, asked of {exposed} retrieving arm(s)"
+        injected = _timed(stages, "prompt injection", lambda: injection_stage(systems, injection), say, doing)
     floor = floor_arm(summaries)
-    distance = _timed(stages, "domain distance", lambda: domain_stage(domain, summaries, floor)) if domain and floor else None
-    learned = (
-        _timed(stages, "what trained arms were taught", lambda: taught_stage(systems, scores, probes, taught, floor)) if taught else {}
-    )
+    distance = None
+    if domain and floor:
+        doing = "the base model's perplexity on the corpus and on reference text"
+        distance = _timed(stages, "domain distance", lambda: domain_stage(domain, summaries, floor), say, doing)
+    learned = {}
+    if taught:
+        doing = f"each trained arm asked up to {taught.recall_questions} of its training and held-out questions"
+        learned = _timed(stages, "what trained arms were taught", lambda: taught_stage(systems, scores, probes, taught, floor), say, doing)
     info = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "probes": len(probes),

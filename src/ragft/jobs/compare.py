@@ -236,6 +236,7 @@ def run_comparison(
         domain=DomainPlan(documents, generator) if measure_domain else None,
         taught=taught_plan(ws, arms),
         stages_s=stages,
+        say=say,
         models=models,
         meta={"corpus_version": version, "workspace": str(ws.root), "arms": list(arms)},
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,19 +27,49 @@ from ragft.workspace import Workspace
 # about first (with 10 chunks and three injection probes it took 615 s once the probes asked about
 # glossaries and directories, whose chunks are longer).
 DEMO_PROBES = "demo-probes.jsonl"  # in the state folder: the probes, also the training focus
-# Training: the budget plan covers as many of the probed chunks (focus first) as one minute of this
-# machine's training allows, at most 8; every fact of a chunk with its rewrites costs ~3x the tokens
-# of the old one-fact recipe, so fewer chunks fit in the same time.
+# Training: the demo stands in for a fine-tune on every chunk by training on the chunks its probes
+# ask about (focus first), as many as `budget_minutes` of this machine's measured training speed
+# covers, so a slow CPU covers fewer chunks instead of overrunning. The full recipe (every fact of
+# a chunk, 4 paraphrases, a rewrite and the raw text, 5 epochs) costs ~14k tokens per epoch on the
+# demo's 10 probed chunks: on 2 AVX2 cores in fp32 (~50-65 training tokens/s) one minute covered
+# one chunk, and that took 275 s, not 60 (the previous session's demo, 1,706 s in all). Here each chunk
+# gives its one probed fact (`focus` puts it first) asked 2 ways plus 1 reverse question, no raw
+# text: ~280 tokens per chunk per epoch, 3 epochs in steps of 4 examples, so 2 minutes covers the
+# probed chunks. The hybrid arm's RAFT examples (~500 tokens each) are capped at 4, in steps of 2.
+# The trained arms' diagnostics ask 4 questions per split (20 took 324 s of the demo's time).
 DEMO_SETTINGS = {
     "probes_per_kind": 2,
     "noise_ks": [1, 4],
     "noise_probes": 4,
     "injection_probes": 2,
-    "max_chunks": 8,
-    "budget_minutes": 1.0,
-    "raft_examples": 8,
+    "recall_questions": 4,
+    "budget_minutes": 2.0,
+    "max_chunks": 10,
+    "facts_per_chunk": 1,
+    "paraphrases": 2,
+    "rewrites": 0,
+    "raw_chunks": False,
+    "epochs": 3,
+    "batch_size": 4,
+    "raft_examples": 4,
+    "raft_batch_size": 2,
     "raft_epochs": 2,
 }
+
+
+def release_memory() -> None:
+    """Collect garbage, then hand the C heap's free pages back to the OS (glibc's `malloc_trim`; elsewhere a no-op).
+
+    Training frees gigabytes of activations, but glibc keeps freed heap pages mapped for reuse,
+    so without this they stay in the process's resident memory through every later stage.
+    """
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(None)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+        return
+    trim(0)
 
 
 def prepare_demo_workspace(directory: Path) -> Workspace:
@@ -86,6 +118,7 @@ def run_demo(
         console.rule(f"training the {adapter} adapter on corpus v1")
         started = time.perf_counter()
         train(ws, adapter, 1)
+        release_memory()  # the training model and its activations are gone: give their pages back before the next stage
         stages[f"train {adapter}"] = time.perf_counter() - started
 
     console.rule("comparing " + ", ".join(arms))
@@ -94,4 +127,4 @@ def run_demo(
     return result, write_report(result, out_dir)
 
 
-__all__ = ["DEMO_PROBES", "DEMO_SETTINGS", "prepare_demo_workspace", "run_demo"]
+__all__ = ["DEMO_PROBES", "DEMO_SETTINGS", "prepare_demo_workspace", "release_memory", "run_demo"]

@@ -103,7 +103,8 @@ def synthesize_training_set(
     corpus = corpus or corpus_chunks(ws, version, count_tokens=count_tokens)
     limits = [n for n in (chunk_limit, settings.max_chunks) if n > 0]
     chunks = corpus.ordered[: min(limits)] if limits else corpus.ordered
-    while sum(candidate_count(c) for c in chunks) < MIN_FACTS and len(chunks) < len(corpus.ordered):
+    cap = settings.facts_per_chunk or MIN_FACTS  # a chunk gives at most facts_per_chunk facts, however many it holds
+    while sum(min(candidate_count(c), cap) for c in chunks) < MIN_FACTS and len(chunks) < len(corpus.ordered):
         chunks = corpus.ordered[: len(chunks) + 1]  # a budget of one chunk still trains on a few facts
     cache = SynthesisCache(ws.state_dir / "synth-cache", f"{settings.synthesis}|{ws.config.models.generator}")
     data = build_training_set(
@@ -159,16 +160,18 @@ def focus_answers(path: Path) -> dict[str, list[str]]:
     for item in load_questions(path):
         answers = list(item.meta.get("answer_parts") or item.answers) if item.answerable else []
         for doc_id in item.gold_doc_ids:
-            focus.setdefault(doc_id, []).extend(a for a in answers if a not in focus.get(doc_id, []))
+            focus.setdefault(doc_id, []).extend(answers)  # once per question asking: select_chunks ranks by it
     return focus
 
 
 def select_chunks(chunks: Sequence[Chunk], limit: int, *, focus: Mapping[str, Sequence[str]] | None = None, seed: int = 0) -> list[Chunk]:
     """The public ones of `chunks`, at most `limit` (0 = all): first those holding a `focus` answer
-    (doc id -> answers), then the rest in a random order seeded by `seed` (a sample of the corpus)."""
+    (doc id -> answers), those more questions ask about first, then the rest in a random order seeded
+    by `seed` (a sample of the corpus)."""
     focus = focus or {}
     public = [c for c in chunks if not c.acl]
-    chosen = [c for c in public if _holds(c, focus.get(c.doc_id, ()))]
+    asked = {c.chunk_id: _asked(c, focus.get(c.doc_id, ())) for c in public}
+    chosen = sorted((c for c in public if asked[c.chunk_id]), key=lambda c: -asked[c.chunk_id])  # most asked first
     focused = {c.chunk_id for c in chosen}
     rest = [c for c in public if c.chunk_id not in focused]
     random.Random(seed).shuffle(rest)
@@ -176,8 +179,9 @@ def select_chunks(chunks: Sequence[Chunk], limit: int, *, focus: Mapping[str, Se
     return chosen[:limit] if limit > 0 else chosen
 
 
-def _holds(chunk: Chunk, answers: Sequence[str]) -> bool:
-    return any(a and a.lower() in chunk.text.lower() for a in answers)
+def _asked(chunk: Chunk, answers: Sequence[str]) -> int:
+    """How many of the focus questions' `answers` (one per question asking) `chunk` holds."""
+    return sum(bool(a) and a.lower() in chunk.text.lower() for a in answers)
 
 
 def build_training_set(
@@ -204,7 +208,7 @@ def build_training_set(
     cached = 0
     task = progress.add_task("synthesizing questions", total=len(chunks), loss="-", tps="-") if progress is not None else None
     for chunk in chunks:
-        prefer = tuple(focus.get(chunk.doc_id, ()))
+        prefer = tuple(dict.fromkeys(focus.get(chunk.doc_id, ())))  # each answer once
         hit = cache.get(chunk, settings, repr(prefer)) if cache is not None else None
         if hit is None:
             found = _model_facts(generator, chunk, settings, decoding, rejected) if generator is not None else []

@@ -98,7 +98,7 @@ def arm_examples(ws: Workspace, arm: str, data: TrainingSet) -> tuple[list[ChatE
     raft = raft_examples(
         data.facts,
         data.chunks,
-        count=t.raft_examples,
+        count=min(t.raft_examples, int(data.plan.get("raft_examples") or t.raft_examples)),  # the budget may allow fewer
         distractors=t.raft_distractors,
         oracle_free_share=t.raft_oracle_free_share,
         seed=t.seed,
@@ -229,7 +229,8 @@ def _fit_to_budget(
     say: Callable[[str], None] | None,
 ) -> tuple[TrainingSet, TrainingPlan]:
     """The plan with the tokens the chosen chunks really yield (the sample only estimated them); if they overrun the
-    budget by more than a quarter, fewer chunks (synthesized again from the per-chunk cache, so cheaply)."""
+    budget by more than a quarter, fewer chunks (synthesized again from the per-chunk cache, so cheaply), or for the
+    hybrid arm, whose RAFT examples are capped in number rather than per chunk, fewer RAFT examples (at least 2)."""
 
     def tokens(candidate: TrainingSet) -> int:
         train, val = arm_examples(ws, arm, candidate)
@@ -237,11 +238,17 @@ def _fit_to_budget(
 
     actual = tokens(data)
     budget_s = plan.budget_minutes * 60
-    if budget_s and plan.tokens_per_s and actual * plan.epochs / plan.tokens_per_s > 1.25 * budget_s and len(data.chunks) > 1:
-        keep = max(1, int(len(data.chunks) * budget_s * plan.tokens_per_s / (actual * plan.epochs)))
-        data = synthesize(keep)
+    share = budget_s * plan.tokens_per_s / (actual * plan.epochs) if budget_s and plan.tokens_per_s and actual else 1.0
+    raft_cut = 0
+    if share < 0.8 and arm == "hybrid":
+        raft_cut = max(2, int(sum(map(len, arm_examples(ws, arm, data))) * share))
+        actual = tokens(replace(data, plan={"raft_examples": raft_cut}))
+    elif share < 0.8 and len(data.chunks) > 1:
+        data = synthesize(max(1, int(len(data.chunks) * share)))
         actual = tokens(data)
-    fitted = replace(plan, chunks_covered=len(data.chunks), tokens_per_chunk=round(actual / max(len(data.chunks), 1), 1))
+    fitted = replace(
+        plan, chunks_covered=len(data.chunks), tokens_per_chunk=round(actual / max(len(data.chunks), 1), 1), raft_examples=raft_cut
+    )
     if say is not None and abs(fitted.projected_s - plan.projected_s) > 0.25 * max(plan.projected_s, 1):
         say("Adjusted to the synthesized data: " + fitted.describe())
     return data, fitted

@@ -51,6 +51,7 @@ class TrainingPlan:
     tokens_per_chunk: float  # estimated on a seeded sample of chunks (all epochs: x epochs)
     epochs: int
     seed: int
+    raft_examples: int = 0  # hybrid: RAFT examples the budget allows, below [training] raft_examples (0 = not cut)
 
     @property
     def tokens_planned(self) -> int:
@@ -82,9 +83,10 @@ class TrainingPlan:
         """One paragraph: what is covered, what it costs, what covering everything would cost."""
         budget = f"{self.budget_minutes:g} min budget" if self.budget_minutes else "no time limit"
         which = "a seeded random sample of" if self.sampled else "all"
+        cut = f" ({self.raft_examples} RAFT examples)" if self.raft_examples else ""
         return (
             f"Training plan ({budget}, {self.tokens_per_s:.0f} training tokens/s measured here): {which} "
-            f"{self.chunks_covered}/{self.chunks_total} chunks, ~{self.tokens_planned:,} tokens over {self.epochs} epochs, "
+            f"{self.chunks_covered}/{self.chunks_total} chunks{cut}, ~{self.tokens_planned:,} tokens over {self.epochs} epochs, "
             f"~{_minutes(self.projected_s)}; covering every chunk would take ~{_minutes(self.projected_all_s)} on this machine."
         )
 
