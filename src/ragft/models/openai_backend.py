@@ -23,10 +23,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -43,6 +44,8 @@ from ragft.models.base import (
 )
 
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+_TOKENIZE_ROUTES = (("/tokenize", "prompt"), ("/extras/tokenize", "input"))  # vLLM; llama-cpp-python's server
+_TOKEN_COUNT_CACHE = 50_000  # texts whose count is kept (passages recur across questions)
 _CHARS_PER_TOKEN = 4  # rough English average, used only when the server reports no usage
 
 
@@ -90,7 +93,9 @@ class OpenAIGenerator:
         self.name = f"openai:{model}"
         self._client: httpx.Client | None = None
         self._optional = _optional_fields()  # dropped one by one as the server refuses them
-        self._lock = threading.Lock()  # guards the lazily created client and the optional fields
+        self._lock = threading.Lock()  # guards the lazily created client, the optional fields and the token counts
+        self._token_counts: dict[str, int] = {}
+        self._tokenize_route: tuple[str, str] | Literal[False] | None = None  # None: not yet known; False: the server has none
 
     def warm_up(self) -> None:
         """Open the connection pool and check the server answers (`GET /models`)."""
@@ -178,8 +183,47 @@ class OpenAIGenerator:
         return TokenScores(logprobs[: max(max_tokens - 1, 0)], model=self.name)
 
     def count_tokens(self, text: str) -> int:
-        """An estimate (about 4 characters a token): the server's tokenizer is not available here."""
-        return (len(text) + _CHARS_PER_TOKEN - 1) // _CHARS_PER_TOKEN
+        """Tokens of `text` under the served model's tokenizer, counted by the server and cached per text.
+
+        RAG fits passages into `context_budget_tokens` with this count, so it must be the model's own
+        for a served arm to see the passages the in-process engine would. Asked of vLLM's `/tokenize`
+        or llama-cpp-python's `/extras/tokenize` (whichever answers first, then that one); a server
+        with neither gets an estimate of about 4 characters a token, and a stderr note says so once.
+        """
+        with self._lock:
+            known = self._token_counts.get(text)
+        if known is not None:
+            return known
+        count = self._server_count(text)
+        if count is None:
+            return (len(text) + _CHARS_PER_TOKEN - 1) // _CHARS_PER_TOKEN
+        with self._lock:
+            if len(self._token_counts) >= _TOKEN_COUNT_CACHE:
+                self._token_counts.clear()
+            self._token_counts[text] = count
+        return count
+
+    def _server_count(self, text: str) -> int | None:
+        """The server's token count for `text`, or None when it offers no tokenizer route."""
+        routes = _TOKENIZE_ROUTES if self._tokenize_route is None else (self._tokenize_route,) if self._tokenize_route else ()
+        root = self.base_url.removesuffix("/v1")
+        for path, body in routes:
+            try:
+                response = self._ensure_client().post(
+                    root + path, json={"model": self.model, body: text, "add_special_tokens": False}, headers={"Accept": "application/json"}
+                )
+            except httpx.TransportError as exc:
+                raise self._unreachable(exc) from exc
+            if response.status_code in (401, 403):
+                raise self._auth_error(response)
+            count = _token_count(response) if response.status_code == 200 else None
+            if count is not None:
+                self._tokenize_route = (path, body)
+                return count
+        if self._tokenize_route is None:
+            print(f"ragft: {self.base_url} offers no tokenizer route; token counts are estimated (4 characters a token)", file=sys.stderr)
+            self._tokenize_route = False
+        return None
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -284,6 +328,18 @@ class OpenAIGenerator:
             f"{self.base_url} refused the request (HTTP {response.status_code}): set the API key in "
             f"the environment variable {self.api_key_env} (or change [models] openai_api_key_env in ragft.toml)"
         )
+
+
+def _token_count(response: httpx.Response) -> int | None:
+    """The count in a tokenizer route's answer (`count`, or the length of `tokens`), or None if it has neither."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict) and isinstance(body.get("count"), int):
+        return int(body["count"])
+    tokens = body.get("tokens") if isinstance(body, dict) else None
+    return len(tokens) if isinstance(tokens, list) else None
 
 
 def _first_token_top(choice: dict[str, Any]) -> tuple[tuple[str, float], ...]:
