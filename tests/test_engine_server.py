@@ -52,7 +52,7 @@ def _answers(out: Path) -> dict[str, list[tuple[str, str]]]:
 def test_compare_through_the_server_gives_the_in_process_engines_greedy_answers(
     trained: Workspace, served: tuple[Workspace, str], tmp_path: Path
 ) -> None:
-    ws, base_url = served
+    ws, _ = served
     local = ragft("compare", "--arms", ARMS, "--no-domain", "--out", str(tmp_path / "local"), "-w", str(trained.root))
     assert local.exit_code == 0, local.output
     remote = ragft("compare", "--arms", ARMS, "--no-domain", "--out", str(tmp_path / "remote"), "-w", str(ws.root))
@@ -92,3 +92,13 @@ def test_concurrent_requests_to_the_server_each_get_their_whole_answer(served: t
         together = list(pool.map(lambda _: generator.generate(messages, settings), range(4)))
     assert alone.extra["finish_reason"] == "length" and alone.text
     assert [g.text for g in together] == [alone.text] * 4
+
+
+def test_a_model_name_the_server_does_not_serve_is_refused_at_warm_up_naming_what_it_serves(served: tuple[Workspace, str]) -> None:
+    from ragft.models.base import ModelError
+    from ragft.models.openai_backend import OpenAIGenerator
+
+    _, base_url = served
+    OpenAIGenerator(base_url, "hybrid").warm_up()
+    with pytest.raises(ModelError, match=r"serves base, finetuned, hybrid, not 'finetuned-v2'.*ragft engine-command.*openai_adapter_model"):
+        OpenAIGenerator(base_url, "finetuned-v2").warm_up()

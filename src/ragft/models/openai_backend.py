@@ -106,6 +106,12 @@ class OpenAIGenerator:
             raise self._unreachable(exc) from exc
         if response.status_code in (401, 403):
             raise self._auth_error(response)
+        served = _served_models(response)
+        if served and self.model not in served and f"{self.model}:latest" not in served:
+            raise ModelError(
+                f"{self.base_url} serves {', '.join(sorted(served))}, not {self.model!r}: start the server with "
+                "`ragft engine-command vllm|llama-server`, or fix [models] generator / openai_adapter_model in ragft.toml"
+            )
 
     def generate(
         self,
@@ -328,6 +334,15 @@ class OpenAIGenerator:
             f"{self.base_url} refused the request (HTTP {response.status_code}): set the API key in "
             f"the environment variable {self.api_key_env} (or change [models] openai_api_key_env in ragft.toml)"
         )
+
+
+def _served_models(response: httpx.Response) -> set[str]:
+    """The model ids a `GET /models` answer lists (empty when it lists none or is not the OpenAI shape)."""
+    try:
+        data = response.json().get("data") if response.status_code == 200 else None
+    except (ValueError, AttributeError):
+        return set()
+    return {str(m["id"]) for m in data if isinstance(m, dict) and "id" in m} if isinstance(data, list) else set()
 
 
 def _token_count(response: httpx.Response) -> int | None:
