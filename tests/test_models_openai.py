@@ -33,6 +33,9 @@ class FakeServer(ThreadingHTTPServer):
     # POST /completions: "missing" answers 404 (a chat-only server, like ragft's own), "ignores" answers
     # without logprobs (echo and logprobs ignored), "echo" returns the prompt's log-probabilities.
     completions = "missing"
+    reject_repeat_penalty = False  # answer a request with repeat_penalty with HTTP 400 naming it, as OpenAI's API does
+    broken_stream = False  # send the 200 header, then close without any event (a server that failed mid-answer)
+    tokenize = False  # answer vLLM's POST /tokenize with the whitespace-word count
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -55,6 +58,15 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.endswith("/v1/completions"):
             self._completions(payload)
             return
+        if self.path == "/tokenize" and self.server.tokenize:
+            self._json(200, {"count": len(payload["prompt"].split()), "max_model_len": 512})
+            return
+        if not self.path.endswith("/chat/completions"):
+            self._json(404, {"detail": "Not Found"})
+            return
+        if self.server.reject_repeat_penalty and "repeat_penalty" in payload:
+            self._json(400, {"error": {"message": "Unrecognized request argument supplied: repeat_penalty"}})
+            return
         if self.server.reject_logprobs and "logprobs" in payload:
             body = b'{"error": "unknown field: logprobs"}'
             self.send_response(400)
@@ -72,6 +84,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
+        if self.server.broken_stream:
+            return
         events = [{"choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}]
         events += [
             {"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None, **_logprobs(p, payload)}]} for p in REPLY_PIECES
@@ -95,6 +109,14 @@ class Handler(BaseHTTPRequestHandler):
             if self.server.completions == "missing"
             else (200, {"choices": [choice], "usage": {"prompt_tokens": len(words), "completion_tokens": 0}})
         )
+        body = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, answer: dict) -> None:
         body = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -217,3 +239,39 @@ def test_a_server_that_ignores_echo_and_logprobs_cannot_score_and_says_why(serve
     server.completions = "ignores"
     with pytest.raises(ScoringUnavailable, match="answered without prompt log-probabilities"):
         _client(server).score("Refunds are processed within 14 days.")
+
+
+def test_repeat_penalty_one_is_sent_and_dropped_for_good_when_the_server_rejects_it(server: FakeServer) -> None:
+    client = _client(server)
+    client.generate(MESSAGES, DecodingSettings(max_new_tokens=16))
+    assert server.requests[-1]["repeat_penalty"] == 1.0, "llama.cpp servers default to 1.1; the local engines use none"
+    server.reject_repeat_penalty = True
+    for _ in range(2):
+        assert client.generate(MESSAGES, DecodingSettings(max_new_tokens=16)).text == "".join(REPLY_PIECES)
+    assert ["repeat_penalty" in r for r in server.requests[1:]] == [True, False, False]
+    assert all(r["logprobs"] is True for r in server.requests), "only the refused field is dropped"
+
+
+def test_a_stream_that_ends_without_a_finish_reason_is_an_error_not_an_empty_answer(server: FakeServer) -> None:
+    server.broken_stream = True
+    with pytest.raises(ModelError, match=r"ended with no finish reason and no \[DONE\].*its log says why"):
+        _client(server, max_retries=0).generate(MESSAGES, DecodingSettings(max_new_tokens=16))
+
+
+def test_tokens_are_counted_by_the_servers_tokenizer_once_per_text(server: FakeServer) -> None:
+    server.tokenize = True
+    client = _client(server)
+    assert client.count_tokens("one two three four five six") == 6
+    assert client.count_tokens("one two three four five six") == 6
+    assert [r["path"] for r in server.requests] == ["/tokenize"], "asked once, then cached"
+    assert server.requests[0]["model"] == "tiny"
+
+
+def test_a_server_without_a_tokenizer_route_gets_an_estimate_and_is_not_asked_again(
+    server: FakeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = _client(server)
+    assert client.count_tokens("x" * 40) == 10
+    assert client.count_tokens("y" * 8) == 2
+    assert [r["path"] for r in server.requests] == ["/tokenize", "/extras/tokenize"]
+    assert "no tokenizer route" in capsys.readouterr().err

@@ -6,6 +6,6 @@
 
 # ruff: noqa: I001  (the import order below is the order of `ragft --help`)
 from ragft.cli.common import app
-from ragft.cli import corpus, answer, compare, serve  # noqa: F401  (importing registers the commands)
+from ragft.cli import corpus, answer, compare, serve, engine  # noqa: F401  (importing registers the commands)
 
 __all__ = ["app"]

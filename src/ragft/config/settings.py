@@ -94,6 +94,18 @@ class ModelsConfig(Section):
     openai_api_key_env: str = setting("OPENAI_API_KEY", doc='For generator_backend = "openai": the environment variable holding the key.')
     request_timeout_s: float = setting(120.0, range=above(0), doc='For generator_backend = "openai": seconds before a request is given up.')
     max_retries: int = setting(2, range=at_least(0), doc='For generator_backend = "openai": extra tries after a failed request.')
+    openai_adapter_model: str = setting(
+        "{adapter}",
+        doc="""
+        For generator_backend = "openai": the served model name of a trained adapter, "{adapter}" standing
+        for its name (finetuned, hybrid), as `ragft engine-command` registers them (vLLM --lora-modules,
+        llama.cpp server model aliases). [models] generator is then the plain model's served name.""",
+    )
+
+    def problem(self) -> str | None:
+        if "{adapter}" not in self.openai_adapter_model:
+            return f'openai_adapter_model = {self.openai_adapter_model!r} must contain "{{adapter}}" (each adapter is served under its own name)'
+        return None
 
     def problem(self) -> str | None:
         if not DEVICE_PATTERN.fullmatch(self.device):
@@ -226,6 +238,14 @@ class EvaluationConfig(Section):
     )
     timeout_s: float = setting(120.0, range=above(0), doc="An answer slower than this (seconds) counts as failed, never dropped.")
     warmup_questions: int = setting(1, range=at_least(0), doc="Untimed questions per arm before latency is measured.")
+    concurrency: int = setting(
+        1,
+        range=at_least(1),
+        doc="""
+        Probes in flight at once per arm, for a server that batches them (vLLM, a llama.cpp server with
+        parallel slots; generator_backend = "openai"). Each answer's latency is still its own request's.
+        In-process engines answer one at a time whatever this says (the report records what was used).""",
+    )
     injection_probes: int = setting(
         10,
         range=at_least(0),

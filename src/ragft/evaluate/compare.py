@@ -28,7 +28,7 @@ from ragft.evaluate.judge import JudgeReport, build_judge_generator
 from ragft.evaluate.noise import NoiseSweep
 from ragft.evaluate.paired import correct_by_qid, paired_summary
 from ragft.evaluate.requirements import ArmEvidence, Requirements
-from ragft.evaluate.runner import AnswerRecord, answers_path, run_arms
+from ragft.evaluate.runner import AnswerRecord, answers_path, concurrency_for, run_arms
 from ragft.evaluate.scoring import Score, score_all
 from ragft.evaluate.stages import (
     DomainPlan,
@@ -201,6 +201,7 @@ def compare(
             timeout_s=evaluation.timeout_s,
             warmup_questions=evaluation.warmup_questions,
             show_progress=show_progress,
+            concurrency=evaluation.concurrency,
         ),
         say,
         f"{len(probes)} probes asked of {len(systems)} arm(s)",
@@ -253,6 +254,7 @@ def compare(
         "probes": len(probes),
         "machine": describe_machine(),
         "peak_memory_mb": round(peak_memory_mb(), 1),
+        "concurrency": {arm: concurrency_for(system, evaluation.concurrency) for arm, system in systems.items()},
         **dict(meta or {}),
     }
     decodings = {arm: repr(getattr(s, "decoding", None)) for arm, s in systems.items()}

@@ -8,6 +8,12 @@ is recorded with its `error` and scored as wrong: failures are never dropped.
 
 The timeout is checked after the answer returns (a generator call cannot be interrupted safely
 mid-token on every backend), so a slow item still costs its time but can never count as right.
+
+With `[evaluation] concurrency` above 1, an arm whose generator takes concurrent requests (a
+batching server behind generator_backend = "openai") answers that many probes at once from a
+thread pool. Each record's latency is still measured around its own request, and records are
+written in probe order as soon as every earlier probe's is in (a kill loses only those waiting).
+In-process engines answer one at a time: `concurrency_for` says so, and the run records it.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -120,6 +127,28 @@ def _replace(record: AnswerRecord, **changes: Any) -> AnswerRecord:
     return AnswerRecord(**{**asdict(record), **changes})
 
 
+def concurrency_for(system: System, requested: int) -> int:
+    """How many probes `system` answers at once: `requested` if its generator takes concurrent requests, else 1.
+
+    Only a generator that says so (`concurrent_requests = True`: the OpenAI-compatible backend,
+    one HTTP request per call) gets more than one. The in-process engines hold one model and answer
+    under a lock: parallel calls would only queue, and each answer's latency would include the wait.
+    """
+    generator = getattr(system, "generator", None)
+    return max(1, requested) if getattr(generator, "concurrent_requests", False) else 1
+
+
+def _answers(system: System, todo: Sequence[QAItem], concurrency: int, **options: Any) -> Iterator[AnswerRecord]:
+    """Records for `todo`, in its order; with `concurrency` > 1 up to that many requests are in flight at once."""
+    if concurrency <= 1:
+        for item in todo:
+            yield answer_one(system, item, **options)
+        return
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"ragft-{system.name}") as pool:
+        # map() submits every item at once and yields results in order: each is written once its predecessors are.
+        yield from pool.map(lambda item: answer_one(system, item, **options), todo)
+
+
 def run_arm(
     system: System,
     probes: Sequence[QAItem],
@@ -129,8 +158,12 @@ def run_arm(
     timeout_s: float | None = None,
     warmup_questions: int = 1,
     progress: Progress | None = None,
+    concurrency: int = 1,
 ) -> list[AnswerRecord]:
-    """Answer every probe not yet in `path`, appending each record; returns all records in probe order."""
+    """Answer every probe not yet in `path`, appending each record; returns all records in probe order.
+
+    `concurrency` is the most requests in flight at once (see `concurrency_for`; the caller decides).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     _cut_torn_tail(path)
     done = {r.qid: r for r in read_records(path)}
@@ -140,8 +173,7 @@ def run_arm(
         for item in todo[:warmup_questions]:  # load weights and caches before anything is timed
             answer_one(system, item)
     with path.open("a", encoding="utf-8") as out:
-        for item in todo:
-            record = answer_one(system, item, knows_version=knows_version, timeout_s=timeout_s)
+        for item, record in zip(todo, _answers(system, todo, concurrency, knows_version=knows_version, timeout_s=timeout_s), strict=True):
             out.write(record.to_json() + "\n")
             out.flush()
             os.fsync(out.fileno())
@@ -193,8 +225,12 @@ def run_arms(
     timeout_s: float | None = None,
     warmup_questions: int = 1,
     show_progress: bool = True,
+    concurrency: int = 1,
 ) -> dict[str, list[AnswerRecord]]:
-    """Every arm answers every probe (one after another, same machine), resumably, into `run_dir`."""
+    """Every arm answers every probe (one arm after another, same machine), resumably, into `run_dir`.
+
+    Each arm sends up to `concurrency_for(system, concurrency)` probes at once.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_probes(run_dir / "probes.jsonl", probes)
     results: dict[str, list[AnswerRecord]] = {}
@@ -209,6 +245,7 @@ def run_arms(
                 timeout_s=timeout_s,
                 warmup_questions=warmup_questions,
                 progress=progress,
+                concurrency=concurrency_for(system, concurrency),
             )
     return results
 

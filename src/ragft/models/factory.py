@@ -83,14 +83,24 @@ def build_generator(models: ModelsConfig) -> Generator:
             resolve_device(models.device)  # an explicit GPU that is not there fails now, not at the first question
         return TransformersGenerator(models.generator, threads=threads, precision=models.precision, device=models.device)
     if backend == "openai":
-        return OpenAIGenerator(
-            models.openai_base_url,
-            models.generator,
-            api_key_env=models.openai_api_key_env,
-            timeout_s=models.request_timeout_s,
-            max_retries=models.max_retries,
-        )
+        return openai_generator(models, models.generator)
     raise ConfigError(f"[models] generator_backend = {backend!r} is not known; choose one of: {', '.join(GENERATOR_BACKENDS)}")
+
+
+def openai_generator(models: ModelsConfig, served_model: str) -> OpenAIGenerator:
+    """A generator for `served_model` on the server `[models] openai_base_url` names."""
+    return OpenAIGenerator(
+        models.openai_base_url,
+        served_model,
+        api_key_env=models.openai_api_key_env,
+        timeout_s=models.request_timeout_s,
+        max_retries=models.max_retries,
+    )
+
+
+def served_adapter_model(models: ModelsConfig, adapter: str) -> str:
+    """The name an OpenAI-compatible server serves `adapter` under (`[models] openai_adapter_model`)."""
+    return models.openai_adapter_model.replace("{adapter}", adapter)
 
 
 def build_embedder(models: ModelsConfig) -> Embedder:

@@ -5,7 +5,13 @@ same as for the local engines; TTFT is measured on the client, so it includes th
 Connection failures and 5xx/429 answers are retried with exponential backoff, but only before
 the first token arrives: text already handed to `on_token` cannot be taken back. The first
 token's candidates (`logprobs`) are asked for, which vLLM, llama.cpp's server and recent Ollama
-return; a server that rejects the fields is asked again without them, once and for all.
+return, and `repeat_penalty = 1` is sent so llama.cpp's servers (whose default is 1.1) decode as the
+in-process engines do; a server that rejects such an optional field by name is asked again without
+it, once and for all. A stream that ends with neither a finish reason nor `[DONE]` (a server that
+failed after its 200 header) is an error, never an empty answer.
+
+One generator may be called from several threads at once (`concurrent_requests`): the evaluator
+then has a batching server (vLLM, a llama.cpp server with parallel slots) answer probes side by side.
 
 `score(text)` asks the legacy `/completions` endpoint to echo the prompt with its log-probabilities
 (`echo=true, logprobs=1, max_tokens=0`), which vLLM supports; a server that refuses or ignores
@@ -17,9 +23,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -36,6 +44,8 @@ from ragft.models.base import (
 )
 
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+_TOKENIZE_ROUTES = (("/tokenize", "prompt"), ("/extras/tokenize", "input"))  # vLLM; llama-cpp-python's server
+_TOKEN_COUNT_CACHE = 50_000  # texts whose count is kept (passages recur across questions)
 _CHARS_PER_TOKEN = 4  # rough English average, used only when the server reports no usage
 
 
@@ -43,12 +53,26 @@ class _Retryable(Exception):
     """A failure worth another try (connection refused, 5xx, 429)."""
 
 
-class _LogprobsRefused(Exception):
-    """The server rejected the `logprobs` request fields; the request is sent again without them."""
+class _FieldRefused(Exception):
+    """The server rejected an optional request field by name; the request is sent again without it."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+def _optional_fields() -> dict[str, dict[str, Any]]:
+    """Fields sent while the server accepts them, keyed by the name its error message would quote."""
+    return {
+        "logprobs": {"logprobs": True, "top_logprobs": FIRST_TOKEN_TOP_N},  # the first token's candidates
+        "repeat_penalty": {"repeat_penalty": 1.0},  # llama.cpp servers default to 1.1; the local engines use none
+    }
 
 
 class OpenAIGenerator:
     """Chat completions from an OpenAI-compatible HTTP server."""
+
+    concurrent_requests = True  # thread-safe: each call is its own HTTP request on a shared pool
 
     def __init__(
         self,
@@ -68,7 +92,10 @@ class OpenAIGenerator:
         self.backoff_s = backoff_s
         self.name = f"openai:{model}"
         self._client: httpx.Client | None = None
-        self._logprobs = True  # ask for first-token probabilities until the server refuses the field
+        self._optional = _optional_fields()  # dropped one by one as the server refuses them
+        self._lock = threading.Lock()  # guards the lazily created client, the optional fields and the token counts
+        self._token_counts: dict[str, int] = {}
+        self._tokenize_route: tuple[str, str] | Literal[False] | None = None  # None: not yet known; False: the server has none
 
     def warm_up(self) -> None:
         """Open the connection pool and check the server answers (`GET /models`)."""
@@ -79,6 +106,12 @@ class OpenAIGenerator:
             raise self._unreachable(exc) from exc
         if response.status_code in (401, 403):
             raise self._auth_error(response)
+        served = _served_models(response)
+        if served and self.model not in served and f"{self.model}:latest" not in served:
+            raise ModelError(
+                f"{self.base_url} serves {', '.join(sorted(served))}, not {self.model!r}: start the server with "
+                "`ragft engine-command vllm|llama-server`, or fix [models] generator / openai_adapter_model in ragft.toml"
+            )
 
     def generate(
         self,
@@ -104,10 +137,7 @@ class OpenAIGenerator:
             if attempt:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
             try:
-                return self._stream_once(self._with_logprobs(payload), messages, on_token, attempts=attempt + 1)
-            except _LogprobsRefused:
-                self._logprobs = False  # e.g. an older Ollama: answer without them from now on
-                return self._stream_once(payload, messages, on_token, attempts=attempt + 1)
+                return self._stream_accepted(payload, messages, on_token, attempts=attempt + 1)
             except _Retryable as exc:
                 last_error = exc.__cause__ or exc
         if isinstance(last_error, httpx.TransportError):
@@ -117,9 +147,19 @@ class OpenAIGenerator:
             f"({last_error}); check the server's log, or raise [models] max_retries in ragft.toml"
         ) from last_error
 
-    def _with_logprobs(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """The request asking also for the first token's candidates, unless the server refused that once."""
-        return {**payload, "logprobs": True, "top_logprobs": FIRST_TOKEN_TOP_N} if self._logprobs else payload
+    def _stream_accepted(
+        self, payload: dict[str, Any], messages: Sequence[ChatMessage], on_token: TokenCallback | None, *, attempts: int
+    ) -> Generation:
+        """Stream with the optional fields the server has not refused; drop each one it refuses, for good."""
+        while True:
+            with self._lock:
+                optional = dict(self._optional)
+            full = {**payload, **{k: v for fields in optional.values() for k, v in fields.items()}}
+            try:
+                return self._stream_once(full, messages, on_token, attempts=attempts, optional=tuple(optional))
+            except _FieldRefused as refused:  # e.g. an older Ollama without logprobs: answer without it from now on
+                with self._lock:
+                    self._optional.pop(refused.field, None)
 
     def score(self, text: str, *, max_tokens: int = SCORE_MAX_TOKENS) -> TokenScores:
         """The server's log-probabilities of the prompt's tokens (the first `max_tokens`), from `/completions`.
@@ -149,8 +189,47 @@ class OpenAIGenerator:
         return TokenScores(logprobs[: max(max_tokens - 1, 0)], model=self.name)
 
     def count_tokens(self, text: str) -> int:
-        """An estimate (about 4 characters a token): the server's tokenizer is not available here."""
-        return (len(text) + _CHARS_PER_TOKEN - 1) // _CHARS_PER_TOKEN
+        """Tokens of `text` under the served model's tokenizer, counted by the server and cached per text.
+
+        RAG fits passages into `context_budget_tokens` with this count, so it must be the model's own
+        for a served arm to see the passages the in-process engine would. Asked of vLLM's `/tokenize`
+        or llama-cpp-python's `/extras/tokenize` (whichever answers first, then that one); a server
+        with neither gets an estimate of about 4 characters a token, and a stderr note says so once.
+        """
+        with self._lock:
+            known = self._token_counts.get(text)
+        if known is not None:
+            return known
+        count = self._server_count(text)
+        if count is None:
+            return (len(text) + _CHARS_PER_TOKEN - 1) // _CHARS_PER_TOKEN
+        with self._lock:
+            if len(self._token_counts) >= _TOKEN_COUNT_CACHE:
+                self._token_counts.clear()
+            self._token_counts[text] = count
+        return count
+
+    def _server_count(self, text: str) -> int | None:
+        """The server's token count for `text`, or None when it offers no tokenizer route."""
+        routes = _TOKENIZE_ROUTES if self._tokenize_route is None else (self._tokenize_route,) if self._tokenize_route else ()
+        root = self.base_url.removesuffix("/v1")
+        for path, body in routes:
+            try:
+                response = self._ensure_client().post(
+                    root + path, json={"model": self.model, body: text, "add_special_tokens": False}, headers={"Accept": "application/json"}
+                )
+            except httpx.TransportError as exc:
+                raise self._unreachable(exc) from exc
+            if response.status_code in (401, 403):
+                raise self._auth_error(response)
+            count = _token_count(response) if response.status_code == 200 else None
+            if count is not None:
+                self._tokenize_route = (path, body)
+                return count
+        if self._tokenize_route is None:
+            print(f"ragft: {self.base_url} offers no tokenizer route; token counts are estimated (4 characters a token)", file=sys.stderr)
+            self._tokenize_route = False
+        return None
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -165,6 +244,7 @@ class OpenAIGenerator:
         on_token: TokenCallback | None,
         *,
         attempts: int,
+        optional: tuple[str, ...] = (),
     ) -> Generation:
         client = self._ensure_client()
         pieces: list[str] = []
@@ -183,12 +263,14 @@ class OpenAIGenerator:
                     raise self._auth_error(response)
                 if response.status_code >= 400:
                     response.read()
-                    if response.status_code in (400, 422) and "logprob" in response.text.lower() and "logprobs" in payload:
-                        raise _LogprobsRefused(response.text[:200])
+                    refused = _refused_field(response, optional)
+                    if refused is not None:
+                        raise _FieldRefused(refused)
                     raise ModelError(
                         f"{self.base_url}/chat/completions answered HTTP {response.status_code}: "
                         f"{response.text[:300]}; check [models] generator (the served model name) in ragft.toml"
                     )
+                finished = False
                 for event in _sse_events(response.iter_lines()):
                     if event.get("usage"):
                         usage = event["usage"]
@@ -202,6 +284,12 @@ class OpenAIGenerator:
                             if on_token is not None:
                                 on_token(piece)
                         finish_reason = choice.get("finish_reason") or finish_reason
+                    finished = finished or event is _DONE
+                if not (finished or finish_reason):
+                    raise ModelError(
+                        f"{self.base_url}/chat/completions: the stream ended with no finish reason and no [DONE] "
+                        f"after {len(pieces)} pieces: the server failed mid-answer; its log says why"
+                    )
         except httpx.TransportError as exc:
             if pieces:  # the stream broke mid-answer; retrying would repeat text already emitted
                 raise ModelError(f"{self.base_url}: the connection broke during the answer ({exc})") from exc
@@ -223,6 +311,10 @@ class OpenAIGenerator:
         )
 
     def _ensure_client(self) -> httpx.Client:
+        with self._lock:
+            return self._client or self._new_client()
+
+    def _new_client(self) -> httpx.Client:
         if self._client is None:
             headers = {"Accept": "text/event-stream"}
             api_key = os.environ.get(self.api_key_env, "")
@@ -242,6 +334,27 @@ class OpenAIGenerator:
             f"{self.base_url} refused the request (HTTP {response.status_code}): set the API key in "
             f"the environment variable {self.api_key_env} (or change [models] openai_api_key_env in ragft.toml)"
         )
+
+
+def _served_models(response: httpx.Response) -> set[str]:
+    """The model ids a `GET /models` answer lists (empty when it lists none or is not the OpenAI shape)."""
+    try:
+        data = response.json().get("data") if response.status_code == 200 else None
+    except (ValueError, AttributeError):
+        return set()
+    return {str(m["id"]) for m in data if isinstance(m, dict) and "id" in m} if isinstance(data, list) else set()
+
+
+def _token_count(response: httpx.Response) -> int | None:
+    """The count in a tokenizer route's answer (`count`, or the length of `tokens`), or None if it has neither."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict) and isinstance(body.get("count"), int):
+        return int(body["count"])
+    tokens = body.get("tokens") if isinstance(body, dict) else None
+    return len(tokens) if isinstance(tokens, list) else None
 
 
 def _first_token_top(choice: dict[str, Any]) -> tuple[tuple[str, float], ...]:
@@ -269,8 +382,19 @@ def _prompt_logprobs(body: Any) -> tuple[float, ...]:
     return tuple(float(v) for v in values if v is not None)
 
 
+_DONE: dict[str, Any] = {}  # the event `_sse_events` yields last for `data: [DONE]`
+
+
+def _refused_field(response: httpx.Response, optional: Sequence[str]) -> str | None:
+    """The optional field a 400/422 answer names (the one to send no more), or None."""
+    if response.status_code not in (400, 422):
+        return None
+    text = response.text.lower()
+    return next((name for name in optional if name.rstrip("s") in text), None)
+
+
 def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
-    """Decode server-sent events: JSON `data:` payloads until `data: [DONE]`."""
+    """Decode server-sent events: JSON `data:` payloads until `data: [DONE]`, yielded last as `_DONE`."""
     data: list[str] = []
     for line in lines:
         if line.startswith("data:"):
@@ -281,6 +405,7 @@ def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
         payload = "\n".join(data)
         data = []
         if payload == "[DONE]":
+            yield _DONE
             return
         yield _parse_event(payload)
     if data and "\n".join(data) != "[DONE]":

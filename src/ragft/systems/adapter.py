@@ -3,7 +3,8 @@
 Adapted models are served by the same engine as the plain model (llama.cpp with the GGUF LoRA
 applied, or transformers with the PEFT adapter merged), so latency comparisons between arms are
 fair. On llama.cpp every arm shares one loaded base model, each call switching to its own LoRA
-(`ragft.models.llama_shared`), so a four-arm comparison holds the base weights once. Which arm uses which adapter, and how it answers with it, is the arm registry's business
+(`ragft.models.llama_shared`), so a four-arm comparison holds the base weights once. With
+generator_backend = "openai" an adapter is a served model name, and the server applies it. Which arm uses which adapter, and how it answers with it, is the arm registry's business
 (`ragft.arms`); this module only turns an adapter folder into a ready generator.
 """
 
@@ -12,15 +13,17 @@ from __future__ import annotations
 from typing import Any
 
 from ragft.models.base import Generator
-from ragft.models.factory import resolve_backend, resolve_threads
+from ragft.models.factory import openai_generator, resolve_backend, resolve_threads, served_adapter_model
 from ragft.models.llama_cpp import LlamaCppGenerator
 from ragft.models.transformers_backend import TransformersGenerator
 from ragft.synth.types import TrainingSet
 from ragft.systems.finetuned import TrainingPairIndex
 from ragft.train.arms import GGUF_FILE, PEFT_DIR, TRAINING_SET_FILE
 from ragft.train.manifest import (
+    MANIFEST,
     AdapterError,
     AdapterManifest,
+    BaseModel,
     adapter_dir,
     adapter_status,
     resolve_base_model,
@@ -37,16 +40,19 @@ def adapter_generator(ws: Workspace, adapter: str) -> tuple[Generator, AdapterMa
 
     Raises AdapterError when the adapter is not trained or was trained for another base model.
     """
-    base = resolve_base_model(ws)
+    models = ws.config.models
+    served = resolve_backend(models) == "openai"
+    base = _served_base(ws, adapter) if served else resolve_base_model(ws)
     status = adapter_status(ws, adapter, base)
     if not status.trained or not status.base_matches:
         raise AdapterError(status.message)
     directory = adapter_dir(ws, adapter)
     manifest = AdapterManifest.load(directory)
-    models = ws.config.models
     threads = resolve_threads(models.threads)
-    if base.gguf is not None and resolve_backend(models) == "llama_cpp":
-        generator: Generator = LlamaCppGenerator(
+    if served:  # the server applies the adapter it registered under this name (`ragft engine-command`)
+        generator: Generator = openai_generator(models, served_adapter_model(models, adapter))
+    elif base.gguf is not None and resolve_backend(models) == "llama_cpp":
+        generator = LlamaCppGenerator(
             base.gguf,
             threads=threads,
             context_window_tokens=models.context_window_tokens,
@@ -64,6 +70,17 @@ def adapter_generator(ws: Workspace, adapter: str) -> tuple[Generator, AdapterMa
             device=models.device,
         )
     return generator, manifest, status.message if status.stale else ""
+
+
+def _served_base(ws: Workspace, adapter: str) -> BaseModel:
+    """The base model behind a served adapter: the one it was trained for.
+
+    A server's weights cannot be fingerprinted over HTTP; `ragft engine-command` starts the server on
+    the base model the adapters were trained for, which is what is assumed here.
+    """
+    directory = adapter_dir(ws, adapter)
+    model_id = AdapterManifest.load(directory).base_model if (directory / MANIFEST).is_file() else "(served)"
+    return BaseModel(model_id, None, lambda: directory)
 
 
 def adapter_info(manifest: AdapterManifest, adapter: str, stale: str) -> dict[str, Any]:

@@ -1,0 +1,104 @@
+"""Every arm through a real OpenAI-compatible engine: llama-cpp-python's server, started by the test.
+
+The server serves the tiny model as "base" and its trained adapters as "finetuned" and "hybrid",
+from the config `ragft engine-command llama-server` writes; `ragft compare` with
+generator_backend = "openai" must give exactly the in-process llama.cpp engine's greedy answers.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("peft")
+pytest.importorskip("llama_cpp.server.app", reason='needs llama-cpp-python[server] (pip install -e ".[dev]")')
+
+from ragft.workspace import Workspace
+from tests.conftest import ragft
+from tests.engine_fixtures import llama_server, start_plan, trained_workspace
+
+ARMS = "base,rag,finetuned,hybrid,finetuned+rag"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    return trained_workspace(tmp_path_factory.mktemp("engine"))
+
+
+@pytest.fixture(scope="module")
+def served(trained: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, str]]:
+    """A copy of the trained workspace pointed at a running llama.cpp server that serves its arms."""
+    plan = start_plan(trained)
+    root = tmp_path_factory.mktemp("served") / "ws"
+    shutil.copytree(trained.root, root)
+    with llama_server(plan, root.parent / "server.log") as base_url:
+        yield Workspace.open(root).with_settings(plan.settings), base_url
+
+
+def _answers(out: Path) -> dict[str, list[tuple[str, str]]]:
+    """arm -> [(qid, text)] from a comparison's main answer files."""
+    summary = json.loads((out / "summary.json").read_text())
+    answers = {}
+    for arm, path in summary["answers"].items():
+        lines = [json.loads(line) for line in Path(path).read_text().splitlines()]
+        answers[arm] = [(r["qid"], r["text"]) for r in lines]
+    return answers
+
+
+def test_compare_through_the_server_gives_the_in_process_engines_greedy_answers(
+    trained: Workspace, served: tuple[Workspace, str], tmp_path: Path
+) -> None:
+    ws, _ = served
+    local = ragft("compare", "--arms", ARMS, "--no-domain", "--out", str(tmp_path / "local"), "-w", str(trained.root))
+    assert local.exit_code == 0, local.output
+    remote = ragft("compare", "--arms", ARMS, "--no-domain", "--out", str(tmp_path / "remote"), "-w", str(ws.root))
+    assert remote.exit_code == 0, remote.output
+    local_answers, remote_answers = _answers(tmp_path / "local"), _answers(tmp_path / "remote")
+    assert set(remote_answers) == set(ARMS.split(","))
+    assert remote_answers == local_answers
+    assert sum(1 for texts in remote_answers.values() for _, text in texts if text.strip()) > 10, "real text came back"
+    assert len({tuple(t for _, t in texts) for texts in remote_answers.values()}) >= 3, "the adapters change the answers"
+    summary = json.loads((tmp_path / "remote" / "summary.json").read_text())
+    models = {
+        arm: {json.loads(line)["trace"]["model"] for line in Path(p).read_text().splitlines()} for arm, p in summary["answers"].items()
+    }
+    assert models == {
+        "base": {"openai:base"},
+        "rag": {"openai:base"},
+        "finetuned": {"openai:finetuned"},
+        "hybrid": {"openai:hybrid"},
+        "finetuned+rag": {"openai:finetuned"},
+    }
+    assert summary["meta"]["concurrency"] == dict.fromkeys(ARMS.split(","), 1)  # llama_cpp.server answers one at a time
+
+
+def test_concurrent_requests_to_the_server_each_get_their_whole_answer(served: tuple[Workspace, str]) -> None:
+    """With interrupt_requests off (as engine-command writes it), a second request does not cut the first short."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ragft.models.base import DecodingSettings
+    from ragft.models.openai_backend import OpenAIGenerator
+
+    _, base_url = served
+    generator = OpenAIGenerator(base_url, "finetuned", max_retries=0)
+    messages = [{"role": "user", "content": "When was Orrivale founded?"}]
+    settings = DecodingSettings(max_new_tokens=12)
+    alone = generator.generate(messages, settings)
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda _: generator.generate(messages, settings), range(4)))
+    assert alone.extra["finish_reason"] == "length" and alone.text
+    assert [g.text for g in together] == [alone.text] * 4
+
+
+def test_a_model_name_the_server_does_not_serve_is_refused_at_warm_up_naming_what_it_serves(served: tuple[Workspace, str]) -> None:
+    from ragft.models.base import ModelError
+    from ragft.models.openai_backend import OpenAIGenerator
+
+    _, base_url = served
+    OpenAIGenerator(base_url, "hybrid").warm_up()
+    with pytest.raises(ModelError, match=r"serves base, finetuned, hybrid, not 'finetuned-v2'.*ragft engine-command.*openai_adapter_model"):
+        OpenAIGenerator(base_url, "finetuned-v2").warm_up()
