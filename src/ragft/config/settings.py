@@ -105,9 +105,6 @@ class ModelsConfig(Section):
     def problem(self) -> str | None:
         if "{adapter}" not in self.openai_adapter_model:
             return f'openai_adapter_model = {self.openai_adapter_model!r} must contain "{{adapter}}" (each adapter is served under its own name)'
-        return None
-
-    def problem(self) -> str | None:
         if not DEVICE_PATTERN.fullmatch(self.device):
             return f'device = {self.device!r} is not known; choose "auto", "cpu", "cuda" or "cuda:N" (N = the GPU number, from 0)'
         return None
