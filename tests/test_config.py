@@ -140,3 +140,12 @@ def test_a_retired_setting_in_an_older_ragft_toml_is_ignored_with_a_warning():
     with pytest.warns(UserWarning, match="'rerank' is no longer used"):
         config = config_from_dict({"retrieval": {"rerank": False, "k": 3}})
     assert config.retrieval.k == 3
+
+
+def test_models_checks_both_the_served_adapter_name_and_the_device() -> None:
+    with pytest.raises(ConfigError, match=r"openai_adapter_model = 'tuned' must contain \"\{adapter\}\""):
+        config_from_dict({"models": {"openai_adapter_model": "tuned"}})
+    with pytest.raises(ConfigError, match=r"device = 'gpu' is not known"):
+        config_from_dict({"models": {"device": "gpu"}})
+    models = config_from_dict({"models": {"openai_adapter_model": "acme-{adapter}", "device": "cuda:1"}}).models
+    assert (models.openai_adapter_model, models.device) == ("acme-{adapter}", "cuda:1")
