@@ -44,6 +44,10 @@ def print_summary(result: CompareResult, console: Console | None = None) -> None
     console.print(f"[bold]Recommendation:[/] {escape(rec.headline)}")  # a lever names settings like [retrieval] k
     for reason in rec.reasons:
         console.print(f"  • {reason.text}", highlight=False, markup=False)
+    for spread in result.seed_spreads().values():
+        console.print(f"Seeds: {spread.text()}", highlight=False, markup=False)
+    for crossing in result.crossovers():
+        console.print(f"Cost crossover: {crossing.text()}", highlight=False, markup=False)
     for line in taught_lines(result):
         console.print(f"Judged on what it was taught: {line}", highlight=False, markup=False)
     if result.domain is not None and not result.domain.measured:

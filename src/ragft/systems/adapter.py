@@ -32,16 +32,16 @@ class StaleAdapterWarning(UserWarning):
     """The adapter was trained on an older corpus version than the latest."""
 
 
-def adapter_generator(ws: Workspace, adapter: str) -> tuple[Generator, AdapterManifest, str]:
-    """(generator with `adapter` applied, its manifest, a stale-adapter message or "").
+def adapter_generator(ws: Workspace, adapter: str, seed: int = 0) -> tuple[Generator, AdapterManifest, str]:
+    """(generator with `adapter` of training seed `seed` applied, its manifest, a stale-adapter message or "").
 
     Raises AdapterError when the adapter is not trained or was trained for another base model.
     """
     base = resolve_base_model(ws)
-    status = adapter_status(ws, adapter, base)
+    status = adapter_status(ws, adapter, base, seed=seed)
     if not status.trained or not status.base_matches:
         raise AdapterError(status.message)
-    directory = adapter_dir(ws, adapter)
+    directory = adapter_dir(ws, adapter, seed)
     manifest = AdapterManifest.load(directory)
     models = ws.config.models
     threads = resolve_threads(models.threads)
