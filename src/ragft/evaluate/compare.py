@@ -243,7 +243,7 @@ def compare(
     also needs the plain-model arm, whose fact accuracy it reports beside the perplexity), and
     with a `taught` plan, the trained arms judged on what they were taught (`evaluate.taught`).
     With a `seeds` plan, each trained arm's other seeds answer every probe too (after the main run,
-    into `<arm>@seed<i>.jsonl`): the result carries their scores, the spread and majority verdicts.
+    under the name `<arm>@seed<i>`): the result carries their scores, the spread and majority verdicts.
     `stages_s` holds the caller's own stage times (ingesting, training, indexing): they head the
     result's `stages_s`, followed by each stage timed here.
     """

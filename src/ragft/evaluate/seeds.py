@@ -72,7 +72,7 @@ class SeedSpread:
     probes: int
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "training_seeds": list(self.training_seeds), "accuracies": list(self.accuracies)}
 
     def text(self) -> str:
         """'finetuned over 3 seeds: mean 41.7%, 37.5–45.0%, sd 3.8 points; by majority 42.5%'."""
