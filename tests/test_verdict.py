@@ -178,3 +178,15 @@ def test_the_serving_hardware_setting_reaches_the_verdict_of_a_comparison(tmp_pa
     result = _seeded_result(tmp_path)
     result = replace(result, requirements=Requirements(serving_hardware="an A10 GPU"))
     assert "not on an A10 GPU" in recommend_result(result).headline
+
+
+def test_the_terminal_table_has_the_seed_spread_column(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from ragft.report.terminal import print_summary
+
+    console = Console(record=True, width=250)
+    print_summary(_seeded_result(tmp_path), console)
+    text = console.export_text()
+    assert "accuracy over seeds" in text and "58% [50%–75%] 14.4 pts, 3 seeds" in text
+    assert "Seeds: finetuned over 3 seeds: mean 58.3%" in text
