@@ -4,6 +4,7 @@
     python benchmarks/bench_compare.py --bench hotpotqa_hipporag100 --answerable 30
     python benchmarks/bench_compare.py --bench sample --answerable 30 --arms base,rag
     python benchmarks/bench_compare.py --bench hotpotqa_hipporag100 --answerable 30 --arms hybrid --tag hybrid
+    python benchmarks/bench_compare.py --bench squad2_dev --answerable 40 --unanswerable 10 --arms base,rag,finetuned --seeds 3 --tag seeds
 
 A sample of questions is drawn (seeded), and the corpus is *the sample's own documents*: the gold
 paragraphs of its answerable questions and, for SQuAD 2.0, the paragraph each unanswerable
@@ -11,7 +12,8 @@ question was written against (the converted file lists a paragraph's unanswerabl
 after its answerable ones). That keeps fine-tuning affordable on a CPU (the fine-tuned arm trains
 on every chunk of that corpus, `max_chunks = 0`) and gives RAG the same documents. The trained arms
 are built with `train_arm`, and the comparison runs through `run_comparison`, exactly as
-`ragft train` + `ragft compare --questions FILE` do. Results go to
+`ragft train` + `ragft compare --questions FILE [--seeds N]` do (with `--seeds`, the other
+training seeds are trained inside the comparison, on the installed adapter's data). Results go to
 benchmarks/results/compare_<bench>.json (and an HTML report in the temporary workspace).
 """
 
@@ -111,7 +113,8 @@ def main() -> None:
     parser.add_argument("--arms", default="base,rag,finetuned,hybrid")
     parser.add_argument("--raft-examples", type=int, default=64, help="hybrid arm: RAFT examples (one per fact)")
     parser.add_argument("--noise-probes", type=int, default=0)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the question sample")
+    parser.add_argument("--seeds", type=int, default=1, help="training seeds per trained arm (ragft compare --seeds)")
     parser.add_argument("--resume", type=Path, default=None, help="the workdir of an interrupted run (printed at its start)")
     parser.add_argument(
         "--set",
@@ -177,7 +180,7 @@ def main() -> None:
         print(f"trained {', '.join(trained) or 'nothing'}; answer with --resume {workdir}", flush=True)
         return
     out = workdir / "report"
-    result = run_comparison(ws, arms=arms, out_dir=out, questions=questions, stages_s=stages)
+    result = run_comparison(ws, arms=arms, out_dir=out, questions=questions, stages_s=stages, seeds=args.seeds)
     path = write_report(result, out)
     print_summary(result)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
@@ -192,6 +195,9 @@ def main() -> None:
         "failures": {arm: s.get("failures") for arm, s in summary["arms"].items()},
         "cost": {arm: s.get("cost") for arm, s in summary["arms"].items()},
         "recommendation": summary.get("recommendation"),
+        "paired": {k: v for k, v in summary.get("paired", {}).items() if k != "correct"},
+        "seeds": summary.get("seeds"),
+        "crossover": summary.get("crossover"),
         "domain": summary.get("domain"),
         "training": training,
         "taught": summary.get("taught"),  # coverage, diagnostics (memorisation, generalisation, transfer), known/unknown

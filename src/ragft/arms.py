@@ -188,8 +188,8 @@ def trained_on(ws: Workspace, name: str) -> AdapterManifest | None:
     return AdapterManifest.load(adapter_dir(ws, adapter))
 
 
-def build(ws: Workspace, name: str, *, generator: Generator | None = None, indexed: IndexedCorpus | None = None) -> System:
-    """Arm `name` ready to answer: model loaded (with its adapter), index built when it retrieves.
+def build(ws: Workspace, name: str, *, generator: Generator | None = None, indexed: IndexedCorpus | None = None, seed: int = 0) -> System:
+    """Arm `name` ready to answer: model loaded (with its adapter of training seed `seed`), index built when it retrieves.
 
     `generator` is shared by arms on the plain model (an arm with an adapter loads its own);
     `indexed` is the corpus version a retrieving arm searches (default: the latest, indexed now).
@@ -203,7 +203,7 @@ def build(ws: Workspace, name: str, *, generator: Generator | None = None, index
     if arm.adapter is None:
         generator = generator or build_generator(ws.config.models)
     else:
-        generator, manifest, stale = adapter_generator(ws, arm.adapter)
+        generator, manifest, stale = adapter_generator(ws, arm.adapter, seed)
         if stale and not (indexed is not None and manifest.corpus_version == indexed.version):
             warnings.warn(stale, StaleAdapterWarning, stacklevel=2)
         info = adapter_info(manifest, arm.adapter, stale)

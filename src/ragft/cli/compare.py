@@ -83,6 +83,16 @@ def compare_command(
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for report.html, summary.json and the answers.")] = None,
     domain: Annotated[bool, typer.Option("--domain/--no-domain", help="Measure the base model's perplexity on the corpus.")] = True,
+    seeds: Annotated[
+        int | None,
+        typer.Option(
+            "--seeds",
+            min=1,
+            help="Training seeds per trained arm (default: [evaluation] seeds): seeds 1.. are trained on the installed "
+            "adapter's data (cached while seed and data are unchanged); the report gives each arm's spread over seeds and "
+            "the paired tests count a probe right by a majority of seeds. Use an odd number.",
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Compare the arms on this workspace: every arm answers the same probes; report and recommendation.
@@ -100,7 +110,7 @@ def compare_command(
     check_comparison(ws, chosen, questions=questions, version=version)  # every argument checked before any work
     out_dir = (out or ws.root / "runs" / time.strftime("%Y%m%d-%H%M%S")).resolve()
     result = run_comparison(
-        ws, arms=chosen, out_dir=out_dir, questions=questions, version=version, measure_domain=domain, say=console.print
+        ws, arms=chosen, out_dir=out_dir, questions=questions, version=version, measure_domain=domain, say=console.print, seeds=seeds
     )
     report = write_report(result, out_dir)
     print_summary(result, console)

@@ -215,6 +215,21 @@ class RequirementsConfig(Section):
         choices=("auto", "yes", "no"),
         doc='Are some documents restricted to groups? "auto" (from the corpus acl tags), "yes" or "no".',
     )
+    queries_per_month: int = setting(
+        0,
+        range=at_least(0),
+        doc="""
+        Questions the deployment expects per month (0 = not stated): with update_frequency it says whether a
+        fine-tuned arm's cheaper answers repay its re-training between two corpus updates (the report's cost
+        crossover).""",
+    )
+    serving_hardware: str = setting(
+        "",
+        doc="""
+        The hardware the chosen arm will be served on, in words (e.g. "1x L4 GPU"); "" = this machine. When
+        set, latency measured here is not checked against latency_budget_p95_s: the report says where it was
+        measured and that it must be measured again on the serving hardware.""",
+    )
 
 
 @dataclass(frozen=True)
@@ -268,6 +283,14 @@ class EvaluationConfig(Section):
         held-out validation paraphrases (generalisation) each asked of every adapter arm (0 = skip).""",
     )
     seed: int = setting(0, range=at_least(0), doc="Seed of the probe sampling and the bootstrap resamples.")
+    seeds: int = setting(
+        1,
+        range=at_least(1),
+        doc="""
+        Training seeds per trained arm (`ragft compare --seeds N`): seed i trains on the same data as the
+        installed adapter with [training] seed + i; the report gives each arm's accuracy spread over its seeds
+        and the paired tests count a probe right when most seeds got it right (use an odd number).""",
+    )
 
 
 @dataclass(frozen=True)

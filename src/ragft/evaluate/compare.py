@@ -20,8 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ragft.arms import floor_arm
+from ragft.arms import ARMS, floor_arm
 from ragft.config import EvaluationConfig, ModelsConfig
+from ragft.evaluate.crossover import ArmCostProfile, Crossover, crossover
 from ragft.evaluate.domain import DomainDistance
 from ragft.evaluate.freshness import FreshnessResult
 from ragft.evaluate.judge import JudgeReport, build_judge_generator
@@ -30,6 +31,8 @@ from ragft.evaluate.paired import correct_by_qid, paired_summary
 from ragft.evaluate.requirements import ArmEvidence, Requirements
 from ragft.evaluate.runner import AnswerRecord, answers_path, concurrency_for, run_arms
 from ragft.evaluate.scoring import Score, score_all
+from ragft.evaluate.seeds import METHOD as SEEDS_METHOD
+from ragft.evaluate.seeds import SeedPlan, SeedSpread, majority_correct, seed_arm_base, seed_arm_name, seed_spread
 from ragft.evaluate.stages import (
     DomainPlan,
     FreshnessPlan,
@@ -80,14 +83,67 @@ class CompareResult:
     injection: dict[str, dict[str, Any]] = field(default_factory=dict)  # arm -> rate, probes, exposed, caught
     judge: JudgeReport | None = None  # the optional LLM judge's verdicts and agreement with the string metrics
     taught: dict[str, Any] = field(default_factory=dict)  # trained arms judged on what they were taught (evaluate.taught)
+    seed_scores: dict[str, list[list[Score]]] = field(default_factory=dict)  # trained arm -> scores of each seed, seed 0 first
+    training_seeds: dict[str, list[int]] = field(default_factory=dict)  # trained arm -> [training] seed of each, seed 0 first
 
     @property
     def arms(self) -> list[str]:
         return list(self.summaries)
 
+    def verdicts(self) -> dict[str, dict[str, bool]]:
+        """arm -> qid -> right, what the paired tests read: a seeded arm's probe is right by a strict majority of its seeds."""
+        out = {}
+        for arm, scores in self.scores.items():
+            seeded = self.seed_scores.get(arm)
+            out[arm] = majority_correct([correct_by_qid(s) for s in seeded]) if seeded else correct_by_qid(scores)
+        return out
+
+    def seed_spreads(self) -> dict[str, SeedSpread]:
+        """The accuracy spread of every arm answered by more than one training seed."""
+        return {
+            arm: seed_spread(arm, [correct_by_qid(s) for s in seeded], self.training_seeds.get(arm, list(range(len(seeded)))))
+            for arm, seeded in self.seed_scores.items()
+        }
+
+    def cost_profiles(self) -> dict[str, ArmCostProfile]:
+        """What each arm costs to build, per answer and per corpus update (`evaluate.crossover`), from this run's measurements."""
+        out = {}
+        for arm, scores in self.scores.items():
+            cost = self.costs.get(arm, ArmCost())
+            latencies = [s.latency_s for s in scores if s.latency_s is not None]
+            tokens = [float(r.trace["prompt_tokens"]) for r in self.records.get(arm, []) if r.trace.get("prompt_tokens")]
+            training, indexing = cost.training_s or 0.0, cost.indexing_s or 0.0
+            out[arm] = ArmCostProfile(
+                arm,
+                training + indexing,
+                sum(latencies) / len(latencies) if latencies else 0.0,
+                sum(tokens) / len(tokens) if tokens else None,
+                training + indexing,  # a corpus update means training again (adapter arms) and re-indexing (retrieving arms)
+            )
+        return out
+
+    def crossovers(self) -> list[Crossover]:
+        """Every trained arm against every untrained, retrieving, non-diagnostic arm (e.g. finetuned vs rag)."""
+        profiles = self.cost_profiles()
+        trained = [a for a in profiles if self.costs.get(a, ArmCost()).training_s is not None]
+        others = [
+            a
+            for a in profiles
+            if self.costs.get(a, ArmCost()).training_s is None
+            and self.costs.get(a, ArmCost()).indexing_s is not None
+            and not (a in ARMS and ARMS[a].diagnostic)
+        ]
+        req = self.requirements
+        return [
+            crossover(profiles[a], profiles[b], update_frequency=req.update_frequency, queries_per_month=req.queries_per_month)
+            for a in trained
+            for b in others
+        ]
+
     def evidence(self) -> list[ArmEvidence]:
         """The measurements the recommendation rules read, per arm."""
         out = []
+        verdicts = self.verdicts()
         for arm, summary in self.summaries.items():
             m = summary.overall
             fresh = self.freshness.get(arm)
@@ -103,7 +159,7 @@ class CompareResult:
                     fresh.refresh.method if fresh else None,
                     fresh.refresh.performed if fresh else True,
                     fresh.fresh_after.value if fresh and fresh.fresh_after.n else None,
-                    correct_by_qid(self.scores[arm]),
+                    verdicts[arm],
                     summary.failures,
                     summary.failures_by_kind,
                 )
@@ -124,9 +180,22 @@ class CompareResult:
             "stages_s": self.stages_s,
             "injection": self.injection,
             "judge": self.judge.to_dict() if self.judge else None,
-            "paired": paired_summary({arm: correct_by_qid(s) for arm, s in self.scores.items()}),
+            "paired": paired_summary(self.verdicts()),
+            "seeds": self._seeds_dict(),
+            "crossover": [c.to_dict() for c in self.crossovers()],
             "taught": self.taught,
             "answers": {arm: str(answers_path(self.run_dir, arm)) for arm in self.records},
+        }
+
+    def _seeds_dict(self) -> dict[str, Any]:
+        """summary.json's seeds section: the method, each seeded arm's spread, and where each seed's answers are."""
+        return {
+            "method": SEEDS_METHOD,
+            "arms": {arm: spread.to_dict() for arm, spread in self.seed_spreads().items()},
+            "answers": {
+                arm: [str(answers_path(self.run_dir, seed_arm_name(arm, i))) for i in range(len(seeded))]
+                for arm, seeded in self.seed_scores.items()
+            },
         }
 
 
@@ -172,6 +241,7 @@ def compare(
     judge: Generator | None = None,
     taught: TaughtPlan | None = None,
     say: Callable[[str], None] | None = None,
+    seeds: SeedPlan | None = None,
 ) -> CompareResult:
     """Every arm answers every probe (resumable, into `out_dir/answers`), scored and summarised; then every stage.
 
@@ -181,6 +251,8 @@ def compare(
     freshness, prompt injection and domain distance (each when its plan is given; domain distance
     also needs the plain-model arm, whose fact accuracy it reports beside the perplexity), and
     with a `taught` plan, the trained arms judged on what they were taught (`evaluate.taught`).
+    With a `seeds` plan, each trained arm's other seeds answer every probe too (after the main run,
+    under the name `<arm>@seed<i>`): the result carries their scores, the spread and majority verdicts.
     `stages_s` holds the caller's own stage times (ingesting, training, indexing): they head the
     result's `stages_s`, followed by each stage timed here. `say` (e.g. the console's print) hears a
     line as each stage after the main run starts and ends.
@@ -207,6 +279,13 @@ def compare(
         f"{len(probes)} probes asked of {len(systems)} arm(s)",
     )
     scores = {arm: score_all(recs, probes) for arm, recs in records.items()}
+    seed_scores: dict[str, list[list[Score]]] = {}
+    if seeds is not None and seeds.systems:
+        seed_scores = _timed(
+            stages,
+            "answer probes, other training seeds",
+            lambda: _answer_seeds(seeds, scores, probes, run_dir, evaluation, knows_version, show_progress),
+        )
     summaries = {arm: summarize_arm(arm, s, samples=evaluation.bootstrap_samples, seed=evaluation.seed) for arm, s in scores.items()}
     noise = NoiseSweep()
     if evaluation.noise_probes > 0 and evaluation.noise_ks:
@@ -277,4 +356,37 @@ def compare(
         injected,
         judged,
         learned,
+        seed_scores,
+        {arm: list(seeds.training_seeds[arm]) for arm in seed_scores} if seeds else {},
     )
+
+
+def _answer_seeds(
+    seeds: SeedPlan,
+    scores: Mapping[str, list[Score]],
+    probes: Sequence[QAItem],
+    run_dir: Path,
+    evaluation: EvaluationConfig,
+    knows_version: Mapping[str, int] | int | None,
+    show_progress: bool,
+) -> dict[str, list[list[Score]]]:
+    """Every other seed of every seeded arm answers every probe; arm -> scores per seed, seed 0 (the main run) first."""
+    named = {
+        seed_arm_name(arm, i): system for arm, systems in seeds.systems.items() if arm in scores for i, system in enumerate(systems, 1)
+    }
+    if isinstance(knows_version, Mapping):
+        knows_version = {name: knows_version[seed_arm_base(name)] for name in named if seed_arm_base(name) in knows_version}
+    records = run_arms(
+        named,
+        probes,
+        run_dir,
+        knows_version=knows_version,
+        timeout_s=evaluation.timeout_s,
+        warmup_questions=evaluation.warmup_questions,
+        show_progress=show_progress,
+    )
+    return {
+        arm: [scores[arm], *(score_all(records[seed_arm_name(arm, i)], probes) for i in range(1, len(systems) + 1))]
+        for arm, systems in seeds.systems.items()
+        if arm in scores
+    }

@@ -21,6 +21,8 @@ class Requirements:
     citations_required: bool = False
     restricted_data: bool = False
     min_accuracy: float = 0.5
+    queries_per_month: int = 0  # 0: not stated (the cost crossover then gives no monthly figure)
+    serving_hardware: str = ""  # "": served on this machine; else latency measured here is not checked against the budget
 
     @classmethod
     def from_config(cls, config: RequirementsConfig, *, corpus_has_acl: bool) -> Requirements:
@@ -38,6 +40,8 @@ class Requirements:
             config.citations_required,
             choices[config.restricted_data],
             config.min_accuracy,
+            config.queries_per_month,
+            config.serving_hardware.strip(),
         )
 
 

@@ -22,6 +22,7 @@ from ragft.evaluate.freshness import Refresher, manifest_refresher, rag_refreshe
 from ragft.evaluate.hostile_index import hostile_retriever
 from ragft.evaluate.probe_check import check_against_gold
 from ragft.evaluate.requirements import Requirements
+from ragft.evaluate.seeds import SeedPlan
 from ragft.evaluate.stages import DomainPlan, FreshnessPlan, InjectionPlan, bundled_injection_probes
 from ragft.evaluate.taught import Recall, TaughtPlan, TaughtSet
 from ragft.models.base import Generator, embedder_token_counter
@@ -31,6 +32,7 @@ from ragft.synth.probes import generate_probes
 from ragft.synth.question_file import load_questions
 from ragft.systems.adapter import training_set
 from ragft.systems.build import IndexedCorpus, index_corpus
+from ragft.train.arms import seed_adapter
 from ragft.train.manifest import AdapterManifest, adapter_dir
 from ragft.types import QAItem, System
 from ragft.workspace import Workspace
@@ -170,6 +172,31 @@ def _disk_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6 if path.exists() else 0.0
 
 
+def seed_plan(
+    ws: Workspace, arms: Sequence[str], seeds: int, indexed: IndexedCorpus, *, stages: dict[str, float], say: Callable[[str], None]
+) -> SeedPlan | None:
+    """Seeds 1..`seeds`-1 of every arm that answers with an adapter, trained now unless cached with the same seed and data.
+
+    Each adapter is trained once per seed (finetuned+rag shares the finetuned seeds); training time
+    goes into `stages` as "train <adapter> seed <i>". None when `seeds` is 1 or no arm has an adapter.
+    """
+    seeded = [a for a in arms if arm_registry.spec(a).adapter is not None]
+    if seeds <= 1 or not seeded:
+        return None
+    training_seeds: dict[str, list[int]] = {}
+    for adapter in dict.fromkeys(arm_registry.spec(a).adapter or "" for a in seeded):
+        training_seeds[adapter] = []
+        for i in range(seeds):
+            started = time.perf_counter()
+            manifest, trained_now = seed_adapter(ws, adapter, i)
+            if trained_now:
+                stages[f"train {adapter} seed {i}"] = time.perf_counter() - started
+            say(f"{adapter} seed {i} ([training] seed {manifest.settings.get('seed')}): {'trained now' if trained_now else 'cached'}")
+            training_seeds[adapter].append(int(manifest.settings.get("seed", i)))
+    systems = {a: [arm_registry.build(ws, a, indexed=indexed, seed=i) for i in range(1, seeds)] for a in seeded}
+    return SeedPlan(systems, {a: training_seeds[arm_registry.spec(a).adapter or ""] for a in seeded})
+
+
 def refreshers_for(ws: Workspace, systems: dict[str, System], costs: dict[str, ArmCost], latest: int) -> dict[str, Refresher]:
     """How each arm becomes fresh: a retrieving arm re-indexes; an adapter arm reports its training time; the plain model cannot."""
     out: dict[str, Refresher] = {}
@@ -191,14 +218,18 @@ def run_comparison(
     stages_s: dict[str, float] | None = None,
     say: Callable[[str], None] = print,
     plan: ProbePlan | None = None,
+    seeds: int | None = None,
 ) -> CompareResult:
     """Build `arms` on corpus `version` (default: latest), evaluate them, measure freshness to the latest.
 
     `plan` gives probes planned earlier (the demo plans them before training); otherwise they
     are read from `questions` or generated from the corpus. `stages_s` holds the caller's own
-    stage times (ingest, training) for the report.
+    stage times (ingest, training) for the report. `seeds` (default `[evaluation] seeds`) trains and
+    asks every adapter arm's other training seeds (`seed_plan`).
     """
     check_comparison(ws, arms, questions=questions, version=version)
+    if seeds is not None and seeds < 1:
+        raise ConfigError(f"--seeds {seeds}: give at least 1 training seed per trained arm")
     arms = arm_registry.parse_arms(arms)
     stages = dict(stages_s or {})
     latest = ws.store.latest_version()
@@ -220,6 +251,7 @@ def run_comparison(
     stages["index corpus"] = time.perf_counter() - started
     generator = build_generator(ws.config.models)  # the plain model: the base/rag arms and domain distance share it
     systems, costs = build_arms(ws, arms, indexed, generator=generator)
+    seeded = seed_plan(ws, arms, evaluation.seeds if seeds is None else seeds, indexed, stages=stages, say=say)
     documents = ws.store.documents(version)
     models = ws.config.models
     return compare(
@@ -235,10 +267,16 @@ def run_comparison(
         injection=InjectionPlan(lambda: hostile_retriever(ws, indexed), bundled_injection_probes(evaluation.injection_probes)),
         domain=DomainPlan(documents, generator) if measure_domain else None,
         taught=taught_plan(ws, arms),
+        seeds=seeded,
         stages_s=stages,
         say=say,
         models=models,
-        meta={"corpus_version": version, "workspace": str(ws.root), "arms": list(arms)},
+        meta={
+            "corpus_version": version,
+            "workspace": str(ws.root),
+            "arms": list(arms),
+            "seeds": len(next(iter(seeded.training_seeds.values()))) if seeded else 1,
+        },
     )
 
 

@@ -27,6 +27,7 @@ from ragft.report.sections import (
     noise_section,
 )
 from ragft.report.taught import taught_section
+from ragft.report.verdict import crossover_section, seeds_section
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:24px auto;padding:0 16px;color:#222;line-height:1.45}
@@ -85,7 +86,7 @@ def _levers(rec: Recommendation) -> str:
 
 def _paired(result: CompareResult) -> str:
     """Every pair of arms on the probes both answered: difference [95% interval], discordant counts, exact McNemar p."""
-    table = paired_table({arm: {s.qid: bool(s.correct) for s in scores} for arm, scores in result.scores.items()})
+    table = paired_table(result.verdicts())
     if not table:
         return "<p class='muted'>Only one arm was measured: nothing to compare.</p>"
     rows = "".join(
@@ -103,7 +104,13 @@ def _paired(result: CompareResult) -> str:
         f"{rows}</table><p><b>{escape(mde_sentence(table))}</b></p><p class='muted'>Both arms answered the same probes; an error or "
         "timeout counts as wrong. Only the probes one arm got right and the other wrong carry evidence: the exact McNemar test asks "
         "whether they split unevenly. The interval is Newcombe's score interval for paired proportions; MDE is the smallest "
-        "difference these probes detect with 80% power at alpha = 0.05, given how often the two arms disagreed.</p>"
+        "difference these probes detect with 80% power at alpha = 0.05, given how often the two arms disagreed."
+        + (
+            " An arm trained with several seeds counts a probe right when a majority of its seeds got it right."
+            if result.seed_scores
+            else ""
+        )
+        + "</p>"
     )
 
 
@@ -226,8 +233,10 @@ def render_html(result: CompareResult) -> str:
 Every number carries a bootstrap 95% interval in brackets; hover a cell for its item count.</p><ul>{arms_list}</ul>
 {_recommendation(rec)}
 <p class="muted">Requirements (ragft.toml [requirements]): p95 latency ≤ {req.latency_budget_p95_s:g} s · updates {escape(req.update_frequency)} ·
-citations {"required" if req.citations_required else "not required"} · restricted data {"present" if req.restricted_data else "absent"}.</p>
+citations {"required" if req.citations_required else "not required"} · restricted data {"present" if req.restricted_data else "absent"} · served on {escape(req.serving_hardware or "this machine")} ·
+{f"{req.queries_per_month:,} questions a month" if req.queries_per_month else "monthly volume not stated"}.</p>
 <h2>Paired comparisons</h2>{_paired(result)}
+<h2>Training seeds</h2>{seeds_section(result)}
 <h2>Accuracy by probe kind</h2>{accuracy}{_kind_table(result, kinds)}
 <h2>Every metric</h2>{_metrics_table(result)}
 {judge_section(result)}
@@ -240,6 +249,7 @@ citations {"required" if req.citations_required else "not required"} · restrict
 <h2>Domain distance</h2>{domain_section(result)}
 {taught_section(result)}
 <h2>Cost</h2>{costs_section(result)}
+<h2>Cost crossover</h2>{crossover_section(result)}
 <h2>Probe set</h2>{probe_stats}
 <h2>Stage times</h2><table>{stages}</table>
 <h2>Example answers (failures first)</h2>{_examples(result)}

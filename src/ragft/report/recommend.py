@@ -11,7 +11,9 @@ Rules, in order:
    budget (labelled with the machine it was measured on); citations required but the arm rarely cites
    (< 80% of its answers); restricted data present and the arm leaked any restricted fact to an
    outsider; documents change daily or weekly and the arm needs longer than a quarter of the update
-   interval to become fresh.
+   interval to become fresh. When `[requirements] serving_hardware` names other hardware than this
+   machine, latency measured here is *not* checked against the budget: the headline and reasons say
+   where it was measured and that it must be measured on the serving hardware.
 3. Among the eligible arms, the most accurate wins. Eligible arms the paired test does not separate
    from it are *tied*, and the report says so with the minimum detectable effect; among those the tie
    goes first (when documents change) to the arm that measurably answers changed facts with their new
@@ -29,8 +31,6 @@ Rules, in order:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from ragft.arms import ARMS
 from ragft.evaluate.compare import CompareResult
@@ -38,44 +38,12 @@ from ragft.evaluate.paired import PairedComparison, find_pair, fmt_p, paired_tab
 from ragft.evaluate.requirements import UPDATE_INTERVAL_S, ArmEvidence, Requirements
 from ragft.evaluate.stats import Interval
 from ragft.report.levers import requirement_lever
+from ragft.report.reasons import Reason, Recommendation, anchor, hardware_note, pair_anchor
 
 __all__ = ["ArmEvidence", "Reason", "Recommendation", "Requirements", "anchor", "pair_anchor", "recommend", "violations"]
 CITATION_RATE_NEEDED = 0.8
 REFRESH_SHARE_OF_INTERVAL = 0.25
 BASE_ARM = "base"
-
-
-@dataclass(frozen=True)
-class Reason:
-    """One sentence of the recommendation and the metric it rests on (`anchor` links into the report)."""
-
-    text: str
-    anchor: str
-    requirement: str = ""  # which requirement a broken-rule reason is about: latency, accuracy, vs_base, citations, leak, freshness
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    arm: str | None  # the arm to ship; when meets_requirements is False, only the closest arm (not a verdict)
-    headline: str
-    reasons: list[Reason] = field(default_factory=list)
-    ruled_out: dict[str, list[Reason]] = field(default_factory=dict)
-    not_separated_from: list[str] = field(default_factory=list)
-    meets_requirements: bool = True
-    levers: list[str] = field(default_factory=list)  # what would change the verdict, when no arm meets the requirements
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def anchor(arm: str, metric: str) -> str:
-    """The id of the report cell holding `metric` for `arm`."""
-    return f"m-{arm}-{metric}"
-
-
-def pair_anchor(x: str, y: str) -> str:
-    """The id of the paired-table row comparing x and y (either order)."""
-    return "p-" + "-".join(sorted((x, y)))
 
 
 def _pct(interval: Interval) -> str:
@@ -95,7 +63,7 @@ def violations(evidence: ArmEvidence, req: Requirements, *, machine: str | None 
             )
         )
     p95 = evidence.latency_p95_s
-    if p95.n and p95.value > req.latency_budget_p95_s:
+    if p95.n and p95.value > req.latency_budget_p95_s and not req.serving_hardware:  # measured elsewhere: see _hardware_note
         where = f" (measured on {machine})" if machine else ""
         out.append(
             Reason(
@@ -181,12 +149,14 @@ def recommend(evidence: Sequence[ArmEvidence], req: Requirements, *, machine: st
     ruled_out = {arm: reasons for arm, reasons in broken.items() if reasons}
     candidates = [e for e in evidence if e.arm != BASE_ARM]
     eligible = [e for e in candidates if not broken[e.arm]]
-    if eligible:
-        return _ship(eligible, evidence, table, ruled_out, req, machine)
     base = next((e for e in evidence if e.arm == BASE_ARM), None)
-    if base is not None and not broken[BASE_ARM]:
-        return _ship_base(base, evidence, table, ruled_out, req, machine)
-    return _none_meets(candidates or list(evidence), table, broken, ruled_out, has_base)
+    if eligible:
+        rec = _ship(eligible, evidence, table, ruled_out, req, machine)
+    elif base is not None and not broken[BASE_ARM]:
+        rec = _ship_base(base, evidence, table, ruled_out, req, machine)
+    else:
+        rec = _none_meets(candidates or list(evidence), table, broken, ruled_out, has_base)
+    return hardware_note(rec, evidence, req, machine)
 
 
 def _ship(
@@ -322,16 +292,18 @@ def _winner_vs_base(winner: ArmEvidence, table: Sequence[PairedComparison]) -> l
 def _requirements_met(winner: ArmEvidence, req: Requirements, machine: str | None) -> list[Reason]:
     """The requirements the shipped arm meets, each with its number."""
     where = f" (measured on {machine})" if machine else ""
+    latency = (
+        f"{winner.arm} answers within the latency budget: p95 {winner.latency_p95_s.value:.2f} s ≤ {req.latency_budget_p95_s:g} s{where}"
+        if not req.serving_hardware
+        else f"{winner.arm}'s p95 latency is {winner.latency_p95_s.value:.2f} s on {machine or 'this machine'}, not on the "
+        f"serving hardware ({req.serving_hardware}): not checked against the {req.latency_budget_p95_s:g} s budget"
+    )
     out = [
         Reason(
             f"{winner.arm} answers {_pct(winner.accuracy)} right, at least the required {req.min_accuracy:.0%}",
             anchor(winner.arm, "accuracy"),
         ),
-        Reason(
-            f"{winner.arm} answers within the latency budget: p95 {winner.latency_p95_s.value:.2f} s "
-            f"≤ {req.latency_budget_p95_s:g} s{where}",
-            anchor(winner.arm, "latency_p95_s"),
-        ),
+        Reason(latency, anchor(winner.arm, "latency_p95_s")),
     ]
     if req.restricted_data and winner.leak_rate is not None and winner.leak_rate.n:
         out.append(

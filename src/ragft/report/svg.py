@@ -168,3 +168,45 @@ def strip_chart(title: str, samples: Mapping[str, Sequence[float]], *, unit: str
                 )
     parts.append(f'<text x="{left}" y="{height - 4}" font-size="11">solid tick: median · dashed tick: 95th percentile</text>')
     return _frame(width, height, title, "".join(parts))
+
+
+def cost_chart(
+    title: str,
+    lines: Mapping[str, tuple[float, float]],
+    x_max: float,
+    *,
+    mark: float | None = None,
+    x_label: str = "questions answered",
+    unit: str = "h",
+    scale: float = 1 / 3600,
+    width: int = 600,
+    height: int = 280,
+) -> str:
+    """Straight cost lines y = intercept + slope * x over [0, x_max] (one per arm, coloured by arm), with `mark` as a dashed x."""
+    left, top, bottom = 64, 40, 60
+    plot_w, plot_h = width - left - 20, height - top - bottom
+    x_max = x_max or 1.0
+    y_max = max((b + s * x_max for b, s in lines.values()), default=1.0) * scale * 1.05 or 1.0
+    parts = [_axis(left, top, plot_h, plot_w, y_max, "{:.3g} " + unit)]
+    for i in range(5):
+        x = left + plot_w * i / 4
+        parts.append(f'<text x="{x:.1f}" y="{top + plot_h + 16}" font-size="11" text-anchor="middle">{x_max * i / 4:,.0f}</text>')
+    parts.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h + 32}" font-size="11" text-anchor="middle">{escape(x_label)}</text>')
+
+    def y_of(seconds: float) -> float:
+        return top + plot_h * (1 - min(seconds * scale, y_max) / y_max)
+
+    colors = [_color(name) for name in lines]
+    for color, (name, (intercept, slope)) in zip(colors, lines.items()):
+        parts.append(
+            f'<line x1="{left}" y1="{y_of(intercept):.1f}" x2="{left + plot_w}" y2="{y_of(intercept + slope * x_max):.1f}" '
+            f'stroke="{color}" stroke-width="2"><title>{escape(name)}: {intercept:,.0f} s + {slope:.2f} s per question</title></line>'
+        )
+    if mark is not None and 0 <= mark <= x_max:
+        x = left + plot_w * mark / x_max
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + plot_h}" stroke="#222" stroke-dasharray="4 3">'
+            f"<title>crossover: {mark:,.0f} questions</title></line>"
+        )
+    parts.append(_legend(list(lines), left, height - 14, colors))
+    return _frame(width, height, title, "".join(parts))

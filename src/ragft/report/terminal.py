@@ -27,11 +27,17 @@ def summary_table(result: CompareResult) -> Table:
     table.add_column("arm", style="bold")
     for name, _ in COLUMNS:
         table.add_column(name.replace("_", " "), justify="right")
+    spreads = result.seed_spreads()
+    if spreads:  # seed 0 in the other columns; here every seed of a trained arm
+        table.add_column("accuracy over seeds: mean [min–max] sd", justify="right")
     for arm, summary in result.summaries.items():
         cells = []
         for name, percent in COLUMNS:
             i = summary.overall[name]
             cells.append("n/a" if not i.n else i.fmt(digits=0) if percent else f"{i.value:.2f} s")
+        if spreads:
+            s = spreads.get(arm)
+            cells.append(f"{s.mean:.0%} [{s.low:.0%}–{s.high:.0%}] {s.sd * 100:.1f} pts, {len(s.accuracies)} seeds" if s else "–")
         table.add_row(arm, *cells)
     return table
 
@@ -44,6 +50,10 @@ def print_summary(result: CompareResult, console: Console | None = None) -> None
     console.print(f"[bold]Recommendation:[/] {escape(rec.headline)}")  # a lever names settings like [retrieval] k
     for reason in rec.reasons:
         console.print(f"  • {reason.text}", highlight=False, markup=False)
+    for spread in result.seed_spreads().values():
+        console.print(f"Seeds: {spread.text()} (the paired tests use the majority)", highlight=False, markup=False)
+    for crossing in result.crossovers():
+        console.print(f"Cost crossover: {crossing.text()}", highlight=False, markup=False)
     for line in taught_lines(result):
         console.print(f"Judged on what it was taught: {line}", highlight=False, markup=False)
     if result.domain is not None and not result.domain.measured:

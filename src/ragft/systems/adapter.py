@@ -35,18 +35,23 @@ class StaleAdapterWarning(UserWarning):
     """The adapter was trained on an older corpus version than the latest."""
 
 
-def adapter_generator(ws: Workspace, adapter: str) -> tuple[Generator, AdapterManifest, str]:
-    """(generator with `adapter` applied, its manifest, a stale-adapter message or "").
+def adapter_generator(ws: Workspace, adapter: str, seed: int = 0) -> tuple[Generator, AdapterManifest, str]:
+    """(generator with `adapter` of training seed `seed` applied, its manifest, a stale-adapter message or "").
 
     Raises AdapterError when the adapter is not trained or was trained for another base model.
     """
     models = ws.config.models
     served = resolve_backend(models) == "openai"
+    if served and seed:  # the server registers one adapter per arm name: seed i would silently be seed 0
+        raise AdapterError(
+            f"training seed {seed} of {adapter} cannot be answered through a served engine (generator_backend = "
+            '"openai" serves one adapter per arm); run `ragft compare --seeds N` with an in-process engine'
+        )
     base = _served_base(ws, adapter) if served else resolve_base_model(ws)
-    status = adapter_status(ws, adapter, base)
+    status = adapter_status(ws, adapter, base, seed=seed)
     if not status.trained or not status.base_matches:
         raise AdapterError(status.message)
-    directory = adapter_dir(ws, adapter)
+    directory = adapter_dir(ws, adapter, seed)
     manifest = AdapterManifest.load(directory)
     threads = resolve_threads(models.threads)
     if served:  # the server applies the adapter it registered under this name (`ragft engine-command`)

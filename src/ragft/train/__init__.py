@@ -1,6 +1,6 @@
 """LoRA training for the fine-tuned and hybrid arms: data packing, the trainer, adapters, manifests."""
 
-from ragft.train.arms import TrainResult, train_arm, training_progress
+from ragft.train.arms import TrainResult, seed_adapter, train_arm, training_progress
 from ragft.train.manifest import (
     ADAPTERS,
     AdapterError,
@@ -18,6 +18,7 @@ __all__ = [
     "TrainResult",
     "adapter_dir",
     "adapter_status",
+    "seed_adapter",
     "train_arm",
     "training_progress",
 ]

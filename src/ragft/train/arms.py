@@ -39,10 +39,13 @@ from ragft.train.data import ChatExample, encode_example
 from ragft.train.gguf_lora import convert_peft_to_gguf
 from ragft.train.manifest import (
     ADAPTERS,
+    MANIFEST,
     AdapterError,
     AdapterManifest,
     adapter_dir,
     resolve_base_model,
+    seed_adapter_stale,
+    training_seed,
 )
 from ragft.train.trainer import LoraSettings, StepCallback, TrainMetrics, load_lora_model, measure_throughput, train_lora
 from ragft.workspace import Workspace
@@ -178,20 +181,69 @@ def train_arm(
         data.save(data_path)
     train, val = arm_examples(ws, arm, data)
     model, metrics = train_lora(base.hf_dir(), train, val, settings, work, resume=resume, progress=progress, on_step=on_step, loaded=loaded)
+    retry = f"free some space and run `ragft train --arm {arm} --resume` to save it without retraining"
+    return _install(ws, arm, final, work, model, data, base, settings, metrics, retry)
 
-    staging = final.with_name(f".{arm}.new")
+
+def _install(
+    ws: Workspace,
+    arm: str,
+    final: Path,
+    work: Path,
+    model: Any,
+    data: TrainingSet,
+    base: Any,
+    settings: LoraSettings,
+    metrics: TrainMetrics,
+    retry: str,
+) -> TrainResult:
+    """Write the adapter beside `final`, swap it in whole, drop the work folder; a failed write leaves `final` untouched."""
+    staging = final.with_name(f".{final.name}.new")
     try:
-        manifest = _write_adapter(ws, arm, staging, model, data, data_path, base, settings, metrics)
+        manifest = _write_adapter(ws, arm, staging, model, data, work / TRAINING_SET_FILE, base, settings, metrics)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         kept = "the previous adapter is untouched" if final.exists() else "no earlier adapter existed"
         raise AdapterError(
-            f"{staging}: could not write the trained adapter ({exc}); {kept} and the training checkpoint is kept: "
-            f"free some space and run `ragft train --arm {arm} --resume` to save it without retraining"
+            f"{staging}: could not write the trained adapter ({exc}); {kept} and the training checkpoint is kept: {retry}"
         ) from exc
     swap_directory(staging, final)
     shutil.rmtree(work, ignore_errors=True)
     return TrainResult(arm, final, manifest, replace(metrics))
+
+
+def seed_adapter(ws: Workspace, arm: str, seed: int, *, progress: Any | None = None) -> tuple[AdapterManifest, bool]:
+    """(the manifest of `arm`'s adapter of seed `seed`, whether it was trained now): reused when its seed and data are unchanged.
+
+    Seed 0 is the installed adapter (`ragft train`), returned as it is. Seed i > 0 trains on exactly
+    the installed adapter's training set (copied, not synthesized again) with `[training] seed + i`,
+    so seeds differ only in LoRA initialisation and batch order; it lives in `adapters/<arm>-seed<i>/`
+    and is reused while its manifest records that seed, the installed adapter's data hash and this
+    base model (`manifest.seed_adapter_stale`). Raises AdapterError when seed 0 is not trained.
+    """
+    source = adapter_dir(ws, arm)
+    if not (source / MANIFEST).is_file():
+        raise AdapterError(f"the {arm} arm is not trained yet: run `ragft train --arm {arm}` before comparing its seeds")
+    installed = AdapterManifest.load(source)
+    if seed == 0:
+        return installed, False
+    base = resolve_base_model(ws)
+    final = adapter_dir(ws, arm, seed)
+    wanted = training_seed(ws, seed)
+    if (final / MANIFEST).is_file():
+        cached = AdapterManifest.load(final)
+        if not seed_adapter_stale(cached, training_seed=wanted, data_hash=installed.data_hash, base_model=base.model_id):
+            return cached, False
+    work = final.with_name(f".{final.name}.work")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    data = TrainingSet.load(source / TRAINING_SET_FILE)
+    data.save(work / TRAINING_SET_FILE)
+    settings = replace(lora_settings(ws, arm), seed=wanted)
+    train, val = arm_examples(ws, arm, data)
+    model, metrics = train_lora(base.hf_dir(), train, val, settings, work, progress=progress)
+    result = _install(ws, arm, final, work, model, data, base, settings, metrics, "free some space and compare again")
+    return result.manifest, True
 
 
 def plan_training(
@@ -280,7 +332,7 @@ def _write_adapter(
         base_model=base.model_id,
         corpus_version=data.corpus_version,
         data_hash=data.data_hash(),
-        settings={**asdict(ws.config.training), "epochs_used": settings.epochs},
+        settings={**asdict(ws.config.training), "epochs_used": settings.epochs, "seed": settings.seed},
         metrics=asdict(metrics),
         coverage=data.coverage.summary(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),

@@ -79,9 +79,29 @@ class AdapterStatus:
     message: str = ""
 
 
-def adapter_dir(ws: Workspace, arm: str) -> Path:
-    """Where the finished adapter of `arm` lives."""
-    return ws.state_dir / "adapters" / arm
+def adapter_dir(ws: Workspace, arm: str, seed: int = 0) -> Path:
+    """Where the finished adapter of `arm` lives: seed 0 (the one `ragft train` installs and serving uses) in
+    `adapters/<arm>/`, seed i > 0 (`ragft compare --seeds`) in `adapters/<arm>-seed<i>/`."""
+    if seed < 0:
+        raise AdapterError(f"seed {seed}: seeds count from 0")
+    return ws.state_dir / "adapters" / (arm if seed == 0 else f"{arm}-seed{seed}")
+
+
+def training_seed(ws: Workspace, seed: int) -> int:
+    """The [training] seed seed `seed` is trained with: [training] seed + seed (seed 0 is the installed adapter)."""
+    return ws.config.training.seed + seed
+
+
+def seed_adapter_stale(manifest: AdapterManifest, *, training_seed: int, data_hash: str, base_model: str) -> str:
+    """Why a seed's cached adapter cannot be reused ("" when it can): it must have this seed, this data and this base model."""
+    used = manifest.settings.get("seed")
+    if used != training_seed:
+        return f"it was trained with seed {used}, not {training_seed}"
+    if manifest.data_hash != data_hash:
+        return "its training data differs from the installed adapter's"
+    if manifest.base_model != base_model:
+        return f"it was trained for base model {manifest.base_model}, not {base_model}"
+    return ""
 
 
 def resolve_base_model(ws: Workspace) -> BaseModel:
@@ -120,9 +140,9 @@ def resolve_base_model(ws: Workspace) -> BaseModel:
     return BaseModel(f"{path.name}@{_fingerprint(path / 'config.json')}", None, lambda: path)
 
 
-def adapter_status(ws: Workspace, arm: str, base: BaseModel | None = None) -> AdapterStatus:
-    """Is `arm` trained, for the configured base model, on the latest corpus version?"""
-    directory = adapter_dir(ws, arm)
+def adapter_status(ws: Workspace, arm: str, base: BaseModel | None = None, *, seed: int = 0) -> AdapterStatus:
+    """Is `arm` (its adapter of training seed `seed`) trained, for the configured base model, on the latest corpus version?"""
+    directory = adapter_dir(ws, arm, seed)
     latest = ws.store.latest_version()
     if not (directory / MANIFEST).is_file():
         return AdapterStatus(arm, False, latest_version=latest, message=f"the {arm} arm is not trained yet: run `ragft train --arm {arm}`")
