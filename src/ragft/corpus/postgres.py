@@ -16,20 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from ragft.corpus.store import (
-    _DOC_COLUMNS,
     IngestPlan,
     StoreError,
-    VersionInfo,
+    VersionedReads,
     _document_to_row,
     _pause_for_crash_tests,
-    _row_to_document,
 )
-from ragft.types import Document
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 SCHEMA_LOCK = 0x7261676674_01  # "ragft" + 1: creating tables (two replicas starting at once)
@@ -94,8 +90,10 @@ def create_schema(db: Any, schema: str) -> None:
         db.execute(schema)
 
 
-class PostgresStore:
+class PostgresStore(VersionedReads):
     """The versioned document store in a PostgreSQL database (`[store] url = "postgresql://..."`)."""
+
+    _param = "%s"
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -104,38 +102,6 @@ class PostgresStore:
 
     def close(self) -> None:
         self._db.close()
-
-    def latest_version(self) -> int | None:
-        return self._db.execute("SELECT MAX(version) FROM versions").fetchone()[0]
-
-    def versions(self) -> list[VersionInfo]:
-        rows = self._db.execute(
-            "SELECT v.version, v.created_at, COUNT(m.doc_id), v.added, v.changed, v.removed, v.note "
-            "FROM versions v LEFT JOIN members m ON m.version = v.version GROUP BY v.version ORDER BY v.version"
-        )
-        return [VersionInfo(*row) for row in rows]
-
-    def documents(self, version: int | None = None) -> list[Document]:
-        version = self._resolve(version)
-        rows = self._db.execute(
-            f"SELECT {_DOC_COLUMNS} FROM members m JOIN documents d USING (doc_id, doc_version) WHERE m.version = %s ORDER BY d.doc_id",
-            (version,),
-        )
-        return [_row_to_document(row) for row in rows]
-
-    def document(self, doc_id: str, version: int | None = None) -> Document:
-        version = self._resolve(version)
-        row = self._db.execute(
-            f"SELECT {_DOC_COLUMNS} FROM members m JOIN documents d USING (doc_id, doc_version) WHERE m.version = %s AND m.doc_id = %s",
-            (version, doc_id),
-        ).fetchone()
-        if row is None:
-            raise StoreError(f"no document '{doc_id}' in corpus version {version}; see `ragft corpus show` for the list")
-        return _row_to_document(row)
-
-    def history(self, doc_id: str) -> list[Document]:
-        rows = self._db.execute(f"SELECT {_DOC_COLUMNS} FROM documents d WHERE d.doc_id = %s ORDER BY d.doc_version", (doc_id,))
-        return [_row_to_document(row) for row in rows]
 
     def commit(self, plan: IngestPlan, *, note: str = "") -> int | None:
         """Apply `plan` as one new corpus version, atomically; None when it changes nothing."""
@@ -161,20 +127,6 @@ class PostgresStore:
                 "INSERT INTO versions VALUES (%s, %s, %s, %s, %s, %s)",
                 (version, datetime.now(UTC).isoformat(timespec="seconds"), len(plan.added), len(plan.changed), len(plan.removed), note),
             )
-        return version
-
-    def _next_doc_version(self, doc: Document) -> Document:
-        latest = self._db.execute("SELECT MAX(doc_version) FROM documents WHERE doc_id = %s", (doc.doc_id,)).fetchone()[0]
-        return replace(doc, version=(latest or 0) + 1)
-
-    def _resolve(self, version: int | None) -> int:
-        latest = self.latest_version()
-        if latest is None:
-            raise StoreError("the corpus is empty; add documents with `ragft ingest PATH`")
-        if version is None:
-            return latest
-        if not 1 <= version <= latest:
-            raise StoreError(f"no corpus version {version}; versions are 1..{latest} (see `ragft corpus log`)")
         return version
 
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ragft.errors import RagftError
 from ragft.types import Document
@@ -91,7 +91,68 @@ CREATE TABLE IF NOT EXISTS members (
 """
 
 
-class SQLiteStore:
+class VersionedReads:
+    """The reads every document store shares, in one SQL text for SQLite and PostgreSQL.
+
+    A subclass sets `_db` (a DB-API connection whose `execute` returns a cursor) and `_param`, its
+    driver's placeholder; queries here are written with `?` and translated, so the two stores
+    cannot drift apart in what they read.
+    """
+
+    _db: Any
+    _param = "?"
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._db.execute(sql.replace("?", self._param), params)
+
+    def latest_version(self) -> int | None:
+        return self._execute("SELECT MAX(version) FROM versions").fetchone()[0]
+
+    def versions(self) -> list[VersionInfo]:
+        rows = self._execute(
+            "SELECT v.version, v.created_at, COUNT(m.doc_id), v.added, v.changed, v.removed, v.note "
+            "FROM versions v LEFT JOIN members m ON m.version = v.version GROUP BY v.version ORDER BY v.version"
+        )
+        return [VersionInfo(*row) for row in rows]
+
+    def documents(self, version: int | None = None) -> list[Document]:
+        version = self._resolve(version)
+        rows = self._execute(
+            f"SELECT {_DOC_COLUMNS} FROM members m JOIN documents d USING (doc_id, doc_version) WHERE m.version = ? ORDER BY d.doc_id",
+            (version,),
+        )
+        return [_row_to_document(row) for row in rows]
+
+    def document(self, doc_id: str, version: int | None = None) -> Document:
+        version = self._resolve(version)
+        row = self._execute(
+            f"SELECT {_DOC_COLUMNS} FROM members m JOIN documents d USING (doc_id, doc_version) WHERE m.version = ? AND m.doc_id = ?",
+            (version, doc_id),
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no document '{doc_id}' in corpus version {version}; see `ragft corpus show` for the list")
+        return _row_to_document(row)
+
+    def history(self, doc_id: str) -> list[Document]:
+        rows = self._execute(f"SELECT {_DOC_COLUMNS} FROM documents d WHERE d.doc_id = ? ORDER BY d.doc_version", (doc_id,))
+        return [_row_to_document(row) for row in rows]
+
+    def _next_doc_version(self, doc: Document) -> Document:
+        latest = self._execute("SELECT MAX(doc_version) FROM documents WHERE doc_id = ?", (doc.doc_id,)).fetchone()[0]
+        return replace(doc, version=(latest or 0) + 1)
+
+    def _resolve(self, version: int | None) -> int:
+        latest = self.latest_version()
+        if latest is None:
+            raise StoreError("the corpus is empty; add documents with `ragft ingest PATH`")
+        if version is None:
+            return latest
+        if not 1 <= version <= latest:
+            raise StoreError(f"no corpus version {version}; versions are 1..{latest} (see `ragft corpus log`)")
+        return version
+
+
+class SQLiteStore(VersionedReads):
     """The embedded store: one SQLite file in the workspace's `.ragft/` folder."""
 
     def __init__(self, path: Path) -> None:
@@ -107,38 +168,6 @@ class SQLiteStore:
 
     def close(self) -> None:
         self._db.close()
-
-    def latest_version(self) -> int | None:
-        return self._db.execute("SELECT MAX(version) FROM versions").fetchone()[0]
-
-    def versions(self) -> list[VersionInfo]:
-        rows = self._db.execute(
-            "SELECT v.version, v.created_at, COUNT(m.doc_id), v.added, v.changed, v.removed, v.note "
-            "FROM versions v LEFT JOIN members m ON m.version = v.version GROUP BY v.version ORDER BY v.version"
-        )
-        return [VersionInfo(*row) for row in rows]
-
-    def documents(self, version: int | None = None) -> list[Document]:
-        version = self._resolve(version)
-        rows = self._db.execute(
-            f"SELECT {_DOC_COLUMNS} FROM members m JOIN documents d USING (doc_id, doc_version) WHERE m.version = ? ORDER BY d.doc_id",
-            (version,),
-        )
-        return [_row_to_document(row) for row in rows]
-
-    def document(self, doc_id: str, version: int | None = None) -> Document:
-        version = self._resolve(version)
-        row = self._db.execute(
-            f"SELECT {_DOC_COLUMNS} FROM members m JOIN documents d USING (doc_id, doc_version) WHERE m.version = ? AND m.doc_id = ?",
-            (version, doc_id),
-        ).fetchone()
-        if row is None:
-            raise StoreError(f"no document '{doc_id}' in corpus version {version}; see `ragft corpus show` for the list")
-        return _row_to_document(row)
-
-    def history(self, doc_id: str) -> list[Document]:
-        rows = self._db.execute(f"SELECT {_DOC_COLUMNS} FROM documents d WHERE d.doc_id = ? ORDER BY d.doc_version", (doc_id,))
-        return [_row_to_document(row) for row in rows]
 
     def commit(self, plan: IngestPlan, *, note: str = "") -> int | None:
         """Apply `plan` as one new corpus version, atomically; None when it changes nothing."""
@@ -172,20 +201,6 @@ class SQLiteStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return version
-
-    def _next_doc_version(self, doc: Document) -> Document:
-        latest = self._db.execute("SELECT MAX(doc_version) FROM documents WHERE doc_id = ?", (doc.doc_id,)).fetchone()[0]
-        return replace(doc, version=(latest or 0) + 1)
-
-    def _resolve(self, version: int | None) -> int:
-        latest = self.latest_version()
-        if latest is None:
-            raise StoreError("the corpus is empty; add documents with `ragft ingest PATH`")
-        if version is None:
-            return latest
-        if not 1 <= version <= latest:
-            raise StoreError(f"no corpus version {version}; versions are 1..{latest} (see `ragft corpus log`)")
         return version
 
 
