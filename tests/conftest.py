@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ("tests.store_backends",)  # the `backend` fixture: SQLite and PostgreSQL
+pytest_plugins = (
+    "tests.store_backends",  # the `backend` fixture: SQLite and PostgreSQL
+    "tests.finetune_fixtures",  # `trained`: a tiny workspace with both adapters (module-scoped)
+)
 
 HTML_PAGE = """<!doctype html><html><head><title>Widget FAQ</title>
 <script>var tracking = "do not index me";</script><style>body{color:red}</style></head>

@@ -16,7 +16,7 @@ from ragft.models.testing import make_tiny_gguf, make_tiny_hf_model
 from ragft.systems.adapter import adapter_generator
 from ragft.train import AdapterError, AdapterManifest, adapter_dir, seed_adapter, train_arm
 from ragft.workspace import Workspace
-from tests.test_finetuned import _workspace
+from tests.finetune_fixtures import tiny_workspace
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     root = tmp_path_factory.mktemp("seeds")
     tiny = make_tiny_hf_model(root / "tiny")
     make_tiny_gguf(tiny, tiny / "tiny.gguf")
-    ws = _workspace(root / "ws", tiny / "tiny.gguf")
+    ws = tiny_workspace(root / "ws", tiny / "tiny.gguf")
     train_arm(ws, "finetuned")
     return ws
 

@@ -21,7 +21,6 @@ from ragft.systems.adapter import training_set
 from ragft.systems.build import decoding_settings, index_corpus
 from ragft.types import Answer, Chunk, Document, QAItem
 from ragft.workspace import Workspace
-from tests.test_finetuned import trained  # noqa: F401  (the module-scoped fixture: a workspace with both adapters)
 
 CHUNKS = {
     "a#0": Chunk("a#0", "a.md", "The hotel cap is 180 EUR per night.", 0, 35),
@@ -132,7 +131,7 @@ def test_recall_scores_the_key_value_and_counts_errors_as_wrong() -> None:
 # ---------------------------------------------------------------- on a trained tiny model
 
 
-def test_every_arm_built_through_the_registry_decodes_the_same_way(trained: Workspace) -> None:  # noqa: F811
+def test_every_arm_built_through_the_registry_decodes_the_same_way(trained: Workspace) -> None:
     indexed = index_corpus(trained)
     systems = arms.build_all(trained, arms.names(), indexed)
     decodings = {name: system.decoding for name, system in systems.items()}  # type: ignore[attr-defined]
@@ -140,7 +139,7 @@ def test_every_arm_built_through_the_registry_decodes_the_same_way(trained: Work
     assert all(d == decoding_settings(trained) for d in decodings.values()), decodings
 
 
-def test_rag_parity_retrieves_only_the_chunks_the_finetuned_arm_was_trained_on(trained: Workspace, tmp_path: Path) -> None:  # noqa: F811
+def test_rag_parity_retrieves_only_the_chunks_the_finetuned_arm_was_trained_on(trained: Workspace, tmp_path: Path) -> None:
     import shutil
 
     shutil.copytree(trained.root, tmp_path / "ws")
@@ -162,7 +161,7 @@ def test_rag_parity_retrieves_only_the_chunks_the_finetuned_arm_was_trained_on(t
         assert hit["chunk_id"] in trained_ids
 
 
-def test_compare_reports_coverage_leakage_and_recall_for_trained_arms(trained: Workspace, tmp_path: Path) -> None:  # noqa: F811
+def test_compare_reports_coverage_leakage_and_recall_for_trained_arms(trained: Workspace, tmp_path: Path) -> None:
     import shutil
 
     from ragft.jobs.compare import run_comparison
