@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from ragft.models.base import ScoringUnavailable, TokenScores
 from ragft.models.testing import ScriptedGenerator, ScriptedScorer, make_tiny_hf_model
 from ragft.types import Document
 from ragft.workspace import Workspace
-from tests.test_models_openai import FakeServer, Handler
+from tests.openai_fakes import FakeServer, serve_fake
 
 from .conftest import ragft, set_setting
 
@@ -74,13 +73,7 @@ def tiny_hf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture()
 def server() -> Iterator[FakeServer]:
-    srv = FakeServer(("127.0.0.1", 0), Handler)
-    srv.requests = []
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    yield from serve_fake()
 
 
 def _workspace(root: Path, docs: Path, settings: dict[str, str]) -> Path:
