@@ -33,7 +33,7 @@ from ragft.models.transformers_backend import TransformersGenerator  # noqa: E40
 from ragft.train.checkpoint import load_checkpoint  # noqa: E402
 from ragft.train.trainer import LoraSettings, train_lora  # noqa: E402
 from ragft.workspace import Workspace  # noqa: E402
-from tests.test_train import EXAMPLES, SETTINGS  # noqa: E402
+from tests.train_fixtures import EXAMPLES, SETTINGS  # noqa: E402
 
 NO_GPU = Accelerators(torch_version="2.13.0+cpu")
 AMPERE = Accelerators(("NVIDIA A100",), (True,))

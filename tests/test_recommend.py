@@ -5,34 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ragft.config import ConfigError, RequirementsConfig
-from ragft.evaluate.stats import Interval
 from ragft.report.recommend import ArmEvidence, Requirements, recommend
-
-
-def iv(value: float, half: float = 0.03, n: int = 200) -> Interval:
-    return Interval(value, value - half, value + half, n)
-
-
-def verdicts(acc: float, n: int = 200) -> dict[str, bool]:
-    """Per-probe verdicts with the given accuracy; arms built with it agree as much as they can (right on the first probes)."""
-    return {f"q{i}": i < round(acc * n) for i in range(n)}
-
-
-def arm(
-    name: str,
-    acc: float,
-    p95: float,
-    *,
-    half: float = 0.03,
-    cites: float = 0.0,
-    leak: float | None = None,
-    refresh_s: float | None = None,
-    method: str | None = None,
-) -> ArmEvidence:
-    return ArmEvidence(
-        name, iv(acc, half), iv(p95, 0.1), iv(cites), iv(leak) if leak is not None else None, refresh_s, method, correct=verdicts(acc)
-    )
-
+from tests.recommend_fixtures import arm, verdicts
 
 BASE = arm("base", 0.10, 0.8)
 RAG = arm("rag", 0.70, 2.0, cites=0.95, leak=0.0, refresh_s=12.0, method="re-index")

@@ -22,9 +22,7 @@ from ragft.prompts import build_messages  # noqa: E402
 from ragft.train.checkpoint import CheckpointError, read_meta  # noqa: E402
 from ragft.train.data import ChatExample, encode_example, pack  # noqa: E402
 from ragft.train.trainer import LoraSettings, answer_loss, load_lora_model, train_lora  # noqa: E402
-
-SETTINGS = LoraSettings(rank=4, alpha=8, epochs=2, batch_size=3, checkpoint_every_steps=2, max_length_tokens=256, threads=1)
-EXAMPLES = [ChatExample(build_messages(f"What does item {i} cost?"), f"Item {i} costs {i * 3} EUR.") for i in range(12)]
+from tests.train_fixtures import EXAMPLES, SETTINGS  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from ragft.evaluate.seeds import SeedPlan, majority_correct, seed_spread
 from ragft.report import summary, write_report
 from ragft.report.recommend import Requirements, recommend, recommend_result
 from tests.evaluate_fakes import FakeArm, item
-from tests.test_recommend import arm, verdicts
+from tests.recommend_fixtures import arm, verdicts
 
 # --- seeds -------------------------------------------------------------------------------------------------
 
