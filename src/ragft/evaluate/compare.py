@@ -265,16 +265,7 @@ def compare(
     records = _timed(
         stages,
         "answer probes",
-        lambda: run_arms(
-            systems,
-            probes,
-            run_dir,
-            knows_version=knows_version,
-            timeout_s=evaluation.timeout_s,
-            warmup_questions=evaluation.warmup_questions,
-            show_progress=show_progress,
-            concurrency=evaluation.concurrency,
-        ),
+        lambda: _answer(systems, probes, run_dir, evaluation, knows_version, show_progress),
         say,
         f"{len(probes)} probes asked of {len(systems)} arm(s)",
     )
@@ -361,6 +352,27 @@ def compare(
     )
 
 
+def _answer(
+    systems: Mapping[str, System],
+    probes: Sequence[QAItem],
+    run_dir: Path,
+    evaluation: EvaluationConfig,
+    knows_version: Mapping[str, int] | int | None,
+    show_progress: bool,
+) -> dict[str, list[AnswerRecord]]:
+    """`run_arms` with the evaluation's timeout, warm-up and concurrency: the main run and every other seed alike."""
+    return run_arms(
+        systems,
+        probes,
+        run_dir,
+        knows_version=knows_version,
+        timeout_s=evaluation.timeout_s,
+        warmup_questions=evaluation.warmup_questions,
+        show_progress=show_progress,
+        concurrency=evaluation.concurrency,
+    )
+
+
 def _answer_seeds(
     seeds: SeedPlan,
     scores: Mapping[str, list[Score]],
@@ -376,15 +388,7 @@ def _answer_seeds(
     }
     if isinstance(knows_version, Mapping):
         knows_version = {name: knows_version[seed_arm_base(name)] for name in named if seed_arm_base(name) in knows_version}
-    records = run_arms(
-        named,
-        probes,
-        run_dir,
-        knows_version=knows_version,
-        timeout_s=evaluation.timeout_s,
-        warmup_questions=evaluation.warmup_questions,
-        show_progress=show_progress,
-    )
+    records = _answer(named, probes, run_dir, evaluation, knows_version, show_progress)
     return {
         arm: [scores[arm], *(score_all(records[seed_arm_name(arm, i)], probes) for i in range(1, len(systems) + 1))]
         for arm, systems in seeds.systems.items()
