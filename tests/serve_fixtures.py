@@ -29,6 +29,7 @@ from ragft.models.testing import ScriptedGenerator
 from ragft.prompts import REFUSAL
 from ragft.retrieval.retriever import Retriever
 from ragft.serve.app import create_app
+from ragft.serve.audit import AuditLog
 from ragft.serve.users import UserRegistry
 from ragft.systems.rag import RagSystem
 from ragft.workspace import Workspace
@@ -255,3 +256,18 @@ def serving_in_thread(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def log_answers(log: AuditLog, n: int, users: tuple[str, ...] = ("bob", "alice")) -> None:
+    """Append `n` answered questions to `log` (q0, q1, ...), the users taking turns: audit tests' shared data."""
+    for i in range(n):
+        log.append(
+            user=users[i % len(users)],
+            question=f"q{i}",
+            system="rag",
+            retrieved=[f"d@v1#{i}"],
+            cited=[],
+            corpus_version=1,
+            answer_text=f"a{i}",
+            latency_s=0.1,
+        )

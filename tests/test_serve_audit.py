@@ -12,6 +12,7 @@ from ragft.serve.guard import RestrictedTrainingError, check_restricted_training
 from ragft.serve.users import UserError, UserRegistry
 from ragft.train.manifest import adapter_dir
 from ragft.workspace import Workspace
+from tests.serve_fixtures import log_answers
 from tests.store_backends import run_sql
 
 
@@ -39,17 +40,7 @@ def test_a_key_authenticates_its_user_and_only_its_hash_is_stored(tmp_path: Path
 def audit_with_entries(tmp_path: Path, n: int = 4) -> tuple[AuditLog, Workspace]:
     ws = Workspace.init(tmp_path / "ws")
     log = AuditLog(ws)
-    for i in range(n):
-        log.append(
-            user="alice" if i % 2 else "bob",
-            question=f"q{i}",
-            system="rag",
-            retrieved=[f"d@v1#{i}"],
-            cited=[],
-            corpus_version=1,
-            answer_text=f"a{i}",
-            latency_s=0.1,
-        )
+    log_answers(log, n)
     return log, ws
 
 

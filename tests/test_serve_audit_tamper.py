@@ -17,23 +17,14 @@ from ragft.serve.audit_verify import verify_audit
 from ragft.serve.db import serve_db_path
 from ragft.workspace import Workspace
 from tests.conftest import ragft
+from tests.serve_fixtures import log_answers
 from tests.store_backends import run_sql
 
 
 def logged_workspace(tmp_path: Path, n: int = 4) -> Workspace:
     ws = Workspace.init(tmp_path / "ws")
     log = AuditLog(ws)
-    for i in range(n):
-        log.append(
-            user="alice",
-            question=f"q{i}",
-            system="rag",
-            retrieved=[f"d@v1#{i}"],
-            cited=[],
-            corpus_version=1,
-            answer_text=f"a{i}",
-            latency_s=0.1,
-        )
+    log_answers(log, n, users=("alice",))
     log.close()
     return ws
 
