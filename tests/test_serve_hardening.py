@@ -1,18 +1,23 @@
 """Issue 16's low findings on the serving side: times out of range, terminal escapes in `audit show`,
-what /v1/documents reveals and which version it reads, and revoked keys kept in view."""
+what /v1/documents reveals and which version it reads, revoked keys kept in view, and a client that
+hangs up mid-upload."""
 
 from __future__ import annotations
 
+import logging
+import socket
+import time
 from pathlib import Path
 
 import pytest
 
 from ragft.cli.serve import _printable
 from ragft.corpus.ingest import ingest
+from ragft.serve import create_app
 from ragft.serve.audit import AuditLog, AuditQueryError
 from ragft.serve.users import UserRegistry
 from tests.conftest import ragft
-from tests.serve_fixtures import Served, serve
+from tests.serve_fixtures import Served, make_workspace, rag_system, serve, serving_in_thread
 
 LISBON = "When does the Lisbon office open?"
 
@@ -57,3 +62,26 @@ def test_issuing_a_revoked_name_a_new_key_keeps_the_revoked_one_listed(served: S
     new_key = users.add("alice", ["sales"])
     assert [(u.name, u.revoked) for u in users.list() if u.name == "alice"] == [("alice", True), ("alice", False)]
     assert users.authenticate(new_key) is not None and users.authenticate(served.keys["alice"]) is None
+
+
+def test_a_client_hanging_up_mid_upload_is_one_log_line_not_an_internal_error(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    ws = make_workspace(tmp_path)
+    users = UserRegistry(ws)
+    key = users.add("root", ["admin"])
+    users.close()
+    app = create_app(ws, systems={"rag": rag_system(ws, tmp_path)})
+    caplog.set_level(logging.INFO, logger="ragft.serve")
+    with serving_in_thread(app) as base:
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as conn:  # announces 1000 bytes, sends 12, hangs up
+            head = f"POST /v1/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Length: 1000\r\n\r\n"
+            conn.sendall(head.encode() + b'{"paths": [')
+            time.sleep(0.3)
+        deadline = time.monotonic() + 10
+        while not any("disconnected" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    ours = [r for r in caplog.records if r.name == "ragft.serve"]
+    assert [r.getMessage() for r in ours if "disconnected" in r.getMessage()] == [
+        "client disconnected after 11 body bytes of POST /v1/ingest"
+    ]
+    assert not [r for r in ours if r.levelno >= logging.ERROR]  # before: "unexpected error answering POST /v1/ingest" + traceback

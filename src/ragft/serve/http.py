@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 log = logging.getLogger("ragft.serve")
 M = TypeVar("M", bound=BaseModel)
@@ -69,10 +70,15 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         if int(declared) > max_bytes:
             raise ApiError(413, f"request body too large: {declared} bytes, the limit is {max_bytes}")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise ApiError(413, f"request body too large: over {max_bytes} bytes")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_bytes:
+                raise ApiError(413, f"request body too large: over {max_bytes} bytes")
+    except ClientDisconnect:
+        # The caller hung up mid-upload: nothing was done, nobody is listening. One line, not a traceback.
+        log.info("client disconnected after %d body bytes of %s %s", len(body), request.method, request.url.path)
+        raise ApiError(400, "client disconnected before the request body was read") from None
     try:
         text = bytes(body).decode("utf-8")
     except UnicodeDecodeError as exc:
