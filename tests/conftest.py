@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -122,6 +127,24 @@ def ragft(*args: str):
     from ragft.cli import app
 
     return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+
+@contextmanager
+def ingest_paused_at_commit(folder: Path, ws: Path) -> Iterator[subprocess.Popen[str]]:
+    """A `ragft ingest` subprocess held inside its commit transaction (RAGFT_TEST_COMMIT_PAUSE_S), for
+    the crash tests to kill there; it is killed and reaped on exit whatever the test did."""
+    env = {**os.environ, "RAGFT_TEST_COMMIT_PAUSE_S": "60"}
+    command = [sys.executable, "-m", "ragft", "ingest", str(folder), "-w", str(ws)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    try:
+        assert proc.stdout is not None
+        if not any("commit paused" in line for line in proc.stdout):
+            pytest.fail("the ingest never reached its commit")
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
 
 
 @pytest.fixture

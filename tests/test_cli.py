@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from ragft.cli import app
 from ragft.corpus.store import SQLiteStore
 from ragft.sample import questions_path, sample_dir, write_sample
+from tests.conftest import ingest_paused_at_commit
 
 runner = CliRunner()
 
@@ -136,24 +134,8 @@ def test_killing_an_ingest_mid_commit_leaves_the_previous_version_intact(tmp_pat
     ragft("ingest", str(mixed_folder), "-w", str(ws))
     (mixed_folder / "notes.txt").write_text("Team notes\n\nThe launch moved to 9 April.\n")
     (mixed_folder / "later.md").write_text("# Later\n\nAdded later.\n")
-    env = {**os.environ, "RAGFT_TEST_COMMIT_PAUSE_S": "60"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ragft", "ingest", str(mixed_folder), "-w", str(ws)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if "commit paused" in line:
-                break
-        else:
-            pytest.fail("the ingest never reached its commit")
+    with ingest_paused_at_commit(mixed_folder, ws) as proc:
         proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
     store = SQLiteStore(ws / ".ragft" / "store.sqlite3")
     assert store.latest_version() == 1
     assert "3 March" in store.document("notes.txt").text

@@ -4,10 +4,7 @@ after a restart the audit chain verifies, the store opens, and the previous corp
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,6 +15,7 @@ import pytest
 from ragft.serve.audit import AuditLog
 from ragft.serve.users import UserRegistry
 from ragft.workspace import Workspace
+from tests.conftest import ingest_paused_at_commit
 from tests.serve_fixtures import start_server, stop, tiny_workspace
 
 QUESTION = "How long does the battery last?"
@@ -95,29 +93,11 @@ def test_killing_an_ingest_mid_commit_beside_a_running_server_keeps_the_previous
     proc, base = start_server(ws)
     (mixed_folder / "notes.txt").write_text("Team notes\n\nThe launch moved to 9 April.\n")
     (mixed_folder / "later.md").write_text("# Later\n\nAdded later.\n")
-    env = {**os.environ, "RAGFT_TEST_COMMIT_PAUSE_S": "60"}
-    ingester = subprocess.Popen(
-        [sys.executable, "-m", "ragft", "ingest", str(mixed_folder), "-w", str(ws)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        text=True,
-    )
     try:
-        assert ingester.stdout is not None
-        for line in ingester.stdout:
-            if "commit paused" in line:
-                break
-        else:
-            pytest.fail("the ingest never reached its commit")
-        assert ask(base, headers).status_code == 200  # the server answers while the ingest holds its transaction
-        ingester.send_signal(signal.SIGKILL)
-        ingester.wait(timeout=30)
-        stop(proc, kill=True)
+        with ingest_paused_at_commit(mixed_folder, ws) as ingester:
+            assert ask(base, headers).status_code == 200  # the server answers while the ingest holds its transaction
+            ingester.send_signal(signal.SIGKILL)
     finally:
-        if ingester.poll() is None:
-            ingester.kill()
-        ingester.wait(timeout=30)
         stop(proc, kill=True)
 
     store = Workspace.open(ws).open_store()
