@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 pytest.importorskip("peft")
 pytest.importorskip("llama_cpp.server.app", reason='needs llama-cpp-python[server] (pip install -e ".[dev]")')
 
+from ragft.cli.engine import BASE_ALIAS
 from ragft.workspace import Workspace
 from tests.conftest import ragft
 from tests.engine_fixtures import llama_server, start_plan, trained_workspace
@@ -39,14 +42,20 @@ def served(trained: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield Workspace.open(root).with_settings(plan.settings), base_url
 
 
+def _records(out: Path) -> dict[str, list[dict[str, Any]]]:
+    """arm -> its answer records, from a comparison's main answer files."""
+    summary = json.loads((out / "summary.json").read_text())
+    return {arm: [json.loads(line) for line in Path(path).read_text().splitlines()] for arm, path in summary["answers"].items()}
+
+
 def _answers(out: Path) -> dict[str, list[tuple[str, str]]]:
     """arm -> [(qid, text)] from a comparison's main answer files."""
-    summary = json.loads((out / "summary.json").read_text())
-    answers = {}
-    for arm, path in summary["answers"].items():
-        lines = [json.loads(line) for line in Path(path).read_text().splitlines()]
-        answers[arm] = [(r["qid"], r["text"]) for r in lines]
-    return answers
+    return {arm: [(r["qid"], r["text"]) for r in records] for arm, records in _records(out).items()}
+
+
+def _refusal_probabilities(out: Path) -> list[float | None]:
+    """Every RAG answer's refusal probability (from the first token's candidates), arm by arm."""
+    return [r["trace"].get("refusal_probability") for arm, records in sorted(_records(out).items()) if "rag" in arm for r in records]
 
 
 def test_compare_through_the_server_gives_the_in_process_engines_greedy_answers(
@@ -74,6 +83,9 @@ def test_compare_through_the_server_gives_the_in_process_engines_greedy_answers(
         "finetuned+rag": {"openai:finetuned"},
     }
     assert summary["meta"]["concurrency"] == dict.fromkeys(ARMS.split(","), 1)  # llama_cpp.server answers one at a time
+    local_p, remote_p = _refusal_probabilities(tmp_path / "local"), _refusal_probabilities(tmp_path / "remote")
+    assert None not in remote_p, "the first token's candidates came back for every RAG answer"
+    assert remote_p == pytest.approx(local_p, abs=1e-3)
 
 
 def test_concurrent_requests_to_the_server_each_get_their_whole_answer(served: tuple[Workspace, str]) -> None:
@@ -102,3 +114,22 @@ def test_a_model_name_the_server_does_not_serve_is_refused_at_warm_up_naming_wha
     OpenAIGenerator(base_url, "hybrid").warm_up()
     with pytest.raises(ModelError, match=r"serves base, finetuned, hybrid, not 'finetuned-v2'.*ragft engine-command.*openai_adapter_model"):
         OpenAIGenerator(base_url, "finetuned-v2").warm_up()
+
+
+def test_a_server_without_logits_all_answers_without_first_token_candidates(trained: Workspace, tmp_path: Path) -> None:
+    """llama_cpp.server fails a logprobs stream after its 200 header without logits_all: the answer still comes, the candidates do not."""
+    from ragft.models.base import DecodingSettings
+    from ragft.models.openai_backend import OpenAIGenerator
+
+    plan = start_plan(trained)
+    assert plan.config is not None
+    config = {**plan.config, "models": [{**m, "logits_all": False} for m in plan.config["models"][:1]]}
+    plan = replace(plan, config=config, config_path=tmp_path / "server.json", served={BASE_ALIAS: plan.served[BASE_ALIAS]})
+    plan = replace(plan, argv=[*plan.argv[:-1], str(plan.config_path)])
+    messages = [{"role": "user", "content": "When was Orrivale founded?"}]
+    with llama_server(plan, tmp_path / "server.log") as base_url:
+        generator = OpenAIGenerator(base_url, BASE_ALIAS, max_retries=1)  # the broken stream leaves a dead pooled connection
+        plain = generator.generate(messages, DecodingSettings(max_new_tokens=8))
+        asked = generator.generate(messages, DecodingSettings(max_new_tokens=8, first_token_candidates=True))
+    assert plain.text and asked.text == plain.text
+    assert asked.first_token_top == () and asked.extra["candidates_s"] > 0

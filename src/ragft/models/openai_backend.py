@@ -3,11 +3,14 @@
 Streams `/chat/completions` (server-sent events), so `on_token` and time to first token work the
 same as for the local engines; TTFT is measured on the client, so it includes the network.
 Connection failures and 5xx/429 answers are retried with exponential backoff, but only before
-the first token arrives: text already handed to `on_token` cannot be taken back. The first
-token's candidates (`logprobs`) are asked for, which vLLM, llama.cpp's server and recent Ollama
-return, and `repeat_penalty = 1` is sent so llama.cpp's servers (whose default is 1.1) decode as the
-in-process engines do; a server that rejects such an optional field by name is asked again without
-it, once and for all. A stream that ends with neither a finish reason nor `[DONE]` (a server that
+the first token arrives: text already handed to `on_token` cannot be taken back. When the caller
+wants the first token's candidates (`DecodingSettings.first_token_candidates`, set by RAG), they come
+from a one-token request with `logprobs` sent before the answer, which streams without them:
+llama-cpp-python's server sorts the whole vocabulary in Python for every token it returns logprobs
+for (4.1x the answer's time, benchmarks/results/engine_server.json), and a server with a prompt
+cache (vLLM, llama.cpp's) reuses the one-token request's prefill for the answer. `repeat_penalty = 1`
+is sent so llama.cpp's servers (whose default is 1.1) decode as the in-process engines do; a server
+that rejects such an optional field by name is asked again without it, once and for all. A stream that ends with neither a finish reason nor `[DONE]` (a server that
 failed after its 200 header) is an error, never an empty answer.
 
 One generator may be called from several threads at once (`concurrent_requests`): the evaluator
@@ -27,6 +30,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import httpx
@@ -53,12 +57,20 @@ class _Retryable(Exception):
     """A failure worth another try (connection refused, 5xx, 429)."""
 
 
+class _StreamBroke(ModelError):
+    """A 200 answer whose stream ended with neither a finish reason nor `[DONE]` (the server failed mid-answer)."""
+
+
 class _FieldRefused(Exception):
     """The server rejected an optional request field by name; the request is sent again without it."""
 
     def __init__(self, field: str) -> None:
         super().__init__(field)
         self.field = field
+
+
+_ANSWER_FIELDS = ("repeat_penalty",)  # the optional fields an answer is streamed with
+_CANDIDATE_FIELDS = ("repeat_penalty", "logprobs")  # and those of the one-token request for the first token's candidates
 
 
 def _optional_fields() -> dict[str, dict[str, Any]]:
@@ -119,7 +131,25 @@ class OpenAIGenerator:
         settings: DecodingSettings,
         on_token: TokenCallback | None = None,
     ) -> Generation:
-        """Stream a chat completion, retrying transient failures that happen before any token."""
+        """Stream a chat completion, retrying transient failures that happen before any token.
+
+        With `settings.first_token_candidates`, a one-token request asks for the first token's
+        candidates first; its time counts in the answer's time to first token and total.
+        """
+        payload = self._payload(messages, settings)
+        candidates, candidates_s = self._first_token_candidates(payload, messages) if settings.first_token_candidates else ((), 0.0)
+        answer = self._retrying(payload, messages, on_token, fields=_ANSWER_FIELDS)
+        return replace(
+            answer,
+            prefill_s=answer.prefill_s + candidates_s,
+            time_to_first_token_s=answer.time_to_first_token_s + candidates_s,
+            total_s=answer.total_s + candidates_s,
+            extra={**answer.extra, "candidates_s": candidates_s},
+            first_token_top=candidates,
+        )
+
+    def _payload(self, messages: Sequence[ChatMessage], settings: DecodingSettings) -> dict[str, Any]:
+        """The streamed chat request for `messages`, before the optional fields."""
         payload: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
@@ -132,12 +162,39 @@ class OpenAIGenerator:
         }
         if settings.stop:
             payload["stop"] = list(settings.stop)
+        return payload
+
+    def _first_token_candidates(
+        self, payload: dict[str, Any], messages: Sequence[ChatMessage]
+    ) -> tuple[tuple[tuple[str, float], ...], float]:
+        """The first token's candidates from a one-token request with logprobs (() once the server refused them), and its seconds."""
+        started = time.perf_counter()
+        with self._lock:
+            if "logprobs" not in self._optional:
+                return (), 0.0
+        try:
+            one = self._retrying({**payload, "max_tokens": 1}, messages, None, fields=_CANDIDATE_FIELDS)
+        except _StreamBroke as exc:  # llama_cpp.server without logits_all fails a logprobs stream after its 200 header
+            with self._lock:
+                self._optional.pop("logprobs", None)
+            print(
+                f"ragft: {self.base_url} broke off the request for the first token's candidates ({exc}); answers go on "
+                "without them (no refusal probability). A llama_cpp.server needs logits_all, as `ragft engine-command llama-server` writes it",
+                file=sys.stderr,
+            )
+            return (), time.perf_counter() - started
+        return one.first_token_top, time.perf_counter() - started
+
+    def _retrying(
+        self, payload: dict[str, Any], messages: Sequence[ChatMessage], on_token: TokenCallback | None, *, fields: tuple[str, ...]
+    ) -> Generation:
+        """One streamed request with the optional `fields` the server accepts, tried up to `max_retries` more times."""
         last_error: BaseException | None = None
         for attempt in range(self.max_retries + 1):
             if attempt:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
             try:
-                return self._stream_accepted(payload, messages, on_token, attempts=attempt + 1)
+                return self._stream_accepted(payload, messages, on_token, attempts=attempt + 1, fields=fields)
             except _Retryable as exc:
                 last_error = exc.__cause__ or exc
         if isinstance(last_error, httpx.TransportError):
@@ -148,13 +205,19 @@ class OpenAIGenerator:
         ) from last_error
 
     def _stream_accepted(
-        self, payload: dict[str, Any], messages: Sequence[ChatMessage], on_token: TokenCallback | None, *, attempts: int
+        self,
+        payload: dict[str, Any],
+        messages: Sequence[ChatMessage],
+        on_token: TokenCallback | None,
+        *,
+        attempts: int,
+        fields: tuple[str, ...],
     ) -> Generation:
-        """Stream with the optional fields the server has not refused; drop each one it refuses, for good."""
+        """Stream with those of `fields` the server has not refused; drop each one it refuses, for good."""
         while True:
             with self._lock:
-                optional = dict(self._optional)
-            full = {**payload, **{k: v for fields in optional.values() for k, v in fields.items()}}
+                optional = {name: value for name, value in self._optional.items() if name in fields}
+            full = {**payload, **{k: v for values in optional.values() for k, v in values.items()}}
             try:
                 return self._stream_once(full, messages, on_token, attempts=attempts, optional=tuple(optional))
             except _FieldRefused as refused:  # e.g. an older Ollama without logprobs: answer without it from now on
@@ -286,7 +349,7 @@ class OpenAIGenerator:
                         finish_reason = choice.get("finish_reason") or finish_reason
                     finished = finished or event is _DONE
                 if not (finished or finish_reason):
-                    raise ModelError(
+                    raise _StreamBroke(
                         f"{self.base_url}/chat/completions: the stream ended with no finish reason and no [DONE] "
                         f"after {len(pieces)} pieces: the server failed mid-answer; its log says why"
                     )
