@@ -23,13 +23,11 @@ that (Ollama, llama.cpp's own server, ragft's) makes it raise `ScoringUnavailabl
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -46,6 +44,7 @@ from ragft.models.base import (
     TokenCallback,
     TokenScores,
 )
+from ragft.models.openai_events import StreamedReply, prompt_logprobs, read_chat_stream, served_models, token_count
 
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _TOKENIZE_ROUTES = (("/tokenize", "prompt"), ("/extras/tokenize", "input"))  # vLLM; llama-cpp-python's server
@@ -118,7 +117,7 @@ class OpenAIGenerator:
             raise self._unreachable(exc) from exc
         if response.status_code in (401, 403):
             raise self._auth_error(response)
-        served = _served_models(response)
+        served = served_models(response)
         if served and self.model not in served and f"{self.model}:latest" not in served:
             raise ModelError(
                 f"{self.base_url} serves {', '.join(sorted(served))}, not {self.model!r}: start the server with "
@@ -244,7 +243,7 @@ class OpenAIGenerator:
                 f"HTTP {response.status_code} {response.text[:200]!r}; a server that supports them (vLLM) or a local backend can score"
             )
         try:
-            logprobs = _prompt_logprobs(response.json())
+            logprobs = prompt_logprobs(response.json())
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             raise ScoringUnavailable(
                 f"{url} answered without prompt log-probabilities ({exc}): this server does not score prompts"
@@ -285,7 +284,7 @@ class OpenAIGenerator:
                 raise self._unreachable(exc) from exc
             if response.status_code in (401, 403):
                 raise self._auth_error(response)
-            count = _token_count(response) if response.status_code == 200 else None
+            count = token_count(response) if response.status_code == 200 else None
             if count is not None:
                 self._tokenize_route = (path, body)
                 return count
@@ -310,67 +309,51 @@ class OpenAIGenerator:
         optional: tuple[str, ...] = (),
     ) -> Generation:
         client = self._ensure_client()
-        pieces: list[str] = []
-        usage: dict[str, Any] = {}
-        finish_reason = None
-        first_token_at: float | None = None
-        first_token_top: tuple[tuple[str, float], ...] = ()
+        reply = StreamedReply()
         start = time.perf_counter()
         try:
             with client.stream("POST", f"{self.base_url}/chat/completions", json=payload) as response:
-                if response.status_code in _RETRY_STATUS:
-                    response.read()
-                    raise _Retryable(f"HTTP {response.status_code}: {response.text[:200]}")
-                if response.status_code in (401, 403):
-                    response.read()
-                    raise self._auth_error(response)
-                if response.status_code >= 400:
-                    response.read()
-                    refused = _refused_field(response, optional)
-                    if refused is not None:
-                        raise _FieldRefused(refused)
-                    raise ModelError(
-                        f"{self.base_url}/chat/completions answered HTTP {response.status_code}: "
-                        f"{response.text[:300]}; check [models] generator (the served model name) in ragft.toml"
-                    )
-                finished = False
-                for event in _sse_events(response.iter_lines()):
-                    if event.get("usage"):
-                        usage = event["usage"]
-                    for choice in event.get("choices") or []:
-                        first_token_top = first_token_top or _first_token_top(choice)
-                        piece = (choice.get("delta") or {}).get("content") or ""
-                        if piece:
-                            if first_token_at is None:
-                                first_token_at = time.perf_counter()
-                            pieces.append(piece)
-                            if on_token is not None:
-                                on_token(piece)
-                        finish_reason = choice.get("finish_reason") or finish_reason
-                    finished = finished or event is _DONE
-                if not (finished or finish_reason):
-                    raise _StreamBroke(
-                        f"{self.base_url}/chat/completions: the stream ended with no finish reason and no [DONE] "
-                        f"after {len(pieces)} pieces: the server failed mid-answer; its log says why"
-                    )
+                self._check_status(response, optional)
+                read_chat_stream(response.iter_lines(), reply, on_token)
         except httpx.TransportError as exc:
-            if pieces:  # the stream broke mid-answer; retrying would repeat text already emitted
+            if reply.pieces:  # the stream broke mid-answer; retrying would repeat text already emitted
                 raise ModelError(f"{self.base_url}: the connection broke during the answer ({exc})") from exc
             raise _Retryable(str(exc)) from exc
+        if not reply.complete:
+            raise _StreamBroke(
+                f"{self.base_url}/chat/completions: the stream ended with no finish reason and no [DONE] "
+                f"after {len(reply.pieces)} pieces: the server failed mid-answer; its log says why"
+            )
         end = time.perf_counter()
-        text = "".join(pieces)
-        ttft = (first_token_at or end) - start
-        prompt_text = "".join(m["content"] for m in messages)
+        ttft = (reply.first_token_at or end) - start
+        usage = reply.usage
         return Generation(
-            text=text,
-            prompt_tokens=int(usage.get("prompt_tokens") or self.count_tokens(prompt_text)),
-            completion_tokens=int(usage.get("completion_tokens") or len(pieces)),
+            text="".join(reply.pieces),
+            prompt_tokens=int(usage.get("prompt_tokens") or self.count_tokens("".join(m["content"] for m in messages))),
+            completion_tokens=int(usage.get("completion_tokens") or len(reply.pieces)),
             prefill_s=ttft,  # the server does not report its prefill time; TTFT bounds it from above
             time_to_first_token_s=ttft,
             total_s=end - start,
             model=self.name,
-            extra={"finish_reason": finish_reason, "attempts": attempts, "usage_reported": bool(usage)},
-            first_token_top=first_token_top,
+            extra={"finish_reason": reply.finish_reason, "attempts": attempts, "usage_reported": bool(usage)},
+            first_token_top=reply.first_token_top,
+        )
+
+    def _check_status(self, response: httpx.Response, optional: tuple[str, ...]) -> None:
+        """Raise for an answer that is not a stream: retryable (5xx, 429), auth, a refused optional field, or other."""
+        if response.status_code < 400:
+            return
+        response.read()
+        if response.status_code in _RETRY_STATUS:
+            raise _Retryable(f"HTTP {response.status_code}: {response.text[:200]}")
+        if response.status_code in (401, 403):
+            raise self._auth_error(response)
+        refused = _refused_field(response, optional)
+        if refused is not None:
+            raise _FieldRefused(refused)
+        raise ModelError(
+            f"{self.base_url}/chat/completions answered HTTP {response.status_code}: "
+            f"{response.text[:300]}; check [models] generator (the served model name) in ragft.toml"
         )
 
     def _ensure_client(self) -> httpx.Client:
@@ -399,87 +382,9 @@ class OpenAIGenerator:
         )
 
 
-def _served_models(response: httpx.Response) -> set[str]:
-    """The model ids a `GET /models` answer lists (empty when it lists none or is not the OpenAI shape)."""
-    try:
-        data = response.json().get("data") if response.status_code == 200 else None
-    except (ValueError, AttributeError):
-        return set()
-    return {str(m["id"]) for m in data if isinstance(m, dict) and "id" in m} if isinstance(data, list) else set()
-
-
-def _token_count(response: httpx.Response) -> int | None:
-    """The count in a tokenizer route's answer (`count`, or the length of `tokens`), or None if it has neither."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    if isinstance(body, dict) and isinstance(body.get("count"), int):
-        return int(body["count"])
-    tokens = body.get("tokens") if isinstance(body, dict) else None
-    return len(tokens) if isinstance(tokens, list) else None
-
-
-def _first_token_top(choice: dict[str, Any]) -> tuple[tuple[str, float], ...]:
-    """The first token's candidates from a stream chunk's `logprobs` (OpenAI's shape), if it has them."""
-    content = (choice.get("logprobs") or {}).get("content") or []
-    candidates = content[0].get("top_logprobs") or [] if content else []
-    pairs = [(str(c.get("token", "")), math.exp(float(c["logprob"]))) for c in candidates if c.get("logprob") is not None]
-    return tuple(sorted(pairs, key=lambda pair: pair[1], reverse=True))
-
-
-def _prompt_logprobs(body: Any) -> tuple[float, ...]:
-    """Log-probabilities of the echoed prompt's tokens from a `/completions` answer (the first, without
-    context, comes as null and is left out).
-
-    With `max_tokens` 0 the echo is the prompt alone; a server that generated anyway adds tokens
-    past the prompt's `usage.prompt_tokens`, which are cut off.
-    """
-    logprobs = body["choices"][0].get("logprobs") or {}
-    values = logprobs.get("token_logprobs")
-    if not values:
-        raise ValueError("no choices[0].logprobs.token_logprobs in the answer")
-    prompt_tokens = (body.get("usage") or {}).get("prompt_tokens")
-    if isinstance(prompt_tokens, int) and 0 < prompt_tokens < len(values):
-        values = values[:prompt_tokens]
-    return tuple(float(v) for v in values if v is not None)
-
-
-_DONE: dict[str, Any] = {}  # the event `_sse_events` yields last for `data: [DONE]`
-
-
 def _refused_field(response: httpx.Response, optional: Sequence[str]) -> str | None:
     """The optional field a 400/422 answer names (the one to send no more), or None."""
     if response.status_code not in (400, 422):
         return None
     text = response.text.lower()
     return next((name for name in optional if name.rstrip("s") in text), None)
-
-
-def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
-    """Decode server-sent events: JSON `data:` payloads until `data: [DONE]`, yielded last as `_DONE`."""
-    data: list[str] = []
-    for line in lines:
-        if line.startswith("data:"):
-            data.append(line[5:].strip())
-            continue
-        if line.strip() or not data:  # comments, `event:`/`id:` fields, keep-alives
-            continue
-        payload = "\n".join(data)
-        data = []
-        if payload == "[DONE]":
-            yield _DONE
-            return
-        yield _parse_event(payload)
-    if data and "\n".join(data) != "[DONE]":
-        yield _parse_event("\n".join(data))
-
-
-def _parse_event(payload: str) -> dict[str, Any]:
-    try:
-        event = json.loads(payload)
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"the server sent a stream event that is not JSON: {payload[:200]!r}") from exc
-    if isinstance(event, dict) and "error" in event:
-        raise ModelError(f"the server reported an error mid-stream: {event['error']}")
-    return event if isinstance(event, dict) else {}
