@@ -133,7 +133,7 @@ def test_scores_a_text_with_the_servers_prompt_logprobs(server: FakeServer) -> N
     assert scores.perplexity == pytest.approx(math.exp(12.5 / 5)) and scores.model == "openai:tiny"
     sent = server.requests[-1]
     assert sent["path"] == "/v1/completions"
-    assert (sent["echo"], sent["logprobs"], sent["max_tokens"]) == (True, 1, 0)
+    assert (sent["echo"], sent["logprobs"], sent["max_tokens"]) == (True, 1, 1), "llama-cpp-python reads 0 as no limit"
     assert gen.score("one two three four", max_tokens=3).tokens == 2, "the first max_tokens tokens, the first unscored"
 
 

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from ragft.models.base import ModelError
-from ragft.models.openai_events import DONE, StreamedReply, read_chat_stream, sse_events
+from ragft.models.openai_events import DONE, StreamedReply, prompt_logprobs, read_chat_stream, sse_events
 
 
 def _event(piece: str | None = None, finish: str | None = None, **extra: object) -> str:
@@ -61,3 +61,13 @@ def test_a_chat_stream_gathers_pieces_usage_finish_reason_and_the_first_tokens_c
 def test_a_stream_cut_off_before_its_finish_reason_is_not_complete() -> None:
     reply = read_chat_stream(iter([_event("The refund"), ""]), StreamedReply())
     assert reply.pieces == ["The refund"] and not reply.complete
+
+
+def test_prompt_logprobs_leave_out_the_first_token_and_what_the_server_generated_after_the_prompt() -> None:
+    echoed = {"tokens": ["Re", "funds", " take", " 14", " days", "."], "text_offset": [0, 2, 7, 12, 15, 20]}
+    body = {"choices": [{"logprobs": {**echoed, "token_logprobs": [None, -1.0, -2.0, -3.0, -4.0, -9.0]}}], "usage": {"prompt_tokens": 5}}
+    assert prompt_logprobs(body, prompt_chars=20) == (-1.0, -2.0, -3.0, -4.0), "by text offset: '.' starts where the prompt ends"
+    del body["choices"][0]["logprobs"]["text_offset"]
+    assert prompt_logprobs(body, prompt_chars=20) == (-1.0, -2.0, -3.0, -4.0), "without offsets, by usage.prompt_tokens"
+    with pytest.raises(ValueError, match="no choices"):
+        prompt_logprobs({"choices": [{"text": "Refunds"}]})

@@ -17,8 +17,10 @@ One generator may be called from several threads at once (`concurrent_requests`)
 then has a batching server (vLLM, a llama.cpp server with parallel slots) answer probes side by side.
 
 `score(text)` asks the legacy `/completions` endpoint to echo the prompt with its log-probabilities
-(`echo=true, logprobs=1, max_tokens=0`), which vLLM supports; a server that refuses or ignores
-that (Ollama, llama.cpp's own server, ragft's) makes it raise `ScoringUnavailable` saying so.
+(`echo=true, logprobs=1, max_tokens=1`: llama-cpp-python takes 0 as "no limit"), which vLLM
+supports; a server that refuses or ignores that (Ollama, ragft's) makes it raise
+`ScoringUnavailable` saying so, and so does llama-cpp-python's server for a model without a
+beginning-of-sequence token (Qwen's), whose echoed log-probabilities it shifts by one token.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _TOKENIZE_ROUTES = (("/tokenize", "prompt"), ("/extras/tokenize", "input"))  # vLLM; llama-cpp-python's server
 _TOKEN_COUNT_CACHE = 50_000  # texts whose count is kept (passages recur across questions)
 _CHARS_PER_TOKEN = 4  # rough English average, used only when the server reports no usage
+_SCORE_CHARS_PER_TOKEN = 8  # scored text sent per token asked for: above any tokenizer's English average
 
 
 class _Retryable(Exception):
@@ -230,7 +233,9 @@ class OpenAIGenerator:
         log-probabilities, and `ModelError` when it cannot be reached.
         """
         url = f"{self.base_url}/completions"
-        payload = {"model": self.model, "prompt": text, "max_tokens": 0, "echo": True, "logprobs": 1, "temperature": 0.0}
+        self._refuse_a_shifted_echo()
+        prompt = text[: max_tokens * _SCORE_CHARS_PER_TOKEN]  # the server need not read (nor fit) the rest
+        payload = {"model": self.model, "prompt": prompt, "max_tokens": 1, "echo": True, "logprobs": 1, "temperature": 0.0}
         try:
             response = self._ensure_client().post(url, json=payload, headers={"Accept": "application/json"})
         except httpx.TransportError as exc:
@@ -239,16 +244,38 @@ class OpenAIGenerator:
             raise self._auth_error(response)
         if response.status_code >= 400:
             raise ScoringUnavailable(
-                f"{url} refused a request for prompt log-probabilities (echo with logprobs, max_tokens 0): "
+                f"{url} refused a request for prompt log-probabilities (echo with logprobs): "
                 f"HTTP {response.status_code} {response.text[:200]!r}; a server that supports them (vLLM) or a local backend can score"
             )
         try:
-            logprobs = prompt_logprobs(response.json())
+            logprobs = prompt_logprobs(response.json(), prompt_chars=len(prompt))
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             raise ScoringUnavailable(
                 f"{url} answered without prompt log-probabilities ({exc}): this server does not score prompts"
             ) from exc
         return TokenScores(logprobs[: max(max_tokens - 1, 0)], model=self.name)
+
+    def _refuse_a_shifted_echo(self) -> None:
+        """Raise ScoringUnavailable on llama-cpp-python's server when the model has no beginning-of-sequence token.
+
+        That server (0.3.x) pairs each echoed token with the distribution that follows it, which is
+        right only once it has dropped a leading BOS; without one every log-probability belongs to the
+        next token's prediction. Its `/extras/tokenize` adds the BOS a model has, so "" tokenizes to nothing without one.
+        """
+        try:
+            response = self._ensure_client().post(
+                self.base_url.removesuffix("/v1") + "/extras/tokenize",
+                json={"model": self.model, "input": ""},
+                headers={"Accept": "application/json"},
+            )
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        if response.status_code == 200 and token_count(response) == 0:
+            raise ScoringUnavailable(
+                f"{self.base_url} is llama-cpp-python's server and {self.model!r} has no beginning-of-sequence token: that server "
+                "shifts echoed prompt log-probabilities by one token for such a model, so a perplexity from it would be wrong; "
+                'serve the model from vLLM, or measure in-process ([models] generator_backend = "llama_cpp" on the same GGUF)'
+            )
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` under the served model's tokenizer, counted by the server and cached per text.

@@ -99,19 +99,22 @@ def first_token_top(choice: dict[str, Any]) -> tuple[tuple[str, float], ...]:
     return tuple(sorted(pairs, key=lambda pair: pair[1], reverse=True))
 
 
-def prompt_logprobs(body: Any) -> tuple[float, ...]:
+def prompt_logprobs(body: Any, *, prompt_chars: int | None = None) -> tuple[float, ...]:
     """Log-probabilities of the echoed prompt's tokens from a `/completions` answer (the first, without
     context, comes as null and is left out).
 
-    With `max_tokens` 0 the echo is the prompt alone; a server that generated anyway adds tokens
-    past the prompt's `usage.prompt_tokens`, which are cut off.
+    The echo ends with the tokens the server generated after the prompt: those starting at or past
+    `prompt_chars` (by `text_offset`) are cut off, or, without offsets, those past `usage.prompt_tokens`.
     """
     logprobs = body["choices"][0].get("logprobs") or {}
     values = logprobs.get("token_logprobs")
     if not values:
         raise ValueError("no choices[0].logprobs.token_logprobs in the answer")
+    offsets = logprobs.get("text_offset")
     prompt_tokens = (body.get("usage") or {}).get("prompt_tokens")
-    if isinstance(prompt_tokens, int) and 0 < prompt_tokens < len(values):
+    if prompt_chars is not None and isinstance(offsets, list) and len(offsets) == len(values):
+        values = [v for v, offset in zip(values, offsets, strict=True) if offset < prompt_chars]
+    elif isinstance(prompt_tokens, int) and 0 < prompt_tokens < len(values):
         values = values[:prompt_tokens]
     return tuple(float(v) for v in values if v is not None)
 
