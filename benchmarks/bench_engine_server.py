@@ -18,7 +18,7 @@ and whether the answers equal the in-process engine's. Measured in the same run,
 
 llama-cpp-python's server (0.3.36) has no parallel slots (no n_parallel setting): one lock serialises
 every request, so concurrency can only add queueing to each request's latency; the figures show by
-how much. Results go to benchmarks/results/engine_server.json with the command and the machine.
+how much. Results go to benchmarks/results/engine_server.json (or --out) with the command and the machine.
 """
 
 from __future__ import annotations
@@ -107,6 +107,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--arm", default="rag", choices=("base", "rag"))
     parser.add_argument("--concurrency", type=int, nargs="+", default=list(CONCURRENCY), help="Concurrencies for the current client.")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="Where the results JSON goes.")
     args = parser.parse_args()
     load_start = os.getloadavg()
     probes = [q for q in load_questions(questions_path()) if q.answerable][: args.questions]
@@ -146,8 +147,8 @@ def main() -> None:
         "before_over_after_latency_p50_at_c1": round(rows[0]["latency_p50_s"] / rows[1]["latency_p50_s"], 3),
         "machine": {**machine_info(), "load_avg_at_start": load_start, "load_avg_at_end": os.getloadavg()},
     }
-    RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

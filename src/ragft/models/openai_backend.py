@@ -7,11 +7,14 @@ the first token arrives: text already handed to `on_token` cannot be taken back.
 wants the first token's candidates (`DecodingSettings.first_token_candidates`, set by RAG), they come
 from a one-token request with `logprobs` sent before the answer, which streams without them:
 llama-cpp-python's server sorts the whole vocabulary in Python for every token it returns logprobs
-for (4.1x the answer's time, benchmarks/results/engine_server.json), and a server with a prompt
-cache (vLLM, llama.cpp's) reuses the one-token request's prefill for the answer. `repeat_penalty = 1`
-is sent so llama.cpp's servers (whose default is 1.1) decode as the in-process engines do; a server
-that rejects such an optional field by name is asked again without it, once and for all. A stream that ends with neither a finish reason nor `[DONE]` (a server that
-failed after its 200 header) is an error, never an empty answer.
+for (a streamed answer took 3-4x as long with them in a probe), and a server with a prompt cache
+(vLLM, llama.cpp's) reuses the one-token request's prefill for the answer; on a one-slot server
+that holds only while requests come one at a time (`[evaluation] concurrency = 1`).
+`repeat_penalty = 1` is sent so llama.cpp's servers (whose default is 1.1) decode as the
+in-process engines do; a server that rejects such an optional field by name is asked again
+without it, once and for all. A stream
+that ends with neither a finish reason nor `[DONE]` (a server that failed after its 200 header) is
+an error, never an empty answer.
 
 One generator may be called from several threads at once (`concurrent_requests`): the evaluator
 then has a batching server (vLLM, a llama.cpp server with parallel slots) answer probes side by side.
