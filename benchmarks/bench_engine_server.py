@@ -1,4 +1,4 @@
-"""Evaluation throughput against a real llama.cpp server at `[evaluation] concurrency` 1, 4 and 16.
+"""Evaluation throughput against a real llama.cpp server: the client before and after asking for logprobs only where needed.
 
 Run:
   python benchmarks/bench_engine_server.py                       # default model, rag arm, 16 questions
@@ -8,13 +8,17 @@ A workspace on the bundled sample corpus (v1) and its questions, the default mod
 0.5B Q4_K_M GGUF) and the hashing embedder (retrieval is not what is measured), is served by
 `python -m llama_cpp.server` from the config `ragft engine-command llama-server` writes. The arm is
 built with generator_backend = "openai" and answers every question through the evaluator
-(`evaluate.runner.run_arm`) at each concurrency: answers/s over the wall time, p50/p95 of each
-request's own latency, and whether the answers equal those at concurrency 1. The same arm on the
-in-process llama.cpp engine (concurrency 1) is measured in the same run for the ratio.
+(`evaluate.runner.run_arm`): answers/s over the wall time, p50/p95 of each request's own latency,
+and whether the answers equal the in-process engine's. Measured in the same run, in turn:
+- the in-process llama.cpp engine (concurrency 1), for the ratio;
+- the previous client ("logprobs on every token"): one streamed request per answer with
+  `logprobs`, from whose first token the candidates came;
+- the current client at each `--concurrency`: the answer streams without logprobs, and only RAG's
+  answers are preceded by a one-token request for the first token's candidates.
 
-llama-cpp-python's server (0.3.36) has no parallel slots: one lock serialises every request, so
-concurrency can only add queueing to each request's latency; the figures show by how much.
-Results go to benchmarks/results/engine_server.json with the command and the machine.
+llama-cpp-python's server (0.3.36) has no parallel slots (no n_parallel setting): one lock serialises
+every request, so concurrency can only add queueing to each request's latency; the figures show by
+how much. Results go to benchmarks/results/engine_server.json (or --out) with the command and the machine.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +43,8 @@ from ragft import arms  # noqa: E402
 from ragft.cli.engine import engine_plan  # noqa: E402
 from ragft.corpus.ingest import ingest  # noqa: E402
 from ragft.evaluate.runner import AnswerRecord, run_arm  # noqa: E402
+from ragft.models.base import ChatMessage, DecodingSettings, Generation, TokenCallback  # noqa: E402
+from ragft.models.openai_backend import OpenAIGenerator  # noqa: E402
 from ragft.sample import questions_path, sample_dir  # noqa: E402
 from ragft.synth.question_file import load_questions  # noqa: E402
 from ragft.types import QAItem, System  # noqa: E402
@@ -45,7 +52,14 @@ from ragft.workspace import Workspace  # noqa: E402
 from tests.engine_fixtures import free_port, llama_server  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "engine_server.json"
-CONCURRENCY = (1, 4, 16)
+CONCURRENCY = (1, 4)
+
+
+class EveryTokenLogprobs(OpenAIGenerator):
+    """The client as it was before: every answer streamed with logprobs, the candidates read from its first token."""
+
+    def generate(self, messages: Sequence[ChatMessage], settings: DecodingSettings, on_token: TokenCallback | None = None) -> Generation:
+        return self._retrying(self._payload(messages, settings), messages, on_token, fields=("repeat_penalty", "logprobs"))
 
 
 def make_workspace(root: Path, *, threads: int, max_new_tokens: int) -> Workspace:
@@ -92,27 +106,32 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--arm", default="rag", choices=("base", "rag"))
+    parser.add_argument("--concurrency", type=int, nargs="+", default=list(CONCURRENCY), help="Concurrencies for the current client.")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="Where the results JSON goes.")
     args = parser.parse_args()
     load_start = os.getloadavg()
     probes = [q for q in load_questions(questions_path()) if q.answerable][: args.questions]
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         ws = make_workspace(Path(tmp) / "ws", threads=args.threads, max_new_tokens=args.max_new_tokens)
-        local, _ = measure(arms.build(ws, args.arm), probes, Path(tmp) / "local.jsonl", 1)
+        local, local_records = measure(arms.build(ws, args.arm), probes, Path(tmp) / "local.jsonl", 1)
+        local_texts = [r.text for r in local_records]
         local["engine"] = "in-process llama.cpp"
         print(json.dumps(local))
         plan = engine_plan(ws, "llama-server", port=free_port())
         served_ws = ws.with_settings({k: v for k, v in plan.settings.items() if k != "concurrency"})
         with llama_server(plan, Path(tmp) / "server.log", ready_within_s=300):
             system = arms.build(served_ws, args.arm)
-            first: list[str] = []
-            for c in CONCURRENCY:
+            before = arms.build(served_ws, args.arm, generator=EveryTokenLogprobs(plan.base_url, "base"))
+            row, records = measure(before, probes, Path(tmp) / "served_before.jsonl", 1)
+            rows.append(row | {"engine": "llama_cpp.server (1 slot)", "client": "logprobs on every token (before)"})
+            rows[-1]["same_answers_as_in_process"] = [r.text for r in records] == local_texts
+            print(json.dumps(rows[-1]))
+            for c in args.concurrency:
                 row, records = measure(system, probes, Path(tmp) / f"served_c{c}.jsonl", c)
-                texts = [r.text for r in records]
-                first = first or texts
-                row |= {"engine": "llama_cpp.server (1 slot)", "same_answers_as_concurrency_1": texts == first}
-                print(json.dumps(row))
-                rows.append(row)
+                rows.append(row | {"engine": "llama_cpp.server (1 slot)", "client": "logprobs only for the first token's candidates"})
+                rows[-1]["same_answers_as_in_process"] = [r.text for r in records] == local_texts
+                print(json.dumps(rows[-1]))
     summary = {
         "command": "python benchmarks/bench_engine_server.py " + " ".join(sys.argv[1:]),
         "arm": args.arm,
@@ -124,11 +143,12 @@ def main() -> None:
         "parallel_slots": "none: llama_cpp.server serialises requests behind one lock (no n_parallel setting)",
         "in_process": local,
         "served": rows,
-        "served_over_in_process_latency_p50_at_c1": round(rows[0]["latency_p50_s"] / local["latency_p50_s"], 3),
+        "served_over_in_process_latency_p50_at_c1": {r["client"]: round(r["latency_p50_s"] / local["latency_p50_s"], 3) for r in rows[:2]},
+        "before_over_after_latency_p50_at_c1": round(rows[0]["latency_p50_s"] / rows[1]["latency_p50_s"], 3),
         "machine": {**machine_info(), "load_avg_at_start": load_start, "load_avg_at_end": os.getloadavg()},
     }
-    RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

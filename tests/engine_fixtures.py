@@ -6,6 +6,7 @@ port, waited for until it lists its models, and always stopped (terminate, then 
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import time
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from ragft.cli.engine import EnginePlan, engine_plan, write_engine_config
 from ragft.corpus.store import IngestPlan
@@ -53,6 +55,25 @@ SETTINGS = {
     "refuse_ungrounded": False,  # the tiny model's gibberish is never grounded: keep its text to compare
     "max_length_tokens": 256,
 }
+
+
+def shared_trained_workspace(factory: pytest.TempPathFactory) -> Workspace:
+    """`trained_workspace` made once per test session (its folder marked done last) and reused by every engine test module."""
+    root = factory.getbasetemp() / "engine-trained"
+    if not (root / "done").is_file():
+        shutil.rmtree(root, ignore_errors=True)
+        trained_workspace(root)
+        (root / "done").touch()
+    return Workspace.open(root / "ws")
+
+
+@contextmanager
+def serving_arms(trained: Workspace, root: Path) -> Iterator[tuple[Workspace, str]]:
+    """A copy of `trained` at `root`, pointed at a running llama.cpp server that serves its arms; yields it and the server's URL."""
+    plan = start_plan(trained)
+    shutil.copytree(trained.root, root)
+    with llama_server(plan, root.parent / f"{root.name}-server.log") as base_url:
+        yield Workspace.open(root).with_settings(plan.settings), base_url
 
 
 def trained_workspace(root: Path) -> Workspace:

@@ -22,6 +22,7 @@ class FakeServer(ThreadingHTTPServer):
     completions = "missing"
     reject_repeat_penalty = False  # answer a request with repeat_penalty with HTTP 400 naming it, as OpenAI's API does
     broken_stream = False  # send the 200 header, then close without any event (a server that failed mid-answer)
+    broken_logprobs_stream = False  # the same for requests with logprobs only (llama_cpp.server without logits_all)
     tokenize = False  # answer vLLM's POST /tokenize with the whitespace-word count
 
 
@@ -71,13 +72,12 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
-        if self.server.broken_stream:
+        if self.server.broken_stream or (self.server.broken_logprobs_stream and payload.get("logprobs")):
             return
+        pieces = REPLY_PIECES[: payload.get("max_tokens") or len(REPLY_PIECES)]  # one piece stands for one token
         events = [{"choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}]
-        events += [
-            {"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None, **_logprobs(p, payload)}]} for p in REPLY_PIECES
-        ]
-        events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        events += [{"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None, **_logprobs(p, payload)}]} for p in pieces]
+        events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop" if pieces == REPLY_PIECES else "length"}]})
         if self.server.send_usage:
             events.append({"choices": [], "usage": {"prompt_tokens": 21, "completion_tokens": 7, "total_tokens": 28}})
         for event in events:

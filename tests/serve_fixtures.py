@@ -127,9 +127,15 @@ def tiny_workspace(root: Path, docs: Path, tiny_gguf: Path, *, max_new_tokens: i
 
 
 def start_server(
-    ws: Path, *, startup_timeout_s: float = 90, env: dict[str, str] | None = None, wait_until_ready: bool = True, **app_options
+    ws: Path,
+    *,
+    startup_timeout_s: float = 90,
+    env: dict[str, str] | None = None,
+    wait_until_ready: bool = True,
+    args: tuple[str, ...] = (),
+    **app_options,
 ) -> tuple[subprocess.Popen, str]:
-    """`ragft serve` on a free loopback port (or create_app(**app_options) under uvicorn when
+    """`ragft serve` (with `args`, e.g. ("--system", "base")) on a free loopback port (or create_app(**app_options) under uvicorn when
     options are given, for limits the CLI does not expose), with `env` added to its environment;
     returns the process and base URL once healthy (or, without `wait_until_ready`, once /v1/health
     answers at all, e.g. "warming up"). Its output goes to ws/server.log."""
@@ -137,7 +143,7 @@ def start_server(
     if app_options:
         argv = [sys.executable, "-c", _SERVE_WITH_OPTIONS, str(ws), str(port), json.dumps(app_options)]
     else:
-        argv = [sys.executable, "-m", "ragft", "serve", "-w", str(ws), "--port", str(port)]
+        argv = [sys.executable, "-m", "ragft", "serve", "-w", str(ws), "--port", str(port), *args]
     log_path = ws / "server.log"  # a file, not a pipe: llama.cpp's load chatter would fill a pipe and block
     with log_path.open("a") as log_file:
         proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})

@@ -16,12 +16,12 @@ pytest.importorskip("peft")
 from ragft.cli.engine import engine_plan
 from ragft.workspace import Workspace
 from tests.conftest import ragft
-from tests.engine_fixtures import trained_workspace
+from tests.engine_fixtures import shared_trained_workspace
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    return trained_workspace(tmp_path_factory.mktemp("engine-command"))
+    return shared_trained_workspace(tmp_path_factory)
 
 
 def _printed(output: str) -> tuple[list[str], dict]:
@@ -54,6 +54,14 @@ def test_llama_server_gets_a_config_with_one_alias_per_arm_on_the_base_gguf(trai
         "openai_adapter_model": "{adapter}",
     }
     assert toml["evaluation"] == {"concurrency": 1}
+
+
+def test_llama_server_without_first_token_candidates_turns_logits_all_off_and_says_what_is_lost(trained: Workspace) -> None:
+    result = ragft("engine-command", "llama-server", "--no-first-token-candidates", "-w", str(trained.root))
+    assert result.exit_code == 0, result.output
+    config = json.loads((trained.state_dir / "engine" / "llama_cpp_server.json").read_text())
+    assert [m["logits_all"] for m in config["models"]] == [False, False, False]
+    assert "# note: logits_all off: RAG answers carry no refusal probability" in result.output
 
 
 def test_vllm_gets_the_base_model_directory_and_each_peft_adapter_by_name(trained: Workspace) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -51,19 +52,44 @@ def test_streams_pieces_that_join_to_the_text(server: FakeServer, monkeypatch: p
     assert sent["auth"] == "Bearer sekret"
 
 
-def test_first_token_candidates_come_from_the_servers_logprobs(server: FakeServer) -> None:
-    result = _client(server).generate(MESSAGES, DecodingSettings())
-    assert server.requests[-1]["logprobs"] is True and server.requests[-1]["top_logprobs"] == 10
+CANDIDATES = DecodingSettings(first_token_candidates=True)
+
+
+def test_first_token_candidates_come_from_a_one_token_request_and_the_answer_streams_without_logprobs(server: FakeServer) -> None:
+    result = _client(server).generate(MESSAGES, CANDIDATES)
+    candidates, answer = server.requests
+    assert (candidates["max_tokens"], candidates["logprobs"], candidates["top_logprobs"]) == (1, True, 10)
+    assert candidates["messages"] == answer["messages"] and candidates["seed"] == answer["seed"]
+    assert "logprobs" not in answer and "top_logprobs" not in answer, "llama.cpp's server sorts the vocabulary per logprob token"
     assert [t for t, _ in result.first_token_top] == ["The refund ", "I", "It"]
     assert [p for _, p in result.first_token_top] == pytest.approx([0.7, 0.2, 0.1])
+    assert result.text == "".join(REPLY_PIECES) and result.extra["finish_reason"] == "stop"
+    assert 0 < result.extra["candidates_s"] < result.time_to_first_token_s <= result.total_s, "the extra request is paid for"
+
+
+def test_without_first_token_candidates_asked_for_one_request_is_sent_and_none_are_reported(server: FakeServer) -> None:
+    result = _client(server).generate(MESSAGES, DecodingSettings())
+    assert [r["max_tokens"] for r in server.requests] == [128] and "logprobs" not in server.requests[0]
+    assert result.first_token_top == () and result.extra["candidates_s"] == 0.0
 
 
 def test_a_server_that_rejects_logprobs_is_asked_again_without_them_once_and_for_all(server: FakeServer) -> None:
     server.reject_logprobs = True
     gen = _client(server)
-    first, second = gen.generate(MESSAGES, DecodingSettings()), gen.generate(MESSAGES, DecodingSettings())
-    assert first.text == second.text == "".join(REPLY_PIECES) and first.first_token_top == ()
+    first, second = gen.generate(MESSAGES, CANDIDATES), gen.generate(MESSAGES, CANDIDATES)
+    assert first.text == second.text == "".join(REPLY_PIECES) and first.first_token_top == second.first_token_top == ()
+    assert [("logprobs" in r, r["max_tokens"]) for r in server.requests] == [(True, 1), (False, 1), (False, 128), (False, 128)]
+
+
+def test_a_server_that_breaks_off_logprobs_streams_answers_without_candidates_from_then_on(
+    server: FakeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.broken_logprobs_stream = True
+    gen = _client(server, max_retries=0)
+    first, second = gen.generate(MESSAGES, CANDIDATES), gen.generate(MESSAGES, CANDIDATES)
+    assert first.text == second.text == "".join(REPLY_PIECES) and first.first_token_top == second.first_token_top == ()
     assert ["logprobs" in r for r in server.requests] == [True, False, False]
+    assert "broke off the request for the first token's candidates" in capsys.readouterr().err
 
 
 def test_counts_pieces_when_the_server_reports_no_usage(server: FakeServer) -> None:
@@ -107,7 +133,7 @@ def test_scores_a_text_with_the_servers_prompt_logprobs(server: FakeServer) -> N
     assert scores.perplexity == pytest.approx(math.exp(12.5 / 5)) and scores.model == "openai:tiny"
     sent = server.requests[-1]
     assert sent["path"] == "/v1/completions"
-    assert (sent["echo"], sent["logprobs"], sent["max_tokens"]) == (True, 1, 0)
+    assert (sent["echo"], sent["logprobs"], sent["max_tokens"]) == (True, 1, 1), "llama-cpp-python reads 0 as no limit"
     assert gen.score("one two three four", max_tokens=3).tokens == 2, "the first max_tokens tokens, the first unscored"
 
 
@@ -129,8 +155,9 @@ def test_repeat_penalty_one_is_sent_and_dropped_for_good_when_the_server_rejects
     server.reject_repeat_penalty = True
     for _ in range(2):
         assert client.generate(MESSAGES, DecodingSettings(max_new_tokens=16)).text == "".join(REPLY_PIECES)
-    assert ["repeat_penalty" in r for r in server.requests[1:]] == [True, False, False]
-    assert all(r["logprobs"] is True for r in server.requests), "only the refused field is dropped"
+    client.generate(MESSAGES, replace(CANDIDATES, max_new_tokens=16))
+    assert ["repeat_penalty" in r for r in server.requests[1:]] == [True, False, False, False, False]
+    assert server.requests[-2]["logprobs"] is True, "only the refused field is dropped"
 
 
 def test_a_stream_that_ends_without_a_finish_reason_is_an_error_not_an_empty_answer(server: FakeServer) -> None:

@@ -55,12 +55,22 @@ class EnginePlan:
     notes: list[str] = field(default_factory=list)  # adapters left out, and why
 
 
-def engine_plan(ws: Workspace, engine: str, *, host: str = "127.0.0.1", port: int | None = None, model: str | None = None) -> EnginePlan:
+def engine_plan(
+    ws: Workspace,
+    engine: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    model: str | None = None,
+    first_token_candidates: bool = True,
+) -> EnginePlan:
     """The plan for serving `ws`'s base model and trained adapters from `engine` (nothing is written or started).
 
     `model` overrides `[models] generator` as the base model (needed once ragft already points at a
-    server, since then that setting is a served name). Raises ConfigError for an unknown engine or a
-    base model the engine cannot load.
+    server, since then that setting is a served name). `first_token_candidates=False` starts
+    llama-cpp-python's server without `logits_all`: prompts prefill faster (1.4x in a probe), and RAG's
+    refusal probability is not reported. Raises ConfigError for an unknown engine or a base model
+    the engine cannot load.
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
@@ -76,8 +86,13 @@ def engine_plan(ws: Workspace, engine: str, *, host: str = "127.0.0.1", port: in
         "openai_adapter_model": ws.config.models.openai_adapter_model,
         "concurrency": concurrency,
     }
-    build = _vllm_plan if engine == "vllm" else _llama_server_plan
-    return build(local, adapters, host=host, port=port, base_url=base_url, settings=settings, notes=notes)
+    if engine == "vllm":
+        return _vllm_plan(local, adapters, host=host, port=port, base_url=base_url, settings=settings, notes=notes)
+    plan = _llama_server_plan(local, adapters, host=host, port=port, base_url=base_url, settings=settings, notes=notes)
+    if not first_token_candidates and plan.config is not None:
+        plan.config["models"] = [{**entry, "logits_all": False} for entry in plan.config["models"]]
+        plan.notes.append("logits_all off: RAG answers carry no refusal probability (no first-token candidates)")
+    return plan
 
 
 def _local_models_workspace(ws: Workspace, model: str | None) -> Workspace:
@@ -204,6 +219,13 @@ def engine_command(
         str | None,
         typer.Option("--model", help='Base model when [models] generator is not local weights: a .gguf, "default" or a model directory.'),
     ] = None,
+    first_token_candidates: Annotated[
+        bool,
+        typer.Option(
+            "--first-token-candidates/--no-first-token-candidates",
+            help="llama-server: keep logits_all on, so RAG's refusal probability is reported; off prefills faster.",
+        ),
+    ] = True,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Print the command that serves every arm of this workspace from ENGINE, and the ragft.toml lines for it.
@@ -212,7 +234,7 @@ def engine_command(
     hybrid), so `ragft compare` and `ragft serve` with generator_backend = "openai" run every arm
     through that one server. For llama-server the config file is written to .ragft/engine/.
     """
-    plan = engine_plan(open_workspace(workspace), engine, host=host, port=port, model=model)
+    plan = engine_plan(open_workspace(workspace), engine, host=host, port=port, model=model, first_token_candidates=first_token_candidates)
     write_engine_config(plan)
     typer.echo(f"# serve every arm from {plan.engine} at {plan.base_url}: " + ", ".join(plan.served))
     for note in plan.notes:

@@ -29,6 +29,9 @@ class DecodingSettings:
     top_p: float = 1.0
     seed: int = 0
     stop: tuple[str, ...] = ()
+    # The caller reads `Generation.first_token_top` (RAG's refusal probability). Local engines report
+    # the candidates anyway; a server is asked for them (one extra one-token request) only when this is set.
+    first_token_candidates: bool = False
 
 
 @dataclass(frozen=True)

@@ -3,30 +3,37 @@
 Streams `/chat/completions` (server-sent events), so `on_token` and time to first token work the
 same as for the local engines; TTFT is measured on the client, so it includes the network.
 Connection failures and 5xx/429 answers are retried with exponential backoff, but only before
-the first token arrives: text already handed to `on_token` cannot be taken back. The first
-token's candidates (`logprobs`) are asked for, which vLLM, llama.cpp's server and recent Ollama
-return, and `repeat_penalty = 1` is sent so llama.cpp's servers (whose default is 1.1) decode as the
-in-process engines do; a server that rejects such an optional field by name is asked again without
-it, once and for all. A stream that ends with neither a finish reason nor `[DONE]` (a server that
-failed after its 200 header) is an error, never an empty answer.
+the first token arrives: text already handed to `on_token` cannot be taken back. When the caller
+wants the first token's candidates (`DecodingSettings.first_token_candidates`, set by RAG), they come
+from a one-token request with `logprobs` sent before the answer, which streams without them:
+llama-cpp-python's server sorts the whole vocabulary in Python for every token it returns logprobs
+for (a streamed answer took 3-4x as long with them in a probe), and a server with a prompt cache
+(vLLM, llama.cpp's) reuses the one-token request's prefill for the answer; on a one-slot server
+that holds only while requests come one at a time (`[evaluation] concurrency = 1`).
+`repeat_penalty = 1` is sent so llama.cpp's servers (whose default is 1.1) decode as the
+in-process engines do; a server that rejects such an optional field by name is asked again
+without it, once and for all. A stream
+that ends with neither a finish reason nor `[DONE]` (a server that failed after its 200 header) is
+an error, never an empty answer.
 
 One generator may be called from several threads at once (`concurrent_requests`): the evaluator
 then has a batching server (vLLM, a llama.cpp server with parallel slots) answer probes side by side.
 
 `score(text)` asks the legacy `/completions` endpoint to echo the prompt with its log-probabilities
-(`echo=true, logprobs=1, max_tokens=0`), which vLLM supports; a server that refuses or ignores
-that (Ollama, llama.cpp's own server, ragft's) makes it raise `ScoringUnavailable` saying so.
+(`echo=true, logprobs=1, max_tokens=1`: llama-cpp-python takes 0 as "no limit"), which vLLM
+supports; a server that refuses or ignores that (Ollama, ragft's) makes it raise
+`ScoringUnavailable` saying so, and so does llama-cpp-python's server for a model without a
+beginning-of-sequence token (Qwen's), whose echoed log-probabilities it shifts by one token.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import httpx
@@ -42,15 +49,21 @@ from ragft.models.base import (
     TokenCallback,
     TokenScores,
 )
+from ragft.models.openai_events import StreamedReply, prompt_logprobs, read_chat_stream, served_models, token_count
 
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _TOKENIZE_ROUTES = (("/tokenize", "prompt"), ("/extras/tokenize", "input"))  # vLLM; llama-cpp-python's server
 _TOKEN_COUNT_CACHE = 50_000  # texts whose count is kept (passages recur across questions)
 _CHARS_PER_TOKEN = 4  # rough English average, used only when the server reports no usage
+_SCORE_CHARS_PER_TOKEN = 8  # scored text sent per token asked for: above any tokenizer's English average
 
 
 class _Retryable(Exception):
     """A failure worth another try (connection refused, 5xx, 429)."""
+
+
+class _StreamBroke(ModelError):
+    """A 200 answer whose stream ended with neither a finish reason nor `[DONE]` (the server failed mid-answer)."""
 
 
 class _FieldRefused(Exception):
@@ -59,6 +72,10 @@ class _FieldRefused(Exception):
     def __init__(self, field: str) -> None:
         super().__init__(field)
         self.field = field
+
+
+_ANSWER_FIELDS = ("repeat_penalty",)  # the optional fields an answer is streamed with
+_CANDIDATE_FIELDS = ("repeat_penalty", "logprobs")  # and those of the one-token request for the first token's candidates
 
 
 def _optional_fields() -> dict[str, dict[str, Any]]:
@@ -106,7 +123,7 @@ class OpenAIGenerator:
             raise self._unreachable(exc) from exc
         if response.status_code in (401, 403):
             raise self._auth_error(response)
-        served = _served_models(response)
+        served = served_models(response)
         if served and self.model not in served and f"{self.model}:latest" not in served:
             raise ModelError(
                 f"{self.base_url} serves {', '.join(sorted(served))}, not {self.model!r}: start the server with "
@@ -119,7 +136,25 @@ class OpenAIGenerator:
         settings: DecodingSettings,
         on_token: TokenCallback | None = None,
     ) -> Generation:
-        """Stream a chat completion, retrying transient failures that happen before any token."""
+        """Stream a chat completion, retrying transient failures that happen before any token.
+
+        With `settings.first_token_candidates`, a one-token request asks for the first token's
+        candidates first; its time counts in the answer's time to first token and total.
+        """
+        payload = self._payload(messages, settings)
+        candidates, candidates_s = self._first_token_candidates(payload, messages) if settings.first_token_candidates else ((), 0.0)
+        answer = self._retrying(payload, messages, on_token, fields=_ANSWER_FIELDS)
+        return replace(
+            answer,
+            prefill_s=answer.prefill_s + candidates_s,
+            time_to_first_token_s=answer.time_to_first_token_s + candidates_s,
+            total_s=answer.total_s + candidates_s,
+            extra={**answer.extra, "candidates_s": candidates_s},
+            first_token_top=candidates,
+        )
+
+    def _payload(self, messages: Sequence[ChatMessage], settings: DecodingSettings) -> dict[str, Any]:
+        """The streamed chat request for `messages`, before the optional fields."""
         payload: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
@@ -132,12 +167,39 @@ class OpenAIGenerator:
         }
         if settings.stop:
             payload["stop"] = list(settings.stop)
+        return payload
+
+    def _first_token_candidates(
+        self, payload: dict[str, Any], messages: Sequence[ChatMessage]
+    ) -> tuple[tuple[tuple[str, float], ...], float]:
+        """The first token's candidates from a one-token request with logprobs (() once the server refused them), and its seconds."""
+        started = time.perf_counter()
+        with self._lock:
+            if "logprobs" not in self._optional:
+                return (), 0.0
+        try:
+            one = self._retrying({**payload, "max_tokens": 1}, messages, None, fields=_CANDIDATE_FIELDS)
+        except _StreamBroke as exc:  # llama_cpp.server without logits_all fails a logprobs stream after its 200 header
+            with self._lock:
+                self._optional.pop("logprobs", None)
+            print(
+                f"ragft: {self.base_url} broke off the request for the first token's candidates ({exc}); answers go on "
+                "without them (no refusal probability). A llama_cpp.server needs logits_all, as `ragft engine-command llama-server` writes it",
+                file=sys.stderr,
+            )
+            return (), time.perf_counter() - started
+        return one.first_token_top, time.perf_counter() - started
+
+    def _retrying(
+        self, payload: dict[str, Any], messages: Sequence[ChatMessage], on_token: TokenCallback | None, *, fields: tuple[str, ...]
+    ) -> Generation:
+        """One streamed request with the optional `fields` the server accepts, tried up to `max_retries` more times."""
         last_error: BaseException | None = None
         for attempt in range(self.max_retries + 1):
             if attempt:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
             try:
-                return self._stream_accepted(payload, messages, on_token, attempts=attempt + 1)
+                return self._stream_accepted(payload, messages, on_token, attempts=attempt + 1, fields=fields)
             except _Retryable as exc:
                 last_error = exc.__cause__ or exc
         if isinstance(last_error, httpx.TransportError):
@@ -148,13 +210,19 @@ class OpenAIGenerator:
         ) from last_error
 
     def _stream_accepted(
-        self, payload: dict[str, Any], messages: Sequence[ChatMessage], on_token: TokenCallback | None, *, attempts: int
+        self,
+        payload: dict[str, Any],
+        messages: Sequence[ChatMessage],
+        on_token: TokenCallback | None,
+        *,
+        attempts: int,
+        fields: tuple[str, ...],
     ) -> Generation:
-        """Stream with the optional fields the server has not refused; drop each one it refuses, for good."""
+        """Stream with those of `fields` the server has not refused; drop each one it refuses, for good."""
         while True:
             with self._lock:
-                optional = dict(self._optional)
-            full = {**payload, **{k: v for fields in optional.values() for k, v in fields.items()}}
+                optional = {name: value for name, value in self._optional.items() if name in fields}
+            full = {**payload, **{k: v for values in optional.values() for k, v in values.items()}}
             try:
                 return self._stream_once(full, messages, on_token, attempts=attempts, optional=tuple(optional))
             except _FieldRefused as refused:  # e.g. an older Ollama without logprobs: answer without it from now on
@@ -168,7 +236,9 @@ class OpenAIGenerator:
         log-probabilities, and `ModelError` when it cannot be reached.
         """
         url = f"{self.base_url}/completions"
-        payload = {"model": self.model, "prompt": text, "max_tokens": 0, "echo": True, "logprobs": 1, "temperature": 0.0}
+        self._refuse_a_shifted_echo()
+        prompt = text[: max_tokens * _SCORE_CHARS_PER_TOKEN]  # the server need not read (nor fit) the rest
+        payload = {"model": self.model, "prompt": prompt, "max_tokens": 1, "echo": True, "logprobs": 1, "temperature": 0.0}
         try:
             response = self._ensure_client().post(url, json=payload, headers={"Accept": "application/json"})
         except httpx.TransportError as exc:
@@ -177,16 +247,38 @@ class OpenAIGenerator:
             raise self._auth_error(response)
         if response.status_code >= 400:
             raise ScoringUnavailable(
-                f"{url} refused a request for prompt log-probabilities (echo with logprobs, max_tokens 0): "
+                f"{url} refused a request for prompt log-probabilities (echo with logprobs): "
                 f"HTTP {response.status_code} {response.text[:200]!r}; a server that supports them (vLLM) or a local backend can score"
             )
         try:
-            logprobs = _prompt_logprobs(response.json())
+            logprobs = prompt_logprobs(response.json(), prompt_chars=len(prompt))
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             raise ScoringUnavailable(
                 f"{url} answered without prompt log-probabilities ({exc}): this server does not score prompts"
             ) from exc
         return TokenScores(logprobs[: max(max_tokens - 1, 0)], model=self.name)
+
+    def _refuse_a_shifted_echo(self) -> None:
+        """Raise ScoringUnavailable on llama-cpp-python's server when the model has no beginning-of-sequence token.
+
+        That server (0.3.x) pairs each echoed token with the distribution that follows it, which is
+        right only once it has dropped a leading BOS; without one every log-probability belongs to the
+        next token's prediction. Its `/extras/tokenize` adds the BOS a model has, so "" tokenizes to nothing without one.
+        """
+        try:
+            response = self._ensure_client().post(
+                self.base_url.removesuffix("/v1") + "/extras/tokenize",
+                json={"model": self.model, "input": ""},
+                headers={"Accept": "application/json"},
+            )
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        if response.status_code == 200 and token_count(response) == 0:
+            raise ScoringUnavailable(
+                f"{self.base_url} is llama-cpp-python's server and {self.model!r} has no beginning-of-sequence token: that server "
+                "shifts echoed prompt log-probabilities by one token for such a model, so a perplexity from it would be wrong; "
+                'serve the model from vLLM, or measure in-process ([models] generator_backend = "llama_cpp" on the same GGUF)'
+            )
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` under the served model's tokenizer, counted by the server and cached per text.
@@ -222,7 +314,7 @@ class OpenAIGenerator:
                 raise self._unreachable(exc) from exc
             if response.status_code in (401, 403):
                 raise self._auth_error(response)
-            count = _token_count(response) if response.status_code == 200 else None
+            count = token_count(response) if response.status_code == 200 else None
             if count is not None:
                 self._tokenize_route = (path, body)
                 return count
@@ -247,67 +339,51 @@ class OpenAIGenerator:
         optional: tuple[str, ...] = (),
     ) -> Generation:
         client = self._ensure_client()
-        pieces: list[str] = []
-        usage: dict[str, Any] = {}
-        finish_reason = None
-        first_token_at: float | None = None
-        first_token_top: tuple[tuple[str, float], ...] = ()
+        reply = StreamedReply()
         start = time.perf_counter()
         try:
             with client.stream("POST", f"{self.base_url}/chat/completions", json=payload) as response:
-                if response.status_code in _RETRY_STATUS:
-                    response.read()
-                    raise _Retryable(f"HTTP {response.status_code}: {response.text[:200]}")
-                if response.status_code in (401, 403):
-                    response.read()
-                    raise self._auth_error(response)
-                if response.status_code >= 400:
-                    response.read()
-                    refused = _refused_field(response, optional)
-                    if refused is not None:
-                        raise _FieldRefused(refused)
-                    raise ModelError(
-                        f"{self.base_url}/chat/completions answered HTTP {response.status_code}: "
-                        f"{response.text[:300]}; check [models] generator (the served model name) in ragft.toml"
-                    )
-                finished = False
-                for event in _sse_events(response.iter_lines()):
-                    if event.get("usage"):
-                        usage = event["usage"]
-                    for choice in event.get("choices") or []:
-                        first_token_top = first_token_top or _first_token_top(choice)
-                        piece = (choice.get("delta") or {}).get("content") or ""
-                        if piece:
-                            if first_token_at is None:
-                                first_token_at = time.perf_counter()
-                            pieces.append(piece)
-                            if on_token is not None:
-                                on_token(piece)
-                        finish_reason = choice.get("finish_reason") or finish_reason
-                    finished = finished or event is _DONE
-                if not (finished or finish_reason):
-                    raise ModelError(
-                        f"{self.base_url}/chat/completions: the stream ended with no finish reason and no [DONE] "
-                        f"after {len(pieces)} pieces: the server failed mid-answer; its log says why"
-                    )
+                self._check_status(response, optional)
+                read_chat_stream(response.iter_lines(), reply, on_token)
         except httpx.TransportError as exc:
-            if pieces:  # the stream broke mid-answer; retrying would repeat text already emitted
+            if reply.pieces:  # the stream broke mid-answer; retrying would repeat text already emitted
                 raise ModelError(f"{self.base_url}: the connection broke during the answer ({exc})") from exc
             raise _Retryable(str(exc)) from exc
+        if not reply.complete:
+            raise _StreamBroke(
+                f"{self.base_url}/chat/completions: the stream ended with no finish reason and no [DONE] "
+                f"after {len(reply.pieces)} pieces: the server failed mid-answer; its log says why"
+            )
         end = time.perf_counter()
-        text = "".join(pieces)
-        ttft = (first_token_at or end) - start
-        prompt_text = "".join(m["content"] for m in messages)
+        ttft = (reply.first_token_at or end) - start
+        usage = reply.usage
         return Generation(
-            text=text,
-            prompt_tokens=int(usage.get("prompt_tokens") or self.count_tokens(prompt_text)),
-            completion_tokens=int(usage.get("completion_tokens") or len(pieces)),
+            text="".join(reply.pieces),
+            prompt_tokens=int(usage.get("prompt_tokens") or self.count_tokens("".join(m["content"] for m in messages))),
+            completion_tokens=int(usage.get("completion_tokens") or len(reply.pieces)),
             prefill_s=ttft,  # the server does not report its prefill time; TTFT bounds it from above
             time_to_first_token_s=ttft,
             total_s=end - start,
             model=self.name,
-            extra={"finish_reason": finish_reason, "attempts": attempts, "usage_reported": bool(usage)},
-            first_token_top=first_token_top,
+            extra={"finish_reason": reply.finish_reason, "attempts": attempts, "usage_reported": bool(usage)},
+            first_token_top=reply.first_token_top,
+        )
+
+    def _check_status(self, response: httpx.Response, optional: tuple[str, ...]) -> None:
+        """Raise for an answer that is not a stream: retryable (5xx, 429), auth, a refused optional field, or other."""
+        if response.status_code < 400:
+            return
+        response.read()
+        if response.status_code in _RETRY_STATUS:
+            raise _Retryable(f"HTTP {response.status_code}: {response.text[:200]}")
+        if response.status_code in (401, 403):
+            raise self._auth_error(response)
+        refused = _refused_field(response, optional)
+        if refused is not None:
+            raise _FieldRefused(refused)
+        raise ModelError(
+            f"{self.base_url}/chat/completions answered HTTP {response.status_code}: "
+            f"{response.text[:300]}; check [models] generator (the served model name) in ragft.toml"
         )
 
     def _ensure_client(self) -> httpx.Client:
@@ -336,87 +412,9 @@ class OpenAIGenerator:
         )
 
 
-def _served_models(response: httpx.Response) -> set[str]:
-    """The model ids a `GET /models` answer lists (empty when it lists none or is not the OpenAI shape)."""
-    try:
-        data = response.json().get("data") if response.status_code == 200 else None
-    except (ValueError, AttributeError):
-        return set()
-    return {str(m["id"]) for m in data if isinstance(m, dict) and "id" in m} if isinstance(data, list) else set()
-
-
-def _token_count(response: httpx.Response) -> int | None:
-    """The count in a tokenizer route's answer (`count`, or the length of `tokens`), or None if it has neither."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    if isinstance(body, dict) and isinstance(body.get("count"), int):
-        return int(body["count"])
-    tokens = body.get("tokens") if isinstance(body, dict) else None
-    return len(tokens) if isinstance(tokens, list) else None
-
-
-def _first_token_top(choice: dict[str, Any]) -> tuple[tuple[str, float], ...]:
-    """The first token's candidates from a stream chunk's `logprobs` (OpenAI's shape), if it has them."""
-    content = (choice.get("logprobs") or {}).get("content") or []
-    candidates = content[0].get("top_logprobs") or [] if content else []
-    pairs = [(str(c.get("token", "")), math.exp(float(c["logprob"]))) for c in candidates if c.get("logprob") is not None]
-    return tuple(sorted(pairs, key=lambda pair: pair[1], reverse=True))
-
-
-def _prompt_logprobs(body: Any) -> tuple[float, ...]:
-    """Log-probabilities of the echoed prompt's tokens from a `/completions` answer (the first, without
-    context, comes as null and is left out).
-
-    With `max_tokens` 0 the echo is the prompt alone; a server that generated anyway adds tokens
-    past the prompt's `usage.prompt_tokens`, which are cut off.
-    """
-    logprobs = body["choices"][0].get("logprobs") or {}
-    values = logprobs.get("token_logprobs")
-    if not values:
-        raise ValueError("no choices[0].logprobs.token_logprobs in the answer")
-    prompt_tokens = (body.get("usage") or {}).get("prompt_tokens")
-    if isinstance(prompt_tokens, int) and 0 < prompt_tokens < len(values):
-        values = values[:prompt_tokens]
-    return tuple(float(v) for v in values if v is not None)
-
-
-_DONE: dict[str, Any] = {}  # the event `_sse_events` yields last for `data: [DONE]`
-
-
 def _refused_field(response: httpx.Response, optional: Sequence[str]) -> str | None:
     """The optional field a 400/422 answer names (the one to send no more), or None."""
     if response.status_code not in (400, 422):
         return None
     text = response.text.lower()
     return next((name for name in optional if name.rstrip("s") in text), None)
-
-
-def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
-    """Decode server-sent events: JSON `data:` payloads until `data: [DONE]`, yielded last as `_DONE`."""
-    data: list[str] = []
-    for line in lines:
-        if line.startswith("data:"):
-            data.append(line[5:].strip())
-            continue
-        if line.strip() or not data:  # comments, `event:`/`id:` fields, keep-alives
-            continue
-        payload = "\n".join(data)
-        data = []
-        if payload == "[DONE]":
-            yield _DONE
-            return
-        yield _parse_event(payload)
-    if data and "\n".join(data) != "[DONE]":
-        yield _parse_event("\n".join(data))
-
-
-def _parse_event(payload: str) -> dict[str, Any]:
-    try:
-        event = json.loads(payload)
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"the server sent a stream event that is not JSON: {payload[:200]!r}") from exc
-    if isinstance(event, dict) and "error" in event:
-        raise ModelError(f"the server reported an error mid-stream: {event['error']}")
-    return event if isinstance(event, dict) else {}

@@ -64,7 +64,8 @@ class RagSystem:
                 on_token(REFUSAL)
             generation = Generation(REFUSAL, 0, 0, 0.0, 0.0, 0.0, model="(no passages: not called)")
         else:
-            generation = self.generator.generate(messages, self.decoding, on_token)
+            decoding = replace(self.decoding, first_token_candidates=True)  # for the refusal probability
+            generation = self.generator.generate(messages, decoding, on_token)
         text = generation.text.strip()
         refused = is_refusal(text)
         grounding = check_grounding(text, [hit.chunk.text for hit in passages])
