@@ -115,6 +115,12 @@ def test_top_k_indices_orders_best_first_and_skips_excluded_rows() -> None:
     assert top_k_indices(scores, 0).tolist() == []
 
 
+def test_top_k_indices_gives_equal_scores_to_the_smaller_index_even_at_the_cut() -> None:
+    scores = np.array([0.5, 0.9, 0.5, 0.1, 0.5, 0.9], dtype=np.float32)
+    assert top_k_indices(scores, 3).tolist() == [1, 5, 0]
+    assert top_k_indices(scores, 4).tolist() == [1, 5, 0, 2]
+
+
 # ---------------------------------------------------------------- search
 
 

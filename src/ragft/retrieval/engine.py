@@ -55,6 +55,9 @@ LOCAL_DIR = "qdrant"  # under the workspace's index folder for `index = "qdrant"
 DENSE, SPARSE = "dense", "bm25"
 KEEP_VERSIONS = 2  # versions of one family kept: the newest two (a comparison's version and the next)
 _BATCH = 256
+# Each engine search fetches this many times the candidates it keeps: they are re-scored exactly here and
+# cut with ties going to the smaller row, so a tie at the cut is decided as the embedded index decides it.
+OVERFETCH = 2
 _META = "ragft_versions"
 _NAMESPACE = uuid.UUID("6f1c3c1e-5b8e-4d0e-9a43-1b2f3c4d5e6f")
 _VERSION_NUMBER = re.compile(r"-v(\d+)")
@@ -324,7 +327,7 @@ class QdrantIndex:
                 query=m.SparseVector(indices=terms.tolist(), values=counts.astype(float).tolist()),
                 using=SPARSE,
                 query_filter=condition,
-                limit=depth,
+                limit=OVERFETCH * depth,
                 with_payload=["dense"],
                 with_vectors=[SPARSE],
             ).points
@@ -336,20 +339,33 @@ class QdrantIndex:
                 score = score_from_weights(query_ids, np.asarray(vector.indices), np.asarray(vector.values, dtype=np.float32))
                 if score > 0:
                     scored.append((row, score))
-        return sorted(scored, key=lambda pair: (-pair[1], pair[0]))
+        return sorted(scored, key=lambda pair: (-pair[1], pair[0]))[:depth]
 
     def search_dense(self, query_vector: np.ndarray, depth: int, user: User | None) -> list[int]:
-        """Rows nearest to `query_vector` by inner product, best first (ties by row)."""
+        """Rows nearest to `query_vector` by inner product, best first, ties by row.
+
+        The engine's candidates are re-scored here in float32 (a server's HNSW scores are
+        approximate), so the order is the embedded index's exact one.
+        """
         if depth <= 0:
             return []
         m = self._models
         condition = m.Filter(must=[m.FieldCondition(key="versions", match=m.MatchValue(value=self._version_key)), *self._access(user)])
         with self._lock:
             found = self._client.query_points(
-                self.location.collection, query=query_vector.tolist(), using=DENSE, query_filter=condition, limit=depth
+                self.location.collection,
+                query=query_vector.tolist(),
+                using=DENSE,
+                query_filter=condition,
+                limit=OVERFETCH * depth,
+                with_vectors=[DENSE],
             ).points
-        scored = [(self._row_of[str(p.id)], np.float32(p.score)) for p in found if str(p.id) in self._row_of]
-        return [row for row, _ in sorted(scored, key=lambda pair: (-pair[1], pair[0]))]
+        found = [point for point in found if str(point.id) in self._row_of]
+        if not found:
+            return []
+        rows = np.asarray([self._row_of[str(point.id)] for point in found], dtype=np.int64)
+        scores = np.asarray([point.vector[DENSE] for point in found], dtype=np.float32) @ query_vector
+        return rows[np.lexsort((rows, -scores))][:depth].tolist()
 
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
         """The stored dense vectors of these rows (for the trace's cosines), in `rows` order."""

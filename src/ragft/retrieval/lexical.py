@@ -14,7 +14,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN
-from scipy.sparse import csc_matrix
+from scipy.sparse import csc_matrix  # type: ignore[import-untyped]
 
 TOKENIZER_VERSION = "words-lower-en-stop-v1"  # stored with the index; change it when tokenize() changes
 _WORD = re.compile(r"\w+", re.UNICODE)
