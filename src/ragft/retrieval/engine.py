@@ -34,6 +34,7 @@ restricted chunk never leaves the engine for an outsider and never takes a candi
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import re
@@ -119,6 +120,7 @@ def _client(location: EngineLocation) -> tuple[Any, threading.Lock]:
                 client = qdrant_client.QdrantClient(path=str(location.path))
             else:
                 client = qdrant_client.QdrantClient(url=location.url, api_key=os.environ.get(API_KEY_ENV) or None)
+            atexit.register(client.close)  # before interpreter teardown, where local mode's own close fails noisily
             _clients[location] = (client, threading.Lock())
         return _clients[location]
 
