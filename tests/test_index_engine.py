@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -145,3 +147,31 @@ def test_older_versions_are_dropped_and_their_removed_chunks_deleted(tmp_path: P
 def test_a_wrong_index_setting_names_the_choices(tmp_path: Path) -> None:
     with pytest.raises(RetrievalError, match=r"embedded.*qdrant.*http://host:6333"):
         retriever(tmp_path, "pinecone://x")
+
+
+def test_a_second_process_on_a_local_mode_folder_is_told_to_use_a_server(tmp_path: Path) -> None:
+    retriever(tmp_path, "qdrant").warm_up(_versions()[0], "corpus-v1")  # this process now holds the folder
+    script = (
+        "import sys; from dataclasses import replace; from pathlib import Path\n"
+        "from ragft.config import RetrievalConfig; from ragft.models.embedders import HashingEmbedder\n"
+        "from ragft.retrieval import RetrievalError, Retriever\n"
+        "from ragft.types import Chunk\n"
+        "r = Retriever(replace(RetrievalConfig(), index='qdrant'), HashingEmbedder(dim=96), Path(sys.argv[1]))\n"
+        "try:\n    r.warm_up([Chunk('c', 'd', 'text', 0, 4)], 'corpus-v1')\n"
+        "except RetrievalError as exc:\n    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120, check=True)
+    assert "in use by another ragft process" in done.stdout and "http://host:6333" in done.stdout
+
+
+def test_ragft_ask_answers_from_the_engine_and_filters_access_there(ws: Path) -> None:
+    from .conftest import ragft, set_setting
+
+    set_setting(ws, "index", '"qdrant"')
+    result = ragft("ask", "How long does the Gizmo battery last?", "-w", str(ws), "--trace")
+    assert result.exit_code == 0, result.output
+    assert "Retrieved" in result.output and "spec.pdf" in result.output
+    assert (ws / ".ragft" / "indexes" / "qdrant").is_dir()
+    outsider = ragft("ask", "What does band L3 pay in the salary bands?", "-w", str(ws), "--trace", "--user", "eve", "--group", "sales")
+    member = ragft("ask", "What does band L3 pay in the salary bands?", "-w", str(ws), "--trace", "--user", "ann", "--group", "hr")
+    assert "salaries.md" not in outsider.output and "salaries.md" in member.output

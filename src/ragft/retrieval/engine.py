@@ -117,7 +117,13 @@ def _client(location: EngineLocation) -> tuple[Any, threading.Lock]:
             qdrant_client = _import_qdrant()
             if location.path is not None:
                 location.path.mkdir(parents=True, exist_ok=True)
-                client = qdrant_client.QdrantClient(path=str(location.path))
+                try:
+                    client = qdrant_client.QdrantClient(path=str(location.path))
+                except RuntimeError as exc:  # the folder is locked by another process
+                    raise EngineError(
+                        f"{location.path} is in use by another ragft process: Qdrant's local mode serves one process "
+                        '(stop it, or set [retrieval] index to a Qdrant server, "http://host:6333", which processes share)'
+                    ) from exc
             else:
                 client = qdrant_client.QdrantClient(url=location.url, api_key=os.environ.get(API_KEY_ENV) or None)
             atexit.register(client.close)  # before interpreter teardown, where local mode's own close fails noisily
