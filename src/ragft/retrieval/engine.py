@@ -1,19 +1,12 @@
 """The index on a vector engine: Qdrant, in-process (local mode) for tests and one machine, a server for replicas.
 
-Why Qdrant (measured 2026-12-03 on the 2-core Xeon, synthetic 384-d vectors + 40-term sparse
-vectors, 20% of points restricted, every query filtered to public points, top 50; the machine was
-shared, so figures are inflated; numbers in docs/ARCHITECTURE.md):
-
-- qdrant-client 1.20 is one API for local mode (`QdrantClient(path=...)`, pure Python, no service)
-  and a server (`QdrantClient(url=...)`), so the code CI runs is the code production runs; the
-  server is the Rust engine, which qdrant-edge-py 0.9 embeds: at 5k points 2.3 ms sparse / 2.7 ms
-  dense per filtered query, at 100k 111 ms / 152 ms (under load 7), 100k inserts in 22 s.
-- Local mode is slow (5k points: 525 ms sparse, 284 ms dense, 54 s to insert), so it is for tests
-  and small workspaces; large ones use a server or the embedded index.
-- Milvus Lite 3.2 is a pure-Python re-implementation (a gRPC server in a thread), not Milvus's
-  engine: 26 ms sparse / 39 ms dense at 5k. pymilvus's API would carry over to a server, but
-  its embedded mode would not test the engine a server runs.
-- qdrant-edge-py has its own API (no server mode), so a team would need a second code path.
+Why Qdrant (measured with `benchmarks/bench_index.py --stage choice`; figures in
+docs/ARCHITECTURE.md and benchmarks/results/index.json): qdrant-client is one API for local mode
+(`QdrantClient(path=...)`, in-process, what CI runs) and a server (`QdrantClient(url=...)`, the
+Rust engine, which qdrant-edge-py embeds and which answered filtered sparse and dense searches
+in milliseconds at 5k points). Milvus Lite 3.2 is a pure-Python re-implementation, so its
+embedded mode would not test the engine a Milvus server runs; qdrant-edge-py has no server
+mode. Local mode is pure Python and slow: for tests and small workspaces only.
 
 What the collection holds (one collection shared by every corpus version and replica):
 

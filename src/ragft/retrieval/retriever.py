@@ -50,7 +50,7 @@ class IndexStats:
     dense_backend: str  # "exact" | "hnsw" | "qdrant"
     bm25_s: float
     embed_s: float
-    hnsw_s: float
+    hnsw_s: float  # building the HNSW graph; on the engine backend, the upload and sync (less embedding)
     total_s: float
 
 
@@ -155,12 +155,13 @@ class Retriever:
         embedder_key = self._embedder_key()
         keys = [point_key(embedder_key, chunk, sha) for chunk, sha in zip(chunks, shas)]
         t1 = time.perf_counter()
-        embedded = 0
+        embedded, embed_s = 0, 0.0
 
         def vectors_for(rows: list[int]) -> np.ndarray:
-            nonlocal embedded
+            nonlocal embedded, embed_s
+            began = time.perf_counter()
             vectors, count = self._vectors_for([texts[row] for row in rows], [shas[row] for row in rows])
-            embedded += count
+            embedded, embed_s = embedded + count, embed_s + time.perf_counter() - began
             return vectors
 
         try:
@@ -171,7 +172,16 @@ class Retriever:
         self._loaded = _EngineLoaded(chunks, vocabulary, index)
         t2 = time.perf_counter()
         return IndexStats(
-            version_key, len(chunks), embedded, len(chunks) - embedded, synced.current, "qdrant", t1 - t0, 0.0, t2 - t1, t2 - started
+            version_key,
+            len(chunks),
+            embedded,
+            len(chunks) - embedded,
+            synced.current,
+            "qdrant",
+            t1 - t0,
+            embed_s,
+            t2 - t1 - embed_s,
+            t2 - started,
         )
 
     @staticmethod
