@@ -93,14 +93,15 @@ class RandomUnitEmbedder:
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
-def run_index(sizes: Sequence[int], queries: int, qdrant_max: int, scratch: Path) -> list[dict[str, Any]]:
+def run_index(
+    sizes: Sequence[int], queries: int, qdrant_max: int, scratch: Path, rows: list[dict[str, Any]], save: Callable[[], None]
+) -> None:
     from dataclasses import replace
 
     from ragft.config import RetrievalConfig
     from ragft.retrieval import Retriever
     from ragft.types import Chunk
 
-    rows = []
     asked = token_bags(queries, seed=99)
     asked = [" ".join(q.split()[:5]) for q in asked]
     for size in sizes:
@@ -110,6 +111,7 @@ def run_index(sizes: Sequence[int], queries: int, qdrant_max: int, scratch: Path
         for index in ("embedded", "qdrant"):
             if index == "qdrant" and size > qdrant_max:
                 rows.append({"index": index, "chunks": size, "skipped": f"local mode above --qdrant-max-chunks {qdrant_max}"})
+                save()
                 continue
             folder = scratch / f"{index}-{size}"
             retriever = Retriever(replace(RetrievalConfig(), index=index), RandomUnitEmbedder(), folder)
@@ -137,8 +139,8 @@ def run_index(sizes: Sequence[int], queries: int, qdrant_max: int, scratch: Path
             }
             print(json.dumps(row), flush=True)
             rows.append(row)
+            save()  # after every row, so a run stopped at a large size keeps what it measured
             shutil.rmtree(folder, ignore_errors=True)
-    return rows
 
 
 # ---------------------------------------------------------------- stage: choice (the engines' own APIs)
@@ -283,8 +285,7 @@ def choice_milvus_lite(n: int, scratch: Path) -> dict[str, Any]:
     return row
 
 
-def run_choice(sizes: Sequence[int], scratch: Path) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+def run_choice(sizes: Sequence[int], scratch: Path, rows: list[dict[str, Any]], save: Callable[[], None]) -> None:
     for size in sizes:
         for name, run in (("qdrant-edge", choice_qdrant_edge), ("milvus-lite", choice_milvus_lite), ("qdrant-local", choice_qdrant_local)):
             folder = scratch / f"{name}-{size}"
@@ -295,8 +296,8 @@ def run_choice(sizes: Sequence[int], scratch: Path) -> list[dict[str, Any]]:
                 row = {"engine": name, "chunks": size, "skipped": f"not installed: {exc}"}
             print(json.dumps(row), flush=True)
             rows.append(row)
+            save()
             shutil.rmtree(folder, ignore_errors=True)
-    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -309,21 +310,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as scratch:
-        rows = (
-            run_index(sizes, args.queries, args.qdrant_max_chunks, Path(scratch))
-            if args.stage == "index"
-            else run_choice(sizes, Path(scratch))
-        )
+    rows: list[dict[str, Any]] = []
     report = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
-    report[args.stage] = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {**machine(), "load_avg_at_end": os.getloadavg()},
-        "rows": rows,
-        "total_s": time.perf_counter() - started,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    report[args.stage] = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": machine(), "rows": rows}
+
+    def save() -> None:
+        report[args.stage].update(load_avg_at_end=os.getloadavg(), total_s=time.perf_counter() - started)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.stage == "index":
+            run_index(sizes, args.queries, args.qdrant_max_chunks, Path(scratch), rows, save)
+        else:
+            run_choice(sizes, Path(scratch), rows, save)
+    save()
     print(f"wrote {args.out} ({args.stage}) in {report[args.stage]['total_s']:.0f}s")
 
 
