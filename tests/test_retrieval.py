@@ -74,6 +74,12 @@ def make(
     return retriever, embedder
 
 
+@pytest.fixture(params=["embedded", "qdrant"])
+def index(request: pytest.FixtureRequest) -> str:
+    """The index backend a search or access test runs on: each must hold for both."""
+    return str(request.param)
+
+
 def ids(hits: Sequence[Hit]) -> list[str]:
     return [hit.chunk.chunk_id for hit in hits]
 
@@ -109,11 +115,17 @@ def test_top_k_indices_orders_best_first_and_skips_excluded_rows() -> None:
     assert top_k_indices(scores, 0).tolist() == []
 
 
+def test_top_k_indices_gives_equal_scores_to_the_smaller_index_even_at_the_cut() -> None:
+    scores = np.array([0.5, 0.9, 0.5, 0.1, 0.5, 0.9], dtype=np.float32)
+    assert top_k_indices(scores, 3).tolist() == [1, 5, 0]
+    assert top_k_indices(scores, 4).tolist() == [1, 5, 0, 2]
+
+
 # ---------------------------------------------------------------- search
 
 
-def test_hybrid_finds_a_lexical_match_and_a_semantic_one(tmp_path: Path) -> None:
-    retriever, _ = make(tmp_path)
+def test_hybrid_finds_a_lexical_match_and_a_semantic_one(tmp_path: Path, index: str) -> None:
+    retriever, _ = make(tmp_path, index=index)
     lexical = retriever.search("QX7781", 3)
     assert ids(lexical)[0] == "c1"
     assert "bm25" in lexical[0].scores and lexical[0].scores["bm25_rank"] == 1
@@ -124,8 +136,8 @@ def test_hybrid_finds_a_lexical_match_and_a_semantic_one(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("mode", ["bm25", "dense"])
-def test_single_retriever_modes_score_with_their_own_retriever(tmp_path: Path, mode: str) -> None:
-    retriever, _ = make(tmp_path, mode=mode)
+def test_single_retriever_modes_score_with_their_own_retriever(tmp_path: Path, index: str, mode: str) -> None:
+    retriever, _ = make(tmp_path, mode=mode, index=index)
     hits = retriever.search("invoice QX7781 paid", 2)
     assert ids(hits)[0] == "c1"
     assert hits[0].score == hits[0].scores[mode]
@@ -159,8 +171,8 @@ def test_a_plugged_in_reranker_orders_the_candidates_and_cannot_add_chunks(tmp_p
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "bm25", "dense"])
-def test_an_outsider_never_sees_a_restricted_chunk_even_quoting_it(tmp_path: Path, mode: str) -> None:
-    retriever, _ = make(tmp_path, [*CORPUS, SECRET], mode=mode, candidates=2)
+def test_an_outsider_never_sees_a_restricted_chunk_even_quoting_it(tmp_path: Path, index: str, mode: str) -> None:
+    retriever, _ = make(tmp_path, [*CORPUS, SECRET], mode=mode, candidates=2, index=index)
     for user in (None, User("eve", frozenset({"staff"}))):
         hits = retriever.search(SECRET.text, 3, user=user)
         assert "c6" not in ids(hits)
@@ -169,16 +181,16 @@ def test_an_outsider_never_sees_a_restricted_chunk_even_quoting_it(tmp_path: Pat
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "bm25", "dense"])
-def test_a_group_member_finds_the_restricted_chunk(tmp_path: Path, mode: str) -> None:
-    retriever, _ = make(tmp_path, [*CORPUS, SECRET], mode=mode)
+def test_a_group_member_finds_the_restricted_chunk(tmp_path: Path, index: str, mode: str) -> None:
+    retriever, _ = make(tmp_path, [*CORPUS, SECRET], mode=mode, index=index)
     hits = retriever.search(SECRET.text, 3, user=User("bob", frozenset({"staff", "board"})))
     assert ids(hits)[0] == "c6"
 
 
-def test_access_follows_the_chunks_given_at_warm_up_not_the_saved_index(tmp_path: Path) -> None:
-    make(tmp_path, [*CORPUS, SECRET])
+def test_access_follows_the_chunks_given_at_warm_up_not_the_saved_index(tmp_path: Path, index: str) -> None:
+    make(tmp_path, [*CORPUS, SECRET], index=index)
     now_public = replace(SECRET, acl=frozenset())
-    retriever, _ = make(tmp_path, [*CORPUS, now_public])
+    retriever, _ = make(tmp_path, [*CORPUS, now_public], index=index)
     assert ids(retriever.search(SECRET.text, 1))[0] == "c6"
 
 

@@ -179,6 +179,15 @@ class RetrievalConfig(Section):
         prints the trade-off). Needs an engine that reports first-token probabilities: llama.cpp,
         transformers, or an OpenAI-compatible server that returns logprobs (vLLM, llama.cpp's server).""",
     )
+    index: str = setting(
+        "embedded",
+        doc="""
+        Where the index lives. "embedded": BM25 + dense arrays in each process, saved under
+        .ragft/indexes/. "qdrant": the Qdrant engine in-process (local mode, .ragft/indexes/qdrant; for
+        tests and small corpora); "qdrant:///folder" the same elsewhere; "http://host:6333[/collection]"
+        a Qdrant server that every `ragft serve` replica shares (pip install 'ragft[index]'; API key in
+        RAGFT_QDRANT_API_KEY). Same hits as "embedded"; access is filtered inside the engine.""",
+    )
     injection_guard: bool = setting(
         True,
         doc="""
@@ -188,6 +197,14 @@ class RetrievalConfig(Section):
         holds. Measured on the default model (benchmarks/results/injection.json): hostile documents won
         29 of 48 ordinary questions without it, 0 of 48 with it, and clean-corpus answers were unchanged.""",
     )
+
+    def problem(self) -> str | None:
+        if self.index in ("embedded", "qdrant") or self.index.startswith(("qdrant:///", "http://", "https://")):
+            return None
+        return (
+            f'index = "{self.index}" is not known; use "embedded", "qdrant", "qdrant:///absolute/folder" '
+            'or a Qdrant server URL "http://host:6333[/collection]"'
+        )
 
 
 @dataclass(frozen=True)

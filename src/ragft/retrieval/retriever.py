@@ -12,7 +12,7 @@ import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,8 +24,9 @@ from ragft.retrieval import store
 from ragft.retrieval.access import AccessIndex
 from ragft.retrieval.dense import DenseIndex
 from ragft.retrieval.embedding_cache import EmbeddingCache, text_sha256
+from ragft.retrieval.engine import EngineError, EngineLocation, QdrantIndex, engine_location, point_key, sync_fingerprint
 from ragft.retrieval.fusion import reciprocal_rank_fusion, top_k_indices
-from ragft.retrieval.lexical import TOKENIZER_VERSION, Bm25Index
+from ragft.retrieval.lexical import TOKENIZER_VERSION, Bm25Index, query_term_ids, score_from_weights
 from ragft.retrieval.rerank import Reranker
 from ragft.types import Chunk, Hit, User
 
@@ -45,11 +46,11 @@ class IndexStats:
     chunks_total: int
     chunks_embedded: int  # embedded during this warm_up
     chunks_reused: int  # vectors taken from the embedding cache or the saved index
-    loaded: bool  # True when a saved index for this version was loaded as is
-    dense_backend: str  # "exact" | "hnsw"
+    loaded: bool  # True when a saved index (or the engine's collection) already held this version as is
+    dense_backend: str  # "exact" | "hnsw" | "qdrant"
     bm25_s: float
     embed_s: float
-    hnsw_s: float
+    hnsw_s: float  # building the HNSW graph; on the engine backend, the upload and sync (less embedding)
     total_s: float
 
 
@@ -61,6 +62,15 @@ class _Loaded:
     bm25: Bm25Index
     dense: DenseIndex
     access: AccessIndex
+
+
+@dataclass(frozen=True)
+class _EngineLoaded:
+    """A version held by the vector engine: the chunks, this version's BM25 vocabulary, the collection view."""
+
+    chunks: list[Chunk]
+    vocabulary: dict[str, int]
+    index: QdrantIndex
 
 
 class RetrievalError(RuntimeError):
@@ -96,7 +106,11 @@ class Retriever:
         self.embedder = embedder
         self.index_dir = Path(index_dir)
         self.reranker = reranker
-        self._loaded: _Loaded | None = None
+        try:
+            self.engine: EngineLocation | None = engine_location(config.index, self.index_dir)
+        except EngineError as exc:
+            raise RetrievalError(str(exc)) from exc
+        self._loaded: _Loaded | _EngineLoaded | None = None
         self._local = threading.local()
 
     # ------------------------------------------------------------------ building and loading
@@ -115,6 +129,8 @@ class Retriever:
             raise RetrievalError(f"chunk ids must be unique; {duplicate!r} appears more than once")
         texts = [passage_text(chunk) for chunk in chunks]
         shas = [text_sha256(text) for text in texts]
+        if self.engine is not None:
+            return self._warm_up_engine(self.engine, chunks, texts, shas, version_key, started)
         manifest = self._manifest(ids, shas)
         final = self.index_dir / version_key
         store.remove_leftovers(self.index_dir)
@@ -127,6 +143,46 @@ class Retriever:
             bm25, dense, stats = self._build(texts, shas, ids, manifest, final, started)
         self._loaded = _Loaded(chunks, bm25, dense, AccessIndex(chunks))
         return stats
+
+    def _warm_up_engine(
+        self, engine: EngineLocation, chunks: list[Chunk], texts: list[str], shas: list[str], version_key: str, started: float
+    ) -> IndexStats:
+        """Sync this version into the engine's collection: only chunks no kept version has are embedded and uploaded."""
+        t0 = time.perf_counter()
+        bm25 = Bm25Index.build(texts)
+        weights, vocabulary = bm25.document_weights(), bm25.vocabulary()
+        del bm25  # searches run in the engine; only the vocabulary is needed to encode queries
+        embedder_key = self._embedder_key()
+        keys = [point_key(embedder_key, chunk, sha) for chunk, sha in zip(chunks, shas)]
+        t1 = time.perf_counter()
+        embedded, embed_s = 0, 0.0
+
+        def vectors_for(rows: list[int]) -> np.ndarray:
+            nonlocal embedded, embed_s
+            began = time.perf_counter()
+            vectors, count = self._vectors_for([texts[row] for row in rows], [shas[row] for row in rows])
+            embedded, embed_s = embedded + count, embed_s + time.perf_counter() - began
+            return vectors
+
+        try:
+            index = QdrantIndex(engine, int(self.embedder.dim))
+            synced = index.sync(version_key, chunks, keys, weights, vectors_for, sync_fingerprint(keys, weights, TOKENIZER_VERSION))
+        except EngineError as exc:
+            raise RetrievalError(str(exc)) from exc
+        self._loaded = _EngineLoaded(chunks, vocabulary, index)
+        t2 = time.perf_counter()
+        return IndexStats(
+            version_key,
+            len(chunks),
+            embedded,
+            len(chunks) - embedded,
+            synced.current,
+            "qdrant",
+            t1 - t0,
+            embed_s,
+            t2 - t1 - embed_s,
+            t2 - started,
+        )
 
     @staticmethod
     def _load(final: Path, manifest: dict[str, object], size: int) -> tuple[Bm25Index, DenseIndex] | None:
@@ -248,33 +304,25 @@ class Retriever:
         t0 = time.perf_counter()
         query_vector = self._embed([query], is_query=True)[0] if mode != "bm25" else None
         t1 = time.perf_counter()
-        visible = loaded.access.visible_to(user)
         depth = max(self.config.candidates, k)
-        rankings: dict[str, list[int]] = {}
-
-        bm25_scores = None
-        if mode != "dense":
-            bm25_scores = loaded.bm25.scores(query)
-            matched = np.flatnonzero(bm25_scores > 0)  # no shared term: not a candidate (and usually few rows)
-            if visible is not None:
-                matched = matched[visible.allowed[matched]]
-            rankings["bm25"] = matched[top_k_indices(bm25_scores[matched], depth)].tolist()
-        t2 = time.perf_counter()
-        if query_vector is not None:
-            dense_rows, _ = loaded.dense.search(query_vector, depth, visible)
-            rankings["dense"] = dense_rows.tolist()
-        t3 = time.perf_counter()
+        if isinstance(loaded, _Loaded):
+            ranked = _rank_embedded(loaded, query, query_vector, user, depth, mode)
+        else:
+            ranked = _rank_engine(loaded, query, query_vector, user, depth, mode)
+        rankings = ranked.rankings
+        t2, t3 = ranked.bm25_done, time.perf_counter()
 
         fused = reciprocal_rank_fusion(rankings, self.config.rrf_k, {"dense": self.config.dense_weight})
         wanted = depth if self.reranker is not None else k
         rows = np.asarray([row for row, _ in fused[:wanted]], dtype=np.int64)
-        cosines = loaded.dense.cosine(query_vector, rows) if query_vector is not None else None
+        cosines = ranked.cosines(query_vector, rows) if query_vector is not None else None
+        bm25 = ranked.bm25_of(rows.tolist()) if mode != "dense" else {}
         ranks = {name: {row: rank for rank, row in enumerate(ranking, start=1)} for name, ranking in rankings.items()}
         hits = []
         for i, (row, rrf) in enumerate(fused[:wanted]):
             scores: dict[str, float] = {"rrf": rrf}
-            if bm25_scores is not None and bm25_scores[row] > 0:
-                scores["bm25"] = float(bm25_scores[row])
+            if row in bm25:
+                scores["bm25"] = bm25[row]
             if cosines is not None:
                 scores["dense"] = float(cosines[i])
             for name in rankings:
@@ -288,3 +336,57 @@ class Retriever:
         t4 = time.perf_counter()
         timings.update(embed_query_s=t1 - t0, bm25_s=t2 - t1, dense_s=t3 - t2, fuse_s=t4 - t3, search_s=t4 - t1)
         return hits[:k]
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """One search's candidate lists, and how to score fused rows for the trace, whichever index ran it."""
+
+    rankings: dict[str, list[int]]
+    bm25_done: float  # perf_counter when the BM25 list was ready (the rest of the time is dense search)
+    bm25_of: Callable[[list[int]], dict[int, float]]  # rows -> BM25 score, for rows with one above 0
+    cosines: Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _rank_embedded(loaded: _Loaded, query: str, query_vector: np.ndarray | None, user: User | None, depth: int, mode: str) -> _Ranked:
+    visible = loaded.access.visible_to(user)
+    rankings: dict[str, list[int]] = {}
+    bm25_scores: np.ndarray | None = None
+    if mode != "dense":
+        bm25_scores = loaded.bm25.scores(query)
+        matched = np.flatnonzero(bm25_scores > 0)  # no shared term: not a candidate (and usually few rows)
+        if visible is not None:
+            matched = matched[visible.allowed[matched]]
+        rankings["bm25"] = matched[top_k_indices(bm25_scores[matched], depth)].tolist()
+    bm25_done = time.perf_counter()
+    if query_vector is not None:
+        dense_rows, _ = loaded.dense.search(query_vector, depth, visible)
+        rankings["dense"] = dense_rows.tolist()
+    return _Ranked(
+        rankings,
+        bm25_done,
+        lambda rows: {} if bm25_scores is None else {row: float(bm25_scores[row]) for row in rows if bm25_scores[row] > 0},
+        lambda vector, rows: loaded.dense.cosine(vector, rows),
+    )
+
+
+def _rank_engine(loaded: _EngineLoaded, query: str, query_vector: np.ndarray | None, user: User | None, depth: int, mode: str) -> _Ranked:
+    """The same lists from the engine: its sparse and dense searches, each with the access filter inside."""
+    index, rankings = loaded.index, {}
+    query_ids = query_term_ids(query, loaded.vocabulary)
+    known: dict[int, float] = {}
+    if mode != "dense":
+        found = index.search_sparse(query_ids, depth, user)
+        rankings["bm25"] = [row for row, _ in found]
+        known = {row: float(score) for row, score in found}
+    bm25_done = time.perf_counter()
+    if query_vector is not None:
+        rankings["dense"] = index.search_dense(query_vector, depth, user)
+
+    def bm25_of(rows: list[int]) -> dict[int, float]:
+        missing = [row for row in rows if row not in known]
+        weights = index.sparse_weights(missing) if missing and query_ids else {}
+        scores = {row: float(score_from_weights(query_ids, *weights[row])) for row in missing if row in weights}
+        return {row: known.get(row, scores.get(row, 0.0)) for row in rows if known.get(row, scores.get(row, 0.0)) > 0}
+
+    return _Ranked(rankings, bm25_done, bm25_of, lambda vector, rows: index.vectors(rows.tolist()) @ vector)
