@@ -1,7 +1,7 @@
 """Measure the fine-tuned and hybrid arms on the sample corpus (CPU).
 
     python benchmarks/bench_train.py throughput [--examples 48] [--threads 2]
-    python benchmarks/bench_train.py memory [--steps 2]              # peak RSS per row length, checkpointing on/off
+    python benchmarks/bench_train.py memory [--steps 2] [--rows 512 1024] # peak RSS per row length, checkpointing on/off
     python benchmarks/bench_train.py demo [--arm finetuned|hybrid] [--workspace DIR] [--max-chunks 20]
     python benchmarks/bench_train.py eval [--workspace DIR] [--limit 30]
     python benchmarks/bench_train.py serving [--workspace DIR]     # LoRA overhead at inference
@@ -216,7 +216,7 @@ def memory_child(row_tokens: int, checkpointing: bool, steps: int) -> dict[str, 
 def memory(args: argparse.Namespace) -> dict[str, Any]:
     """Peak RSS of an fp32 training step per row length, with and without gradient checkpointing, one process each."""
     runs = []
-    for row_tokens in (512, 1024):
+    for row_tokens in args.rows:
         for checkpointing in (False, True):
             code = (
                 f"import json,sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_train as b; "
@@ -230,7 +230,7 @@ def memory(args: argparse.Namespace) -> dict[str, Any]:
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_engines import machine_info
 
-    return {"steps": args.steps, "runs": runs, "cpu": machine_info()}
+    return {"command": " ".join(["python", *sys.argv]), "steps": args.steps, "runs": runs, "cpu": machine_info()}
 
 
 def demo(args: argparse.Namespace) -> dict[str, Any]:
@@ -366,6 +366,7 @@ def main() -> None:
     parser.add_argument("--tag", default="", help="suffix for the results file name")
     parser.add_argument("--limit", type=int, default=30)
     parser.add_argument("--steps", type=int, default=2, help="memory: training steps per run (the first allocates)")
+    parser.add_argument("--rows", type=int, nargs="+", default=[512, 1024], help="memory: row lengths in tokens")
     args = parser.parse_args()
     started = time.perf_counter()
     result = {"demo": demo, "throughput": throughput, "memory": memory, "eval": evaluate, "serving": serving}[args.command](args)
