@@ -1,6 +1,7 @@
 """Measure the fine-tuned and hybrid arms on the sample corpus (CPU).
 
     python benchmarks/bench_train.py throughput [--examples 48] [--threads 2]
+    python benchmarks/bench_train.py memory [--steps 2] [--rows 512 1024] # peak RSS per row length, checkpointing on/off
     python benchmarks/bench_train.py demo [--arm finetuned|hybrid] [--workspace DIR] [--max-chunks 20]
     python benchmarks/bench_train.py eval [--workspace DIR] [--limit 30]
     python benchmarks/bench_train.py serving [--workspace DIR]     # LoRA overhead at inference
@@ -8,7 +9,8 @@
 `throughput` trains the same examples, model and settings with ragft's trainer (as shipped, and in
 fp32 to separate packing from bf16) and with a plain `transformers.Trainer` + PEFT run with padding
 (fp32, and with `bf16=True`), each in its own process (so peak memory is each one's own), in the
-same benchmark run. `demo` runs `train_arm` with the workspace's defaults.
+same benchmark run. `memory` times fp32 steps on one 512- and one 1,024-token row, with and
+without gradient checkpointing, each in its own process (peak RSS is the process's). `demo` runs `train_arm` with the workspace's defaults.
 `eval` answers closed-book with base and finetuned (trained questions; held-out paraphrases;
 reversed questions that give a trained answer and ask for the sentence's subject; the hand-written
 gold questions about trained facts, i.e. indirect wording; all gold fact questions; general
@@ -180,6 +182,57 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def memory_child(row_tokens: int, checkpointing: bool, steps: int) -> dict[str, Any]:
+    """Peak RSS and CPU time of `steps` fp32 training steps (forward + backward) on one row (called in a subprocess)."""
+    import torch
+
+    from ragft.models.transformers_backend import default_hf_model_dir
+    from ragft.train.data import PackedRow
+    from ragft.train.trainer import LoraSettings, answer_loss, load_lora_model
+
+    _, model = load_lora_model(default_hf_model_dir(), LoraSettings(precision="fp32", gradient_checkpointing=checkpointing))
+    ids = torch.randint(100, 20_000, (row_tokens,), generator=torch.Generator().manual_seed(0)).tolist()
+    answer = row_tokens // 8  # the answer-only loss of a QA row: the last eighth learned
+    row = PackedRow(ids, list(range(row_tokens)), [-100] * (row_tokens - answer) + ids[-answer:], [1] * row_tokens)
+    model.train()
+    cpu, losses = [], []
+    for _ in range(steps):
+        started = time.process_time()
+        loss, count = answer_loss(model, row)
+        (loss / count).backward()
+        grad = sum(float(p.grad.norm()) for p in model.parameters() if p.grad is not None)
+        model.zero_grad(set_to_none=True)
+        cpu.append(time.process_time() - started)
+        losses.append((float(loss.detach()) / count, grad))
+    return {
+        "row_tokens": row_tokens,
+        "gradient_checkpointing": checkpointing,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "step_cpu_s": [round(c, 2) for c in cpu],
+        "loss_and_grad_norm": losses,  # identical with and without checkpointing: same arithmetic, recomputed
+    }
+
+
+def memory(args: argparse.Namespace) -> dict[str, Any]:
+    """Peak RSS of an fp32 training step per row length, with and without gradient checkpointing, one process each."""
+    runs = []
+    for row_tokens in args.rows:
+        for checkpointing in (False, True):
+            code = (
+                f"import json,sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_train as b; "
+                f"print('RESULT', json.dumps(b.memory_child({row_tokens}, {checkpointing}, {args.steps})))"
+            )
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+            runs.append(
+                {**json.loads(next(line for line in out.splitlines() if line.startswith("RESULT"))[7:]), "load_1min": os.getloadavg()[0]}
+            )
+            print(runs[-1], flush=True)
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_engines import machine_info
+
+    return {"command": " ".join(["python", *sys.argv]), "steps": args.steps, "runs": runs, "cpu": machine_info()}
+
+
 def demo(args: argparse.Namespace) -> dict[str, Any]:
     from ragft.train import train_arm, training_progress
 
@@ -302,7 +355,7 @@ def serving(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("throughput", "demo", "eval", "serving"))
+    parser.add_argument("command", choices=("throughput", "memory", "demo", "eval", "serving"))
     parser.add_argument("--workspace", type=Path, default=DEFAULT_WS)
     parser.add_argument("--examples", type=int, default=48)
     parser.add_argument("--batch", type=int, default=8)
@@ -312,9 +365,11 @@ def main() -> None:
     parser.add_argument("--closed-book-only", action="store_true", help="eval: skip the retrieving arms on the gold set")
     parser.add_argument("--tag", default="", help="suffix for the results file name")
     parser.add_argument("--limit", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=2, help="memory: training steps per run (the first allocates)")
+    parser.add_argument("--rows", type=int, nargs="+", default=[512, 1024], help="memory: row lengths in tokens")
     args = parser.parse_args()
     started = time.perf_counter()
-    result = {"demo": demo, "throughput": throughput, "eval": evaluate, "serving": serving}[args.command](args)
+    result = {"demo": demo, "throughput": throughput, "memory": memory, "eval": evaluate, "serving": serving}[args.command](args)
     result["machine"] = {
         "cpus": os.cpu_count(),
         "platform": platform.platform(),

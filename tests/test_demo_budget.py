@@ -14,9 +14,10 @@ from ragft.jobs.demo import DEMO_SETTINGS, prepare_demo_workspace, release_memor
 from ragft.models.base import DecodingSettings
 from ragft.models.testing import ScriptedGenerator
 from ragft.synth import synthesize_training_set
+from ragft.synth.types import Fact
 from ragft.systems.closed_book import ClosedBookSystem
-from ragft.train.arms import _fit_to_budget, arm_examples, lora_settings
-from ragft.train.budget import TrainingPlan
+from ragft.train.arms import _fit_to_budget, arm_examples, first_fact_of_each_chunk, lora_settings
+from ragft.train.budget import RAFT_FLOOR, TrainingPlan, raft_cut_note, raft_fit
 from ragft.types import Document, QAItem
 from ragft.workspace import Workspace
 
@@ -48,24 +49,63 @@ def _workspace(tmp_path: Path, **settings: Any) -> Workspace:
     return ws.with_settings({"embedder": "hashing", **settings})
 
 
-def test_a_hybrid_run_over_its_budget_trains_on_fewer_raft_examples(tmp_path: Path):
-    ws = _workspace(tmp_path, raft_examples=8, raft_distractors=1)
+def _hybrid_fit(tmp_path: Path, budget_share: float) -> tuple[TrainingPlan, list[Any]]:
+    """The hybrid arm's plan fitted to a 1-minute budget holding `budget_share` of its full examples' words."""
+    ws = _workspace(tmp_path, raft_examples=8, raft_distractors=2)
     data = synthesize_training_set(ws)
     settings = lora_settings(ws, "hybrid")
     tokenizer = WordTokenizer()
     full = [e for split in arm_examples(ws, "hybrid", data) for e in split]
-    words = sum(len(tokenizer.apply_chat_template(list(e.messages)).split()) + len(e.answer.split()) for e in full)
-    half_speed = words * settings.epochs / (2 * 60)  # a 1-minute budget holds about half of them
+    speed = _words(tokenizer, full) * settings.epochs * budget_share / 60
 
     def no_resynthesis(limit: int) -> Any:
         pytest.fail("the hybrid arm's examples are capped in number: fewer chunks would not shorten its training")
 
-    plan = TrainingPlan(len(data.chunks), len(data.chunks), 1.0, half_speed, 0.0, settings.epochs, 0)
+    plan = TrainingPlan(len(data.chunks), len(data.chunks), 1.0, speed, 0.0, settings.epochs, 0)
     _, fitted = _fit_to_budget(ws, "hybrid", data, plan, tokenizer, settings, no_resynthesis, None)
-    assert 2 <= fitted.raft_examples < len(full) and f"{fitted.raft_examples} RAFT examples" in fitted.describe()
     cut = [e for split in arm_examples(ws, "hybrid", replace(data, plan=fitted.summary())) for e in split]
-    assert len(cut) == fitted.raft_examples
+    return fitted, cut
+
+
+def _words(tokenizer: WordTokenizer, examples: list[Any]) -> int:
+    return sum(len(tokenizer.apply_chat_template(list(e.messages)).split()) + len(e.answer.split()) for e in examples)
+
+
+def _passages(example: Any) -> int:
+    """Numbered passages ("[n] title" lines) in the example's own documents block."""
+    return sum(line.startswith("[") for line in example.messages[-1]["content"].splitlines())
+
+
+def test_a_hybrid_run_over_its_budget_drops_distractors_before_examples(tmp_path: Path):
+    fitted, cut = _hybrid_fit(tmp_path, 0.6)  # fewer passages make up 40%: no example needs to go
+    assert fitted.raft_examples == 0 and len(cut) == 8 and 0 <= fitted.raft_distractors < 2
+    assert {_passages(e) for e in cut} == {fitted.raft_distractors + 1}  # the oracle plus what is left of the distractors
+    assert "distractor passage(s) each" in fitted.describe() and not fitted.over_budget
     assert fitted.projected_s <= 1.25 * 60  # the cut run keeps the budget
+
+
+def test_a_hybrid_budget_never_cuts_raft_below_its_floor_and_says_when_it_overruns(tmp_path: Path):
+    fitted, cut = _hybrid_fit(tmp_path, 0.05)  # not even the floor fits
+    assert fitted.over_budget and fitted.raft_examples == RAFT_FLOOR == len(cut) and fitted.raft_distractors == 0
+    assert "over budget" in fitted.describe() and "over budget" in raft_cut_note(fitted.summary())
+    fitted, cut = _hybrid_fit(tmp_path / "b", 0.3)  # without distractors, some examples above the floor fit
+    assert RAFT_FLOOR <= fitted.raft_examples == len(cut) < 8 and not fitted.over_budget
+
+
+def test_raft_fit_prefers_all_examples_with_fewer_distractors(tmp_path: Path):
+    def tokens(examples: int, distractors: int) -> int:
+        return examples * 100 * (1 + distractors)
+
+    assert raft_fit(1600, 8, tokens, 1) == (8, 1, False)  # fits as configured
+    assert raft_fit(900, 8, tokens, 1) == (8, 0, False)  # the distractor goes, every example stays
+    assert raft_fit(600, 8, tokens, 1) == (6, 0, False)  # then examples, down to the floor
+    assert raft_fit(100, 8, tokens, 1) == (RAFT_FLOOR, 0, True)  # the floor, over budget
+    assert raft_fit(100, 2, tokens, 1) == (2, 0, True)  # fewer facts than the floor: all of them
+
+
+def test_the_hybrid_arm_learns_each_chunks_first_fact_before_any_second(tmp_path: Path):
+    facts = [Fact(f"{c}-{i}", "d", c, 0, 1, f"S {c}{i}.", "v", (f"Q {c}{i}?",)) for c in ("a", "b", "c") for i in range(3)]
+    assert [f.fact_id for f in first_fact_of_each_chunk(facts, 4)] == ["a-0", "b-0", "c-0", "a-1"]
 
 
 def test_a_budget_of_one_fact_per_chunk_takes_enough_chunks_for_three_facts(tmp_path: Path):

@@ -79,6 +79,19 @@ def test_training_lowers_the_validation_loss_and_keeps_the_best_weights(tiny: Pa
     assert metrics.tokens_per_s > 0 and metrics.peak_rss_mb > 0
 
 
+def test_gradient_checkpointing_trains_exactly_as_keeping_the_activations(tiny: Path, tmp_path: Path):
+    runs = {}
+    for checkpointing in (True, False):
+        settings = LoraSettings(**{**SETTINGS.__dict__, "precision": "fp32", "gradient_checkpointing": checkpointing})
+        model, metrics = train_lora(tiny, EXAMPLES, EXAMPLES[:3], settings, tmp_path / str(checkpointing))
+        assert model.get_base_model().is_gradient_checkpointing == checkpointing
+        runs[checkpointing] = (metrics.train_loss, metrics.val_loss, {k: v.clone() for k, v in model.state_dict().items() if "lora_" in k})
+    (loss, val, weights), (loss_kept, val_kept, weights_kept) = runs[True], runs[False]
+    assert loss == pytest.approx(loss_kept, rel=1e-5) and val == pytest.approx(val_kept, rel=1e-5)
+    assert weights.keys() == weights_kept.keys() and all(torch.allclose(weights[k], weights_kept[k], atol=1e-6) for k in weights)
+    assert any(float(w.abs().sum()) > 0 for k, w in weights.items() if "lora_B" in k)  # training moved the weights
+
+
 _KILLABLE = textwrap.dedent("""
     import sys, time
     from pathlib import Path

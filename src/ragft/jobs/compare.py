@@ -33,6 +33,7 @@ from ragft.synth.question_file import load_questions
 from ragft.systems.adapter import training_set
 from ragft.systems.build import IndexedCorpus, index_corpus
 from ragft.train.arms import seed_adapter
+from ragft.train.budget import raft_cut_note
 from ragft.train.manifest import AdapterManifest, adapter_dir
 from ragft.types import QAItem, System
 from ragft.workspace import Workspace
@@ -128,6 +129,8 @@ def _training_note(manifest: AdapterManifest) -> str:
         note += f": {cov['facts']} facts from {cov['chunks_with_fact']} of {cov['chunks_total']} chunks"
     if manifest.settings.get("focus_questions"):  # its probes ask about what it was taught: say so beside its scores
         note += f", first those holding the answers in {manifest.settings['focus_questions']}"
+    if cut := raft_cut_note(manifest.plan):  # the hybrid arm's budget cut: fewer distractors, examples, or over budget
+        note += f" (budget: {cut})"
     return note
 
 

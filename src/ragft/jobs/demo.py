@@ -35,7 +35,10 @@ DEMO_PROBES = "demo-probes.jsonl"  # in the state folder: the probes, also the t
 # one chunk, and that took 275 s, not 60 (the previous session's demo, 1,706 s in all). Here each chunk
 # gives its one probed fact (`focus` puts it first) asked 2 ways plus 1 reverse question, no raw
 # text: ~280 tokens per chunk per epoch, 3 epochs in steps of 4 examples, so 2 minutes covers the
-# probed chunks. The hybrid arm's RAFT examples (~500 tokens each) are capped at 4, in steps of 2.
+# probed chunks. The hybrid arm's RAFT examples (~660 tokens each with one distractor, ~460 without)
+# are capped at 4, in steps of 2, on the first fact of the first chunks (the probed ones, as the
+# fine-tuned arm learns); the budget drops the distractor before it cuts an example, never below 4
+# (`train.budget.RAFT_FLOOR`: cut to 2 they left an adapter at 31%, below RAG's 62%).
 # The trained arms' diagnostics ask 4 questions per split (20 took 324 s of the demo's time).
 DEMO_SETTINGS = {
     "probes_per_kind": 2,

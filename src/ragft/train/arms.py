@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,9 +32,9 @@ from ragft.synth.training_set import (
     synthesize_training_set,
     with_replay,
 )
-from ragft.synth.types import TrainingSet
+from ragft.synth.types import Fact, TrainingSet
 from ragft.text import TokenCounter
-from ragft.train.budget import SAMPLE_CHUNKS, TrainingPlan, chunks_within, sample_of
+from ragft.train.budget import SAMPLE_CHUNKS, TrainingPlan, chunks_within, raft_fit, sample_of
 from ragft.train.data import ChatExample, encode_example
 from ragft.train.gguf_lora import convert_peft_to_gguf
 from ragft.train.manifest import (
@@ -98,11 +98,13 @@ def arm_examples(ws: Workspace, arm: str, data: TrainingSet) -> tuple[list[ChatE
         text = [ChatExample((), p.text, group=p.chunk_id) for p in data.passages]  # continued pretraining: every token learned
         return examples("train") + text, examples("val")
     t = ws.config.training
+    count = min(t.raft_examples, int(data.plan.get("raft_examples") or t.raft_examples))  # the budget may allow fewer
+    distractors = int(data.plan.get("raft_distractors", -1))  # or fewer distractor passages (-1: not cut)
     raft = raft_examples(
-        data.facts,
+        first_fact_of_each_chunk(data.facts, count),
         data.chunks,
-        count=min(t.raft_examples, int(data.plan.get("raft_examples") or t.raft_examples)),  # the budget may allow fewer
-        distractors=t.raft_distractors,
+        count=count,
+        distractors=t.raft_distractors if distractors < 0 else min(distractors, t.raft_distractors),
         oracle_free_share=t.raft_oracle_free_share,
         seed=t.seed,
     )
@@ -114,6 +116,17 @@ def arm_examples(ws: Workspace, arm: str, data: TrainingSet) -> tuple[list[ChatE
     random.Random(t.seed).shuffle(chat)
     n_val = max(1, round(len(chat) * t.val_share)) if len(chat) > 4 else 0
     return chat[n_val:], chat[:n_val]
+
+
+def first_fact_of_each_chunk(facts: Sequence[Fact], count: int) -> list[Fact]:
+    """`count` of `facts` for RAFT: each chunk's first fact in chunk order (focus chunks first, their probed fact
+    first), then each chunk's second, and so on; so the hybrid arm learns the questions the fine-tuned arm does."""
+    rank: dict[str, int] = {}
+    keyed = []
+    for i, fact in enumerate(facts):
+        rank[fact.chunk_id] = rank.get(fact.chunk_id, -1) + 1
+        keyed.append((rank[fact.chunk_id], i, fact))
+    return [fact for _, _, fact in sorted(keyed, key=lambda k: k[:2])][:count]
 
 
 def train_arm(
@@ -282,7 +295,8 @@ def _fit_to_budget(
 ) -> tuple[TrainingSet, TrainingPlan]:
     """The plan with the tokens the chosen chunks really yield (the sample only estimated them); if they overrun the
     budget by more than a quarter, fewer chunks (synthesized again from the per-chunk cache, so cheaply), or for the
-    hybrid arm, whose RAFT examples are capped in number rather than per chunk, fewer RAFT examples (at least 2)."""
+    hybrid arm, whose RAFT examples are capped in number rather than per chunk, fewer distractor passages, then fewer
+    RAFT examples but never below the floor (`budget.raft_fit`; over budget, said, when even the floor overruns)."""
 
     def tokens(candidate: TrainingSet) -> int:
         train, val = arm_examples(ws, arm, candidate)
@@ -291,17 +305,23 @@ def _fit_to_budget(
     actual = tokens(data)
     budget_s = plan.budget_minutes * 60
     share = budget_s * plan.tokens_per_s / (actual * plan.epochs) if budget_s and plan.tokens_per_s and actual else 1.0
-    raft_cut = 0
+    cut: dict[str, Any] = {}
     if share < 0.8 and arm == "hybrid":
-        raft_cut = max(2, int(sum(map(len, arm_examples(ws, arm, data))) * share))
-        actual = tokens(replace(data, plan={"raft_examples": raft_cut}))
+        t = ws.config.training
+        full = sum(map(len, arm_examples(ws, arm, data)))
+
+        def raft_tokens(examples: int, distractors: int) -> int:
+            return tokens(replace(data, plan={"raft_examples": examples, "raft_distractors": distractors}))
+
+        examples, distractors, over = raft_fit(budget_s * plan.tokens_per_s / plan.epochs / 0.8, full, raft_tokens, t.raft_distractors)
+        cut = {"raft_examples": examples if examples < full else 0, "over_budget": over}
+        cut["raft_distractors"] = distractors if distractors < t.raft_distractors else -1
+        actual = raft_tokens(examples, distractors)
     elif share < 0.8 and len(data.chunks) > 1:
         data = synthesize(max(1, int(len(data.chunks) * share)))
         actual = tokens(data)
-    fitted = replace(
-        plan, chunks_covered=len(data.chunks), tokens_per_chunk=round(actual / max(len(data.chunks), 1), 1), raft_examples=raft_cut
-    )
-    if say is not None and abs(fitted.projected_s - plan.projected_s) > 0.25 * max(plan.projected_s, 1):
+    fitted = replace(plan, chunks_covered=len(data.chunks), tokens_per_chunk=round(actual / max(len(data.chunks), 1), 1), **cut)
+    if say is not None and (fitted.over_budget or abs(fitted.projected_s - plan.projected_s) > 0.25 * max(plan.projected_s, 1)):
         say("Adjusted to the synthesized data: " + fitted.describe())
     return data, fitted
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -21,6 +21,11 @@ from ragft.errors import RagftError
 BUDGET_PRESETS = {"smoke": 2.0, "default": 30.0, "gpu": 120.0}  # minutes; "gpu": a GPU's measured speed covers more in it
 SAMPLE_CHUNKS = 8  # chunks synthesized to estimate tokens per chunk
 MEASURE_STEPS = 3  # timed training steps (the first is a warm-up and not counted)
+# The fewest RAFT examples the budget may cut the hybrid arm to: measured on the demo, 4 examples
+# (3 epochs, 2 per step) matched plain RAG (62.5%), while a budget cut to 2 left an adapter at 31%,
+# below RAG. Over budget, distractor passages go first (shorter rows); below the floor it overruns
+# the budget and says so rather than train a useless adapter.
+RAFT_FLOOR = 4
 
 
 class BudgetError(RagftError, ValueError):
@@ -52,6 +57,8 @@ class TrainingPlan:
     epochs: int
     seed: int
     raft_examples: int = 0  # hybrid: RAFT examples the budget allows, below [training] raft_examples (0 = not cut)
+    raft_distractors: int = -1  # hybrid: distractor passages per RAFT example the budget allows (-1 = not cut)
+    over_budget: bool = False  # hybrid: even the RAFT floor without distractors overruns the budget (trained anyway)
 
     @property
     def tokens_planned(self) -> int:
@@ -83,12 +90,31 @@ class TrainingPlan:
         """One paragraph: what is covered, what it costs, what covering everything would cost."""
         budget = f"{self.budget_minutes:g} min budget" if self.budget_minutes else "no time limit"
         which = "a seeded random sample of" if self.sampled else "all"
-        cut = f" ({self.raft_examples} RAFT examples)" if self.raft_examples else ""
         return (
             f"Training plan ({budget}, {self.tokens_per_s:.0f} training tokens/s measured here): {which} "
-            f"{self.chunks_covered}/{self.chunks_total} chunks{cut}, ~{self.tokens_planned:,} tokens over {self.epochs} epochs, "
+            f"{self.chunks_covered}/{self.chunks_total} chunks{self._raft_cut()}, ~{self.tokens_planned:,} tokens over {self.epochs} epochs, "
             f"~{_minutes(self.projected_s)}; covering every chunk would take ~{_minutes(self.projected_all_s)} on this machine."
+            + (
+                f" The budget cannot hold the {RAFT_FLOOR}-example RAFT floor even without distractors: training it anyway, "
+                "over budget (fewer examples left an adapter worse than plain RAG)."
+                if self.over_budget
+                else ""
+            )
         )
+
+    def _raft_cut(self) -> str:
+        cut = raft_cut_note(self.summary())
+        return f" ({cut})" if cut else ""
+
+
+def raft_cut_note(plan: Mapping[str, Any]) -> str:
+    """What the budget cut from the hybrid arm's RAFT examples (a plan's `summary()`), in words; "" when nothing."""
+    cuts = [f"{plan['raft_examples']} RAFT examples"] if plan.get("raft_examples") else []
+    if plan.get("raft_distractors", -1) >= 0:
+        cuts.append(f"{plan['raft_distractors']} distractor passage(s) each")
+    if plan.get("over_budget"):
+        cuts.append(f"the {RAFT_FLOOR}-example RAFT floor trained over budget")
+    return ", ".join(cuts)
 
 
 def _minutes(seconds: float) -> str:
@@ -101,6 +127,20 @@ def chunks_within(budget_minutes: float, chunks_total: int, tokens_per_chunk: fl
         return chunks_total
     fit = int(budget_minutes * 60 * tokens_per_s / (tokens_per_chunk * epochs))
     return max(1, min(chunks_total, fit))
+
+
+def raft_fit(budget_tokens: float, full: int, tokens_of: Callable[[int, int], int], distractors: int) -> tuple[int, int, bool]:
+    """(RAFT examples, distractors each, over budget) for the hybrid arm, whose tokens per epoch are
+    `tokens_of(examples, distractors)`: all `full` examples with as many distractors as fit in `budget_tokens`;
+    else, without distractors, as many examples as fit but never fewer than the floor (min(`full`, RAFT_FLOOR));
+    if even the floor overruns, the floor, over budget."""
+    for d in range(distractors, -1, -1):
+        if tokens_of(full, d) <= budget_tokens:
+            return full, d, False
+    floor = min(full, RAFT_FLOOR)
+    per_example = tokens_of(full, 0) / max(full, 1)
+    fit = min(full, int(budget_tokens / per_example)) if per_example else full
+    return (fit, 0, False) if fit >= floor else (floor, 0, True)
 
 
 def sample_of(items: Sequence[Any], count: int, seed: int) -> list[Any]:
