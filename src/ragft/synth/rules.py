@@ -85,8 +85,8 @@ def extract_facts(chunk: Chunk, *, limit: int = 0, paraphrases: int, prefer: Seq
         seen_answers.add(answer.lower())
         forward = forward_questions(sentence, span, kind, title, lowered)[: max(paraphrases, 1)]
         reverse, subject_asked = reverse_questions(sentence, span, title)
-        if not forward and not reverse:
-            continue  # every question the rules could write would echo the sentence
+        if not forward:
+            continue  # every question the rules could write would echo the sentence, or it has no clause to ask about
         statement = named(sentence, title)
         priority = 0 if kind != "name" else 1  # concrete values first: they are what people ask for
         if any(p and p.lower() in sentence.lower() for p in prefer):
