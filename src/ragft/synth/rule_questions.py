@@ -139,7 +139,7 @@ def _clause(sentence: str, before: int) -> tuple[str, str, str, str] | None:
 
     With an auxiliary ("was founded in"): (subject, aux, words up to the value, ""); with a plain verb
     ("began in"): (subject, its base form, words up to the value, "did"/"does"). None for a subject
-    too long or with a comma in it (a clause the rules cannot split).
+    too long or with a comma in it, or a comma between the verb and the value (a clause the rules cannot split).
     """
     head = sentence[:before]
     aux = _AUX.search(head)
@@ -152,6 +152,8 @@ def _clause(sentence: str, before: int) -> tuple[str, str, str, str] | None:
     else:
         return None
     if not subject or len(subject.split()) > 10 or "," in subject or _PREP_END.match(subject.split()[0] + " "):
+        return None
+    if "," in middle:  # the value sits in another clause ("rose to office, and Thoreau's ..."): not this subject's
         return None
     return subject, word, _DETERMINER_END.sub("", _trim(middle)), did
 

@@ -27,6 +27,7 @@ _SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\d))+(?:[.!?]|$)", re.MULTILINE)
 _FIELD_LINE = re.compile(r"^[A-Za-z_][\w ()/-]{0,30}:\s")  # "title: ...", "Owner: ...": labels, not statements
 _PROSE_WORD = re.compile(r"\b[a-z]{3,}\b")
 _MONTH_BEFORE = re.compile(r"(?:January|February|March|April|May|June|July|August|September|October|November|December)\s*$")
+_CITATION = re.compile(r"\s*\[(?:\d+|[a-z][a-z ]*needed|citation[^\]]*|note \d+)\]")  # "[page needed]", "[12]": wiki markup
 _MARKUP = re.compile(r"\*\*|__|`|^\s*(?:[-*+]|\d+\.)\s+|^#+\s*|\|")
 
 _STOP = r"(?!(?:is|are|was|were|and|or|to|of|in|on|at|the|a|an|for|by|with|per|from|when|after|before|that|which|who|as|than|if)\b)"
@@ -163,6 +164,7 @@ def _sentences(text: str) -> Iterator[tuple[int, int, str]]:
     for match in _SENTENCE.finditer(text):
         raw = match.group()
         cleaned = " ".join(_MARKUP.sub("", line) for line in raw.splitlines()).strip()
+        cleaned = _CITATION.sub("", cleaned).strip()
         cleaned = re.sub(r"\s+", " ", cleaned)
         words = cleaned.split()
         if len(_PROSE_WORD.findall(cleaned)) < 4 or cleaned.isupper():
