@@ -27,6 +27,7 @@ _PREP_END = re.compile(
     r"\b(in|on|at|by|within|for|from|to|under|over|after|before|since|until|during|with|about|around|than|every|each)\s*$", re.I
 )
 _DETERMINER_END = re.compile(r"\s*\b(?:the|a|an|its|their|our|his|her)\s*$", re.I)
+_MONTH_FIRST = re.compile(r"(?:January|February|March|April|May|June|July|August|September|October|November|December)\b")
 _LOWER_FIRST = frozenset("the a an all every each our most some many any no this that these those its their".split())
 _WH = {"money": "how much", "percent": "what percentage", "time": "what time", "year": "what year", "name": "what"}
 _UNIT_WORDS_AFTER_NUMBER = re.compile(r"^\d+(?:[.,]\d+)?\s+(.*)$")
@@ -39,7 +40,33 @@ _IRREGULAR = {
     "ran": "run", "met": "meet", "paid": "pay", "said": "say", "told": "tell", "knew": "know", "drew": "draw",
     "sent": "send", "set": "set", "put": "put", "kept": "keep", "stood": "stand", "struck": "strike", "chose": "choose",
 }  # fmt: skip
-_E_ENDINGS = ("at", "iz", "is", "us", "ur", "ag", "iv", "ov", "ot", "ud", "uc", "ir", "ac", "am", "ar", "id", "os", "ap", "in", "as", "ab")
+_E_ENDINGS = (
+    "ang",
+    "eng",
+    "dg",
+    "rg",
+    "at",
+    "iz",
+    "is",
+    "us",
+    "ur",
+    "ag",
+    "iv",
+    "ov",
+    "ot",
+    "ud",
+    "uc",
+    "ir",
+    "ac",
+    "am",
+    "ar",
+    "id",
+    "os",
+    "ap",
+    "in",
+    "as",
+    "ab",
+)
 _NOT_AFTER_VERB = frozenset("and or of in on at with for to that which who whose , . ; :".split())
 _NOT_VERBS = frozenset("as is was has its this his various previous famous during whereas news series species".split())
 
@@ -93,6 +120,8 @@ def forward_questions(sentence: str, span: tuple[int, int], kind: str, title: st
         lead = wh
         if prep:
             middle, lead = middle[: prep.start()].strip(), f"{prep.group(1)} {wh}"
+        if _MONTH_FIRST.match(answer):  # "in October 1973": a date, asked with "when"
+            lead = "when"
         low = _lower_subject(subject, lowered)
         if did:  # "began" -> "did ... begin"
             variants += [_clean(f"{lead} {did} {low} {verb} {middle}"), _clean(f"do you know {lead} {low} {_past(verb, did)} {middle}")]
@@ -139,7 +168,8 @@ def _clause(sentence: str, before: int) -> tuple[str, str, str, str] | None:
 
     With an auxiliary ("was founded in"): (subject, aux, words up to the value, ""); with a plain verb
     ("began in"): (subject, its base form, words up to the value, "did"/"does"). None for a subject
-    too long or with a comma in it, or a comma between the verb and the value (a clause the rules cannot split).
+    too long, or punctuation between the verb and the value (another clause, an aside: the rules cannot split it).
+    A leading phrase before a comma ("In 1971, OPEC issued ...") is not part of the subject.
     """
     head = sentence[:before]
     aux = _AUX.search(head)
@@ -151,9 +181,12 @@ def _clause(sentence: str, before: int) -> tuple[str, str, str, str] | None:
         word, did = _base_form(verb.group())
     else:
         return None
-    if not subject or len(subject.split()) > 10 or "," in subject or _PREP_END.match(subject.split()[0] + " "):
+    if "," in subject:  # "By the end of the embargo, the price of oil had risen to ...": the subject follows the comma
+        subject = subject.rsplit(",", 1)[1]
+    subject = subject.strip().strip("\"'“”‘’").strip()
+    if not subject or len(subject.split()) > 10 or _PREP_END.match(subject.split()[0] + " "):
         return None
-    if "," in middle:  # the value sits in another clause ("rose to office, and Thoreau's ..."): not this subject's
+    if any(c in middle or c in subject for c in ",()[];"):  # another clause ("rose to office, and Thoreau's ..."), an aside
         return None
     return subject, word, _DETERMINER_END.sub("", _trim(middle)), did
 
