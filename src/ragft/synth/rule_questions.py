@@ -28,6 +28,11 @@ _PREP_END = re.compile(
 )
 _DETERMINER_END = re.compile(r"\s*\b(?:the|a|an|its|their|our|his|her)\s*$", re.I)
 _MONTH_FIRST = re.compile(r"(?:January|February|March|April|May|June|July|August|September|October|November|December)\b")
+_ASIDE = re.compile(r"\s*\([^()]*\)")
+_BASE_VERBS = frozenset(
+    "go need take make get pay run cost last require include allow receive use come give keep start end open close apply cover "
+    "earn live work serve offer provide contain win lose hold lead reach".split()
+)  # present-tense verbs after a plural subject ("Receipts go to finance"): no -s to find them by
 _LOWER_FIRST = frozenset("the a an all every each our most some many any no this that these those its their".split())
 _WH = {"money": "how much", "percent": "what percentage", "time": "what time", "year": "what year", "name": "what"}
 _UNIT_WORDS_AFTER_NUMBER = re.compile(r"^\d+(?:[.,]\d+)?\s+(.*)$")
@@ -110,6 +115,7 @@ def forward_questions(sentence: str, span: tuple[int, int], kind: str, title: st
     `lowered`: words the text uses in lower case (a subject starting with one loses its capital when moved).
     """
     lowered = lowered or set()
+    sentence, span = without_asides(sentence, span)
     answer = sentence[span[0] : span[1]]
     wh = wh_phrase(kind, answer)
     clause = _clause(sentence, span[0])
@@ -152,6 +158,7 @@ def reverse_questions(sentence: str, span: tuple[int, int], title: str) -> tuple
     "What was founded in 2017?" for "Orrivale was founded in 2017 in Tampere." — answered "Orrivale".
     Empty when the sentence has no subject before the value to ask for.
     """
+    sentence, span = without_asides(sentence, span)
     answer = sentence[span[0] : span[1]]
     clause = _clause(sentence, span[0])
     if clause is None:
@@ -161,6 +168,20 @@ def reverse_questions(sentence: str, span: tuple[int, int], title: str) -> tuple
     core = _clean(f"what {predicate} {middle} {answer}")
     variants = [core, f"According to {title}, {core[0].lower()}{core[1:]}"] if title else [core]
     return tuple(dict.fromkeys(v for v in variants if not is_echo(v, sentence, answer))), subject
+
+
+def without_asides(sentence: str, span: tuple[int, int]) -> tuple[str, tuple[int, int]]:
+    """`sentence` without its bracketed asides ("Receipts (originals, not copies) go ..."), `span` moved
+    with it; unchanged when the value itself is inside one (the aside is then what is asked about)."""
+    kept, moved, at = [], span, 0
+    for match in _ASIDE.finditer(sentence):
+        if match.start() < span[1] and span[0] < match.end():
+            return sentence, span
+        kept.append(sentence[at : match.start()])
+        if match.end() <= span[0]:
+            moved = (moved[0] - (match.end() - match.start()), moved[1] - (match.end() - match.start()))
+        at = match.end()
+    return "".join(kept) + sentence[at:], moved
 
 
 def _clause(sentence: str, before: int) -> tuple[str, str, str, str] | None:
@@ -210,11 +231,15 @@ def _plain_verb(head: str, text: str = "") -> re.Match[str] | None:
         plural = word.endswith(("ss", "us", "is")) or word in _NOT_VERBS
         if noun_like and object_like and len(word) > 3 and word.endswith("s") and not plural:
             return match
+        if word in _BASE_VERBS and previous and (previous[0].lower().endswith("s") or previous[0].lower() in ("they", "we", "you")):
+            return match
     return None
 
 
 def _base_form(verb: str) -> tuple[str, str]:
-    """(base form, "did" or "does") of a past or present-tense verb: "began" -> ("begin", "did")."""
+    """(base form, "did", "does" or "do") of a past or present-tense verb: "began" -> ("begin", "did")."""
+    if verb in _BASE_VERBS:
+        return verb, "do"
     if verb in _IRREGULAR:
         return _IRREGULAR[verb], "did"
     if verb.endswith("ied"):
@@ -231,6 +256,8 @@ def _base_form(verb: str) -> tuple[str, str]:
 
 def _past(base: str, did: str) -> str:
     """The verb as the sentence had it, for an indirect question: "begin" + "did" -> "began" (a guess for regular verbs)."""
+    if did == "do":
+        return base
     if did == "does":
         return base + ("es" if base.endswith(("ch", "sh", "ss", "x")) else "s")
     irregular = {v: k for k, v in _IRREGULAR.items()}
