@@ -98,8 +98,8 @@ def extract_facts(chunk: Chunk, *, limit: int = 0, paraphrases: int, prefer: Seq
 
 
 def candidate_count(chunk: Chunk) -> int:
-    """How many sentences of `chunk` hold a value a question could ask for (to rank chunks)."""
-    return sum(1 for _, _, sentence in _sentences(chunk.text) if _best_value(sentence) is not None)
+    """How many facts the rules find in `chunk`: sentences holding a value that a non-echo question can ask for."""
+    return len(extract_facts(chunk, paraphrases=1))
 
 
 def readable_title(title: str) -> str:
