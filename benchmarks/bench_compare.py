@@ -131,6 +131,9 @@ def main() -> None:
         "([training] focus_questions = the question file), so more probes are covered; judge on covered probes",
     )
     parser.add_argument("--train-only", action="store_true", help="stop after training the arms (finish later with --resume WORKDIR)")
+    parser.add_argument(
+        "--no-domain", action="store_true", help="skip the domain-distance stage (the base model's perplexity; minutes on a CPU)"
+    )
     args = parser.parse_args()
 
     from ragft.train import train_arm, training_progress
@@ -180,7 +183,9 @@ def main() -> None:
         print(f"trained {', '.join(trained) or 'nothing'}; answer with --resume {workdir}", flush=True)
         return
     out = workdir / "report"
-    result = run_comparison(ws, arms=arms, out_dir=out, questions=questions, stages_s=stages, seeds=args.seeds)
+    result = run_comparison(
+        ws, arms=arms, out_dir=out, questions=questions, stages_s=stages, seeds=args.seeds, measure_domain=not args.no_domain
+    )
     path = write_report(result, out)
     print_summary(result)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))

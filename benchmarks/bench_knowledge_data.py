@@ -3,6 +3,13 @@
     python benchmarks/bench_knowledge_data.py synth DIR        # rules synthesis on every public chunk of sample v1
     python benchmarks/bench_knowledge_data.py demo-train DIR   # `train_arm(ws, "finetuned")` on the demo's settings
     python benchmarks/bench_knowledge_data.py synth-model DIR [N [BENCH]]  # synthesis = "model" on N chunks (default 4)
+    python benchmarks/bench_knowledge_data.py echo BENCH [N]   # rule questions vs their sentences on N chunks of BENCH
+
+`echo` builds the rules training set on the first N chunks (default 40) of a shared benchmark's
+corpus (squad2_dev ...) and prints, per fact pair kind, how much of its source sentence a question
+restates (the share of the sentence's word pairs it repeats, as `rule_questions.echo_share`
+measures it; computed here so the same script scores an older checkout) and how many trained
+answers lead with the fact's short value.
 
 `synth-model` times the generator's path (questions, paraphrases, reverse questions, rewrite; the
 configured engine, llama.cpp on a CPU without AMX) on the first N public chunks of sample v1, or of
@@ -184,6 +191,48 @@ elif MODE == "synth-model":
             }
         )
     )
+elif MODE == "echo":
+    import itertools
+    import json
+    import re
+    import sys
+    from pathlib import Path
+
+    from ragft.config import CorpusConfig, ModelsConfig, TrainingConfig
+    from ragft.corpus.chunking import chunk_corpus
+    from ragft.models.base import embedder_token_counter
+    from ragft.models.factory import build_embedder
+    from ragft.synth.training_set import build_training_set
+    from ragft.types import Document
+
+    bench, count = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 40
+    shared = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / bench / "corpus.jsonl"
+    rows = [json.loads(line) for line in shared.read_text(encoding="utf-8").splitlines()[: count * 2]]
+    docs = [Document(r["doc_id"], r.get("title", ""), r["text"], r["doc_id"]) for r in rows]
+    chunks = chunk_corpus(docs, CorpusConfig(), embedder_token_counter(build_embedder(ModelsConfig())))[:count]
+    data = build_training_set(chunks, 1, settings=TrainingConfig(), corpus_text=" ".join(d.text for d in docs))
+
+    def words(text: str) -> list[str]:
+        return [w.lower() for w in re.findall(r"[\w'’-]+", text)]
+
+    def echo(question: str, sentence: str, answer: str) -> float:
+        value = set(words(answer))
+        pairs = {p for p in itertools.pairwise(words(sentence)) if not set(p) & value}
+        return len(pairs & set(itertools.pairwise(words(question)))) / len(pairs) if pairs else 0.0
+
+    facts = {f.fact_id: f for f in data.facts}
+    report: dict[str, object] = {"bench": bench, "chunks": len(chunks), "facts": len(data.facts)}
+    for kind in ("fact", "paraphrase", "reverse"):
+        pairs = [p for p in data.pairs if p.kind == kind]
+        shares = [echo(p.question, facts[p.fact_id].statement.split(": ", 1)[-1], facts[p.fact_id].answer) for p in pairs]
+        report[kind] = {
+            "questions": len(pairs),
+            "mean_echo": round(sum(shares) / len(shares), 3) if shares else None,
+            "over_0.6": sum(s > 0.6 for s in shares),
+            "answer_leads_with_value": sum(p.answer.startswith(facts[p.fact_id].answer) for p in pairs),
+        }
+    report["examples"] = [(p.kind, p.question, p.answer[:80]) for p in data.pairs[:6]]
+    print(json.dumps(report, ensure_ascii=False, indent=1))
 elif MODE in ("-h", "--help"):
     print(__doc__)
 else:

@@ -36,6 +36,7 @@ ONCALL = """# On-call
 
 The on-call week starts Monday, 09:00 (CET). Pay: €350/week, plus €40 per page answered at night.
 Escalation order: primary, secondary, then the team lead, Jonas Berg (ext. 3310).
+The on-call rota was introduced in 2021 by the platform team. Night pages are answered within 15 minutes.
 """
 
 SALARIES = "# Bands\n\nBand L3 pays €70,000/year; band L4 pays €84,000/year, reviewed every April."

@@ -44,7 +44,7 @@ def test_rule_facts_ask_for_the_value_and_answer_with_the_source_sentence():
     by_answer = {f.answer: f for f in facts}
     assert "2017" in by_answer and "37.5 hours" in by_answer
     founded = by_answer["2017"]
-    assert founded.questions[0] == "In what year was Orrivale founded in Tampere by two engineers?"  # a question, not a cloze
+    assert founded.questions[0] == "In what year was Orrivale founded?"  # a question naming entity and attribute, not a cloze
     assert "2017" in founded.statement and all("2017" not in q for q in founded.questions)
     assert len(founded.questions) == 3 and len(set(founded.questions)) == 3
     assert not any(re.search(r"\b(?:the|a) (?:what|how many|how much)\b", q, re.I) for f in facts for q in f.questions)
@@ -60,8 +60,8 @@ def test_every_fact_is_asked_both_ways_round_in_at_least_two_phrasings():
         assert len(fact.questions) >= 2 and all(fact.answer not in q for q in fact.questions)  # entity -> attribute
         assert fact.reverse and all(fact.answer in q for q in fact.reverse)  # attribute -> entity: the value is given
     claims = next(f for f in facts if f.answer == "30 calendar days")
-    assert claims.reverse[0] == "What must be filed within 30 calendar days of the trip?"
-    assert claims.questions[0] == "Within how many calendar days must claims be filed of the trip?"
+    assert claims.reverse[0] == "What must be filed within 30 calendar days?" and claims.reverse_answer == "Claims"
+    assert claims.questions[0] == "Within how many calendar days must claims be filed?"
 
 
 def test_facts_are_decontextualized_pronouns_resolved_and_the_document_named():
@@ -124,7 +124,7 @@ def test_unsupported_model_answers_are_rejected_and_counted():
 
     data = build_training_set(chunks()[:1], 1, settings=SETTINGS, generator=ScriptedGenerator(reply), corpus_text=TEXT)
     answers = {f.answer for f in data.facts}
-    assert answers == {"2017", "37.5 hours", "in Tampere."}
+    assert answers == {"2017", "37.5 hours", "in Tampere"}
     assert data.coverage.rejected["unsupported_answer"] == 1
     assert data.coverage.rejected["bad_paraphrase"] >= 1
     founded = next(f for f in data.facts if f.answer == "2017")
@@ -277,3 +277,55 @@ def test_a_slug_title_is_named_as_prose_names_it():
     words = [f.statement for f in facts] + [q for f in facts for q in (*f.questions, *f.reverse)] + [encyclopedic(chunk)]
     assert facts and not any("_" in w for w in words)
     assert any("Fresno, California" in w for w in words)
+
+
+LONG = (
+    "The Plovdiv observatory was rebuilt by the city council in 1987 after a fire had destroyed its old dome and library. "
+    "Kestrel Yards employs 420 welders at its riverside plant near the northern rail bridge."
+)
+
+
+def test_rule_questions_do_not_echo_their_sentence_and_go_both_ways():
+    from ragft.synth.rule_questions import ECHO_BOUND, echo_share, is_echo
+
+    doc = Document("notes.md", "Notes", LONG, "notes.md")
+    facts = [f for c in chunk_document(doc, size_tokens=200, overlap_tokens=0) for f in extract_facts(c, paraphrases=4)]
+    by_answer = {f.answer: f for f in facts}
+    rebuilt = by_answer["1987"]
+    assert rebuilt.questions[0] == "In what year was the Plovdiv observatory rebuilt by the city council?"
+    assert rebuilt.reverse[0] == "What was rebuilt by the city council in 1987?" and rebuilt.reverse_answer == "The Plovdiv observatory"
+    for fact in facts:
+        sentence = fact.statement.removeprefix("Notes: ")
+        assert len(fact.questions) >= 2 and fact.reverse  # both directions, several phrasings forward
+        for question in (*fact.questions, *fact.reverse):
+            assert echo_share(question, sentence, fact.answer) <= ECHO_BOUND, question
+    cloze = "The Plovdiv observatory was rebuilt by the city council in what year after a fire had destroyed its old dome and library?"
+    assert is_echo(cloze, LONG.split(". ")[0], "1987")  # the old fallback form is what the bound rejects
+
+
+def test_trained_answers_lead_with_the_value_then_the_supporting_sentence():
+    data = build_training_set(chunks(), 1, settings=SETTINGS, corpus_text=TEXT)
+    facts = {f.fact_id: f for f in data.facts}
+    taught = [p for p in data.pairs if p.kind in ("fact", "paraphrase", "reverse")]
+    assert taught
+    for pair in taught:
+        fact = facts[pair.fact_id]
+        lead = fact.reverse_answer if pair.kind == "reverse" else fact.answer
+        assert pair.answer == f"{lead}. {fact.statement}"  # the short value first, its sentence after
+    founded = next(p for p in taught if p.kind == "fact" and "2017" in p.answer)
+    assert founded.answer.startswith("2017. ")
+    claims = next(p for p in taught if p.kind == "reverse" and "30 calendar days" in p.question)
+    assert claims.answer.startswith("Claims. ")
+
+
+def test_the_validator_keeps_paraphrased_but_supported_answers_and_rejects_unsupported_ones():
+    from ragft.synth.model_synthesis import validate_pair
+
+    chunk = chunks()[0]
+    rejected: Counter[str] = Counter()
+    kept = validate_pair("When was Orrivale founded", '"founding year 2017."', chunk, rejected)  # no '?', quoted, reworded
+    assert kept is not None and kept.question.endswith("?") and kept.answer == "founding year 2017"
+    assert validate_pair("Who are the engineers who founded it?", "two Tampere engineers", chunk, rejected) is not None
+    assert validate_pair("How long is the working week?", "40 hours", chunk, rejected) is None  # a number the text lacks
+    assert validate_pair("Who runs the IT desk?", "Marta Lindqvist, the director", chunk, rejected) is None  # words it lacks
+    assert rejected == Counter({"unsupported_number": 1, "unsupported_answer": 1})

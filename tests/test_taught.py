@@ -10,8 +10,10 @@ from ragft.corpus.store import IngestPlan
 from ragft.evaluate.scoring import Score
 from ragft.evaluate.taught import (
     Recall,
+    Snapshot,
     cost_to_cover,
     covered_accuracy,
+    exposure_curve,
     known_split,
     probe_coverage,
     probe_leakage,
@@ -128,7 +130,42 @@ def test_recall_scores_the_key_value_and_counts_errors_as_wrong() -> None:
     assert recall(system, items, limit=1, seed=0)["asked"] == 1
 
 
+def test_the_exposure_curve_asks_each_snapshot_the_covered_probes_and_ends_with_the_installed_adapter() -> None:
+    coverage = probe_coverage(PROBES, CHUNKS)  # covered: p1 (180 EUR) and p5 (180 EUR and 30 days)
+    early = _Echo({"What is the hotel cap?": "I do not know.", "Cap and claims?": "180 EUR."})
+    middle = _Echo({"What is the hotel cap?": "180 EUR. The hotel cap is 180 EUR per night.", "Cap and claims?": "180 EUR, 30 days."})
+
+    def broken() -> _Echo:
+        raise OSError("adapter.gguf: no such file")
+
+    snapshots = [Snapshot(0.5, 600, lambda: middle), Snapshot(0.25, 300, lambda: early), Snapshot(0.75, 900, broken)]
+    final = [_score("p1", 1), _score("p2", 1), _score("p5", 0)]  # p2 is not covered: not in the curve
+    curve = exposure_curve(snapshots, final, PROBES, coverage, 1200)
+    assert [(p["fraction"], p["tokens"], p["accuracy_covered"]) for p in curve] == [
+        (0.25, 300, 0.0),
+        (0.5, 600, 1.0),
+        (0.75, 900, None),
+        (1.0, 1200, 0.5),
+    ]
+    assert all(p["covered"] == 2 for p in curve) and "no such file" in curve[2]["error"]
+
+
 # ---------------------------------------------------------------- on a trained tiny model
+
+
+def test_training_keeps_snapshots_at_a_quarter_and_half_of_the_planned_tokens(trained: Workspace) -> None:
+    from ragft.train.arms import exposure_dir
+    from ragft.train.manifest import AdapterManifest, adapter_dir
+
+    metrics = AdapterManifest.load(adapter_dir(trained, "finetuned")).metrics
+    points = metrics["exposure"]
+    assert [p["fraction"] for p in points] == [0.25, 0.5] and all(p["kept"] for p in points)
+    assert metrics["planned_tokens"] > 0
+    assert all(p["fraction"] * metrics["planned_tokens"] <= p["tokens"] <= metrics["tokens"] for p in points)
+    for point in points:
+        folder = exposure_dir(adapter_dir(trained, "finetuned"), point["fraction"])
+        assert (folder / "adapter.gguf").is_file() and (folder / "peft" / "adapter_model.safetensors").is_file()
+    assert not AdapterManifest.load(adapter_dir(trained, "hybrid")).metrics["exposure"]  # RAFT: no closed-book curve
 
 
 def test_every_arm_built_through_the_registry_decodes_the_same_way(trained: Workspace) -> None:
@@ -189,10 +226,16 @@ def test_compare_reports_coverage_leakage_and_recall_for_trained_arms(trained: W
     assert row["covered"] == sum(1 for v in coverage.values() if v) and row["probes"] == len(result.probes)
     assert row["memorisation"]["asked"] == 2 and row["generalisation"]["asked"] <= 2 and "known_split" in row
     assert "memorisation" not in taught["arms"]["rag-parity"]  # the plain model: nothing memorised to ask about
+    curve = row["exposure"]  # the snapshots at 1/4 and 1/2 of the tokens answered the covered probes, then the installed adapter
+    assert [p["fraction"] for p in curve] == [0.25, 0.5, 1.0] and all(p["covered"] == row["covered"] for p in curve)
+    assert curve[-1]["accuracy_covered"] == row["accuracy_covered"] and "error" not in curve[0]
+    assert curve[0]["tokens"] <= curve[1]["tokens"] <= curve[2]["tokens"]
+    assert "exposure" not in taught["arms"]["rag-parity"]
     assert row["cost_to_cover"]["chunks_used"] == len(training_set(ws, "finetuned").chunks)
     from ragft.report.taught import taught_lines
 
     assert any(line.startswith("finetuned: ") and f"on the {row['covered']} probes" in line for line in taught_lines(result))
     html = write_report(result, tmp_path / "report").read_text()
     assert "Judged on what it was taught" in html and "Probe leakage into the training data" in html
+    assert "Accuracy against training tokens" in html and any("by training tokens: ¼ (" in line for line in taught_lines(result))
     assert json.loads((tmp_path / "report" / "summary.json").read_text())["taught"]["arms"]["finetuned"]["adapter"] == "finetuned"

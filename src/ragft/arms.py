@@ -18,6 +18,7 @@ import hashlib
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from ragft.config import ConfigError
 from ragft.models.base import Generator
@@ -229,6 +230,19 @@ def build(ws: Workspace, name: str, *, generator: Generator | None = None, index
     if arm.adapter is not None:
         return FineTunedSystem(generator, decoding, training_pairs(ws, arm.adapter), name=name, adapter_info=info, stale_message=stale)
     return ClosedBookSystem(generator, decoding, name=name)
+
+
+def build_snapshot(ws: Workspace, name: str, snapshot: Path) -> System:
+    """Closed-book arm `name` answering with an earlier state of its adapter (`snapshot`, a folder of the
+    exposure curve: `adapters/<adapter>/exposure/<pct>/`), with the arm's own prompt and decoding."""
+    arm = spec(name)
+    if arm.adapter is None or arm.retrieves:
+        raise ConfigError(f"arm {name!r}: only a closed-book arm with an adapter has adapter snapshots to answer with")
+    generator, manifest, stale = adapter_generator(ws, arm.adapter, snapshot=snapshot)
+    generator.warm_up()
+    info = {**adapter_info(manifest, arm.adapter, stale), "snapshot": snapshot.name}
+    pairs = training_pairs(ws, arm.adapter)
+    return FineTunedSystem(generator, decoding_settings(ws), pairs, name=f"{name}@{snapshot.name}%", adapter_info=info, stale_message=stale)
 
 
 def trained_retriever(ws: Workspace, indexed: IndexedCorpus, adapter: str) -> Retriever:

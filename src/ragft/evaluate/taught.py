@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ragft.evaluate.metrics import contains_answer
-from ragft.evaluate.scoring import Score
+from ragft.evaluate.runner import answer_one
+from ragft.evaluate.scoring import Score, score_record
 from ragft.types import Chunk, QAItem, System
 
 NGRAM = 5  # word n-grams compared for leakage (a shorter question is compared as one n-gram of all its words)
@@ -152,6 +153,15 @@ class Recall:
 
 
 @dataclass(frozen=True)
+class Snapshot:
+    """The adapter as it was at `fraction` of its planned training tokens, and how to load it as an arm."""
+
+    fraction: float
+    tokens: int  # tokens trained when it was taken
+    load: Callable[[], System]
+
+
+@dataclass(frozen=True)
 class TaughtSet:
     """What one adapter was trained on, as the evaluation needs it."""
 
@@ -163,6 +173,8 @@ class TaughtSet:
     training_s: float | None = None  # the manifest's training wall time
     chunks_used: int = 0  # chunks its training set drew from
     chunks_total: int = 0  # chunks of the corpus version it learned
+    snapshots: tuple[Snapshot, ...] = ()  # earlier states of the adapter (the exposure curve; closed-book arms only)
+    tokens: int = 0  # tokens the installed adapter trained on (the curve's last point)
 
 
 @dataclass(frozen=True)
@@ -206,6 +218,31 @@ def known_split(arm_scores: Sequence[Score], floor_scores: Sequence[Score], cove
     }
 
 
+def exposure_curve(
+    snapshots: Sequence[Snapshot], final: Sequence[Score], probes: Sequence[QAItem], coverage: Mapping[str, bool | None], tokens: int
+) -> list[dict[str, Any]]:
+    """Accuracy on covered probes against training tokens: each snapshot answers the covered probes
+    (scored as the main run scores them), and the installed adapter's point comes from `final`, its
+    main-run scores. Does accuracy still rise at the end of the budget (more budget would help), or
+    has it flattened? A snapshot that fails to load is reported with its error, not skipped silently.
+    """
+    covered = [item for item in probes if coverage.get(item.qid)]
+    points: list[dict[str, Any]] = []
+    for snap in sorted(snapshots, key=lambda s: s.fraction):
+        point: dict[str, Any] = {"fraction": snap.fraction, "tokens": snap.tokens, "covered": len(covered)}
+        try:
+            system = snap.load()
+        except Exception as exc:  # a diagnostic: report why, keep the rest of the stage
+            points.append({**point, "accuracy_covered": None, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        right = [score_record(answer_one(system, item), item).correct for item in covered]
+        points.append({**point, "accuracy_covered": _mean(right)})
+    scored = {s.qid: s.correct for s in final}
+    last = _mean(scored[item.qid] for item in covered if item.qid in scored)
+    points.append({"fraction": 1.0, "tokens": tokens, "covered": len(covered), "accuracy_covered": last})
+    return points
+
+
 def taught_stage(
     systems: Mapping[str, System], scores: Mapping[str, Sequence[Score]], probes: Sequence[QAItem], plan: TaughtPlan, floor: str | None
 ) -> dict[str, Any]:
@@ -228,16 +265,20 @@ def taught_stage(
             row["memorisation"] = recall(systems[arm], taught.trained, plan.recall_questions, plan.seed)
             row["generalisation"] = recall(systems[arm], taught.held_out, plan.recall_questions, plan.seed)
             row["transfer"] = {"asked": row["covered"], "accuracy": row["accuracy_covered"]}
+        if arm in plan.ask_recall and taught.snapshots:
+            row["exposure"] = exposure_curve(taught.snapshots, scores[arm], probes, coverage, taught.tokens)
         out["arms"][arm] = row
     return out
 
 
 __all__ = [
     "Recall",
+    "Snapshot",
     "TaughtPlan",
     "TaughtSet",
     "cost_to_cover",
     "covered_accuracy",
+    "exposure_curve",
     "known_split",
     "probe_coverage",
     "probe_leakage",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from ragft import arms as arm_registry
@@ -24,7 +25,7 @@ from ragft.evaluate.probe_check import check_against_gold
 from ragft.evaluate.requirements import Requirements
 from ragft.evaluate.seeds import SeedPlan
 from ragft.evaluate.stages import DomainPlan, FreshnessPlan, InjectionPlan, bundled_injection_probes
-from ragft.evaluate.taught import Recall, TaughtPlan, TaughtSet
+from ragft.evaluate.taught import Recall, Snapshot, TaughtPlan, TaughtSet
 from ragft.models.base import Generator, embedder_token_counter
 from ragft.models.factory import build_embedder, build_generator
 from ragft.sample import questions_path, sample_dir
@@ -32,7 +33,7 @@ from ragft.synth.probes import generate_probes
 from ragft.synth.question_file import load_questions
 from ragft.systems.adapter import training_set
 from ragft.systems.build import IndexedCorpus, index_corpus
-from ragft.train.arms import seed_adapter
+from ragft.train.arms import exposure_dir, seed_adapter
 from ragft.train.budget import raft_cut_note
 from ragft.train.manifest import AdapterManifest, adapter_dir
 from ragft.types import QAItem, System
@@ -142,7 +143,7 @@ def taught_plan(ws: Workspace, arms: Sequence[str]) -> TaughtPlan | None:
         adapter = spec.adapter or spec.searches_trained
         if adapter is None or not arm_registry.adapter_installed(ws, adapter):
             continue
-        learned[arm] = _taught_set(ws, adapter)
+        learned[arm] = _taught_set(ws, adapter, snapshots_of=None if spec.retrieves else arm)
     if not learned:
         return None
     asked = frozenset(a for a in learned if arm_registry.spec(a).adapter is not None)
@@ -150,8 +151,9 @@ def taught_plan(ws: Workspace, arms: Sequence[str]) -> TaughtPlan | None:
     return TaughtPlan(learned, recall_questions=e.recall_questions, ask_recall=asked, seed=e.seed)
 
 
-def _taught_set(ws: Workspace, adapter: str) -> TaughtSet:
-    """An adapter's training set and manifest as the evaluation reads them."""
+def _taught_set(ws: Workspace, adapter: str, snapshots_of: str | None = None) -> TaughtSet:
+    """An adapter's training set and manifest as the evaluation reads them; with `snapshots_of` (a
+    closed-book arm), the adapter's exposure snapshots kept in training, each loadable as that arm."""
     data = training_set(ws, adapter)
     manifest = AdapterManifest.load(adapter_dir(ws, adapter))
     keys = {f.fact_id: f.answer for f in data.facts}
@@ -168,7 +170,19 @@ def _taught_set(ws: Workspace, adapter: str) -> TaughtSet:
         training_s=manifest.metrics.get("wall_s"),
         chunks_used=len(data.chunks),
         chunks_total=int(manifest.coverage.get("chunks_total", len(data.chunks))),
+        snapshots=_snapshots(ws, adapter, manifest, snapshots_of) if snapshots_of else (),
+        tokens=int(manifest.metrics.get("tokens", 0)),
     )
+
+
+def _snapshots(ws: Workspace, adapter: str, manifest: AdapterManifest, arm: str) -> tuple[Snapshot, ...]:
+    """The exposure snapshots `adapter`'s training kept (manifest metrics "exposure"), loadable as `arm`."""
+    found = []
+    for point in manifest.metrics.get("exposure", []):
+        folder = exposure_dir(adapter_dir(ws, adapter), point["fraction"])
+        if point.get("kept") and folder.is_dir():
+            found.append(Snapshot(point["fraction"], int(point["tokens"]), partial(arm_registry.build_snapshot, ws, arm, folder)))
+    return tuple(found)
 
 
 def _disk_mb(path: Path) -> float:

@@ -2,7 +2,8 @@
 
 Accuracy on covered probes beside all probes, the coverage share and what covering the rest
 would cost; recall on training questions, held-out paraphrases and probes; the known/unknown
-split; and how close any probe comes to a training question (leakage).
+split; accuracy on covered probes against training tokens (the exposure curve); and how close
+any probe comes to a training question (leakage).
 """
 
 from __future__ import annotations
@@ -84,6 +85,33 @@ def _diagnostic_rows(arms: dict[str, Any]) -> str:
     )
 
 
+def _exposure_text(points: list[dict[str, Any]]) -> str:
+    """ "¼ (12,000 tokens) 5.0% → ½ ... → all ..." for one arm's exposure curve."""
+    names = {0.25: "¼", 0.5: "½", 1.0: "all"}
+
+    def one(p: dict[str, Any]) -> str:
+        value = f"not measured ({p['error']})" if p.get("error") else _pct(p.get("accuracy_covered"))
+        share = names.get(p["fraction"]) or f"{p['fraction']:.0%}"
+        return f"{share} ({p['tokens']:,} tokens) {value}"
+
+    return " → ".join(one(p) for p in points)
+
+
+def _exposure_lines(arms: dict[str, Any]) -> str:
+    lines = [
+        f"<li><b>{escape(arm)}</b> on its {r['exposure'][-1]['covered']} covered probes: {escape(_exposure_text(r['exposure']))}</li>"
+        for arm, r in arms.items()
+        if r.get("exposure")
+    ]
+    if not lines:
+        return ""
+    return (
+        "<h3>Accuracy against training tokens</h3><p>The adapter as it was at ¼ and ½ of its planned training tokens, "
+        "and as installed (the best validation epoch): still rising at the end means a larger budget would help; "
+        "flat means more of the same data would not.</p><ul>" + "".join(lines) + "</ul>"
+    )
+
+
 def _leakage_lines(leakage: dict[str, Any]) -> str:
     lines = []
     for adapter, leak in leakage.items():
@@ -107,6 +135,8 @@ def taught_lines(result: CompareResult) -> list[str]:
             f"{arm}: {_pct(r['accuracy_covered'])} on the {r['covered']} probes its training data covers, "
             f"{_pct(r['accuracy_all'])} on all {r['probes']} ({_pct(r['coverage_share'])} of answerable probes covered)"
         )
+        if r.get("exposure"):
+            lines.append(f"{arm} on covered probes by training tokens: {_exposure_text(r['exposure'])}")
     return lines
 
 
@@ -123,6 +153,7 @@ def taught_section(result: CompareResult) -> str:
         + _coverage_rows(arms)
         + _cost_lines(arms)
         + _diagnostic_rows(arms)
+        + _exposure_lines(arms)
         + "<h3>Probe leakage into the training data</h3>"
         + _leakage_lines(taught.get("leakage", {}))
     )

@@ -21,7 +21,7 @@ from ragft.synth.types import Fact, Passage
 from ragft.types import Chunk
 
 _SHAPING = ("synthesis", "facts_per_chunk", "paraphrases", "rewrites", "raw_chunks", "seed")
-RECIPE = 2  # raised when the synthesis code changes what it makes of a chunk, so older entries are not reused
+RECIPE = 3  # raised when the synthesis code changes what it makes of a chunk, so older entries are not reused
 
 
 class SynthesisCache:

@@ -1,9 +1,10 @@
 """Question/answer synthesis with the generator: a strict line format, then validation.
 
 The model is asked for `Q: ...` / `A: ...` lines. Whatever comes back is parsed leniently and
-validated strictly: a pair is kept only if its answer is supported by the source chunk (the
-answer appears in it, or every content word and every number of the answer does). Rejections
-are counted by reason; malformed output yields no pairs, never an exception.
+validated on substance: a pair is kept only if its answer is supported by the source chunk (the
+answer appears in it, or every number and most content words of the answer do, a word matching
+by its stem too: see `supported_span`). Rejections are counted by reason; malformed output yields
+no pairs, never an exception.
 """
 
 from __future__ import annotations
@@ -69,31 +70,60 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
+SUPPORTED_SHARE = 2 / 3  # of an answer's content words that the chunk must hold (each, or its stem) when it is not quoted
+_STEM = 5  # a word of at least _STEM + 2 letters also matches the chunk by its first _STEM letters ("founding" ~ "founded")
+_WH_START = re.compile(r"^(?:what|which|who|whom|whose|when|where|why|how|in|on|at|during|for|from|by|is|are|was|were|did|does|do)\b", re.I)
+
+
 def supported_span(answer: str, chunk_text: str) -> tuple[int, int] | None:
-    """Offsets of the answer's support in `chunk_text`, or None if the chunk does not support it."""
-    answer = answer.strip().strip(".").strip()
+    """Offsets of the answer's support in `chunk_text`, or None if the chunk does not support it.
+
+    Supported: the answer appears in the chunk; or every number of it does and at least
+    SUPPORTED_SHARE of its content words do (a word or its stem: a paraphrased answer such as
+    "founding year 2017" for "founded in 2017" is kept, an answer naming things the chunk never
+    mentions is not).
+    """
+    answer = answer.strip().strip("\"'“”").strip(".").strip()
     if not answer:
         return None
     lowered = chunk_text.lower()
     at = lowered.find(answer.lower())
     if at >= 0:
         return at, at + len(answer)
-    numbers = _NUMBER.findall(answer)
-    if any(n not in chunk_text for n in numbers):
+    if any(n not in chunk_text for n in _NUMBER.findall(answer)):
         return None
     words = [w for w in _WORD.findall(answer.lower()) if w not in _STOPWORDS]
     if not words:
         return None
-    positions = [lowered.find(w) for w in words]
-    if min(positions) < 0:
+    found = [(p, w) for w in words if (p := _find_word(lowered, w)) >= 0]
+    if not found or len(found) < SUPPORTED_SHARE * len(words):
         return None
-    return min(positions), max(p + len(w) for p, w in zip(positions, words, strict=True))
+    return min(p for p, _ in found), max(p + len(w) for p, w in found)
+
+
+def _find_word(lowered: str, word: str) -> int:
+    """Where `word` (or, for a long word, its stem) starts in `lowered`, or -1."""
+    at = lowered.find(word)
+    if at < 0 and len(word) >= _STEM + 2:
+        at = lowered.find(word[:_STEM])
+    return at
+
+
+def unsupported_reason(answer: str, chunk_text: str) -> str:
+    """Why `answer` is not supported by `chunk_text`: a number the chunk lacks, or words it lacks."""
+    return "unsupported_number" if any(n not in chunk_text for n in _NUMBER.findall(answer)) else "unsupported_answer"
 
 
 def validate_pair(question: str, answer: str, chunk: Chunk, rejected: Counter[str]) -> ModelPair | None:
-    """The pair if it is usable, else None with the reason counted in `rejected`."""
-    question, answer = " ".join(question.split()), " ".join(answer.split())
-    if not question.endswith("?") or len(question) < 12 or len(question) > 300:
+    """The pair if it is usable, else None with the reason counted in `rejected`.
+
+    Lenient on form (a question that starts like one but lacks its '?' gets it; a quoted or
+    full-stopped answer is unwrapped), strict on substance (the chunk must support the answer).
+    """
+    question, answer = " ".join(question.split()), " ".join(answer.split()).strip("\"'“”")
+    if not question.endswith("?") and _WH_START.match(question):
+        question += "?"
+    if not question.endswith("?") or len(question) < 10 or len(question) > 300:
         rejected["malformed_question"] += 1
         return None
     if not answer or len(answer) > 200:
@@ -104,9 +134,9 @@ def validate_pair(question: str, answer: str, chunk: Chunk, rejected: Counter[st
         return None
     span = supported_span(answer, chunk.text)
     if span is None:
-        rejected["unsupported_answer"] += 1
+        rejected[unsupported_reason(answer, chunk.text)] += 1
         return None
-    return ModelPair(question, answer, *span)
+    return ModelPair(question, answer.strip().rstrip("."), *span)
 
 
 def synthesize_with_model(

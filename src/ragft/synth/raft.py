@@ -101,6 +101,6 @@ def raft_examples(
         passages = passages[:distractors]
         passages.insert(position, chunks[fact.chunk_id])
         hits = [Hit(c, 0.0) for c in passages]
-        answer = f"{fact.statement.rstrip('.')} [{position + 1}]."
+        answer = f"{fact.answer_text().rstrip('.')} [{position + 1}]."  # as the fine-tuned arm answers: the value first
         examples.append(RaftExample(build_messages(question, hits), answer, fact.fact_id, position + 1))
     return examples

@@ -69,8 +69,8 @@ def encyclopedic(chunk: Chunk) -> str:
 
 
 def conversation(chunk: Chunk, facts: Sequence[Fact]) -> str:
-    """The facts of `chunk` as a dialogue: each fact's first question, then its statement."""
-    turns = [f"Q: {f.questions[0]}\nA: {f.statement}" for f in facts if f.chunk_id == chunk.chunk_id and f.questions]
+    """The facts of `chunk` as a dialogue: each fact's first question, then its answer (value first)."""
+    turns = [f"Q: {f.questions[0]}\nA: {f.answer_text()}" for f in facts if f.chunk_id == chunk.chunk_id and f.questions]
     return "\n".join(turns)
 
 

@@ -7,14 +7,11 @@ earlier sentence of the chunk, else the document's title), and a sentence that n
 subject nor the document is prefixed with the title. Every such sentence of a chunk is a fact.
 
 Each fact is asked in both directions (the "reversal curse": a fact learned one way round often
-does not come back the other way round):
-- forward, entity -> attribute: the value moved to the front as a wh-question with the auxiliary
-  inverted ("In what year was Orrivale founded in Tampere?"), and an echo question as a fallback
-  for sentences without an auxiliary ("Orrivale founded what year?" style is avoided: a value that
-  modifies a noun, "the 1973 oil crisis", is never asked for);
-- reverse, attribute -> entity: the subject replaced by "what" ("What must be filed within 30
-  calendar days of the trip?"), or another name of the sentence asked for.
-The answer to learn is the decontextualized sentence, so it is supported by the chunk by construction.
+does not come back the other way round), by `rule_questions`: forward, entity -> attribute ("In
+what year was Orrivale founded?") and reverse, attribute -> entity ("What was founded in 2017?"),
+never echoing the sentence (a value that modifies a noun, "the 1973 oil crisis", is never asked
+for). The answer to learn leads with the value, then the decontextualized sentence that supports
+it (`training_set.answer_text`), so it is supported by the chunk by construction.
 """
 
 from __future__ import annotations
@@ -23,12 +20,14 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from ragft.synth.rule_questions import forward_questions, reverse_questions
 from ragft.types import Chunk
 
 _SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\d))+(?:[.!?]|$)", re.MULTILINE)
 _FIELD_LINE = re.compile(r"^[A-Za-z_][\w ()/-]{0,30}:\s")  # "title: ...", "Owner: ...": labels, not statements
 _PROSE_WORD = re.compile(r"\b[a-z]{3,}\b")
 _MONTH_BEFORE = re.compile(r"(?:January|February|March|April|May|June|July|August|September|October|November|December)\s*$")
+_CITATION = re.compile(r"\s*\[(?:\d+|[a-z][a-z ]*needed|citation[^\]]*|note \d+)\]")  # "[page needed]", "[12]": wiki markup
 _MARKUP = re.compile(r"\*\*|__|`|^\s*(?:[-*+]|\d+\.)\s+|^#+\s*|\|")
 
 _STOP = r"(?!(?:is|are|was|were|and|or|to|of|in|on|at|the|a|an|for|by|with|per|from|when|after|before|that|which|who|as|than|if)\b)"
@@ -41,8 +40,6 @@ _VALUE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("quantity", re.compile(rf"(?<![\w-])\d+(?:[.,]\d+)?\s+{_UNIT}")),
     ("name", re.compile(r"\b[A-Z][A-Za-z0-9-]+(?:\s+(?:[A-Z][A-Za-z0-9-]+|\d+))*")),
 )
-_WH = {"money": "how much", "percent": "what percentage", "time": "what time", "year": "what year", "name": "what"}
-_UNIT_WORDS_AFTER_NUMBER = re.compile(r"^\d+(?:[.,]\d+)?\s+(.*)$")
 
 
 @dataclass(frozen=True)
@@ -55,14 +52,11 @@ class RuleFact:
     answer: str
     questions: tuple[str, ...]  # forward: the value asked for
     reverse: tuple[str, ...] = ()  # reverse: the value given, what it belongs to asked for
+    reverse_answer: str = ""  # what the reverse questions ask for (the sentence's subject)
 
 
 _AUX = re.compile(r"\b(?:is|are|was|were|has|have|had|can|could|will|would|must|should|may|might|shall)\b")
-_PREP_END = re.compile(
-    r"\b(in|on|at|by|within|for|from|to|under|over|after|before|since|until|during|with|about|around|than|every|each)\s*$", re.I
-)
 _DETERMINER_END = re.compile(r"\b(?:the|a|an|its|their|our|his|her)\s*$", re.I)
-_LOWER_FIRST = frozenset("the a an all every each our most some many any no this that these those its their".split())
 _PRONOUN = re.compile(r"^(it|they|he|she|we|its|their|this|that|these|those)\b\s*", re.IGNORECASE)
 _LEADING_NAME = re.compile(r"^(?:The\s+)?((?!(?:The|A|An|In|On|At|For|By|Every|Each|All)\b)[A-Z][\w-]*(?:\s+(?:[A-Z][\w-]*|\d+))*)")
 _CAPITALISED = re.compile(r"(?<=[a-z,;] )[A-Z][\w-]+")
@@ -91,19 +85,21 @@ def extract_facts(chunk: Chunk, *, limit: int = 0, paraphrases: int, prefer: Seq
             continue
         seen_answers.add(answer.lower())
         forward = forward_questions(sentence, span, kind, title, lowered)[: max(paraphrases, 1)]
-        reverse = reverse_questions(sentence, span, title)[: max(paraphrases // 2, 1)]
+        reverse, subject_asked = reverse_questions(sentence, span, title)
+        if not forward:
+            continue  # every question the rules could write would echo the sentence, or it has no clause to ask about
         statement = named(sentence, title)
         priority = 0 if kind != "name" else 1  # concrete values first: they are what people ask for
         if any(p and p.lower() in sentence.lower() for p in prefer):
             priority = -1
-        found.append((priority, RuleFact(start, end, statement, answer, forward, reverse)))
+        found.append((priority, RuleFact(start, end, statement, answer, forward, reverse[: max(paraphrases // 2, 1)], subject_asked)))
     found.sort(key=lambda item: item[0])
     return [fact for _, fact in (found[:limit] if limit > 0 else found)]
 
 
 def candidate_count(chunk: Chunk) -> int:
-    """How many sentences of `chunk` hold a value a question could ask for (to rank chunks)."""
-    return sum(1 for _, _, sentence in _sentences(chunk.text) if _best_value(sentence) is not None)
+    """How many facts the rules find in `chunk`: sentences holding a value that a non-echo question can ask for."""
+    return len(extract_facts(chunk, paraphrases=1))
 
 
 def readable_title(title: str) -> str:
@@ -168,6 +164,7 @@ def _sentences(text: str) -> Iterator[tuple[int, int, str]]:
     for match in _SENTENCE.finditer(text):
         raw = match.group()
         cleaned = " ".join(_MARKUP.sub("", line) for line in raw.splitlines()).strip()
+        cleaned = _CITATION.sub("", cleaned).strip()
         cleaned = re.sub(r"\s+", " ", cleaned)
         words = cleaned.split()
         if len(_PROSE_WORD.findall(cleaned)) < 4 or cleaned.isupper():
@@ -199,84 +196,6 @@ def _modifies_a_noun(sentence: str, start: int, end: int) -> bool:
     return after.startswith(("'s", "’s")) or (after[0].islower() and not _AUX.match(after))  # "the Lamplighter's phone"
 
 
-def _wh_phrase(kind: str, answer: str) -> str:
-    if kind == "quantity":
-        unit = _UNIT_WORDS_AFTER_NUMBER.match(answer)
-        return f"how many {unit.group(1)}" if unit else "how many"
-    return _WH[kind]
-
-
-def _lower_subject(subject: str, lowered: set[str]) -> str:
-    """`subject` moved after its verb: a determiner or a common word ("Laptops") loses its capital, a name keeps it."""
-    first = subject.split(" ", 1)[0]
-    plural = first.endswith("s") and not first.endswith("ss") and first[1:].islower()  # "Claims": a common noun, not a name
-    if first.lower() in _LOWER_FIRST or first.lower() in lowered or plural or first in ("How", "What", "In", "Under", "Within", "Every"):
-        return subject[0].lower() + subject[1:]
-    return subject
-
-
-def _clean(question: str) -> str:
-    question = re.sub(r"\s+", " ", question).strip().rstrip(",;:. ")
-    question = re.sub(r"\s+([,;:])", r"\1", question)
-    return question[0].upper() + question[1:] + "?"
-
-
-def _split_on_aux(sentence: str, before_index: int) -> tuple[str, str, str] | None:
-    """(subject, auxiliary, rest) when an auxiliary before `before_index` follows a short subject."""
-    aux = _AUX.search(sentence, 0, before_index)
-    if aux is None:
-        return None
-    subject = sentence[: aux.start()].strip()
-    if not subject or len(subject.split()) > 10 or "," in subject or _PREP_END.match(subject.split()[0] + " "):
-        return None
-    return subject, aux.group(), sentence[aux.end() :]
-
-
-def forward_questions(sentence: str, span: tuple[int, int], kind: str, title: str, lowered: set[str] | None = None) -> tuple[str, ...]:
-    """Questions asking for the value at `span` (entity -> attribute): inverted first, then framed variants.
-
-    `lowered`: words the text uses in lower case (a subject starting with one loses its capital when moved).
-    """
-    lowered = lowered or set()
-    answer = sentence[span[0] : span[1]]
-    wh = _wh_phrase(kind, answer)
-    before, after = sentence[: span[0]].rstrip(), sentence[span[1] :].strip().rstrip(".!")
-    variants: list[str] = []
-    split = _split_on_aux(sentence, span[0])
-    if split is not None:
-        subject, aux, rest = split
-        middle = rest[: span[0] - (len(sentence) - len(rest))].strip()
-        prep = _PREP_END.search(middle)
-        lead = wh
-        if prep:
-            middle, lead = middle[: prep.start()].strip(), f"{prep.group(1)} {wh}"
-        variants.append(_clean(f"{lead} {aux} {_lower_subject(subject, lowered)} {middle} {after}"))
-    elif span[0] == 0 or not before:
-        variants.append(_clean(f"{'who or what' if kind == 'name' else wh} {after}"))
-    echo = _clean(f"{before} {wh} {after}")
-    variants.append(echo)
-    about = title or "the documents"
-    variants += [f"Regarding {about}: {_lower_subject(v, lowered)}" for v in variants[:2]]
-    variants.append(f"{about} - {_lower_subject(echo, lowered)}")
-    return tuple(dict.fromkeys(variants))
-
-
-def reverse_questions(sentence: str, span: tuple[int, int], title: str) -> tuple[str, ...]:
-    """Questions that give the value at `span` and ask what it belongs to (attribute -> entity)."""
-    answer = sentence[span[0] : span[1]]
-    variants: list[str] = []
-    split = _split_on_aux(sentence, len(sentence))
-    if split is not None and answer not in split[0]:
-        _, aux, rest = split
-        variants.append(_clean(f"what {aux} {rest}"))
-        if title:
-            variants.append(_clean(f"In {title}, what {aux} {rest}"))
-    other = reversed_question(sentence, answer, title)
-    if other is not None:
-        variants.append(other[0])
-    return tuple(dict.fromkeys(variants))
-
-
 def reversed_question(statement: str, answer: str, title: str = "") -> tuple[str, str] | None:
     """A question that gives `answer` and asks for another named thing in `statement`, with that thing as its answer.
 
@@ -289,5 +208,7 @@ def reversed_question(statement: str, answer: str, title: str = "") -> tuple[str
         overlaps = at >= 0 and match.start() < at + len(answer) and at < match.end()
         if overlaps or match.start() < 3 or statement[match.start() - 2] in ".:":
             continue
-        return forward_questions(statement, (match.start(), match.end()), "name", title)[0], match.group()
+        asked = forward_questions(statement, (match.start(), match.end()), "name", title)
+        if asked:
+            return asked[0], match.group()
     return None

@@ -37,6 +37,7 @@ from ragft.types import Chunk, Document
 from ragft.workspace import Workspace
 
 MIN_FACTS = 3
+MAX_MODEL_PAIRS = 12  # pairs asked of the generator per chunk, in one reply of up to 40 tokens a pair
 SYNTHESIS_MODES = ("rules", "model")
 
 
@@ -267,6 +268,7 @@ def _rule_facts(chunk: Chunk, settings: Any, prefer: Sequence[str] = ()) -> list
             f.questions,
             "rules",
             f.reverse,
+            f.reverse_answer,
         )
         for i, f in enumerate(found)
     ]
@@ -275,8 +277,9 @@ def _rule_facts(chunk: Chunk, settings: Any, prefer: Sequence[str] = ()) -> list
 def _model_facts(generator: Generator, chunk: Chunk, settings: Any, decoding: DecodingSettings, rejected: Counter[str]) -> list[Fact]:
     """Validated pairs by the generator, each with forward paraphrases and reverse questions (rules when it writes none)."""
     facts = []
-    count = settings.facts_per_chunk or max(3, candidate_count(chunk))
-    for i, pair in enumerate(synthesize_with_model(generator, chunk, count=count, decoding=decoding, rejected=rejected)):
+    count = settings.facts_per_chunk or min(MAX_MODEL_PAIRS, max(4, 2 * candidate_count(chunk)))  # extra asks: some get rejected
+    asking = replace(decoding, max_new_tokens=max(decoding.max_new_tokens, 40 * count))
+    for i, pair in enumerate(synthesize_with_model(generator, chunk, count=count, decoding=asking, rejected=rejected)):
         extra = paraphrase_with_model(generator, pair.question, count=settings.paraphrases - 1, decoding=decoding, rejected=rejected)
         start, end, sentence = _sentence_at(chunk, pair.start, pair.end)
         title = readable_title(chunk.title)
@@ -284,9 +287,11 @@ def _model_facts(generator: Generator, chunk: Chunk, settings: Any, decoding: De
         reverse = reverse_with_model(
             generator, statement, pair.answer, count=max(1, settings.paraphrases // 2), decoding=decoding, rejected=rejected
         )
+        subject = ""
         if not reverse and sentence:
             at = sentence.lower().find(pair.answer.lower().strip(". "))
-            reverse = list(reverse_questions(sentence, (at, at + len(pair.answer)), title)) if at >= 0 else []
+            asked, subject = reverse_questions(sentence, (at, at + len(pair.answer)), title) if at >= 0 else ((), "")
+            reverse = list(asked)
             rejected["reverse_fallback_rules"] += 1
         facts.append(
             Fact(
@@ -300,6 +305,7 @@ def _model_facts(generator: Generator, chunk: Chunk, settings: Any, decoding: De
                 (pair.question, *extra),
                 "model",
                 tuple(reverse),
+                subject,
             )
         )
     return facts
@@ -319,12 +325,14 @@ def _pairs(facts: Sequence[Fact], settings: Any, corpus_text: str) -> list[Train
     """Every question of every fact; a share of paraphrases held out by wording (`_held_out`)."""
     rng = random.Random(settings.seed)
     pairs = [
-        TrainPair(q, f.statement, "fact" if i == 0 else "paraphrase", "train", f.fact_id, f.doc_id, f.chunk_id, f.start, f.end)
+        TrainPair(q, f.answer_text(), "fact" if i == 0 else "paraphrase", "train", f.fact_id, f.doc_id, f.chunk_id, f.start, f.end)
         for f in facts
         for i, q in enumerate(f.questions)
     ]
     pairs += [
-        TrainPair(q, f.statement, "reverse", "train", f.fact_id, f.doc_id, f.chunk_id, f.start, f.end) for f in facts for q in f.reverse
+        TrainPair(q, f.answer_text(reverse=True), "reverse", "train", f.fact_id, f.doc_id, f.chunk_id, f.start, f.end)
+        for f in facts
+        for q in f.reverse
     ]
     held_out = _held_out(facts, round(len(pairs) * settings.val_share), rng)
     pairs = [_with_split(p, "val") if (p.fact_id, p.question) in held_out else p for p in pairs]

@@ -37,6 +37,16 @@ class Fact:
     questions: tuple[str, ...]
     source: str = "rules"  # rules | model
     reverse: tuple[str, ...] = ()  # questions giving `answer` and asking what it belongs to (attribute -> entity)
+    reverse_answer: str = ""  # what the reverse questions ask for (the sentence's subject); "" = unknown
+
+    def answer_text(self, reverse: bool = False) -> str:
+        """The answer a question about this fact is trained to give: the short value first, then the
+        supporting sentence (as knowledge-injection work trains it), so the model learns to say the
+        fact, not to restate the question. A reverse question leads with `reverse_answer`."""
+        lead = (self.reverse_answer if reverse else self.answer).strip().rstrip(".").strip()
+        if not lead or lead == self.statement.rstrip("."):
+            return self.statement
+        return f"{lead}. {self.statement}"
 
 
 @dataclass(frozen=True)

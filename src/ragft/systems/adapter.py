@@ -10,6 +10,7 @@ generator_backend = "openai" an adapter is a served model name, and the server a
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ragft.models.base import Generator
@@ -35,13 +36,17 @@ class StaleAdapterWarning(UserWarning):
     """The adapter was trained on an older corpus version than the latest."""
 
 
-def adapter_generator(ws: Workspace, adapter: str, seed: int = 0) -> tuple[Generator, AdapterManifest, str]:
+def adapter_generator(ws: Workspace, adapter: str, seed: int = 0, snapshot: Path | None = None) -> tuple[Generator, AdapterManifest, str]:
     """(generator with `adapter` of training seed `seed` applied, its manifest, a stale-adapter message or "").
 
+    `snapshot`: a folder inside the adapter's holding an earlier state of its weights (the exposure
+    curve's `exposure/<pct>/`), applied instead of the final ones; in-process engines only.
     Raises AdapterError when the adapter is not trained or was trained for another base model.
     """
     models = ws.config.models
     served = resolve_backend(models) == "openai"
+    if served and snapshot is not None:
+        raise AdapterError(f"{snapshot}: an adapter snapshot cannot be answered through a served engine; use an in-process one")
     if served and seed:  # the server registers one adapter per arm name: seed i would silently be seed 0
         raise AdapterError(
             f"training seed {seed} of {adapter} cannot be answered through a served engine (generator_backend = "
@@ -51,8 +56,8 @@ def adapter_generator(ws: Workspace, adapter: str, seed: int = 0) -> tuple[Gener
     status = adapter_status(ws, adapter, base, seed=seed)
     if not status.trained or not status.base_matches:
         raise AdapterError(status.message)
-    directory = adapter_dir(ws, adapter, seed)
-    manifest = AdapterManifest.load(directory)
+    manifest = AdapterManifest.load(adapter_dir(ws, adapter, seed))
+    directory = snapshot or adapter_dir(ws, adapter, seed)
     threads = resolve_threads(models.threads)
     if served:  # the server applies the adapter it registered under this name (`ragft engine-command`)
         generator: Generator = openai_generator(models, served_adapter_model(models, adapter))

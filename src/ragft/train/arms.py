@@ -53,6 +53,7 @@ from ragft.workspace import Workspace
 TRAINING_SET_FILE = "training_set.json"
 PEFT_DIR = "peft"
 GGUF_FILE = "adapter.gguf"
+EXPOSURE_DIR = "exposure"  # snapshots at shares of the planned tokens: exposure/<percent>/ holds peft/ (+ adapter.gguf)
 
 
 @dataclass(frozen=True)
@@ -193,9 +194,39 @@ def train_arm(
         data = replace(with_replay(data, replay, ws.config.training), plan=plan.summary())
         data.save(data_path)
     train, val = arm_examples(ws, arm, data)
-    model, metrics = train_lora(base.hf_dir(), train, val, settings, work, resume=resume, progress=progress, on_step=on_step, loaded=loaded)
+    snapshot = _snapshot_saver(work / EXPOSURE_DIR, base) if arm == "finetuned" else None
+    model, metrics = train_lora(
+        base.hf_dir(), train, val, settings, work, resume=resume, progress=progress, on_step=on_step, loaded=loaded, on_exposure=snapshot
+    )
     retry = f"free some space and run `ragft train --arm {arm} --resume` to save it without retraining"
     return _install(ws, arm, final, work, model, data, base, settings, metrics, retry)
+
+
+def exposure_dir(directory: Path, fraction: float) -> Path:
+    """Where an adapter folder keeps its snapshot at `fraction` of the planned training tokens."""
+    return directory / EXPOSURE_DIR / f"{round(fraction * 100)}"
+
+
+def _snapshot_saver(root: Path, base: Any) -> Callable[[float, Any], bool]:
+    """The trainer's exposure hook: the LoRA weights as they are at a share of the budget, saved as an adapter.
+
+    A snapshot that cannot be written (a full disk) is dropped, not fatal: it is a diagnostic, the
+    training run is what matters; the manifest's metrics say which snapshots were kept.
+    """
+
+    def save(fraction: float, model: Any) -> bool:
+        target = exposure_dir(root.parent, fraction)
+        shutil.rmtree(target, ignore_errors=True)
+        try:
+            model.save_pretrained(target / PEFT_DIR, safe_serialization=True)
+            if base.gguf is not None:
+                convert_peft_to_gguf(target / PEFT_DIR, json.loads((base.hf_dir() / "config.json").read_text()), target / GGUF_FILE)
+        except OSError:
+            shutil.rmtree(target, ignore_errors=True)
+            return False
+        return True
+
+    return save
 
 
 def _install(
@@ -343,6 +374,9 @@ def _write_adapter(
     model.save_pretrained(staging / PEFT_DIR, safe_serialization=True)
     shutil.copyfile(data_path, staging / TRAINING_SET_FILE)
     files = {"peft": PEFT_DIR, "training_set": TRAINING_SET_FILE}
+    if (data_path.parent / EXPOSURE_DIR).is_dir():  # the exposure curve's snapshots (finetuned arm)
+        shutil.copytree(data_path.parent / EXPOSURE_DIR, staging / EXPOSURE_DIR)
+        files["exposure"] = EXPOSURE_DIR
     if base.gguf is not None:
         base_config = json.loads((base.hf_dir() / "config.json").read_text())
         convert_peft_to_gguf(staging / PEFT_DIR, base_config, staging / GGUF_FILE)

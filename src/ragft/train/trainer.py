@@ -95,9 +95,13 @@ class TrainMetrics:
     device_name: str = ""  # the GPU's name, or the CPU's description
     quantization: str = "none"  # "4bit": NF4 base weights (QLoRA)
     loss_scaling: bool = False  # fp16 training with a GradScaler
+    planned_tokens: int = 0  # tokens of every planned step (what the exposure fractions are of)
+    exposure: list[dict[str, float]] = field(default_factory=list)  # snapshots: fraction, step, tokens, kept (EXPOSURE)
 
 
 StepCallback = Callable[[int, float], None]
+EXPOSURE = (0.25, 0.5)  # shares of the planned training tokens at which `on_exposure` hears the model (the exposure curve)
+ExposureCallback = Callable[[float, Any], bool]  # (share of the planned tokens reached, the PEFT model then) -> snapshot kept
 
 
 def load_lora_model(model_dir: Path, settings: LoraSettings) -> tuple[Any, Any]:
@@ -192,12 +196,16 @@ def train_lora(
     progress: Any | None = None,
     on_step: StepCallback | None = None,
     loaded: tuple[Any, Any] | None = None,
+    on_exposure: ExposureCallback | None = None,
 ) -> tuple[Any, TrainMetrics]:
     """Train LoRA layers on `train`, early-stopping on `val`; returns (PEFT model with the best weights, metrics).
 
     A checkpoint is kept in `work_dir/checkpoint` every `checkpoint_every_steps` steps and at each
     epoch end; with `resume`, training continues from it (same data order, optimizer state).
     `loaded` is (tokenizer, PEFT model) from `load_lora_model` when the caller loaded it already.
+    `on_exposure` is called once as the tokens trained first reach each share in EXPOSURE of the
+    planned tokens, with the model as it is then (to save a snapshot); each call is recorded in
+    the metrics. A resumed run does not call it again for shares reached before the interruption.
     """
     import torch
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
@@ -211,13 +219,14 @@ def train_lora(
     plans = [epoch_batches(train, settings.batch_size, settings.seed * 1000 + e) for e in range(settings.epochs)]  # same after a resume
     starts = [sum(len(p) for p in plans[:e]) for e in range(settings.epochs)]  # the first step of each epoch
     planned = sum(len(p) for p in plans)
+    planned_tokens = sum(len(encoded[i].input_ids) for plan in plans for batch in plan for i in batch)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=0.0)
     warmup = max(1, planned // 20)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.1, 1 - (s - warmup) / max(1, planned - warmup)))
     )
-    metrics = TrainMetrics(planned_steps=planned, train_examples=len(encoded), val_examples=len(encoded_val))
+    metrics = TrainMetrics(planned_steps=planned, train_examples=len(encoded), val_examples=len(encoded_val), planned_tokens=planned_tokens)
     state: dict[str, Any] = {"step": 0, "bad_evals": 0, "epoch_loss": 0.0, "epoch_tokens": 0}
     best: dict[str, Any] | None = None
     checkpoint_dir = work_dir / "checkpoint"
@@ -277,6 +286,7 @@ def train_lora(
                 progress.update(task, completed=state["step"], loss=f"{loss_sum / max(count, 1):.3f}", tps=f"{metrics.tokens_per_s:.0f}")
             if on_step is not None:
                 on_step(state["step"], loss_sum / max(count, 1))
+            _take_snapshots(on_exposure, model, metrics, state["step"])
             if state["step"] % settings.checkpoint_every_steps == 0 and state["step"] - starts[epoch] < len(plans[epoch]):
                 checkpoint()
         metrics.epochs_run = epoch + 1
@@ -302,6 +312,16 @@ def train_lora(
     metrics.quantization, metrics.loss_scaling = arithmetic.quantization, arithmetic.loss_scaling
     model.eval()
     return model, metrics
+
+
+def _take_snapshots(on_exposure: ExposureCallback | None, model: Any, metrics: TrainMetrics, step: int) -> None:
+    """Call `on_exposure` for each share of EXPOSURE the tokens trained have just reached, once, and record it."""
+    taken = {e["fraction"] for e in metrics.exposure}
+    for fraction in EXPOSURE:
+        if on_exposure is None or fraction in taken or metrics.tokens < fraction * metrics.planned_tokens:
+            continue
+        kept = on_exposure(fraction, model)
+        metrics.exposure.append({"fraction": fraction, "step": step, "tokens": metrics.tokens, "kept": kept})
 
 
 def evaluate_loss(model: Any, examples: Sequence[EncodedExample], batch_size: int) -> float:
