@@ -1,4 +1,4 @@
-"""Workspace settings: typed dataclasses read from `ragft.toml`, declared once in `settings.py`.
+"""Workspace settings: typed dataclasses read from `ragft.toml`, declared once in the section modules beside this file.
 
 `DEFAULT_TOML` is what `ragft init` writes, generated from those declarations: every setting present
 with its doc as a comment, so the file is its own documentation. Every value is checked when the file

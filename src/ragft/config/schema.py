@@ -1,6 +1,6 @@
 """The machinery behind the settings: one field per setting carries its default, doc, choices and range.
 
-`settings.py` declares the sections with `setting(...)`; this module reads that declaration three
+The section modules (assembled in `settings.py`) declare the sections with `setting(...)`; this module reads that declaration three
 ways: it checks a parsed ragft.toml against it (`load_sections`), writes the commented template
 from it (`render_template`), and resolves a setting's name for editing (`locate`). Nothing here
 names a particular setting, so a new field is documented, validated and templated by being declared.

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ragft.config import ConfigError
-from ragft.config.settings import DEVICE_PATTERN, PRECISIONS
+from ragft.config.models import DEVICE_PATTERN, PRECISIONS
 from ragft.models.runtime import describe_machine, resolve_precision
 
 QUANTIZATIONS = ("none", "4bit")
