@@ -96,12 +96,7 @@ class Handler(BaseHTTPRequestHandler):
             if self.server.completions == "missing"
             else (200, {"choices": [choice], "usage": {"prompt_tokens": len(words), "completion_tokens": 0}})
         )
-        body = json.dumps(answer).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self._json(status, answer)
 
     def _json(self, status: int, answer: dict) -> None:
         body = json.dumps(answer).encode()

@@ -24,14 +24,9 @@ from ragft.synth.raft import raft_examples
 from ragft.synth.rules import extract_facts
 from ragft.types import Document
 from ragft.workspace import Workspace
+from tests.synth_fixtures import HANDBOOK_TEXT
 
-TEXT = (
-    "# Handbook\n\nOrrivale was founded in 2017 in Tampere by two engineers. "
-    "The standard working week is 37.5 hours for every employee. "
-    "Laptops are refreshed every 3 years by the IT desk.\n\n## Travel\n\n"
-    "The hotel cap is 180 EUR per night in every city. Rail is preferred for journeys under 4 hours door to door. "
-    "Claims must be filed within 30 calendar days of the trip.\n"
-)
+TEXT = HANDBOOK_TEXT
 SETTINGS = TrainingConfig(facts_per_chunk=3, paraphrases=3, val_share=0.2, refusal_share=0.1)
 
 
