@@ -322,7 +322,7 @@ def serving(args: argparse.Namespace) -> dict[str, Any]:
     from ragft.models.default_model import default_generator_path
     from ragft.models.llama_cpp import LlamaCppGenerator
     from ragft.train import adapter_dir
-    from ragft.train.arms import GGUF_FILE
+    from ragft.train.adapter_files import GGUF_FILE
 
     ws = sample_workspace(args.workspace)
     lora = adapter_dir(ws, "finetuned") / GGUF_FILE

@@ -14,7 +14,7 @@ from ragft.report import svg
 from ragft.report.html import render_html
 from ragft.serve.guard import restricted_training_docs
 from ragft.systems.rag import RagSystem
-from ragft.train.arms import TRAINING_SET_FILE
+from ragft.train.adapter_files import TRAINING_SET_FILE
 from ragft.train.manifest import ADAPTERS, adapter_dir
 from ragft.workspace import Workspace
 

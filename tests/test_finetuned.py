@@ -93,7 +93,7 @@ def test_a_full_disk_while_saving_the_adapter_keeps_the_old_one_and_resume_saves
 ):
     import errno
 
-    from ragft.train import arms
+    from ragft.train import adapter_files
 
     ws = Workspace.open(_copy(trained, tmp_path))
     before = (adapter_dir(ws, "finetuned") / "manifest.json").read_text()
@@ -101,7 +101,7 @@ def test_a_full_disk_while_saving_the_adapter_keeps_the_old_one_and_resume_saves
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(arms, "convert_peft_to_gguf", disk_full)
+    monkeypatch.setattr(adapter_files, "convert_peft_to_gguf", disk_full)
     with pytest.raises(AdapterError, match=r"previous adapter is untouched.*--resume"):
         train_arm(ws, "finetuned")
     assert (adapter_dir(ws, "finetuned") / "manifest.json").read_text() == before

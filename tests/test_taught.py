@@ -154,7 +154,7 @@ def test_the_exposure_curve_asks_each_snapshot_the_covered_probes_and_ends_with_
 
 
 def test_training_keeps_snapshots_at_a_quarter_and_half_of_the_planned_tokens(trained: Workspace) -> None:
-    from ragft.train.arms import exposure_dir
+    from ragft.train.adapter_files import exposure_dir
     from ragft.train.manifest import AdapterManifest, adapter_dir
 
     metrics = AdapterManifest.load(adapter_dir(trained, "finetuned")).metrics

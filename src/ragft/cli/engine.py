@@ -30,7 +30,7 @@ from ragft.config import ConfigError
 from ragft.files import write_atomic
 from ragft.models.default_model import builtin_gguf_path
 from ragft.models.factory import resolve_backend, resolve_threads, served_adapter_model
-from ragft.train.arms import GGUF_FILE, PEFT_DIR
+from ragft.train.adapter_files import GGUF_FILE, PEFT_DIR
 from ragft.train.manifest import ADAPTERS, MANIFEST, AdapterManifest, adapter_dir, adapter_status, resolve_base_model
 from ragft.workspace import Workspace
 

@@ -33,7 +33,8 @@ from ragft.synth.probes import generate_probes
 from ragft.synth.question_file import load_questions
 from ragft.systems.adapter import training_set
 from ragft.systems.build import IndexedCorpus, index_corpus
-from ragft.train.arms import exposure_dir, seed_adapter
+from ragft.train.adapter_files import exposure_dir
+from ragft.train.arms import seed_adapter
 from ragft.train.budget import raft_cut_note
 from ragft.train.manifest import AdapterManifest, adapter_dir
 from ragft.types import QAItem, System

@@ -16,7 +16,7 @@ from ragft import arms
 from ragft.corpus.store import StoreError
 from ragft.errors import RagftError
 from ragft.systems.build import index_corpus
-from ragft.train.arms import TRAINING_SET_FILE
+from ragft.train.adapter_files import TRAINING_SET_FILE
 from ragft.train.manifest import adapter_dir
 from ragft.types import System
 from ragft.workspace import Workspace

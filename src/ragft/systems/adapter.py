@@ -19,7 +19,7 @@ from ragft.models.llama_cpp import LlamaCppGenerator
 from ragft.models.transformers_backend import TransformersGenerator
 from ragft.synth.types import TrainingSet
 from ragft.systems.finetuned import TrainingPairIndex
-from ragft.train.arms import GGUF_FILE, PEFT_DIR, TRAINING_SET_FILE
+from ragft.train.adapter_files import GGUF_FILE, PEFT_DIR, TRAINING_SET_FILE
 from ragft.train.manifest import (
     MANIFEST,
     AdapterError,

@@ -10,12 +10,10 @@ in `.<arm>.work/` so `--resume` finds them after a kill.
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +32,9 @@ from ragft.synth.training_set import (
 )
 from ragft.synth.types import Fact, TrainingSet
 from ragft.text import TokenCounter
+from ragft.train.adapter_files import EXPOSURE_DIR, TRAINING_SET_FILE, snapshot_saver, write_adapter
 from ragft.train.budget import SAMPLE_CHUNKS, TrainingPlan, chunks_within, raft_fit, sample_of
 from ragft.train.data import ChatExample, encode_example
-from ragft.train.gguf_lora import convert_peft_to_gguf
 from ragft.train.manifest import (
     ADAPTERS,
     MANIFEST,
@@ -49,11 +47,6 @@ from ragft.train.manifest import (
 )
 from ragft.train.trainer import LoraSettings, StepCallback, TrainMetrics, load_lora_model, measure_throughput, train_lora
 from ragft.workspace import Workspace
-
-TRAINING_SET_FILE = "training_set.json"
-PEFT_DIR = "peft"
-GGUF_FILE = "adapter.gguf"
-EXPOSURE_DIR = "exposure"  # snapshots at shares of the planned tokens: exposure/<percent>/ holds peft/ (+ adapter.gguf)
 
 
 @dataclass(frozen=True)
@@ -194,39 +187,12 @@ def train_arm(
         data = replace(with_replay(data, replay, ws.config.training), plan=plan.summary())
         data.save(data_path)
     train, val = arm_examples(ws, arm, data)
-    snapshot = _snapshot_saver(work / EXPOSURE_DIR, base) if arm == "finetuned" else None
+    snapshot = snapshot_saver(work / EXPOSURE_DIR, base) if arm == "finetuned" else None
     model, metrics = train_lora(
         base.hf_dir(), train, val, settings, work, resume=resume, progress=progress, on_step=on_step, loaded=loaded, on_exposure=snapshot
     )
     retry = f"free some space and run `ragft train --arm {arm} --resume` to save it without retraining"
     return _install(ws, arm, final, work, model, data, base, settings, metrics, retry)
-
-
-def exposure_dir(directory: Path, fraction: float) -> Path:
-    """Where an adapter folder keeps its snapshot at `fraction` of the planned training tokens."""
-    return directory / EXPOSURE_DIR / f"{round(fraction * 100)}"
-
-
-def _snapshot_saver(root: Path, base: Any) -> Callable[[float, Any], bool]:
-    """The trainer's exposure hook: the LoRA weights as they are at a share of the budget, saved as an adapter.
-
-    A snapshot that cannot be written (a full disk) is dropped, not fatal: it is a diagnostic, the
-    training run is what matters; the manifest's metrics say which snapshots were kept.
-    """
-
-    def save(fraction: float, model: Any) -> bool:
-        target = exposure_dir(root.parent, fraction)
-        shutil.rmtree(target, ignore_errors=True)
-        try:
-            model.save_pretrained(target / PEFT_DIR, safe_serialization=True)
-            if base.gguf is not None:
-                convert_peft_to_gguf(target / PEFT_DIR, json.loads((base.hf_dir() / "config.json").read_text()), target / GGUF_FILE)
-        except OSError:
-            shutil.rmtree(target, ignore_errors=True)
-            return False
-        return True
-
-    return save
 
 
 def _install(
@@ -244,7 +210,7 @@ def _install(
     """Write the adapter beside `final`, swap it in whole, drop the work folder; a failed write leaves `final` untouched."""
     staging = final.with_name(f".{final.name}.new")
     try:
-        manifest = _write_adapter(ws, arm, staging, model, data, work / TRAINING_SET_FILE, base, settings, metrics)
+        manifest = write_adapter(ws, arm, staging, model, data, work / TRAINING_SET_FILE, base, settings, metrics)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         kept = "the previous adapter is untouched" if final.exists() else "no earlier adapter existed"
@@ -355,46 +321,6 @@ def _fit_to_budget(
     if say is not None and (fitted.over_budget or abs(fitted.projected_s - plan.projected_s) > 0.25 * max(plan.projected_s, 1)):
         say("Adjusted to the synthesized data: " + fitted.describe())
     return data, fitted
-
-
-def _write_adapter(
-    ws: Workspace,
-    arm: str,
-    staging: Path,
-    model: Any,
-    data: TrainingSet,
-    data_path: Path,
-    base: Any,
-    settings: LoraSettings,
-    metrics: TrainMetrics,
-) -> AdapterManifest:
-    """PEFT adapter, GGUF LoRA (when served by llama.cpp), training set and manifest, into `staging`."""
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    model.save_pretrained(staging / PEFT_DIR, safe_serialization=True)
-    shutil.copyfile(data_path, staging / TRAINING_SET_FILE)
-    files = {"peft": PEFT_DIR, "training_set": TRAINING_SET_FILE}
-    if (data_path.parent / EXPOSURE_DIR).is_dir():  # the exposure curve's snapshots (finetuned arm)
-        shutil.copytree(data_path.parent / EXPOSURE_DIR, staging / EXPOSURE_DIR)
-        files["exposure"] = EXPOSURE_DIR
-    if base.gguf is not None:
-        base_config = json.loads((base.hf_dir() / "config.json").read_text())
-        convert_peft_to_gguf(staging / PEFT_DIR, base_config, staging / GGUF_FILE)
-        files["gguf_lora"] = GGUF_FILE
-    manifest = AdapterManifest(
-        arm=arm,
-        base_model=base.model_id,
-        corpus_version=data.corpus_version,
-        data_hash=data.data_hash(),
-        settings={**asdict(ws.config.training), "epochs_used": settings.epochs, "seed": settings.seed},
-        metrics=asdict(metrics),
-        coverage=data.coverage.summary(),
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        files=files,
-        plan=dict(data.plan),
-    )
-    manifest.save(staging)  # written last: a folder with a manifest is complete
-    return manifest
 
 
 def training_progress() -> Any:
