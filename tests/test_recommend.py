@@ -131,6 +131,23 @@ def test_demo_case_recommends_nothing_and_names_rag_and_the_latency_lever() -> N
     assert [r.requirement for r in rec.ruled_out["hybrid"]] == ["latency"]
 
 
+def test_closest_of_tied_arms_over_the_latency_budget_is_the_faster_one() -> None:
+    """Session 7's demo: hybrid 11/16 (p95 12.2 s) and rag 10/16 (p95 8.5 s), not separated, both over 5 s: rag is nearer."""
+    from dataclasses import replace
+
+    def demo_arm(name: str, right: int, p95: float) -> ArmEvidence:
+        return replace(arm(name, right / 16, p95, half=0.2), correct=verdicts(right / 16, 16))
+
+    evidence = [demo_arm("base", 2, 3.3), demo_arm("finetuned", 2, 4.8), demo_arm("rag", 10, 8.49), demo_arm("hybrid", 11, 12.22)]
+    rec = recommend(evidence, Requirements(latency_budget_p95_s=5.0, update_frequency="rarely"))
+    assert rec.arm == "rag" and not rec.meets_requirements
+    assert rec.headline.startswith("No arm meets the requirements. Closest: rag (p95 latency 8.49 s")
+    assert any("rag and hybrid are tied on accuracy (62.5% vs 68.8%" in r.text and "8.49 s vs 12.22 s" in r.text for r in rec.reasons)
+    # A separated accuracy gap still wins over latency: hybrid 16/16 against rag 8/16.
+    evidence = [demo_arm("base", 2, 3.3), demo_arm("rag", 8, 8.49), demo_arm("hybrid", 16, 12.22)]
+    assert recommend(evidence, Requirements(latency_budget_p95_s=5.0, update_frequency="rarely")).arm == "hybrid"
+
+
 def test_base_is_named_only_when_it_alone_meets_the_requirements() -> None:
     base, similar = arm("base", 0.60, 0.8), arm("rag", 0.62, 2.0, cites=0.95)
     rec = recommend([base, similar], Requirements(update_frequency="rarely"))

@@ -22,7 +22,8 @@ Rules, in order:
 4. If no other arm is eligible and the base model alone meets rule 2, base is named, and the report
    says why: the questions look like general knowledge the model already holds.
 5. Otherwise the headline is "No arm meets the requirements": it names the closest arm (significantly
-   better than base first, then fewest broken requirements, then accuracy, then latency), what it
+   better than base first, then fewest broken requirements, then accuracy; between arms the paired test
+   does not separate that all break the latency budget, the one with the lower p95), what it
    breaks, and the lever the measurements point at (`ragft.report.levers`); every arm's broken
    requirements are listed. `arm` then holds the closest arm with `meets_requirements = False`:
    never a verdict to ship it.
@@ -231,12 +232,7 @@ def _none_meets(
 ) -> Recommendation:
     """Rule 5: no arm to ship; the closest one, what it breaks and the lever for each broken requirement."""
 
-    def key(e: ArmEvidence) -> tuple[bool, int, float, float]:
-        beats_base = not any(r.requirement == "vs_base" for r in broken[e.arm])
-        latency = e.latency_p95_s.value if e.latency_p95_s.n else float("inf")
-        return (not beats_base, len(broken[e.arm]), -e.accuracy.value, latency)
-
-    closest = min(candidates, key=key)
+    closest, tie_reasons = _closest(candidates, table, broken)
     reasons = []
     if has_base and closest.arm != BASE_ARM and not any(r.requirement == "vs_base" for r in broken[closest.arm]):
         better = [e.arm for e in candidates if not any(r.requirement == "vs_base" for r in broken[e.arm])]
@@ -259,6 +255,7 @@ def _none_meets(
                 anchor(closest.arm, "accuracy"),
             )
         )
+    reasons.extend(tie_reasons)
     pairs = [(r, requirement_lever(closest, r.requirement)) for r in broken[closest.arm]]
     levers = list(dict.fromkeys(lever for _, lever in pairs))
     reasons.extend(
@@ -271,6 +268,45 @@ def _none_meets(
         else f"No arm meets the requirements. Closest: {closest.arm}."
     )
     return Recommendation(closest.arm, headline, reasons, ruled_out, [], meets_requirements=False, levers=levers)
+
+
+def _latency(e: ArmEvidence) -> float:
+    return e.latency_p95_s.value if e.latency_p95_s.n else float("inf")
+
+
+def _closest(
+    candidates: Sequence[ArmEvidence], table: Sequence[PairedComparison], broken: dict[str, list[Reason]]
+) -> tuple[ArmEvidence, list[Reason]]:
+    """Rule 5's closest arm, and why it beat an arm it is tied with.
+
+    Arms that beat base come first, then those breaking fewer requirements. Within that group the
+    arms the paired test does not separate from the most accurate one are tied on accuracy; when
+    every tied arm breaks the latency budget, the one with the lower p95 is nearer to meeting it
+    (a higher point estimate inside a tie is noise, a slower p95 is a measured distance); otherwise
+    the higher point estimate, then the lower p95, decides.
+    """
+
+    def rank(e: ArmEvidence) -> tuple[bool, int]:
+        return (any(r.requirement == "vs_base" for r in broken[e.arm]), len(broken[e.arm]))
+
+    best_rank = min(map(rank, candidates))
+    group = [e for e in candidates if rank(e) == best_rank]
+    top = min(group, key=lambda e: (-e.accuracy.value, _latency(e)))
+    tied = [e for e in group if e is top or not _separated(table, e.arm, top.arm)]
+    if len(tied) == 1 or not all(any(r.requirement == "latency" for r in broken[e.arm]) for e in tied):
+        return top, []
+    nearest = min(tied, key=lambda e: (_latency(e), -e.accuracy.value))
+    if nearest is top:
+        return top, []
+    pc = find_pair(table, nearest.arm, top.arm)
+    why = Reason(
+        f"{nearest.arm} and {top.arm} are tied on accuracy ({nearest.accuracy.value:.1%} vs {top.accuracy.value:.1%}"
+        + (f", p = {fmt_p(pc.p_value)}" if pc else "")
+        + f") and both exceed the latency budget; {nearest.arm} is nearer to it (p95 {_latency(nearest):.2f} s vs "
+        f"{_latency(top):.2f} s)",
+        pair_anchor(nearest.arm, top.arm),
+    )
+    return nearest, [why]
 
 
 def _separated(table: Sequence[PairedComparison], x: str, y: str) -> bool:
