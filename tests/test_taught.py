@@ -60,6 +60,19 @@ def test_a_probe_is_covered_only_when_its_gold_fact_is_in_a_trained_chunk() -> N
     assert probe_coverage(PROBES, {}) == {"p1": False, "p2": False, "p3": False, "p4": None, "p5": False, "p6": False}
 
 
+def test_a_chunk_the_budget_drew_but_that_gave_no_training_text_is_not_taught() -> None:
+    """The demo drew 5 chunks and found facts in 3: probes on the other 2 were counted as covered."""
+    from ragft.synth.types import Coverage, Passage, TrainingSet, TrainPair
+
+    pairs = (
+        TrainPair("What is the hotel cap?", "180 EUR.", "fact", "train", "f1", "a.md", "a#0"),
+        TrainPair("How high is the hotel cap?", "180 EUR.", "paraphrase", "val", "f2", "b.md", "b#1"),  # held out only
+    )
+    data = TrainingSet(1, (), pairs, CHUNKS, Coverage(3, 3, 2, 2, 2), (Passage("c#0", "c.md", "raw", CHUNKS["c#0"].text),))
+    assert set(data.taught_chunks()) == {"a#0", "c#0"}
+    assert probe_coverage(PROBES, data.taught_chunks())["p5"] is False  # b.md's fact was never trained
+
+
 def test_covered_accuracy_is_counted_on_covered_answerable_probes() -> None:
     coverage = probe_coverage(PROBES, CHUNKS)
     scores = [_score("p1", 1), _score("p2", 0), _score("p3", 1), _score("p4", 1), _score("p5", 0), _score("p6", 0)]
@@ -183,7 +196,7 @@ def test_rag_parity_retrieves_only_the_chunks_the_finetuned_arm_was_trained_on(t
     ws = Workspace.open(tmp_path / "ws")
     extra = "The Porto office opens in 2027. Its hotel cap is 210 EUR per night and claims take 45 days."
     ws.store.commit(IngestPlan(added=(Document("porto.md", "Porto", extra, "porto.md"),)))  # after training: never learned
-    trained_ids = set(training_set(ws, "finetuned").chunks)
+    trained_ids = set(training_set(ws, "finetuned").taught_chunks())
     indexed = index_corpus(ws)
     assert {c.chunk_id for c in indexed.retriever.chunks} - trained_ids, "the index holds chunks the fine-tune never saw"
     systems = arms.build_all(ws, ["rag", "rag-parity"], indexed)  # the plain model: nothing stale to warn about

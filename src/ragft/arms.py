@@ -255,7 +255,7 @@ def trained_retriever(ws: Workspace, indexed: IndexedCorpus, adapter: str) -> Re
     """
     if not adapter_installed(ws, adapter):
         raise AdapterError(f"arm needs the {adapter} adapter's training set: run `ragft train --arm {adapter}` first")
-    trained = training_set(ws, adapter).chunks
+    trained = training_set(ws, adapter).taught_chunks()
     chunks = [chunk for chunk in indexed.retriever.chunks if chunk.chunk_id in trained]
     if not chunks:
         raise AdapterError(

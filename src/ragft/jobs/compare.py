@@ -162,14 +162,15 @@ def _taught_set(ws: Workspace, adapter: str, snapshots_of: str | None = None) ->
     def recalls(split: str) -> tuple[Recall, ...]:
         return tuple(Recall(p.question, keys[p.fact_id]) for p in data.split(split) if keys.get(p.fact_id))
 
+    taught = data.taught_chunks()
     return TaughtSet(
         adapter,
-        dict(data.chunks),
+        taught,
         tuple(p.question for p in data.pairs),
         recalls("train"),
         recalls("val"),
         training_s=manifest.metrics.get("wall_s"),
-        chunks_used=len(data.chunks),
+        chunks_used=len(taught),
         chunks_total=int(manifest.coverage.get("chunks_total", len(data.chunks))),
         snapshots=_snapshots(ws, adapter, manifest, snapshots_of) if snapshots_of else (),
         tokens=int(manifest.metrics.get("tokens", 0)),

@@ -124,6 +124,16 @@ class TrainingSet:
     def split(self, name: str) -> list[TrainPair]:
         return [p for p in self.pairs if p.split == name]
 
+    def taught_chunks(self) -> dict[str, Chunk]:
+        """The chunks the arm was trained on: a training pair's (QA, RAFT oracle) or a passage's (raw text, rewrite).
+
+        `chunks` also holds chunks the budget drew that yielded no fact (and, for RAFT, distractors):
+        the weights learned nothing from those, so a probe on them is not "covered", and rag-parity
+        must not search them.
+        """
+        ids = {p.chunk_id for p in self.pairs if p.split == "train" and p.chunk_id} | {p.chunk_id for p in self.passages}
+        return {chunk_id: chunk for chunk_id, chunk in self.chunks.items() if chunk_id in ids}
+
     def data_hash(self) -> str:
         """sha256 of the pairs and chunks, so a manifest names exactly what an adapter learned."""
         digest = hashlib.sha256()
