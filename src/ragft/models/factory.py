@@ -77,6 +77,7 @@ def build_generator(models: ModelsConfig) -> Generator:
             threads=threads,
             context_window_tokens=models.context_window_tokens,
             reuse_prompt_cache=models.reuse_prompt_prefix,
+            default_gguf_type=models.default_gguf_type,
         )
     if backend == "transformers":
         if models.device.startswith("cuda"):

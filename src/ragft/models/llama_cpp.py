@@ -29,8 +29,9 @@ from ragft.models.base import (
     top_first_tokens,
     windowed_logprobs,
 )
-from ragft.models.default_model import builtin_gguf_names, builtin_gguf_path
+from ragft.models.default_model import builtin_gguf_names
 from ragft.models.llama_shared import SharedLlama, shared_llama
+from ragft.models.requantize import PACKAGED, served_gguf_path
 from ragft.models.runtime import prefer_passive_openmp
 from ragft.models.transcript import TRANSCRIPT_STOP, plain_transcript
 
@@ -50,6 +51,8 @@ class LlamaCppGenerator:
     of holding its own copy of the base weights. `llama_options` are passed to `Llama` as they are
     (`n_batch`, `n_ubatch`, `flash_attn`: prefill tuning, see benchmarks/bench_engines.py).
 
+    `default_gguf_type` is the encoding the packaged default model is served in (`ragft.models.requantize`).
+
     `weight_repacking` switches llama.cpp's "extra buffer types" (weights repacked for faster
     AVX2/AVX-512 or AMX kernels). `None` (the default) turns them on unless the installed
     llama.cpp was built with AMX kernels: a `-march=native` build on a CPU with AMX dies with
@@ -68,6 +71,7 @@ class LlamaCppGenerator:
         weight_repacking: bool | None = None,
         name: str | None = None,
         llama_options: Mapping[str, Any] | None = None,
+        default_gguf_type: str = PACKAGED,
     ) -> None:
         self.model_path = model_path
         self.threads = threads
@@ -77,6 +81,7 @@ class LlamaCppGenerator:
         self.weight_repacking = weight_repacking
         self.name = name or _display_name(model_path)
         self.llama_options = dict(llama_options or {})
+        self.default_gguf_type = default_gguf_type
         self._base: SharedLlama | None = None
         self._scoring: SharedLlama | None = None  # a second context with logits for every position, made by `score`
 
@@ -238,7 +243,7 @@ class LlamaCppGenerator:
 
     def _resolve_path(self) -> Path:
         if isinstance(self.model_path, str) and self.model_path in builtin_gguf_names():
-            return builtin_gguf_path(self.model_path)
+            return served_gguf_path(self.model_path, self.default_gguf_type)
         path = Path(self.model_path).expanduser()
         if not path.is_file():
             raise ModelError(

@@ -69,6 +69,7 @@ def adapter_generator(ws: Workspace, adapter: str, seed: int = 0, snapshot: Path
             lora_path=directory / GGUF_FILE,
             name=f"{_base_name(base.gguf)}+{adapter}",
             reuse_prompt_cache=models.reuse_prompt_prefix,
+            default_gguf_type=models.default_gguf_type,
         )
     else:
         generator = TransformersGenerator(
