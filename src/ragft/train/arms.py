@@ -185,6 +185,7 @@ def train_arm(
         if arm == "finetuned" and ws.config.training.replay_share > 0:  # RAFT keeps the RAG prompt: nothing to forget there
             replay = generator or build_generator(ws.config.models)
         data = replace(with_replay(data, replay, ws.config.training), plan=plan.summary())
+        del replay  # one built here holds the llama.cpp model (~0.65 GB resident): freed before training, not after
         data.save(data_path)
     train, val = arm_examples(ws, arm, data)
     snapshot = snapshot_saver(work / EXPOSURE_DIR, base) if arm == "finetuned" else None
