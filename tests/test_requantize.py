@@ -53,3 +53,17 @@ def _quantized_bytes(source: Path, tmp_path: Path) -> bytes:
     out.unlink()
     out.parent.rmdir()
     return data
+
+
+def test_a_mismatch_serves_the_packaged_file_with_a_warning_and_is_not_redone(
+    tiny_gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAGFT_CACHE_DIR", str(tmp_path))
+    with pytest.warns(UserWarning, match="re-encoding gave sha256 .* serving the packaged q4_k_m file instead"):
+        assert requantized_path(tiny_gguf, "q8_0") == tiny_gguf  # the default model's hash, not the tiny one's
+    rejected = tmp_path / "tiny-q8_0.gguf.rejected"
+    assert rejected.is_file() and not (tmp_path / "tiny-q8_0.gguf").exists()
+    stamp = rejected.stat().st_mtime_ns
+    with pytest.warns(UserWarning, match="delete .*rejected to retry"):
+        assert requantized_path(tiny_gguf, "q8_0") == tiny_gguf
+    assert rejected.stat().st_mtime_ns == stamp and sorted(p.name for p in tmp_path.iterdir()) == ["tiny-q8_0.gguf.rejected"]

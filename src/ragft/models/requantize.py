@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from ragft.files import write_atomic
 from ragft.models.base import ModelError
 from ragft.models.cache import models_cache_dir
 
@@ -55,8 +57,10 @@ def served_gguf_path(name: str, type_name: str = PACKAGED) -> Path:
 def requantized_path(packaged: Path, type_name: str, *, threads: int = 0) -> Path:
     """The default model in `type_name` (`packaged` itself for "q4_k_m"), made from `packaged` on first use.
 
-    Raises ModelError, naming the setting, for an unknown type or when the result's hash is not the
-    recorded one (another llama.cpp build quantized differently): nothing is published then.
+    Raises ModelError, naming the setting, for an unknown type. When the result's hash is not the
+    recorded one (a llama.cpp built otherwise may round differently), nothing is published: a
+    warning says so and the packaged file is served, and a `.rejected` note beside the target keeps
+    later starts from re-encoding again.
     """
     try:
         spec = DEFAULT_GGUF_TYPES[type_name]
@@ -64,7 +68,17 @@ def requantized_path(packaged: Path, type_name: str, *, threads: int = 0) -> Pat
         raise ModelError(f"[models] default_gguf_type = {type_name!r} is not one of: {', '.join(DEFAULT_GGUF_TYPES)}") from None
     if not spec.ftype:
         return packaged
-    return requantize(packaged, models_cache_dir() / f"{packaged.stem.removesuffix('-q4_k_m')}-{spec.name}.gguf", spec, threads=threads)
+    target = models_cache_dir() / f"{packaged.stem.removesuffix('-q4_k_m')}-{spec.name}.gguf"
+    rejected = target.with_name(target.name + ".rejected")
+    try:
+        if rejected.is_file():
+            raise ModelError(rejected.read_text(encoding="utf-8").strip())
+        return requantize(packaged, target, spec, threads=threads)
+    except ModelError as exc:  # the model must still answer: serve the packaged file, and say why
+        if not rejected.is_file():
+            write_atomic(rejected, f"{exc}\n".encode())  # not re-encoded again at every start (delete it to retry)
+        warnings.warn(f"{exc}; serving the packaged {PACKAGED} file instead (delete {rejected} to retry)", stacklevel=2)
+        return packaged
 
 
 def requantize(source: Path, target: Path, spec: GGUFType, *, threads: int = 0) -> Path:
@@ -82,6 +96,7 @@ def requantize(source: Path, target: Path, spec: GGUFType, *, threads: int = 0) 
 
 def _quantize(source: Path, target: Path, spec: GGUFType, threads: int) -> None:
     import llama_cpp
+    from llama_cpp._utils import suppress_stdout_stderr
 
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     params = llama_cpp.llama_model_quantize_default_params()
@@ -89,7 +104,9 @@ def _quantize(source: Path, target: Path, spec: GGUFType, threads: int) -> None:
     params.allow_requantize = True
     params.nthread = threads
     try:
-        if llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), params) != 0:
+        with suppress_stdout_stderr(disable=False):  # llama.cpp logs a line per tensor, whatever the log level
+            failed = llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), params) != 0
+        if failed:
             raise ModelError(f'{source}: llama.cpp could not re-encode it as {spec.name}; set [models] default_gguf_type = "{PACKAGED}"')
         actual = _sha256(tmp)
         if actual != spec.sha256:
