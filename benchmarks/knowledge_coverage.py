@@ -140,6 +140,7 @@ def measure(bench: str, count: int, seed: int, show: int) -> dict[str, Any]:
         "pairs_by_kind": dict(kinds),
         "training_tokens_per_chunk": round(tokens / len(chunks), 1),
         "facts_per_1k_training_tokens": round(1000 * len(data.facts) / max(tokens, 1), 2),
+        "gold_answers_taught_per_1k_training_tokens": round(1000 * taught / max(tokens, 1), 3),
         "synthesis_cpu_ms_per_chunk": round(1000 * synth_cpu_s / len(chunks), 2),
         "missed_examples": [{"question": q.question, "answers": list(q.answers[:3])} for q in missed[:show]],
     }

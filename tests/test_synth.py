@@ -340,8 +340,11 @@ def test_the_rules_find_old_years_dates_centuries_and_values_in_an_opening_phras
     assert asked["1802"] == "In what year did the river guild open a second toll house near the mill?"
 
 
-def test_a_clause_gives_its_subject_and_its_definition_both_ways_round():
+def test_a_clause_gives_its_subject_what_its_verb_acts_on_and_its_definition_both_ways_round():
     facts = {f.answer: f for f in _harbour_facts()}
+    made = facts["grey granite"]
+    assert made.questions[0] == "What were the Harrow walls made of?"
+    assert made.reverse[0] == "What were made of grey granite?" and made.reverse_answer == "The Harrow walls"
     argued = facts["Ingrid Malvik"]
     assert argued.questions[0] == "Who argued that the harbour should stay public?"
     assert argued.reverse[0] == "What did Ingrid Malvik argue?" and argued.reverse_answer == "that the harbour should stay public"

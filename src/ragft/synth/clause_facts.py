@@ -17,7 +17,7 @@ khanate was that?). Three forms, each asked without echoing the sentence (`is_ec
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ragft.synth.rule_questions import (
     _AUX,
@@ -38,16 +38,26 @@ from ragft.synth.rule_questions import (
 MAX_PREDICATE_WORDS = 10  # words of the predicate a subject question keeps: the ones nearest the verb, cut at a phrase boundary
 MAX_SUBJECT_WORDS = 6  # a longer subject is a phrase, not a name anyone asks for
 MAX_DEFINITION_WORDS = 8
+MAX_OBJECT_WORDS = 6
 _COPULA = re.compile(r"\b(is|are|was|were)\s+(?:(the|a|an)\s+)?")
 _CLAUSE_END = re.compile(r"\s*(?:[,;:()]|\b(?:that|which|who|whom|whose|where|when|because|while|although|and|but)\b)")
 _PERSON_VERBS = frozenset(
     "argued said wrote led founded proposed believed claimed stated married died discovered invented described "
     "designed composed painted ruled reigned commanded taught studied developed introduced announced defeated".split()
 )
-_NOT_A_DEFINITION = re.compile(r"^(?:not|also|still|often|usually|now|then|very|more|most|less|known|called|[a-z]+(?:ed|en|ing|ly))\b")
+_NOT_A_DEFINITION = re.compile(
+    r"^(?:not|also|still|often|usually|now|then|very|more|most|less|known|called|why|how|what|where|when|who|because|[a-z]+(?:ed|en|ing|ly))\b"
+)
 _PHRASE_END = frozenset(
     "the a an its their his her our this that these those to of in on at by for from with as than and or but after before "
-    "during since until into over under between among about against within without through".split()
+    "during since until into over under between among about against within without through such".split()
+)
+_PARTICIPLES = frozenset("made known found held built taken given seen born grown shown written drawn led kept left sold".split())
+_ADVERBS = frozenset("almost also often still mostly always never usually sometimes now then even already once".split())
+_OBJECT_PREPOSITIONS = frozenset("of into in on at to from with by for as like about through".split())
+_OBJECT_STOPS = frozenset(
+    "in on at to from with by for as about through during after before since until because while when where which who "
+    "that and or but than so if".split()
 )
 _LEADING_PREPOSITION = re.compile(r"^(In|On|By|During|Since|After|Before|Until|From|Around|About|Circa|At)\s*$")
 
@@ -80,12 +90,16 @@ def clause_facts(sentence: str, title: str, lowered: set[str] | None = None) -> 
         found = [definition]  # its reverse questions ask for the subject already
     else:
         found = [f for f in (_subject_fact(plain, subject, predicate, title), definition) if f is not None]
-    return [f for f in found if plain is sentence or _in_sentence(sentence, plain, f)]
+    thing_done = _object_fact(plain, subject, verb_at, title, lowered)
+    if thing_done is not None:
+        found = [f for f in found if f.kind != "subject" or not thing_done.reverse] + [thing_done]  # its reverse asks for the subject
+    return [moved for f in found if (moved := _in_sentence(sentence, plain, f)) is not None]
 
 
-def _in_sentence(sentence: str, plain: str, fact: ClauseFact) -> bool:
-    """Whether the answer read from `plain` (the sentence without asides) is also a span of `sentence`."""
-    return plain[fact.span[0] : fact.span[1]] in sentence
+def _in_sentence(sentence: str, plain: str, fact: ClauseFact) -> ClauseFact | None:
+    """`fact`, read from `plain` (the sentence without asides), with its span in `sentence`; None if not a span of it."""
+    at = sentence.find(plain[fact.span[0] : fact.span[1]])
+    return None if at < 0 else replace(fact, span=(at, at + fact.span[1] - fact.span[0]))
 
 
 def _subject_split(sentence: str) -> tuple[str, int] | None:
@@ -202,3 +216,73 @@ def leading_value_questions(sentence: str, span: tuple[int, int], wh: str, lower
         asked = [_clean(f"{lead} {did} {low} {base} {middle}"), _clean(f"do you know {lead} {low} {_past(base, did)} {middle}")]
     answer = sentence[span[0] : span[1]]
     return [q for q in asked if not is_echo(q, sentence, answer) and answer not in q]
+
+
+def _object_fact(sentence: str, subject: str, verb_at: int, title: str, lowered: set[str]) -> ClauseFact | None:
+    """What the verb acts on, asked by subject and verb: "What did the Hawaiian Islands consist of?" answered
+    "layered basaltic lava flows"; "What were the walls made of?". None for a copula (a definition) or a negation."""
+    words = sentence[verb_at:].rstrip(".!").split()
+    verb, i = words[0], _after_adverbs(words, 1)
+    if _AUX.fullmatch(verb):
+        if i >= len(words) or not _participle(words[i]):
+            return None  # a copula (`_definition_fact` reads it), or an auxiliary the rules cannot read
+        asked, i = f"{verb} {{subject}} {words[i]}", _after_adverbs(words, i + 1)
+    elif verb.endswith("ed") or verb in _IRREGULAR:  # past tense: a present "include" is too often a noun ("services")
+        base, did = _base_form(verb)
+        asked = f"{did} {{subject}} {base}"
+    else:
+        return None
+    if "not" in words[: i + 1] or "never" in words[: i + 1] or i >= len(words):
+        return None
+    prep = words[i] if words[i] in _OBJECT_PREPOSITIONS else ""
+    noun_phrase = _noun_phrase(words[i + 1 :] if prep else words[i:])
+    opens = noun_phrase[0] if noun_phrase else ""
+    named = bool(opens) and (opens[0].isupper() or opens[0].isdigit() or opens.lower() in _LOWER_FIRST)
+    if not noun_phrase or (prep == "to" and not named) or (len(noun_phrase) == 1 and not named):
+        return None  # "planned to serve ...": a verb; "made available": one plain word, an adjective more often than not
+    value = " ".join(noun_phrase)
+    start = sentence.find(value, verb_at)
+    if start < 0:
+        return None
+    low = _lower_subject(subject, lowered)
+    core = _clean(f"what {asked.format(subject=low)} {prep}")
+    variants = [core, _clean(f"do you know what {low} {' '.join(words[:i])} {prep}")]
+    if title:
+        variants.append(f"According to {title}, {core[0].lower()}{core[1:]}")
+    kept = tuple(q for q in dict.fromkeys(variants) if not is_echo(q, sentence, value) and value.lower() not in q.lower())
+    if not kept:
+        return None
+    reverse = _clean(f"what {' '.join(words[:i])} {prep} {value}")  # "What were refreshed every 3 years?": the subject
+    reverse_kept = () if is_echo(reverse, sentence, value) or subject.lower() in reverse.lower() else (reverse,)
+    return ClauseFact("object", (start, start + len(value)), kept, reverse_kept, subject if reverse_kept else "")
+
+
+def _after_adverbs(words: list[str], i: int) -> int:
+    """The index of the first word from `i` on that is not an adverb ("often", "almost entirely")."""
+    while i < len(words) and (words[i].endswith("ly") or words[i] in _ADVERBS):
+        i += 1
+    return i
+
+
+def _participle(word: str) -> bool:
+    return word in _IRREGULAR or word in _PARTICIPLES or (word.endswith("ed") and len(word) > 4 and word.islower())
+
+
+def _noun_phrase(words: list[str]) -> list[str]:
+    """The noun phrase `words` open with: up to the clause's end or a preposition other than "of", at most
+    MAX_OBJECT_WORDS, ending on a content word; [] when they open with a clause ("that ...", "to ...")."""
+    if not words or words[0].lower() in ("that", "to", "be", "been", "being", "which", "who", "it", "them", "this"):
+        return []
+    phrase: list[str] = []
+    for word in words[:MAX_OBJECT_WORDS]:
+        bare = word.rstrip(",;:")
+        if phrase and (bare.lower() in _OBJECT_STOPS or (bare.endswith("ed") and bare.islower())):
+            break  # "students enrolled in ...": a participle opens another phrase
+        if bare.startswith("("):
+            break
+        phrase.append(bare)
+        if bare != word:
+            break  # punctuation ends it
+    while phrase and phrase[-1].lower() in _PHRASE_END:
+        phrase.pop()
+    return phrase if any(w.lower() not in _PHRASE_END for w in phrase) else []

@@ -40,7 +40,7 @@ _WH = {
 }  # fmt: skip
 _NOT_SUBJECT_FIRST = frozenset(
     "although though because while when whereas if unless since once until long even however and or but so yet as after "
-    "before where whether whose which who that".split()
+    "before where whether whose which who that among".split()
 )  # a subordinate clause or a conjunction: not the sentence's subject
 _PRONOUNS = frozenset("it there this that they he she we i you one".split())
 _TRAILING_ADVERBS = re.compile(
@@ -148,6 +148,8 @@ def forward_questions(sentence: str, span: tuple[int, int], kind: str, title: st
             middle, lead = middle[: prep.start()].strip(), f"{prep.group(1)} {wh}"
         if _MONTH_FIRST.match(answer) or kind == "date":  # "in October 1973": a date, asked with "when"
             lead = "when"
+        elif kind == "name" and prep and prep.group(1).lower() in ("in", "at", "near"):
+            lead = "where"  # "founded in Tampere": a place, asked with "where", not "in what"
         low = _lower_subject(subject, lowered)
         if did:  # "began" -> "did ... begin"
             variants += [_clean(f"{lead} {did} {low} {verb} {middle}"), _clean(f"do you know {lead} {low} {_past(verb, did)} {middle}")]

@@ -112,7 +112,7 @@ def extract_facts(chunk: Chunk, *, limit: int = 0, paraphrases: int, prefer: Seq
 def _candidates(sentence: str, title: str, lowered: set[str]) -> Iterator[tuple[int, str, tuple[str, ...], tuple[str, ...], str]]:
     """(rank, answer, forward questions, reverse questions, reverse answer) of each fact `sentence` states, best first:
     concrete values (rank 0), names (1), then what its clause says (2: the subject, a definition)."""
-    subjects_asked = set()
+    subjects_asked, spans = set(), []
     for kind, span in _values(sentence):
         answer = sentence[span[0] : span[1]].strip()
         forward = forward_questions(sentence, span, kind, title, lowered)
@@ -121,11 +121,15 @@ def _candidates(sentence: str, title: str, lowered: set[str]) -> Iterator[tuple[
         if forward:  # else every question the rules could write would echo the sentence, or it has no clause to ask about
             reverse, subject_asked = reverse_questions(sentence, span, title)
             subjects_asked.add(subject_asked.lower() if reverse else "")
+            spans.append(span)
             yield (1 if kind == "name" else 0), answer, forward, reverse, subject_asked
     for fact in clause_facts(sentence, title, lowered):
         answer = sentence[fact.span[0] : fact.span[1]].strip()
-        if fact.kind != "subject" or answer.lower() not in subjects_asked:  # else a value's reverse questions ask for it
-            yield 2, answer, fact.questions, fact.reverse, fact.reverse_answer
+        if fact.kind == "subject" and answer.lower() in subjects_asked:
+            continue  # a value's reverse questions ask for it already
+        if any(fact.span[0] < e and s < fact.span[1] for s, e in spans):
+            continue  # "every 3 years" when "3 years" is a value: the same fact
+        yield 2, answer, fact.questions, fact.reverse, fact.reverse_answer
 
 
 def candidate_count(chunk: Chunk) -> int:
