@@ -17,7 +17,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -103,12 +103,12 @@ def training_tokens(data: TrainingSet) -> int:
     return sum(len(encode_example(tokenizer, e, TrainingConfig().max_length_tokens).input_ids) for e in examples)
 
 
-def measure(bench: str, count: int, seed: int, show: int) -> dict[str, Any]:
-    """The coverage figures of the rules training set on a seeded sample of `bench` chunks."""
+def measure(bench: str, count: int, seed: int, show: int, settings: TrainingConfig) -> dict[str, Any]:
+    """The coverage figures of the rules training set (built with `settings`) on a seeded sample of `bench` chunks."""
     docs, questions = load_bench(bench)
     chunks = sample_chunks(docs, questions, count, seed)
     started = time.process_time()
-    data = build_training_set(chunks, 1, settings=TrainingConfig(), corpus_text=" ".join(d.text for d in docs))
+    data = build_training_set(chunks, 1, settings=settings, corpus_text=" ".join(d.text for d in docs))
     synth_cpu_s = time.process_time() - started
     sentences = {(c.chunk_id, c.start + s) for c in chunks for s, _, _ in _sentences(c.text)}
     with_fact = {(f.chunk_id, f.start) for f in data.facts} & sentences
@@ -150,8 +150,7 @@ def record(label: str, key: str, command: str, figures: dict[str, Any]) -> None:
     """Add `figures` under `key` / `label` in knowledge_data.json, keeping every other entry."""
     results = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
     entry = results.setdefault(key, {})
-    entry["command"] = command
-    entry[label] = {**{k: v for k, v in figures.items() if k != "missed_examples"}, "machine": machine_info()}
+    entry[label] = {"command": command, **{k: v for k, v in figures.items() if k != "missed_examples"}, "machine": machine_info()}
     RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -163,11 +162,15 @@ def main(argv: Sequence[str]) -> None:
     parser.add_argument("--seed", type=int, default=0, help="sample seed (default 0)")
     parser.add_argument("--label", default="", help="record the figures under this label (before, after, ...) in knowledge_data.json")
     parser.add_argument("--show", type=int, default=0, help="print this many questions whose answer no example teaches")
+    parser.add_argument("--facts-per-chunk", type=int, default=None, help="[training] facts_per_chunk (default: the setting's default)")
+    parser.add_argument("--paraphrases", type=int, default=None, help="[training] paraphrases (default: the setting's default)")
     args = parser.parse_args(argv)
     if not (SHARED / args.bench / "corpus.jsonl").exists():
         sys.exit(f"{SHARED / args.bench}: no corpus.jsonl; choose a folder of {SHARED}")
-    figures = measure(args.bench, args.count, args.seed, args.show)
+    changed = {k: v for k, v in (("facts_per_chunk", args.facts_per_chunk), ("paraphrases", args.paraphrases)) if v is not None}
+    figures = {**measure(args.bench, args.count, args.seed, args.show, replace(TrainingConfig(), **changed)), "settings": changed}
     print(json.dumps(figures, indent=1, ensure_ascii=False))
     if args.label:
-        command = f"python benchmarks/bench_knowledge_data.py coverage {args.bench} {args.count} --seed {args.seed}"
+        options = "".join(f" --{k.replace('_', '-')} {v}" for k, v in changed.items())
+        command = f"python benchmarks/bench_knowledge_data.py coverage {args.bench} {args.count} --seed {args.seed}{options}"
         record(args.label, f"fact_coverage_{args.bench}_{args.count}_seed{args.seed}", command, figures)
