@@ -1,15 +1,18 @@
-"""Rule facts read from a sentence's clause rather than from a value in it: its subject, and what a copula says it is.
+"""Rule facts read from a sentence's clause rather than from a value in it: its subject, its object, its definition.
 
 Most sentences name no number, date or other proper name past their first word, yet state a fact
 someone will ask about: "Robert Nozick argued that government redistributes wealth by force."
 (who argued that?), "The Hawaiian Islands are made of layered basaltic lava flows." (what are they
 made of?), "Yuan was the khanate ruled by the successors of Möngke Khan." (what was Yuan? which
-khanate was that?). Three forms, each asked without echoing the sentence (`is_echo`):
+khanate was that?). Four forms, each asked without echoing the sentence (`is_echo`):
 
 - subject: the clause's subject is the answer, its predicate the question ("Who argued that
   government redistributes wealth by force?");
-- definition: "X is/was (the|a) Y": "What was Yuan?" answered "the khanate ...", and the subject
-  form gives the other direction ("What was the khanate ...?" answered "Yuan");
+- object: what a past-tense or passive verb acts on: "What were the Hawaiian Islands made of?"
+  answered "layered basaltic lava flows", and "What were made of layered basaltic lava flows?"
+  answered by the subject;
+- definition: "X is/was (the|a) Y": "What was Yuan?" answered "the khanate ...", and the other
+  direction ("What was the khanate ...?" answered "Yuan");
 - leading value: "In 1018, Roger de Tosny travelled to the Iberian Peninsula." asks "In what year
   did Roger de Tosny travel to the Iberian Peninsula?" (see `leading_value_questions`).
 """
@@ -64,10 +67,10 @@ _LEADING_PREPOSITION = re.compile(r"^(In|On|By|During|Since|After|Before|Until|F
 
 @dataclass(frozen=True)
 class ClauseFact:
-    """A fact read from a sentence's clause: its answer, the questions asking for it (forward) and, for a
-    definition, the questions giving it and asking for the subject (reverse)."""
+    """A fact read from a sentence's clause: its answer, the questions asking for it (forward) and the
+    questions giving it and asking for the other side (reverse: the subject, or what the subject did)."""
 
-    kind: str  # subject | definition
+    kind: str  # subject | object | definition
     span: tuple[int, int]  # of the answer in the sentence
     questions: tuple[str, ...]
     reverse: tuple[str, ...] = ()
@@ -75,7 +78,8 @@ class ClauseFact:
 
 
 def clause_facts(sentence: str, title: str, lowered: set[str] | None = None) -> list[ClauseFact]:
-    """The subject and definition facts of `sentence` (either may be missing), none echoing it."""
+    """The subject, object and definition facts of `sentence` (any may be missing), none echoing it; a subject
+    fact only when no other fact's reverse questions ask for the subject already."""
     lowered = lowered or set()
     plain, _ = without_asides(sentence, (0, 0))
     split = _subject_split(plain)
