@@ -4,6 +4,17 @@
     python benchmarks/bench_knowledge_data.py demo-train DIR   # `train_arm(ws, "finetuned")` on the demo's settings
     python benchmarks/bench_knowledge_data.py synth-model DIR [N [BENCH]]  # synthesis = "model" on N chunks (default 4)
     python benchmarks/bench_knowledge_data.py echo BENCH [N]   # rule questions vs their sentences on N chunks of BENCH
+    python benchmarks/bench_knowledge_data.py coverage BENCH [N] [--seed S] [--label L]  # gold answers the rules teach
+
+`coverage` (model-free, seconds) builds the fine-tuned arm's rules training set as `ragft train
+--arm finetuned` would (default [corpus] chunking and [training] settings, no focus questions) on a
+seeded sample of N chunks (default 60) of a shared benchmark, among the chunks holding the gold
+answer of at least one answerable question, and prints: facts per chunk, the share of sentences
+that yield a fact, training tokens per chunk (all examples, as train/budget.py plans them) and
+facts per 1k tokens, and the figure that matters, the share of those questions whose gold answer
+is the learned value of a training example (`contains_answer(value, golds)`: a model saying the
+value would be scored right), beside the share whose gold answer is anywhere in a trained answer.
+With --label it records the figures in benchmarks/results/knowledge_data.json under that label.
 
 `echo` builds the rules training set on the first N chunks (default 40) of a shared benchmark's
 corpus (squad2_dev ...) and prints, per fact pair kind, how much of its source sentence a question
@@ -233,6 +244,10 @@ elif MODE == "echo":
         }
     report["examples"] = [(p.kind, p.question, p.answer[:80]) for p in data.pairs[:6]]
     print(json.dumps(report, ensure_ascii=False, indent=1))
+elif MODE == "coverage":
+    from knowledge_coverage import main as coverage_main
+
+    coverage_main(sys.argv[1:])
 elif MODE in ("-h", "--help"):
     print(__doc__)
 else:

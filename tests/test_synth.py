@@ -24,7 +24,7 @@ from ragft.synth.raft import raft_examples
 from ragft.synth.rules import extract_facts
 from ragft.types import Document
 from ragft.workspace import Workspace
-from tests.synth_fixtures import HANDBOOK_TEXT
+from tests.synth_fixtures import HANDBOOK_TEXT, HARBOUR_TEXT
 
 TEXT = HANDBOOK_TEXT
 SETTINGS = TrainingConfig(facts_per_chunk=3, paraphrases=3, val_share=0.2, refusal_share=0.1)
@@ -50,7 +50,8 @@ def test_rule_facts_ask_for_the_value_and_answer_with_the_source_sentence():
 
 def test_every_fact_is_asked_both_ways_round_in_at_least_two_phrasings():
     facts = [f for c in chunks() for f in extract_facts(c, paraphrases=4)]
-    assert len(facts) == 6  # every sentence holding a value, not one per chunk
+    assert len({f.start for f in facts}) == 6  # every sentence holding a value, not one per chunk ...
+    assert {"2017", "Tampere"} <= {f.answer for f in facts}  # ... and every value of a sentence
     for fact in facts:
         assert len(fact.questions) >= 2 and all(fact.answer not in q for q in fact.questions)  # entity -> attribute
         assert fact.reverse and all(fact.answer in q for q in fact.reverse)  # attribute -> entity: the value is given
@@ -324,3 +325,43 @@ def test_the_validator_keeps_paraphrased_but_supported_answers_and_rejects_unsup
     assert validate_pair("How long is the working week?", "40 hours", chunk, rejected) is None  # a number the text lacks
     assert validate_pair("Who runs the IT desk?", "Marta Lindqvist, the director", chunk, rejected) is None  # words it lacks
     assert rejected == Counter({"unsupported_number": 1, "unsupported_answer": 1})
+
+
+def _harbour_facts():
+    doc = Document("harbour.md", "Velmora", HARBOUR_TEXT, "harbour.md")
+    return [f for c in chunk_document(doc, size_tokens=400, overlap_tokens=0) for f in extract_facts(c, paraphrases=4)]
+
+
+def test_the_rules_find_old_years_dates_centuries_and_values_in_an_opening_phrase():
+    asked = {f.answer: f.questions[0] for f in _harbour_facts()}
+    assert asked["1788"] == "In what year was the Harrow bridge completed?"
+    assert asked["12 March 2019"] == "When did the harbour museum reopen?"
+    assert asked["14th century"] == "In what century was Velmora settled?"
+    assert asked["1802"] == "In what year did the river guild open a second toll house near the mill?"
+
+
+def test_a_clause_gives_its_subject_what_its_verb_acts_on_and_its_definition_both_ways_round():
+    facts = {f.answer: f for f in _harbour_facts()}
+    made = facts["grey granite"]
+    assert made.questions[0] == "What were the Harrow walls made of?"
+    assert made.reverse[0] == "What were made of grey granite?" and made.reverse_answer == "The Harrow walls"
+    argued = facts["Ingrid Malvik"]
+    assert argued.questions[0] == "Who argued that the harbour should stay public?"
+    assert argued.reverse[0] == "What did Ingrid Malvik argue?" and argued.reverse_answer == "that the harbour should stay public"
+    defined = facts["the oldest library of the eastern provinces"]
+    assert defined.questions[0] == "What is the Quellen Archive?"
+    assert defined.reverse[0] == "What is the oldest library of the eastern provinces?" and defined.reverse_answer == "The Quellen Archive"
+
+
+def test_new_rule_facts_are_decontextualized_and_never_echo_or_give_away_their_answer():
+    from ragft.synth.rule_questions import is_echo
+
+    facts = _harbour_facts()
+    assert not {"Velmora's", "Velmora", "Kessel"} & {f.answer for f in facts}  # a possessive, a name modifying "pumps"
+    for fact in facts:
+        assert "Velmora" in fact.statement  # the document named in every statement
+        sentence = fact.statement.removeprefix("Velmora: ")
+        for question in fact.questions:
+            assert fact.answer.lower() not in question.lower() and not is_echo(question, sentence, fact.answer), question
+        for question in fact.reverse:
+            assert fact.reverse_answer.lower() not in question.lower(), question

@@ -34,7 +34,19 @@ _BASE_VERBS = frozenset(
     "earn live work serve offer provide contain win lose hold lead reach".split()
 )  # present-tense verbs after a plural subject ("Receipts go to finance"): no -s to find them by
 _LOWER_FIRST = frozenset("the a an all every each our most some many any no this that these those its their".split())
-_WH = {"money": "how much", "percent": "what percentage", "time": "what time", "year": "what year", "name": "what"}
+_WH = {
+    "money": "how much", "percent": "what percentage", "time": "what time", "year": "what year", "name": "what",
+    "date": "when", "century": "what century", "decade": "what decade",
+}  # fmt: skip
+_NOT_SUBJECT_FIRST = frozenset(
+    "although though because while when whereas if unless since once until long even however and or but so yet as after "
+    "before where whether whose which who that among".split()
+)  # a subordinate clause or a conjunction: not the sentence's subject
+_PRONOUNS = frozenset("it there this that they he she we i you one".split())
+_TRAILING_ADVERBS = re.compile(
+    r"(?:\s+(?:also|still|now|then|often|later|first|only|already|soon|thus|therefore|too|"
+    r"(?!(?:family|assembly|supply|monopoly|anomaly|butterfly)\b)[a-z]{3,}ly))+$"
+)  # "the United States unilaterally pulled out": not part of the subject
 _UNIT_WORDS_AFTER_NUMBER = re.compile(r"^\d+(?:[.,]\d+)?\s+(.*)$")
 _WORD = re.compile(r"[\w'’-]+")
 _IRREGULAR = {
@@ -68,11 +80,19 @@ _E_ENDINGS = (
     "id",
     "os",
     "ap",
+    "nc",
+    "rc",
+    "rv",
+    "lv",
+    "u",
     "in",
     "as",
     "ab",
 )
-_NOT_AFTER_VERB = frozenset("and or of in on at with for to that which who whose , . ; :".split())
+_NOT_AFTER_VERB = frozenset(
+    "and or of in on at with for to that which who whose , . ; : is are was were has have had can could will would may might".split()
+)  # "surf spots are": a plural noun before an auxiliary is the subject's head, not a verb
+_PARTICLES = frozenset("up out off down about away back over along around through".split())
 _NOT_VERBS = frozenset("as is was has its this his various previous famous during whereas news series species".split())
 
 
@@ -126,8 +146,10 @@ def forward_questions(sentence: str, span: tuple[int, int], kind: str, title: st
         lead = wh
         if prep:
             middle, lead = middle[: prep.start()].strip(), f"{prep.group(1)} {wh}"
-        if _MONTH_FIRST.match(answer):  # "in October 1973": a date, asked with "when"
+        if _MONTH_FIRST.match(answer) or kind == "date":  # "in October 1973": a date, asked with "when"
             lead = "when"
+        elif kind == "name" and prep and prep.group(1).lower() in ("in", "at", "near"):
+            lead = "where"  # "founded in Tampere": a place, asked with "where", not "in what"
         low = _lower_subject(subject, lowered)
         if did:  # "began" -> "did ... begin"
             variants += [_clean(f"{lead} {did} {low} {verb} {middle}"), _clean(f"do you know {lead} {low} {_past(verb, did)} {middle}")]
@@ -167,7 +189,8 @@ def reverse_questions(sentence: str, span: tuple[int, int], title: str) -> tuple
     predicate = _past(verb, did) if did else verb
     core = _clean(f"what {predicate} {middle} {answer}")
     variants = [core, f"According to {title}, {core[0].lower()}{core[1:]}"] if title else [core]
-    return tuple(dict.fromkeys(v for v in variants if not is_echo(v, sentence, answer))), subject
+    kept = (v for v in variants if not is_echo(v, sentence, answer) and subject.lower() not in v.lower())  # "According to X" asking for X
+    return tuple(dict.fromkeys(kept)), subject
 
 
 def without_asides(sentence: str, span: tuple[int, int]) -> tuple[str, tuple[int, int]]:
@@ -204,12 +227,58 @@ def _clause(sentence: str, before: int) -> tuple[str, str, str, str] | None:
         return None
     if "," in subject:  # "By the end of the embargo, the price of oil had risen to ...": the subject follows the comma
         subject = subject.rsplit(",", 1)[1]
-    subject = subject.strip().strip("\"'“”‘’").strip()
-    if not subject or len(subject.split()) > 10 or _PREP_END.match(subject.split()[0] + " "):
+    subject = _TRAILING_ADVERBS.sub("", subject.strip().strip("\"'“”‘’").strip())  # "Jacksonville also suffered"
+    if not _is_subject(subject):
         return None
     if any(c in middle or c in subject for c in ",()[];"):  # another clause ("rose to office, and Thoreau's ..."), an aside
         return None
+    if re.search(r"\b(?:and|or|nor|but)\s*$", middle):
+        return None  # the value is one item of a list ("South Africa in the 1980s and Darfur"): no question asks for it alone
+    if _describes_the_value(middle):
+        return None  # "alumni include astronomers Carl Sagan": the question would end on a noun ("... include astronomers?")
     return subject, word, _DETERMINER_END.sub("", _trim(middle)), did
+
+
+def _describes_the_value(middle: str) -> bool:
+    """Whether the last word before the value is a plain noun or adjective describing it: not a preposition,
+    a particle, a determiner or a participle."""
+    words = middle.split()
+    if not words or not words[-1].islower() or _DETERMINER_END.search(words[-1]):
+        return False  # "by the [Alter Rhein]": the value's own determiner
+    for word in reversed(words[-4:]):  # "is the recently renovated [X]": a determiner opens the value's noun phrase
+        if word.lower() in ("the", "a", "an", "its", "their", "his", "her", "our"):
+            return True
+        if (
+            _PREP_END.search(word)
+            or word in _PARTICLES
+            or word in ("as", "of", "than", "like", "into", "onto", "via")
+            or _AUX.fullmatch(word)
+        ):
+            break
+    word = words[-1]
+    if _PREP_END.search(word) or word in _PARTICLES or word in _LOWER_FIRST or word in _IRREGULAR or _AUX.fullmatch(word):
+        return False
+    return not word.endswith(("ed", "en", "ing", "ly")) and word not in (
+        "as",
+        "of",
+        "than",
+        "like",
+        "into",
+        "onto",
+        "via",
+        "named",
+        "called",
+    )
+
+
+def _is_subject(subject: str) -> bool:
+    """Whether `subject` can be a clause's subject: a few words, not a pronoun, a subordinate clause or a relative one."""
+    words = subject.lower().split()
+    if not words or len(words) > 10 or _PREP_END.match(words[0] + " ") or words[0] in _NOT_SUBJECT_FIRST:
+        return False
+    if len(words) == 1 and words[0] in _LOWER_FIRST:
+        return False  # "The combined effect": the verb found was an adjective
+    return subject.lower() not in _PRONOUNS and not {"that", "which", "who"} & set(words)
 
 
 def _pronoun(subject: str, verb: str) -> str:
