@@ -121,6 +121,16 @@ def test_two_replicas_syncing_two_versions_at_once_both_keep_their_version(tmp_p
     assert_recorded(tmp_path / "ws", v2, "corpus-v2")
 
 
+def test_two_replicas_starting_on_a_new_collection_at_once_share_it(tmp_path: Path, replicas: Replicas) -> None:
+    v1, v2 = _versions()
+    first, second = retriever(tmp_path / "ws", "qdrant"), retriever(tmp_path / "ws", "qdrant")
+    replicas.next_runs("create_collection", 1, lambda: second.warm_up(v2, "corpus-v2"))
+    first.warm_up(v1, "corpus-v1")  # its create_collection finds the collection made meanwhile
+    assert replicas.made[0].ran == [("create_collection", 1)]
+    expected_hits(tmp_path / "e1", v1, "corpus-v1")(first)
+    expected_hits(tmp_path / "e2", v2, "corpus-v2")(second)
+
+
 @pytest.mark.parametrize("n", [2, 3])  # before the chunk points; after them, before the record
 def test_a_sync_that_crashes_midway_is_not_trusted_and_the_next_sync_completes_it(tmp_path: Path, replicas: Replicas, n: int) -> None:
     v1, _ = _versions()

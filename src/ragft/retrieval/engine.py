@@ -161,15 +161,19 @@ class QdrantIndex:
     def _ensure_collection(self) -> None:
         m, name = self._models, self.location.collection
         if not self._client.collection_exists(name):
-            self._client.create_collection(
-                name,
-                vectors_config={DENSE: m.VectorParams(size=self.dim, distance=m.Distance.DOT)},
-                sparse_vectors_config={SPARSE: m.SparseVectorParams()},
-            )
-            if self.location.url is not None:  # local mode has no payload indexes (and warns)
-                for field, kind in (("build", "KEYWORD"), ("kind", "KEYWORD"), ("groups", "KEYWORD"), ("public", "BOOL")):
-                    self._client.create_payload_index(name, field, getattr(m.PayloadSchemaType, kind))
-            return
+            try:
+                self._client.create_collection(
+                    name,
+                    vectors_config={DENSE: m.VectorParams(size=self.dim, distance=m.Distance.DOT)},
+                    sparse_vectors_config={SPARSE: m.SparseVectorParams()},
+                )
+            except Exception:
+                if not self._client.collection_exists(name):
+                    raise
+                # another replica created it between our check and our create: use theirs, checked below
+            else:
+                self._payload_indexes()
+                return
         collection = self._client.get_collection(name)
         size = collection.config.params.vectors[DENSE].size
         if size != self.dim:
@@ -179,6 +183,13 @@ class QdrantIndex:
             )
         if _OLD_LAYOUT in (collection.config.metadata or {}):
             self._drop_old_layout()
+            self._payload_indexes()
+
+    def _payload_indexes(self) -> None:
+        """Index the payload fields every search and sync filters on (a server only: local mode has none, and warns)."""
+        if self.location.url is not None:
+            for field, kind in (("build", "KEYWORD"), ("kind", "KEYWORD"), ("groups", "KEYWORD"), ("public", "BOOL")):
+                self._client.create_payload_index(self.location.collection, field, getattr(self._models.PayloadSchemaType, kind))
 
     def _drop_old_layout(self) -> None:
         """Delete the points of the layout before builds (shared dense points, one metadata dict): rebuilt on sync."""
