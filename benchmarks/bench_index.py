@@ -6,15 +6,19 @@ searched as an outsider, so the access filter is always on): warm-up (build), a 
 version with 1% of chunks changed (incremental update), and p50/p95 of the fused search over
 the queries. `--qdrant-max-chunks` caps the sizes Qdrant's local mode (pure Python) is run at.
 
+Stage `scale` (bench_index_scale.py) times the embedded index's search at 100k and 1M chunks,
+built from synthetic arrays instead of through an embedder, each size in its own process.
+
 Stage `choice` times the candidate engines' own APIs on the same shapes (sparse + dense search
 with a payload filter, top 50): qdrant-client local mode, qdrant-edge-py (Qdrant's Rust engine
 in-process) and milvus-lite, each only if importable; it does not import ragft, so it can run in
 a scratch venv holding those packages.
 
     python benchmarks/bench_index.py --sizes 5000,100000 --queries 120
+    python benchmarks/bench_index.py --stage scale --sizes 100000,1000000 --queries 120
     /tmp/vec-venv/bin/python benchmarks/bench_index.py --stage choice --sizes 5000
 
-Writes (merges into) benchmarks/results/index.json.
+Writes (merges into) benchmarks/results/index.json, one entry per stage.
 """
 
 from __future__ import annotations
@@ -302,7 +306,7 @@ def run_choice(sizes: Sequence[int], scratch: Path, rows: list[dict[str, Any]], 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", choices=("index", "choice"), default="index")
+    parser.add_argument("--stage", choices=("index", "scale", "choice"), default="index")
     parser.add_argument("--sizes", default="5000,100000", help="comma-separated chunk counts")
     parser.add_argument("--queries", type=int, default=120, help="timed queries per index (the first 5 warm up, untimed)")
     parser.add_argument("--qdrant-max-chunks", type=int, default=5000, help="largest size run on Qdrant's local mode")
@@ -322,6 +326,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         if args.stage == "index":
             run_index(sizes, args.queries, args.qdrant_max_chunks, Path(scratch), rows, save)
+        elif args.stage == "scale":
+            from bench_index_scale import run_scale
+
+            run_scale(sizes, args.queries, rows, save)
         else:
             run_choice(sizes, Path(scratch), rows, save)
     save()

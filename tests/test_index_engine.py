@@ -134,14 +134,37 @@ def test_older_versions_are_dropped_and_their_removed_chunks_deleted(tmp_path: P
     engine.warm_up(v3, "corpus-v3")
     location = engine_location("qdrant", tmp_path)
     assert location is not None
-    index = QdrantIndex(location, 96)
-    client, name = index._client, location.collection
-    versions = client.get_collection(name).config.metadata["ragft_versions"]
-    assert sorted(versions) == ["corpus-v2", "corpus-v3"]
-    records, _ = client.scroll(name, limit=1000, with_payload=True)
-    kept = {r.payload["chunk_id"] for r in records if "versions" in r.payload}
+    records, _ = QdrantIndex(location, 96)._client.scroll(location.collection, limit=1000, with_payload=True)
+    assert sorted(r.payload["version"] for r in records if r.payload.get("kind") == "record") == ["corpus-v2", "corpus-v3"]
+    kept = {r.payload["chunk_id"] for r in records if "build" in r.payload}
     assert "c3" not in kept and "c7" in kept  # c3 was only in v1; c7 is still in v2
-    assert all(r.payload.get("version") != "corpus-v1" for r in records)
+    assert not [r for r in records if str(r.payload.get("build", r.payload.get("of_build"))).startswith("corpus-v1@")]
+
+
+def test_a_collection_in_the_layout_before_builds_loses_its_old_points(tmp_path: Path) -> None:
+    location = engine_location("qdrant", tmp_path)
+    assert location is not None
+    index = QdrantIndex(location, 96)
+    client, m = index._client, index._models
+    client.delete_collection(location.collection)
+    client.create_collection(
+        location.collection,
+        vectors_config={"dense": m.VectorParams(size=96, distance=m.Distance.DOT)},
+        sparse_vectors_config={"bm25": m.SparseVectorParams()},
+        metadata={"ragft_versions": {"corpus-v1": "abc"}},
+    )
+    old = [
+        m.PointStruct(id=i, vector={"dense": [1.0] * 96}, payload={"versions": ["corpus-v1"]} if i else {"version": "corpus-v1"})
+        for i in range(2)
+    ]
+    client.upsert(location.collection, old)
+    engine = retriever(tmp_path, "qdrant")
+    engine.warm_up(_versions()[0], "corpus-v1")
+    records, _ = client.scroll(location.collection, limit=1000, with_payload=True)
+    assert len(records) == 12 + 2 and not [
+        r for r in records if "versions" in r.payload or ("version" in r.payload and "kind" not in r.payload)
+    ]
+    assert engine.search("limit for item 4", 1)[0].chunk.chunk_id == "c4"
 
 
 def test_a_wrong_index_setting_names_the_choices(tmp_path: Path) -> None:

@@ -8,18 +8,16 @@ in milliseconds at 5k points). Milvus Lite 3.2 is a pure-Python re-implementatio
 embedded mode would not test the engine a Milvus server runs; qdrant-edge-py has no server
 mode. Local mode is pure Python and slow: for tests and small workspaces only.
 
-What the collection holds (one collection shared by every corpus version and replica):
-
-- a *dense point* per distinct chunk (id = uuid5 of embedder, chunk id, text sha256 and access
-  tags), payload `chunk_id`, `public`, `groups`, `versions` (the version keys that contain it). A
-  new version adds its key to unchanged points and upserts only new or changed chunks, so nothing
-  is embedded or uploaded again; a removed chunk is deleted once no kept version holds it.
-- a *sparse point* per chunk and version: BM25 weights (bm25s's idf x tf-saturation values, our
-  tokenizer) as a sparse vector. They depend on the whole corpus (idf, average length), so each
-  version writes its own; the engine's dot product with the query's term counts is then exactly
-  our `Bm25Index` score.
-- collection metadata `ragft_versions`: version key -> fingerprint of what was indexed, written
-  last, so a replica (or a restart) that finds its version's fingerprint skips the sync.
+What the collection holds (one collection shared by every corpus version and replica): a *point*
+per chunk and *build* (a corpus version with one content fingerprint), id derived from both, with
+the chunk's dense vector and its BM25 weights (bm25s's idf x tf-saturation values, our tokenizer)
+as a sparse vector, and payload `build`, `dense` (the chunk's key), `chunk_id`, `public`, `groups`.
+The BM25 weights depend on the whole corpus (idf, average length), so each build writes its own; the
+engine's dot product with the query's term counts is then exactly our `Bm25Index` score. A new
+version copies the dense vectors of unchanged chunks from the builds before it, so nothing is
+embedded again. Per build, not shared across versions, so replicas syncing different versions at
+once never write the same point; `engine_versions.py` has the bookkeeping (marker, record) and the
+garbage-collection rule that make that safe without a lock.
 
 Access is a payload filter inside every engine search (public, or a group in common), so a
 restricted chunk never leaves the engine for an outsider and never takes a candidate slot.
@@ -28,11 +26,9 @@ restricted chunk never leaves the engine for an outsider and never takes a candi
 from __future__ import annotations
 
 import atexit
-import hashlib
 import os
-import re
 import threading
-import uuid
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +36,19 @@ from typing import Any
 
 import numpy as np
 
+from ragft.retrieval.engine_versions import (
+    KEEP_VERSIONS,
+    MARKER,
+    RECORD,
+    Build,
+    bookkeeping_id,
+    bookkeeping_payload,
+    build_name,
+    builds_from,
+    builds_to_drop,
+    chunk_point_id,
+    version_family,
+)
 from ragft.retrieval.lexical import score_from_weights
 from ragft.types import Chunk, User
 
@@ -47,14 +56,11 @@ API_KEY_ENV = "RAGFT_QDRANT_API_KEY"  # sent to a Qdrant server, kept out of rag
 DEFAULT_COLLECTION = "ragft"
 LOCAL_DIR = "qdrant"  # under the workspace's index folder for `index = "qdrant"`
 DENSE, SPARSE = "dense", "bm25"
-KEEP_VERSIONS = 2  # versions of one family kept: the newest two (a comparison's version and the next)
 _BATCH = 256
 # Each engine search fetches this many times the candidates it keeps: they are re-scored exactly here and
 # cut with ties going to the smaller row, so a tie at the cut is decided as the embedded index decides it.
 OVERFETCH = 2
-_META = "ragft_versions"
-_NAMESPACE = uuid.UUID("6f1c3c1e-5b8e-4d0e-9a43-1b2f3c4d5e6f")
-_VERSION_NUMBER = re.compile(r"-v(\d+)")
+_OLD_LAYOUT = "ragft_versions"  # collection metadata of the layout before builds (dense points shared by versions)
 
 
 class EngineError(RuntimeError):
@@ -93,6 +99,7 @@ def engine_location(setting: str, index_dir: Path) -> EngineLocation | None:
 
 _clients: dict[EngineLocation, tuple[Any, threading.Lock]] = {}
 _clients_lock = threading.Lock()
+_live: weakref.WeakSet[QdrantIndex] = weakref.WeakSet()  # views whose builds their process never garbage-collects
 
 
 def _import_qdrant() -> Any:
@@ -124,28 +131,9 @@ def _client(location: EngineLocation) -> tuple[Any, threading.Lock]:
         return _clients[location]
 
 
-def version_family(version_key: str) -> str:
-    """The version key with its number taken out: "corpus-v3-hostile" -> "corpus-v*-hostile"."""
-    return _VERSION_NUMBER.sub("-v*", version_key, count=1)
-
-
-def _version_number(version_key: str) -> int:
-    found = _VERSION_NUMBER.search(version_key)
-    return int(found.group(1)) if found else 0
-
-
-def point_key(embedder_key: str, chunk: Chunk, sha: str) -> str:
-    """A chunk's dense point id: the same text, tags and embedder give the same point in every version."""
-    return str(uuid.uuid5(_NAMESPACE, f"{embedder_key}\0{chunk.chunk_id}\0{sha}\0{','.join(sorted(chunk.acl))}"))
-
-
-def _sparse_key(version_key: str, dense_key: str) -> str:
-    return str(uuid.uuid5(_NAMESPACE, f"{version_key}\0{dense_key}"))
-
-
 @dataclass(frozen=True)
 class SyncStats:
-    """What a sync wrote: points uploaded, points reused from other versions, and whether it was current."""
+    """What a sync wrote: points uploaded, dense vectors copied from earlier builds, builds dropped; or that it was current."""
 
     current: bool
     uploaded: int
@@ -161,40 +149,55 @@ class QdrantIndex:
         self.dim = dim
         self._client, self._lock = _client(location)
         self._models = _import_qdrant().models
-        self._version_key = ""
+        self._build = ""
         self._dense_keys: list[str] = []
-        self._row_of: dict[str, int] = {}
+        self._row_of: dict[str, int] = {}  # this build's point id -> row
         with self._lock:
             self._ensure_collection()
+        _live.add(self)
 
     # ------------------------------------------------------------------ building
 
     def _ensure_collection(self) -> None:
         m, name = self._models, self.location.collection
         if not self._client.collection_exists(name):
-            self._client.create_collection(
-                name,
-                vectors_config={DENSE: m.VectorParams(size=self.dim, distance=m.Distance.DOT)},
-                sparse_vectors_config={SPARSE: m.SparseVectorParams()},
-                metadata={_META: {}},
-            )
-            if self.location.url is not None:  # local mode has no payload indexes (and warns)
-                for field, kind in (("versions", "KEYWORD"), ("version", "KEYWORD"), ("groups", "KEYWORD"), ("public", "BOOL")):
-                    self._client.create_payload_index(name, field, getattr(m.PayloadSchemaType, kind))
-            return
-        size = self._client.get_collection(name).config.params.vectors[DENSE].size
+            try:
+                self._client.create_collection(
+                    name,
+                    vectors_config={DENSE: m.VectorParams(size=self.dim, distance=m.Distance.DOT)},
+                    sparse_vectors_config={SPARSE: m.SparseVectorParams()},
+                )
+            except Exception:
+                if not self._client.collection_exists(name):
+                    raise
+                # another replica created it between our check and our create: use theirs, checked below
+            else:
+                self._payload_indexes()
+                return
+        collection = self._client.get_collection(name)
+        size = collection.config.params.vectors[DENSE].size
         if size != self.dim:
             raise EngineError(
                 f"{self.location.describe()} holds {size}-dimensional vectors but the embedder makes {self.dim}: "
                 "point [retrieval] index at a new collection (http://host:6333/<name>) or folder"
             )
+        if _OLD_LAYOUT in (collection.config.metadata or {}):
+            self._drop_old_layout()
+            self._payload_indexes()
 
-    def _recorded(self) -> dict[str, str]:
-        metadata = self._client.get_collection(self.location.collection).config.metadata or {}
-        return dict(metadata.get(_META) or {})
+    def _payload_indexes(self) -> None:
+        """Index the payload fields every search and sync filters on (a server only: local mode has none, and warns)."""
+        if self.location.url is not None:
+            for field, kind in (("build", "KEYWORD"), ("kind", "KEYWORD"), ("groups", "KEYWORD"), ("public", "BOOL")):
+                self._client.create_payload_index(self.location.collection, field, getattr(self._models.PayloadSchemaType, kind))
 
-    def _record(self, versions: dict[str, str]) -> None:
-        self._client.update_collection(self.location.collection, metadata={_META: versions})
+    def _drop_old_layout(self) -> None:
+        """Delete the points of the layout before builds (shared dense points, one metadata dict): rebuilt on sync."""
+        m, name = self._models, self.location.collection
+        for field in ("versions", "version"):
+            old = m.Filter(must_not=[m.IsEmptyCondition(is_empty=m.PayloadField(key=field))])
+            self._client.delete(name, points_selector=m.FilterSelector(filter=old))
+        self._client.update_collection(name, metadata={_OLD_LAYOUT: None})
 
     def sync(
         self,
@@ -205,104 +208,122 @@ class QdrantIndex:
         vectors_for: Callable[[list[int]], np.ndarray],
         fingerprint: str,
     ) -> SyncStats:
-        """Make the collection hold `version_key` as these chunks; only new or changed chunks are uploaded."""
-        self._version_key, self._dense_keys = version_key, list(dense_keys)
-        self._row_of = {key: row for row, key in enumerate(dense_keys)}
+        """Make the collection hold `version_key` as these chunks, safely beside replicas syncing other versions.
+
+        Every write is an idempotent upsert of this build's own points (see engine_versions): the
+        marker, then the chunk points (vectors copied from earlier builds where the chunk is
+        unchanged, embedded otherwise), then the record, which makes the build trusted. A crash
+        before the record leaves it unrecorded, and the next sync writes only the missing points.
+        """
+        build = build_name(version_key, fingerprint)
+        self._build, self._dense_keys = build, list(dense_keys)
+        self._row_of = {chunk_point_id(build, key): row for row, key in enumerate(dense_keys)}
         with self._lock:
-            recorded = self._recorded()
-            if recorded.get(version_key) == fingerprint:
+            if self._is_built(build):
                 return SyncStats(True, 0, len(chunks), ())
-            recorded[version_key] = "building"  # a crash leaves this, so the next warm_up syncs again
-            self._record(recorded)
-            uploaded = self._sync_dense(chunks, dense_keys, vectors_for)
-            self._sync_sparse(chunks, dense_keys, weights)
-            dropped = self._drop_old_versions(recorded, version_key)
-            for key in dropped:
-                recorded.pop(key, None)
-            recorded[version_key] = fingerprint
-            self._record(recorded)
-        return SyncStats(False, uploaded, len(chunks) - uploaded, tuple(dropped))
+            self._write_bookkeeping(MARKER, version_key, len(chunks))
+            uploaded, reused = self._write_points(chunks, weights, vectors_for)
+            self._write_bookkeeping(RECORD, version_key, len(chunks))
+            self._check_complete(version_key, len(chunks))
+            dropped = self._drop_old_builds(version_family(version_key))
+        return SyncStats(False, uploaded, reused, tuple(dropped))
 
-    def _sync_dense(self, chunks: Sequence[Chunk], keys: list[str], vectors_for: Callable[[list[int]], np.ndarray]) -> int:
-        m, name, key = self._models, self.location.collection, self._version_key
-        existing: dict[str, list[str]] = {}
-        for start in range(0, len(keys), _BATCH):
-            for record in self._client.retrieve(name, keys[start : start + _BATCH], with_payload=["versions"], with_vectors=False):
-                existing[str(record.id)] = list((record.payload or {}).get("versions") or [])
-        missing = [row for row, point in enumerate(keys) if point not in existing]
-        for start in range(0, len(missing), _BATCH):
-            rows = missing[start : start + _BATCH]
-            vectors = vectors_for(rows)
-            points = [
-                m.PointStruct(id=keys[row], vector={DENSE: vectors[i].tolist()}, payload={**_acl_payload(chunks[row]), "versions": [key]})
-                for i, row in enumerate(rows)
-            ]
+    def _is_built(self, build: str) -> bool:
+        return bool(self._client.retrieve(self.location.collection, [bookkeeping_id(RECORD, build)], with_payload=False))
+
+    def _write_bookkeeping(self, kind: str, version_key: str, points: int) -> None:
+        m, build = self._models, self._build
+        point = m.PointStruct(id=bookkeeping_id(kind, build), vector={}, payload=bookkeeping_payload(kind, build, version_key, points))
+        self._client.upsert(self.location.collection, [point])
+
+    def _write_points(
+        self, chunks: Sequence[Chunk], weights: list[tuple[np.ndarray, np.ndarray]], vectors_for: Callable[[list[int]], np.ndarray]
+    ) -> tuple[int, int]:
+        """Upsert this build's chunk points not yet written; returns (points written, vectors copied)."""
+        m, name, keys = self._models, self.location.collection, self._dense_keys
+        ids = [chunk_point_id(self._build, key) for key in keys]
+        written = self._existing(ids)
+        todo = [row for row, point in enumerate(ids) if point not in written]
+        copied = self._earlier_vectors(todo)
+        for start in range(0, len(todo), _BATCH):
+            rows = todo[start : start + _BATCH]
+            fresh = [row for row in rows if row not in copied]
+            embedded = dict(zip(fresh, vectors_for(fresh))) if fresh else {}
+            points = []
+            for row in rows:
+                vector = {DENSE: (copied[row] if row in copied else embedded[row].tolist())}
+                indices, values = weights[row]
+                if len(indices):  # a chunk without a single term has no sparse vector and never matches BM25
+                    vector[SPARSE] = m.SparseVector(indices=indices.tolist(), values=values.tolist())
+                points.append(
+                    m.PointStruct(
+                        id=ids[row], vector=vector, payload={**_acl_payload(chunks[row]), "build": self._build, "dense": keys[row]}
+                    )
+                )
             self._client.upsert(name, points)
-        wanted = set(keys)
-        regroup: dict[tuple[str, ...], list[str]] = {}
-        for point, versions in existing.items():
-            if key not in versions:
-                regroup.setdefault(tuple([*versions, key]), []).append(point)
-        for point, versions in self._points_of_version(key).items():  # same key, chunks since removed
-            if point not in wanted:
-                regroup.setdefault(tuple(v for v in versions if v != key), []).append(point)
-        self._set_versions(regroup)
-        return len(missing)
+        return len(todo), len(copied)
 
-    def _points_of_version(self, version_key: str) -> dict[str, list[str]]:
-        """Dense points whose `versions` hold `version_key`, with those lists."""
-        m, found, offset = self._models, {}, None
-        condition = m.Filter(must=[m.FieldCondition(key="versions", match=m.MatchValue(value=version_key))])
+    def _existing(self, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(ids), _BATCH):
+            records = self._client.retrieve(self.location.collection, ids[start : start + _BATCH], with_payload=False)
+            found.update(str(record.id) for record in records)
+        return found
+
+    def _earlier_vectors(self, rows: list[int]) -> dict[int, list[float]]:
+        """Dense vectors of these rows' unchanged chunks from the newest built builds of this family (read, never changed)."""
+        family = version_family(self._build.partition("@")[0])
+        earlier = [b for b in self._builds() if b.built and b.family == family and b.name != self._build]
+        earlier.sort(key=lambda b: (b.number, b.recorded_at), reverse=True)
+        found: dict[int, list[float]] = {}
+        for build in earlier[:KEEP_VERSIONS]:
+            wanted = {chunk_point_id(build.name, self._dense_keys[row]): row for row in rows if row not in found}
+            ids = list(wanted)
+            for start in range(0, len(ids), _BATCH):
+                records = self._client.retrieve(
+                    self.location.collection, ids[start : start + _BATCH], with_vectors=[DENSE], with_payload=False
+                )
+                found.update({wanted[str(r.id)]: list(r.vector[DENSE]) for r in records})
+        return found
+
+    def _builds(self) -> list[Build]:
+        m, offset = self._models, None
+        payloads: list[dict[str, Any]] = []
+        condition = m.Filter(must=[m.FieldCondition(key="kind", match=m.MatchAny(any=[MARKER, RECORD]))])
         while True:
             records, offset = self._client.scroll(
-                self.location.collection, scroll_filter=condition, limit=1024, offset=offset, with_payload=["versions"], with_vectors=False
+                self.location.collection, scroll_filter=condition, limit=1024, offset=offset, with_payload=True
             )
-            found.update({str(r.id): list((r.payload or {}).get("versions") or []) for r in records})
+            payloads.extend(record.payload or {} for record in records)
             if offset is None:
-                return found
+                return builds_from(payloads)
 
-    def _set_versions(self, regroup: dict[tuple[str, ...], list[str]]) -> None:
-        """Give each group of points its new `versions` list; a point left with none is deleted."""
-        m, name = self._models, self.location.collection
-        for versions, points in regroup.items():
-            for start in range(0, len(points), _BATCH):
-                batch = points[start : start + _BATCH]
-                if versions:
-                    self._client.set_payload(name, payload={"versions": list(versions)}, points=batch)
-                else:
-                    self._client.delete(name, points_selector=m.PointIdsList(points=batch))
-
-    def _sync_sparse(self, chunks: Sequence[Chunk], keys: list[str], weights: list[tuple[np.ndarray, np.ndarray]]) -> None:
-        m, name, key = self._models, self.location.collection, self._version_key
-        self._client.delete(name, points_selector=m.FilterSelector(filter=self._version_filter(key)))
-        points = [
-            m.PointStruct(
-                id=_sparse_key(key, keys[row]),
-                vector={SPARSE: m.SparseVector(indices=indices.tolist(), values=values.tolist())},
-                payload={**_acl_payload(chunks[row]), "version": key, "dense": keys[row]},
-            )
-            for row, (indices, values) in enumerate(weights)
-            if len(indices)  # a chunk without a single term can never match
-        ]
-        for start in range(0, len(points), _BATCH):
-            self._client.upsert(name, points[start : start + _BATCH])
-
-    def _version_filter(self, version_key: str) -> Any:
+    def _build_filter(self, build: str) -> Any:
         m = self._models
-        return m.Filter(must=[m.FieldCondition(key="version", match=m.MatchValue(value=version_key))])
+        return m.Filter(must=[m.FieldCondition(key="build", match=m.MatchValue(value=build))])
 
-    def _drop_old_versions(self, recorded: dict[str, str], version_key: str) -> list[str]:
-        """Forget versions of this key's family beyond the newest KEEP_VERSIONS (never `version_key` itself)."""
-        family = version_family(version_key)
-        same = sorted((k for k in recorded if version_family(k) == family), key=_version_number, reverse=True)
-        dropped = [k for k in same[KEEP_VERSIONS:] if k != version_key]
+    def _check_complete(self, version_key: str, expected: int) -> None:
+        """After the record: were all points still there? (another replica's collection may have dropped an old build)."""
+        found = self._client.count(self.location.collection, count_filter=self._build_filter(self._build), exact=True).count
+        if found != expected:
+            self._client.delete(
+                self.location.collection, points_selector=self._models.PointIdsList(points=[bookkeeping_id(RECORD, self._build)])
+            )
+            raise EngineError(
+                f"{version_key} was dropped from {self.location.describe()} while this process indexed it ({found} of "
+                f"{expected} points left): the collection already holds {KEEP_VERSIONS} newer versions, which replicas "
+                "keep instead; sync a newer corpus version, or give this one its own collection or folder"
+            )
+
+    def _drop_old_builds(self, family: str) -> list[str]:
+        """Garbage-collect this family's builds by the rule in engine_versions (record first, marker last)."""
+        protected = {index._build for index in list(_live) if index._client is self._client}
+        dropped = builds_to_drop(self._builds(), family, protected)
         m, name = self._models, self.location.collection
-        for old in dropped:
-            self._client.delete(name, points_selector=m.FilterSelector(filter=self._version_filter(old)))
-            regroup: dict[tuple[str, ...], list[str]] = {}
-            for point, versions in self._points_of_version(old).items():
-                regroup.setdefault(tuple(v for v in versions if v != old), []).append(point)
-            self._set_versions(regroup)
+        for build in dropped:
+            self._client.delete(name, points_selector=m.PointIdsList(points=[bookkeeping_id(RECORD, build)]))
+            self._client.delete(name, points_selector=m.FilterSelector(filter=self._build_filter(build)))
+            self._client.delete(name, points_selector=m.PointIdsList(points=[bookkeeping_id(MARKER, build)]))
         return dropped
 
     # ------------------------------------------------------------------ searching
@@ -321,7 +342,7 @@ class QdrantIndex:
             return []
         m = self._models
         terms, counts = np.unique(np.asarray(query_ids, dtype=np.int64), return_counts=True)
-        condition = m.Filter(must=[m.FieldCondition(key="version", match=m.MatchValue(value=self._version_key)), *self._access(user)])
+        condition = m.Filter(must=[m.FieldCondition(key="build", match=m.MatchValue(value=self._build)), *self._access(user)])
         with self._lock:
             found = self._client.query_points(
                 self.location.collection,
@@ -329,12 +350,12 @@ class QdrantIndex:
                 using=SPARSE,
                 query_filter=condition,
                 limit=OVERFETCH * depth,
-                with_payload=["dense"],
+                with_payload=False,
                 with_vectors=[SPARSE],
             ).points
         scored = []
         for point in found:
-            row = self._row_of.get(str((point.payload or {}).get("dense")))
+            row = self._row_of.get(str(point.id))
             if row is not None:
                 vector = point.vector[SPARSE]
                 score = score_from_weights(query_ids, np.asarray(vector.indices), np.asarray(vector.values, dtype=np.float32))
@@ -351,7 +372,7 @@ class QdrantIndex:
         if depth <= 0:
             return []
         m = self._models
-        condition = m.Filter(must=[m.FieldCondition(key="versions", match=m.MatchValue(value=self._version_key)), *self._access(user)])
+        condition = m.Filter(must=[m.FieldCondition(key="build", match=m.MatchValue(value=self._build)), *self._access(user)])
         with self._lock:
             found = self._client.query_points(
                 self.location.collection,
@@ -370,7 +391,7 @@ class QdrantIndex:
 
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
         """The stored dense vectors of these rows (for the trace's cosines), in `rows` order."""
-        keys = [self._dense_keys[row] for row in rows]
+        keys = [chunk_point_id(self._build, self._dense_keys[row]) for row in rows]
         with self._lock:
             records = self._client.retrieve(self.location.collection, keys, with_vectors=[DENSE], with_payload=False)
         by_key = {str(r.id): r.vector[DENSE] for r in records}
@@ -378,7 +399,7 @@ class QdrantIndex:
 
     def sparse_weights(self, rows: Sequence[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """The stored BM25 weights of these rows in this version (rows without terms are left out)."""
-        keys = {_sparse_key(self._version_key, self._dense_keys[row]): row for row in rows}
+        keys = {chunk_point_id(self._build, self._dense_keys[row]): row for row in rows}
         with self._lock:
             records = self._client.retrieve(self.location.collection, list(keys), with_vectors=[SPARSE], with_payload=False)
         return {
@@ -388,13 +409,3 @@ class QdrantIndex:
 
 def _acl_payload(chunk: Chunk) -> dict[str, Any]:
     return {"chunk_id": chunk.chunk_id, "public": not chunk.acl, "groups": sorted(chunk.acl)}
-
-
-def sync_fingerprint(dense_keys: Sequence[str], weights: Sequence[tuple[np.ndarray, np.ndarray]], tokenizer: str) -> str:
-    """What a version's sync wrote: its points (text, tags, embedder) and every BM25 weight."""
-    digest = hashlib.sha256(tokenizer.encode())
-    for key, (indices, values) in zip(dense_keys, weights):
-        digest.update(key.encode())
-        digest.update(indices.astype(np.int64).tobytes())
-        digest.update(values.astype(np.float32).tobytes())
-    return digest.hexdigest()

@@ -24,7 +24,8 @@ from ragft.retrieval import store
 from ragft.retrieval.access import AccessIndex
 from ragft.retrieval.dense import DenseIndex
 from ragft.retrieval.embedding_cache import EmbeddingCache, text_sha256
-from ragft.retrieval.engine import EngineError, EngineLocation, QdrantIndex, engine_location, point_key, sync_fingerprint
+from ragft.retrieval.engine import EngineError, EngineLocation, QdrantIndex, engine_location
+from ragft.retrieval.engine_versions import point_key, sync_fingerprint
 from ragft.retrieval.fusion import reciprocal_rank_fusion, top_k_indices
 from ragft.retrieval.lexical import TOKENIZER_VERSION, Bm25Index, query_term_ids, score_from_weights
 from ragft.retrieval.rerank import Reranker
@@ -147,7 +148,7 @@ class Retriever:
     def _warm_up_engine(
         self, engine: EngineLocation, chunks: list[Chunk], texts: list[str], shas: list[str], version_key: str, started: float
     ) -> IndexStats:
-        """Sync this version into the engine's collection: only chunks no kept version has are embedded and uploaded."""
+        """Sync this version into the engine's collection: only chunks no kept version has are embedded."""
         t0 = time.perf_counter()
         bm25 = Bm25Index.build(texts)
         weights, vocabulary = bm25.document_weights(), bm25.vocabulary()
