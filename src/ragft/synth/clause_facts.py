@@ -145,10 +145,7 @@ def _subject_fact(sentence: str, subject: str, predicate: str, title: str) -> Cl
     names = subject.split()
     person = words[0] in _PERSON_VERBS and 2 <= len(names) <= 3 and all(w[0].isupper() for w in names)
     core = _clean(f"{'who' if person else 'what'} {' '.join(words)}")
-    variants = [core, _clean(f"do you know {core[0].lower()}{core[1:-1]}")]
-    if title:
-        variants.append(f"According to {title}, {core[0].lower()}{core[1:]}")
-    kept = tuple(v for v in dict.fromkeys(variants) if not is_echo(v, sentence, subject) and subject.lower() not in v.lower())
+    kept = _wordings([core, _clean(f"do you know {core[0].lower()}{core[1:-1]}")], title, sentence, subject)
     if not kept:
         return None
     reverse, said = _what_the_subject_did(sentence, subject, words)
@@ -250,15 +247,20 @@ def _object_fact(sentence: str, subject: str, verb_at: int, title: str, lowered:
         return None
     low = _lower_subject(subject, lowered)
     core = _clean(f"what {asked.format(subject=low)} {prep}")
-    variants = [core, _clean(f"do you know what {low} {' '.join(words[:i])} {prep}")]
-    if title:
-        variants.append(f"According to {title}, {core[0].lower()}{core[1:]}")
-    kept = tuple(q for q in dict.fromkeys(variants) if not is_echo(q, sentence, value) and value.lower() not in q.lower())
+    kept = _wordings([core, _clean(f"do you know what {low} {' '.join(words[:i])} {prep}")], title, sentence, value)
     if not kept:
         return None
     reverse = _clean(f"what {' '.join(words[:i])} {prep} {value}")  # "What were refreshed every 3 years?": the subject
     reverse_kept = () if is_echo(reverse, sentence, value) or subject.lower() in reverse.lower() else (reverse,)
     return ClauseFact("object", (start, start + len(value)), kept, reverse_kept, subject if reverse_kept else "")
+
+
+def _wordings(variants: list[str], title: str, sentence: str, answer: str) -> tuple[str, ...]:
+    """The question's wordings, plus one framed by the document's title, minus any that echo the sentence or name the answer."""
+    core = variants[0]
+    if title:
+        variants = [*variants, f"According to {title}, {core[0].lower()}{core[1:]}"]
+    return tuple(q for q in dict.fromkeys(variants) if not is_echo(q, sentence, answer) and answer.lower() not in q.lower())
 
 
 def _after_adverbs(words: list[str], i: int) -> int:
