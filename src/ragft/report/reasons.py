@@ -45,7 +45,7 @@ def pair_anchor(x: str, y: str) -> str:
 def hardware_note(rec: Recommendation, evidence: Sequence[ArmEvidence], req: Requirements, machine: str | None) -> Recommendation:
     """With `serving_hardware` set, say in the headline and reasons that latency was measured here, not there, and not checked.
 
-    Nothing is ruled out on this machine's latency then (`recommend.violations` skips it); each arm whose p95
+    Nothing is ruled out on this machine's latency then (`report.violations` skips it); each arm whose p95
     here is over the budget is named, so the user knows what to measure on the serving hardware.
     """
     if not req.serving_hardware:

@@ -36,74 +36,13 @@ from collections.abc import Sequence
 from ragft.arms import ARMS
 from ragft.evaluate.compare import CompareResult
 from ragft.evaluate.paired import PairedComparison, find_pair, fmt_p, paired_table
-from ragft.evaluate.requirements import UPDATE_INTERVAL_S, ArmEvidence, Requirements
-from ragft.evaluate.stats import Interval
+from ragft.evaluate.requirements import ArmEvidence, Requirements
 from ragft.report.levers import requirement_lever
 from ragft.report.reasons import Reason, Recommendation, anchor, hardware_note, pair_anchor
+from ragft.report.violations import pct, violations
 
 __all__ = ["ArmEvidence", "Reason", "Recommendation", "Requirements", "anchor", "pair_anchor", "recommend", "violations"]
-CITATION_RATE_NEEDED = 0.8
-REFRESH_SHARE_OF_INTERVAL = 0.25
 BASE_ARM = "base"
-
-
-def _pct(interval: Interval) -> str:
-    return interval.fmt()
-
-
-def violations(evidence: ArmEvidence, req: Requirements, *, machine: str | None = None) -> list[Reason]:
-    """The hard requirements this arm breaks (rule 2), each with the number that breaks it."""
-    out = []
-    acc = evidence.accuracy
-    if acc.n and acc.value < req.min_accuracy:
-        out.append(
-            Reason(
-                f"{evidence.arm}: accuracy {_pct(acc)} is below the required {req.min_accuracy:.0%} ([requirements] min_accuracy)",
-                anchor(evidence.arm, "accuracy"),
-                "accuracy",
-            )
-        )
-    p95 = evidence.latency_p95_s
-    if p95.n and p95.value > req.latency_budget_p95_s and not req.serving_hardware:  # measured elsewhere: see _hardware_note
-        where = f" (measured on {machine})" if machine else ""
-        out.append(
-            Reason(
-                f"{evidence.arm}: p95 latency {p95.value:.2f} s exceeds the budget of {req.latency_budget_p95_s:g} s{where}",
-                anchor(evidence.arm, "latency_p95_s"),
-                "latency",
-            )
-        )
-    cites = evidence.citation_rate
-    if req.citations_required and (cites is None or not cites.n or cites.value < CITATION_RATE_NEEDED):
-        rate = "no answers" if cites is None or not cites.n else f"{cites.value:.0%} of answers"
-        out.append(
-            Reason(
-                f"{evidence.arm}: citations are required but it cites a source in {rate} (needs {CITATION_RATE_NEEDED:.0%})",
-                anchor(evidence.arm, "citation_rate"),
-                "citations",
-            )
-        )
-    leak = evidence.leak_rate
-    if req.restricted_data and leak is not None and leak.n and leak.value > 0:
-        out.append(
-            Reason(
-                f"{evidence.arm}: revealed restricted facts to an outsider in {_pct(leak)} of restricted probes",
-                anchor(evidence.arm, "leak_rate"),
-                "leak",
-            )
-        )
-    interval_s = UPDATE_INTERVAL_S[req.update_frequency]
-    if interval_s and req.update_frequency in ("daily", "weekly") and evidence.refresh_s is not None:
-        if evidence.refresh_s > REFRESH_SHARE_OF_INTERVAL * interval_s:
-            out.append(
-                Reason(
-                    f"{evidence.arm}: needs {evidence.refresh_s / 3600:.1f} h ({evidence.refresh_method}) to become fresh, "
-                    f"over a quarter of the {req.update_frequency} update interval",
-                    f"f-{evidence.arm}-refresh",
-                    "freshness",
-                )
-            )
-    return out
 
 
 def recommend_result(result: CompareResult) -> Recommendation:
@@ -191,7 +130,7 @@ def _ship(
         versus = f", ahead of {runner_up.arm} ({pc.text()})" if pc and runner_up else ""
         reasons.append(
             Reason(
-                f"{best.arm} is the most accurate arm that meets the requirements: {_pct(best.accuracy)}{versus}",
+                f"{best.arm} is the most accurate arm that meets the requirements: {pct(best.accuracy)}{versus}",
                 anchor(best.arm, "accuracy"),
             )
         )
@@ -212,7 +151,7 @@ def _ship_base(
     """Rule 4: the base model alone meets the requirements."""
     reasons = [
         Reason(
-            f"Only the base model meets the requirements: {_pct(base.accuracy)} closed-book, with no documents. The "
+            f"Only the base model meets the requirements: {pct(base.accuracy)} closed-book, with no documents. The "
             "questions look like general knowledge the model already holds; no other arm is both significantly better "
             "and within the requirements",
             anchor(BASE_ARM, "accuracy"),
@@ -336,7 +275,7 @@ def _requirements_met(winner: ArmEvidence, req: Requirements, machine: str | Non
     )
     out = [
         Reason(
-            f"{winner.arm} answers {_pct(winner.accuracy)} right, at least the required {req.min_accuracy:.0%}",
+            f"{winner.arm} answers {pct(winner.accuracy)} right, at least the required {req.min_accuracy:.0%}",
             anchor(winner.arm, "accuracy"),
         ),
         Reason(latency, anchor(winner.arm, "latency_p95_s")),
@@ -370,8 +309,8 @@ def _trade_offs(
             why = "; ".join(r.text.removeprefix(f"{other.arm}: ") for r in ruled_out[other.arm])
             out.append(
                 Reason(
-                    f"Trade-off: {other.arm} answers more questions correctly ({_pct(other.accuracy)} vs "
-                    f"{_pct(winner.accuracy)}; {pc.text()}) but was ruled out: {why}. Relaxing that requirement "
+                    f"Trade-off: {other.arm} answers more questions correctly ({pct(other.accuracy)} vs "
+                    f"{pct(winner.accuracy)}; {pc.text()}) but was ruled out: {why}. Relaxing that requirement "
                     "would change this recommendation.",
                     anchor(other.arm, "accuracy"),
                 )
