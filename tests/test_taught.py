@@ -187,6 +187,13 @@ def test_every_arm_built_through_the_registry_decodes_the_same_way(trained: Work
     decodings = {name: system.decoding for name, system in systems.items()}  # type: ignore[attr-defined]
     assert set(decodings) == set(arms.names())
     assert all(d == decoding_settings(trained) for d in decodings.values()), decodings
+    # ... and on one engine and one weights file: adapter arms apply their LoRA to the file the plain arms load
+    from ragft.models.llama_cpp import LlamaCppGenerator
+
+    generators = {name: system.generator for name, system in systems.items()}  # type: ignore[attr-defined]
+    assert all(isinstance(g, LlamaCppGenerator) for g in generators.values()), generators
+    served = {name: (g._resolve_path(), g.default_gguf_type) for name, g in generators.items()}  # type: ignore[attr-defined]
+    assert len(set(served.values())) == 1 and next(iter(served.values()))[1] == trained.config.models.default_gguf_type, served
 
 
 def test_rag_parity_retrieves_only_the_chunks_the_finetuned_arm_was_trained_on(trained: Workspace, tmp_path: Path) -> None:
