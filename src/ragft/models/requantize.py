@@ -24,6 +24,7 @@ from pathlib import Path
 from ragft.files import write_atomic
 from ragft.models.base import ModelError
 from ragft.models.cache import models_cache_dir
+from ragft.models.default_model import builtin_gguf_path, verified_file
 
 _BLOCK = 8 * 1024 * 1024
 
@@ -48,8 +49,6 @@ DEFAULT_GGUF_TYPES: dict[str, GGUFType] = {
 
 def served_gguf_path(name: str, type_name: str = PACKAGED) -> Path:
     """The file llama.cpp loads for the packaged model `name`: the default one in `type_name`, another as packaged."""
-    from ragft.models.default_model import builtin_gguf_path
-
     packaged = builtin_gguf_path(name)
     return requantized_path(packaged, type_name) if name == "default" else packaged
 
@@ -87,7 +86,7 @@ def requantize(source: Path, target: Path, spec: GGUFType, *, threads: int = 0) 
     A verified `target` (its `.sha256` note beside it agrees) is reused without rehashing.
     """
     note = target.with_name(target.name + ".sha256")
-    if _verified(target, note, spec):
+    if verified_file(target, note, spec.size, spec.sha256):
         return target
     _quantize(source, target, spec, threads or os.cpu_count() or 1)
     note.write_text(f"{spec.sha256}  {spec.size}\n", encoding="utf-8")
@@ -127,10 +126,3 @@ def _sha256(path: Path) -> str:
         while block := f.read(_BLOCK):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _verified(target: Path, note: Path, spec: GGUFType) -> bool:
-    try:
-        return target.stat().st_size == spec.size and note.read_text(encoding="utf-8").split() == [spec.sha256, str(spec.size)]
-    except OSError:
-        return False
