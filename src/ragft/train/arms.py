@@ -274,7 +274,7 @@ def plan_training(
     per_chunk = sum(len(e.input_ids) for e in encoded) / len(sample)
     if arm == "hybrid":  # RAFT examples are capped in number, not per chunk
         per_chunk = sum(len(e.input_ids) for e in encoded) / max(total, 1)
-    tokens_per_s = measure_throughput(model, encoded, settings.batch_size)
+    tokens_per_s = measure_throughput(model, train, encoded[: len(train)], settings)
     covered = chunks_within(budget_minutes, total, per_chunk, settings.epochs, tokens_per_s)
     return TrainingPlan(
         total, min(covered, t.max_chunks or covered), budget_minutes, round(tokens_per_s, 1), round(per_chunk, 1), settings.epochs, t.seed

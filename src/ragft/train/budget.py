@@ -14,18 +14,21 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ragft.errors import RagftError
 
 BUDGET_PRESETS = {"smoke": 2.0, "default": 30.0, "gpu": 120.0}  # minutes; "gpu": a GPU's measured speed covers more in it
 SAMPLE_CHUNKS = 8  # chunks synthesized to estimate tokens per chunk
-MEASURE_STEPS = 3  # timed training steps (the first is a warm-up and not counted)
+MEASURE_STEPS = 3  # training rows timed for the speed (the first a warm-up, not counted)
 # The fewest RAFT examples the budget may cut the hybrid arm to: measured on the demo, 4 examples
 # (3 epochs, 2 per step) matched plain RAG (62.5%), while a budget cut to 2 left an adapter at 31%,
 # below RAG. Over budget, distractor passages go first (shorter rows); below the floor it overruns
 # the budget and says so rather than train a useless adapter.
 RAFT_FLOOR = 4
+
+
+T = TypeVar("T")
 
 
 class BudgetError(RagftError, ValueError):
@@ -148,11 +151,11 @@ def sample_of(items: Sequence[Any], count: int, seed: int) -> list[Any]:
     return random.Random(seed).sample(list(items), min(count, len(items)))
 
 
-def measure_tokens_per_s(step: Callable[[Sequence[int]], int], batches: Sequence[Sequence[int]]) -> float:
-    """Tokens per second of `step` (trains one batch, returns its tokens) over `batches`, the first a warm-up."""
-    step(batches[0])
+def measure_tokens_per_s(step: Callable[[T], int], items: Sequence[T]) -> float:
+    """Tokens per second of `step` (trains one item, returns its tokens) over `items`, the first a warm-up."""
+    step(items[0])
     started, tokens = time.perf_counter(), 0
-    for batch in batches[1:MEASURE_STEPS]:
-        tokens += step(batch)
+    for item in items[1:]:
+        tokens += step(item)
     elapsed = time.perf_counter() - started
     return tokens / elapsed if elapsed > 0 and tokens else 0.0
