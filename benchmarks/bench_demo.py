@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_engines import machine_info
+from bench_engines import cpu_limit_flops, machine_info, prefill_flops_per_token
 
 RESULTS = Path(__file__).parent / "results"
 TARGET_S = 600.0
@@ -119,6 +119,43 @@ def stage_memory(lines: list[tuple[float, str]], trace: list[tuple[float, float,
     return out
 
 
+def training_speed(directory: Path) -> dict[str, Any]:
+    """Per trained arm: the speed the budget planned with, the speed the loop ran at, and this CPU's fp32 limit.
+
+    A LoRA step with gradient checkpointing multiplies each computed token by every layer weight three
+    times (forward, recomputed forward, backward to the activations; the frozen weights get no
+    gradient), and each answer token also by the LM head twice (forward, backward).
+    """
+    from gguf import GGUFReader
+
+    from ragft.models.default_model import builtin_gguf_path
+
+    gguf = builtin_gguf_path("default")
+    layer_flops = prefill_flops_per_token(gguf)  # 2 x layer weights
+    head = next(t for t in GGUFReader(str(gguf)).tensors if t.name in ("output.weight", "token_embd.weight"))
+    head_flops = 2.0 * int(head.n_elements)  # 2 x the LM head (tied to the embeddings in the default model)
+    limit, formula = cpu_limit_flops(os.cpu_count() or 1)
+    out: dict[str, Any] = {}
+    for manifest in sorted((directory / ".ragft" / "adapters").glob("*/manifest.json")):
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        m, plan = data["metrics"], data.get("plan") or {}
+        flops = 3 * layer_flops * m["computed_tokens"] + 2 * head_flops * m["answer_tokens"]
+        out[data["arm"]] = {
+            "planned_tokens_per_s": plan.get("tokens_per_s"),
+            "trained_tokens_per_s": round(m["tokens_per_s"], 1),
+            "computed_tokens_per_s": round(m["computed_tokens"] / m["wall_s"], 1) if m["wall_s"] else None,
+            "tokens": m["tokens"],
+            "computed_tokens": m["computed_tokens"],
+            "answer_tokens": m["answer_tokens"],
+            "wall_s": round(m["wall_s"], 1),
+            "budget_minutes": plan.get("budget_minutes"),
+            "chunks_covered": plan.get("chunks_covered"),
+            "share_of_cpu_limit": round(flops / m["wall_s"] / limit, 3) if m["wall_s"] else None,
+            "limit_formula": f"{formula}; per computed token 3 x {layer_flops / 2e6:.0f}M layer weights x 2, per answer token 2 x {head_flops / 2e6:.0f}M head weights x 2",
+        }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "ragft-bench-demo")
@@ -149,6 +186,7 @@ def main() -> None:
         },
         "latency_p50_s": {arm: a["overall"]["latency_p50_s"]["value"] for arm, a in arms.items()},
         "latency_p95_s": {arm: a["overall"]["latency_p95_s"]["value"] for arm, a in arms.items()},
+        "training_speed": training_speed(args.dir),
         "training_note": {arm: a["cost"].get("note") for arm, a in arms.items() if a["cost"].get("training_s")},
         "recommendation": summary["recommendation"]["headline"],
         "machine": {
