@@ -2,8 +2,8 @@
 
 `ragft train` used to take `max_chunks = 6` chunks of any corpus, silently. Now it estimates the
 training tokens one chunk yields (its questions both ways round, its raw text and rewrites, on a
-seeded sample of chunks), measures this machine's training tokens per second on a few steps of
-those examples, and trains on every public chunk if `budget_minutes` allows, else on as many as
+seeded sample of chunks), measures this machine's training tokens per second on a few rows of
+those examples packed as the training loop packs them (`trainer.measure_throughput`), and trains on every public chunk if `budget_minutes` allows, else on as many as
 fit, chosen by `corpus_chunks` (focus chunks first, then a seeded random order). The plan is said
 before training starts and recorded in the training set and the adapter manifest.
 """
