@@ -14,6 +14,8 @@ from ragft.evaluate.taught import (
     cost_to_cover,
     covered_accuracy,
     exposure_curve,
+    fact_split,
+    fact_taught,
     known_split,
     probe_coverage,
     probe_leakage,
@@ -87,6 +89,28 @@ def test_covered_accuracy_is_counted_on_covered_answerable_probes() -> None:
         "accuracy_covered": 0.5,
         "accuracy_uncovered": round(1 / 3, 4),
     }
+
+
+def test_a_covered_probe_is_split_by_whether_a_training_question_taught_its_fact() -> None:
+    """Reading a chunk is not being taught its facts: the covered probes split by the trained values."""
+    from ragft.synth.types import Coverage, Fact, TrainingSet, TrainPair
+
+    facts = (
+        Fact("f1", "a.md", "a#0", 0, 35, "The hotel cap is 180 EUR.", "180 EUR", ("What is the hotel cap?",)),
+        Fact("f2", "b.md", "b#1", 40, 72, "Claims are filed within 30 days.", "30 days", ("When?",), reverse_answer="Claims"),
+    )
+    pairs = (
+        TrainPair("What is the hotel cap?", "180 EUR.", "fact", "train", "f1", "a.md", "a#0"),
+        TrainPair("What is filed within 30 days?", "Claims.", "reverse", "train", "f2", "b.md", "b#1"),
+        TrainPair("When are claims filed?", "30 days.", "paraphrase", "val", "f2", "b.md", "b#1"),  # held out: not taught
+    )
+    data = TrainingSet(1, facts, pairs, CHUNKS, Coverage(3, 3, 2, 2, 3))
+    assert data.taught_values() == {"a.md": ["180 EUR"], "b.md": ["Claims"]}
+    coverage = probe_coverage(PROBES, CHUNKS)
+    taught = fact_taught(PROBES, coverage, data.taught_values())
+    assert taught == {"p1": True, "p5": False}  # p5's "30 days" part was only held out; uncovered probes are not keys
+    scores = [_score("p1", 1), _score("p2", 1), _score("p5", 0)]
+    assert fact_split(scores, taught) == {"fact_taught": 1, "accuracy_fact_taught": 1.0, "chunk_only": 1, "accuracy_chunk_only": 0.0}
 
 
 def test_the_known_split_counts_kept_and_gained_facts_against_the_base_model() -> None:
@@ -244,6 +268,7 @@ def test_compare_reports_coverage_leakage_and_recall_for_trained_arms(trained: W
     assert set(coverage) == {p.qid for p in result.probes}
     row = taught["arms"]["finetuned"]
     assert row["covered"] == sum(1 for v in coverage.values() if v) and row["probes"] == len(result.probes)
+    assert row["fact_taught"] + row["chunk_only"] == row["covered"] == len(taught["fact_taught"]["finetuned"])
     assert row["memorisation"]["asked"] == 2 and row["generalisation"]["asked"] <= 2 and "known_split" in row
     assert "memorisation" not in taught["arms"]["rag-parity"]  # the plain model: nothing memorised to ask about
     curve = row["exposure"]  # the snapshots at 1/4 and 1/2 of the tokens answered the covered probes, then the installed adapter

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ragft.evaluate.metrics import contains_answer
@@ -51,6 +51,38 @@ def probe_coverage(probes: Sequence[QAItem], chunks: Mapping[str, Chunk]) -> dic
         needed = [[p] for p in parts] if parts else [list(item.answers)]
         out[item.qid] = every_doc and all(any(contains_answer(t, golds) for t in texts) for golds in needed)
     return out
+
+
+def fact_taught(probes: Sequence[QAItem], coverage: Mapping[str, bool | None], values: Mapping[str, Sequence[str]]) -> dict[str, bool]:
+    """qid -> whether a covered probe's gold answer is a value its training set taught (`TrainingSet.taught_values`).
+
+    Covered only says the arm read the probe's chunk; a chunk holds several facts and the synthesized
+    questions teach some of them. Splitting covered probes by whether the asked fact itself was taught
+    separates "the weights did not learn what they were taught" from "they were never taught it".
+    Only covered probes are keys (a multi-document probe needs every part taught).
+    """
+    out: dict[str, bool] = {}
+    for item in probes:
+        if not coverage.get(item.qid):
+            continue
+        taught = [v for doc in item.gold_doc_ids for v in values.get(doc, ())]
+        parts = item.meta.get("answer_parts") or []
+        needed = [[p] for p in parts] if parts else [list(item.answers)]
+        out[item.qid] = all(any(contains_answer(v, golds) for v in taught) for golds in needed)
+    return out
+
+
+def fact_split(scores: Sequence[Score], taught: Mapping[str, bool]) -> dict[str, Any]:
+    """Accuracy on covered probes whose fact was taught and on those whose chunk only was read."""
+    correct = {s.qid: s.correct for s in scores}
+    asked = [q for q, yes in taught.items() if yes and q in correct]
+    read = [q for q, yes in taught.items() if not yes and q in correct]
+    return {
+        "fact_taught": len(asked),
+        "accuracy_fact_taught": _mean(correct[q] for q in asked),
+        "chunk_only": len(read),
+        "accuracy_chunk_only": _mean(correct[q] for q in read),
+    }
 
 
 def _mean(values: Iterable[float]) -> float | None:
@@ -175,6 +207,7 @@ class TaughtSet:
     chunks_total: int = 0  # chunks of the corpus version it learned
     snapshots: tuple[Snapshot, ...] = ()  # earlier states of the adapter (the exposure curve; closed-book arms only)
     tokens: int = 0  # tokens the installed adapter trained on (the curve's last point)
+    values: Mapping[str, Sequence[str]] = field(default_factory=dict)  # doc id -> values its facts were taught with
 
 
 @dataclass(frozen=True)
@@ -247,16 +280,18 @@ def taught_stage(
     systems: Mapping[str, System], scores: Mapping[str, Sequence[Score]], probes: Sequence[QAItem], plan: TaughtPlan, floor: str | None
 ) -> dict[str, Any]:
     """Coverage-tagged accuracy, cost to cover the rest, leakage, recall and the known/unknown split, per taught arm."""
-    out: dict[str, Any] = {"arms": {}, "leakage": {}, "probe_coverage": {}}
+    out: dict[str, Any] = {"arms": {}, "leakage": {}, "probe_coverage": {}, "fact_taught": {}}
     for arm, taught in plan.arms.items():
         if arm not in scores:
             continue
         coverage = out["probe_coverage"].setdefault(taught.adapter, probe_coverage(probes, taught.chunks))
+        facts = out["fact_taught"].setdefault(taught.adapter, fact_taught(probes, coverage, taught.values))
         if taught.adapter not in out["leakage"]:
             out["leakage"][taught.adapter] = probe_leakage(probes, taught.questions)
         row: dict[str, Any] = {
             "adapter": taught.adapter,
             **covered_accuracy(scores[arm], coverage),
+            **fact_split(scores[arm], facts),
             "cost_to_cover": cost_to_cover(taught.training_s, taught.chunks_used, taught.chunks_total),
         }
         if floor is not None and floor in scores:
@@ -279,6 +314,8 @@ __all__ = [
     "cost_to_cover",
     "covered_accuracy",
     "exposure_curve",
+    "fact_split",
+    "fact_taught",
     "known_split",
     "probe_coverage",
     "probe_leakage",

@@ -174,6 +174,7 @@ def _taught_set(ws: Workspace, adapter: str, snapshots_of: str | None = None) ->
         chunks_total=int(manifest.coverage.get("chunks_total", len(data.chunks))),
         snapshots=_snapshots(ws, adapter, manifest, snapshots_of) if snapshots_of else (),
         tokens=int(manifest.metrics.get("tokens", 0)),
+        values=data.taught_values(),
     )
 
 

@@ -31,13 +31,18 @@ def _coverage_rows(arms: dict[str, Any]) -> str:
     for arm, r in arms.items():
         rows.append(
             f"<tr><th>{escape(arm)}</th><td>{escape(r['adapter'])}</td><td class='num'>{_pct(r['accuracy_covered'])} "
-            f"<span class='muted'>n={r['covered']}</span></td><td class='num'>{_pct(r['accuracy_uncovered'])}</td>"
+            f"<span class='muted'>n={r['covered']}</span></td>"
+            f"<td class='num'>{_pct(r.get('accuracy_fact_taught'))} <span class='muted'>n={r.get('fact_taught', 0)}</span></td>"
+            f"<td class='num'>{_pct(r.get('accuracy_chunk_only'))} <span class='muted'>n={r.get('chunk_only', 0)}</span></td>"
+            f"<td class='num'>{_pct(r['accuracy_uncovered'])}</td>"
             f"<td class='num'>{_pct(r['accuracy_answerable'])}</td><td class='num'>{_pct(r['accuracy_all'])} "
             f"<span class='muted'>n={r['probes']}</span></td><td class='num'>{_pct(r['coverage_share'])}</td></tr>"
         )
     return (
-        "<table><tr><th>arm</th><th>learned from</th><th>covered probes</th><th>uncovered</th><th>answerable</th>"
-        "<th>all probes</th><th>coverage</th></tr>" + "".join(rows) + "</table>"
+        "<table><tr><th>arm</th><th>learned from</th><th>covered probes</th><th>of which: fact taught</th><th>chunk only</th>"
+        "<th>uncovered</th><th>answerable</th><th>all probes</th><th>coverage</th></tr>" + "".join(rows) + "</table>"
+        "<p class='muted'>Fact taught: the probe's gold answer is a value the training questions taught. Chunk only: the "
+        "arm read the probe's chunk (raw text, rewrites, other facts) but no training question asked for that value.</p>"
     )
 
 
@@ -133,7 +138,8 @@ def taught_lines(result: CompareResult) -> list[str]:
     for arm, r in (result.taught or {}).get("arms", {}).items():
         lines.append(
             f"{arm}: {_pct(r['accuracy_covered'])} on the {r['covered']} probes its training data covers, "
-            f"{_pct(r['accuracy_all'])} on all {r['probes']} ({_pct(r['coverage_share'])} of answerable probes covered)"
+            f"{_pct(r['accuracy_all'])} on all {r['probes']} ({_pct(r['coverage_share'])} of answerable probes covered); "
+            f"{_pct(r.get('accuracy_fact_taught'))} on the {r.get('fact_taught', 0)} whose fact a training question taught"
         )
         if r.get("exposure"):
             lines.append(f"{arm} on covered probes by training tokens: {_exposure_text(r['exposure'])}")

@@ -134,6 +134,18 @@ class TrainingSet:
         ids = {p.chunk_id for p in self.pairs if p.split == "train" and p.chunk_id} | {p.chunk_id for p in self.passages}
         return {chunk_id: chunk for chunk_id, chunk in self.chunks.items() if chunk_id in ids}
 
+    def taught_values(self) -> dict[str, list[str]]:
+        """doc id -> the value each trained fact-teaching pair leads with (the fact's value; its subject for a reverse
+        question): what the weights were trained to produce. A probe whose gold answer is one of these asks a fact the
+        arm was taught, not only a chunk it read."""
+        facts = {f.fact_id: f for f in self.facts}
+        values: dict[str, list[str]] = {}
+        for pair in self.pairs:
+            fact = facts.get(pair.fact_id)
+            if pair.split == "train" and pair.kind in FACT_KINDS and fact is not None:
+                values.setdefault(pair.doc_id, []).append(fact.reverse_answer if pair.kind == "reverse" else fact.answer)
+        return values
+
     def data_hash(self) -> str:
         """sha256 of the pairs and chunks, so a manifest names exactly what an adapter learned."""
         digest = hashlib.sha256()
