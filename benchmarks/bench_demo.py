@@ -156,6 +156,36 @@ def training_speed(directory: Path) -> dict[str, Any]:
     return out
 
 
+def answer_speed(directory: Path) -> dict[str, Any]:
+    """Per arm, from the demo's answer records: prompt and reply lengths, prefill and decode tokens/s (medians).
+
+    Decode is (reply tokens - 1) / (generation time - time to the first token). An adapter arm and the
+    arm without it read the same prompts (finetuned ~ base, hybrid ~ rag), so their decode ratio is the
+    cost of applying an unmerged LoRA to every generated token.
+    """
+    import statistics
+
+    out: dict[str, Any] = {}
+    for path in sorted((directory / "report" / "answers").glob("*.jsonl")):
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = [r for r in rows if r.get("arm") == path.stem and r.get("timings") and r.get("trace")]
+        if not rows:
+            continue
+        decode = [
+            (r["trace"]["completion_tokens"] - 1) / (r["timings"]["generate_s"] - r["timings"]["time_to_first_token_s"])
+            for r in rows
+            if r["trace"].get("completion_tokens", 0) > 4 and r["timings"]["generate_s"] > r["timings"]["time_to_first_token_s"]
+        ]
+        out[path.stem] = {
+            "answers": len(rows),
+            "prompt_tokens_p50": statistics.median(r["trace"].get("prompt_tokens", 0) for r in rows),
+            "reply_tokens_p50": statistics.median(r["trace"].get("completion_tokens", 0) for r in rows),
+            "time_to_first_token_p50_s": round(statistics.median(r["timings"]["time_to_first_token_s"] for r in rows), 3),
+            "decode_tokens_per_s_p50": round(statistics.median(decode), 1) if decode else None,
+        }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "ragft-bench-demo")
@@ -187,6 +217,7 @@ def main() -> None:
         "latency_p50_s": {arm: a["overall"]["latency_p50_s"]["value"] for arm, a in arms.items()},
         "latency_p95_s": {arm: a["overall"]["latency_p95_s"]["value"] for arm, a in arms.items()},
         "training_speed": training_speed(args.dir),
+        "answer_speed": answer_speed(args.dir),
         "training_note": {arm: a["cost"].get("note") for arm, a in arms.items() if a["cost"].get("training_s")},
         "recommendation": summary["recommendation"]["headline"],
         "machine": {
