@@ -9,6 +9,10 @@ the queries. `--qdrant-max-chunks` caps the sizes Qdrant's local mode (pure Pyth
 Stage `scale` (bench_index_scale.py) times the embedded index's search at 100k and 1M chunks,
 built from synthetic arrays instead of through an embedder, each size in its own process.
 
+Stage `recall` (bench_index_recall.py) measures the HNSW path's recall against exact search and its
+latency on real MiniLM embeddings of the shared benchmark corpora (sentences, chunks, questions),
+through `DenseIndex`, over a sweep of expansion_search and the over-fetch factor.
+
 Stage `choice` times the candidate engines' own APIs on the same shapes (sparse + dense search
 with a payload filter, top 50): qdrant-client local mode, qdrant-edge-py (Qdrant's Rust engine
 in-process) and milvus-lite, each only if importable; it does not import ragft, so it can run in
@@ -16,6 +20,7 @@ a scratch venv holding those packages.
 
     python benchmarks/bench_index.py --sizes 5000,100000 --queries 120
     python benchmarks/bench_index.py --stage scale --sizes 100000,1000000 --queries 120
+    python benchmarks/bench_index.py --stage recall --sizes chunks,20000,50000,all
     /tmp/vec-venv/bin/python benchmarks/bench_index.py --stage choice --sizes 5000
 
 Writes (merges into) benchmarks/results/index.json, one entry per stage.
@@ -306,13 +311,17 @@ def run_choice(sizes: Sequence[int], scratch: Path, rows: list[dict[str, Any]], 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", choices=("index", "scale", "choice"), default="index")
-    parser.add_argument("--sizes", default="5000,100000", help="comma-separated chunk counts")
+    parser.add_argument("--stage", choices=("index", "scale", "recall", "choice"), default="index")
+    parser.add_argument("--sizes", default="5000,100000", help="comma-separated chunk counts (recall: also 'all' and 'chunks')")
     parser.add_argument("--queries", type=int, default=120, help="timed queries per index (the first 5 warm up, untimed)")
     parser.add_argument("--qdrant-max-chunks", type=int, default=5000, help="largest size run on Qdrant's local mode")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/ragft-recall"), help="recall: where embeddings are cached (.npy)")
+    parser.add_argument(
+        "--sweep", default="64:2,96:1,96:2,96:4,200:2,400:2", help="recall: expansion_search:overfetch pairs, comma-separated"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",")] if args.stage != "recall" else []
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
     report = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
@@ -330,6 +339,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             from bench_index_scale import run_scale
 
             run_scale(sizes, args.queries, rows, save)
+        elif args.stage == "recall":
+            from bench_index_recall import run_recall
+
+            sweep = [(int(ef), int(over)) for ef, over in (pair.split(":") for pair in args.sweep.split(","))]
+            report["recall"]["embedded"] = run_recall(args.sizes.split(","), args.cache, sweep, rows, save)
         else:
             run_choice(sizes, Path(scratch), rows, save)
     save()

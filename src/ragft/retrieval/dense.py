@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,27 @@ from ragft.retrieval.fusion import top_k_indices
 
 VECTORS_FILE = "vectors.npy"
 HNSW_FILE = "hnsw.usearch"
-_HNSW_CONNECTIVITY = 16
-_HNSW_EXPANSION_ADD = 128
-_HNSW_EXPANSION_SEARCH = 96
 # The graph stores half-precision copies: about 2x faster to build and search than float32 on
 # AVX-512/AVX2 CPUs, at no measurable recall cost, because found rows are re-scored exactly.
 _HNSW_DTYPE = "f16"
+
+
+@dataclass(frozen=True)
+class HnswSettings:
+    """How the HNSW graph is built and searched (benchmarks/bench_index_recall.py measures them).
+
+    `overfetch` times n rows are asked of the graph (more when rows are hidden), then re-scored
+    exactly and cut to n: the graph's approximate order only has to put the true top n somewhere
+    in the fetched list, not in order.
+    """
+
+    connectivity: int = 16
+    expansion_add: int = 128
+    expansion_search: int = 96
+    overfetch: int = 2
+
+
+HNSW = HnswSettings()
 
 
 @dataclass(frozen=True)
@@ -79,30 +94,40 @@ def _import_usearch() -> Any:
 class DenseIndex:
     """Rows of `vectors` are chunk embeddings in chunk order; row i is chunk i."""
 
-    def __init__(self, vectors: np.ndarray, hnsw: Any | None = None) -> None:
+    def __init__(self, vectors: np.ndarray, hnsw: Any | None = None, settings: HnswSettings = HNSW) -> None:
         if vectors.ndim != 2 or vectors.dtype != np.float32:
             raise ValueError(f"vectors must be a 2-D float32 array, got {vectors.dtype} of shape {vectors.shape}")
         self.vectors = vectors
         self._hnsw = hnsw
+        self.settings = settings
 
     @property
     def backend(self) -> str:
         return "hnsw" if self._hnsw is not None else "exact"
 
     @classmethod
-    def build(cls, vectors: np.ndarray, *, use_hnsw: bool) -> DenseIndex:
+    def build(cls, vectors: np.ndarray, *, use_hnsw: bool, settings: HnswSettings = HNSW) -> DenseIndex:
+        """An exact index, or with `use_hnsw` an HNSW graph over `vectors` too (minutes at 100k rows)."""
         if not use_hnsw or len(vectors) == 0:
-            return cls(vectors)
+            return cls(vectors, settings=settings)
         index = _import_usearch()(
             ndim=vectors.shape[1],
             metric="ip",
             dtype=_HNSW_DTYPE,
-            connectivity=_HNSW_CONNECTIVITY,
-            expansion_add=_HNSW_EXPANSION_ADD,
-            expansion_search=_HNSW_EXPANSION_SEARCH,
+            connectivity=settings.connectivity,
+            expansion_add=settings.expansion_add,
+            expansion_search=settings.expansion_search,
         )
         index.add(np.arange(len(vectors), dtype=np.uint64), vectors, log=False)
-        return cls(vectors, index)
+        return cls(vectors, index, settings)
+
+    def tune_search(self, *, expansion_search: int, overfetch: int) -> None:
+        """Change the search-time HNSW settings in place (the graph stays as built); for measuring them."""
+        if expansion_search < 1 or overfetch < 1:
+            raise ValueError(f"expansion_search {expansion_search} and overfetch {overfetch} must both be at least 1")
+        self.settings = replace(self.settings, expansion_search=expansion_search, overfetch=overfetch)
+        if self._hnsw is not None:
+            self._hnsw.expansion_search = expansion_search
 
     def save(self, directory: Path) -> None:
         np.save(directory / VECTORS_FILE, self.vectors, allow_pickle=False)
@@ -118,7 +143,7 @@ class DenseIndex:
         index = _import_usearch().restore(str(hnsw_path))
         if index is None or len(index) != len(vectors):
             raise ValueError(f"{hnsw_path}: HNSW index does not match {VECTORS_FILE}")
-        index.expansion_search = _HNSW_EXPANSION_SEARCH
+        index.expansion_search = HNSW.expansion_search
         return cls(vectors, index)
 
     def __len__(self) -> int:
@@ -159,7 +184,8 @@ class DenseIndex:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         if self._hnsw is None or visible_count < total // 2:
             return None
-        fetch = min(total, 2 * n if visible_count == total else 2 * n * total // visible_count + 16)
+        want = self.settings.overfetch * n
+        fetch = min(total, want if visible_count == total else want * total // visible_count + 16)
         matches = self._hnsw.search(query, fetch)
         rows = np.asarray(matches.keys, dtype=np.int64)
         if visible is not None and not visible.everything:
