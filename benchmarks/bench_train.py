@@ -1,7 +1,7 @@
 """Measure the fine-tuned and hybrid arms on the sample corpus (CPU).
 
     python benchmarks/bench_train.py throughput [--examples 48] [--threads 2]
-    python benchmarks/bench_train.py memory [--steps 2] [--cases qa:512 text:512] [--variants before after]
+    python benchmarks/bench_train.py memory [--steps 2] [--cases qa:512 text:512] [--variants before after] [--side-by-side]
     python benchmarks/bench_train.py demo [--arm finetuned|hybrid] [--workspace DIR] [--max-chunks 20]
     python benchmarks/bench_train.py eval [--workspace DIR] [--limit 30]
     python benchmarks/bench_train.py serving [--workspace DIR]     # LoRA overhead at inference
@@ -212,22 +212,25 @@ def memory_child(case: str, variant: str, steps: int) -> dict[str, Any]:
     backpropagated one 128-row slice at a time (`answer_backward`). "before" reproduces the previous code:
     glibc's dynamic threshold and every 512-row slice's loss summed, then one `backward()`. "heap" is the
     fixed threshold alone, with the summed loss of "before" (which of the two the memory comes from).
+    "after-4mb" is "after" with a 4 MB threshold (glibc's heap serves smaller blocks: fewer page faults).
     """
 
     from ragft.models.transformers_backend import default_hf_model_dir
-    from ragft.train import trainer
+    from ragft.train import heap, trainer
 
     if variant in ("before", "heap"):
         trainer.LOGIT_SLICE_ROWS = 512
     if variant == "before":
         trainer.return_freed_blocks_promptly = lambda: False  # type: ignore[assignment]  # glibc left as it is
+    if variant == "after-4mb":
+        trainer.return_freed_blocks_promptly = lambda: heap.return_freed_blocks_promptly(4 << 20)  # type: ignore[assignment]
     _, model = trainer.load_lora_model(default_hf_model_dir(), trainer.LoraSettings(precision="fp32", gradient_checkpointing=True))
     row = memory_row(case)
     model.train()
-    cpu, losses = [], []
+    cpu, losses, faults = [], [], []
     for _ in range(steps):
-        started = time.process_time()
-        if variant == "after":
+        started, faults_before = time.process_time(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        if variant.startswith("after"):
             loss, count = trainer.answer_backward(model, row, lambda x: x / len(row.input_ids))
         else:
             summed, count = trainer.answer_loss(model, row)
@@ -236,6 +239,7 @@ def memory_child(case: str, variant: str, steps: int) -> dict[str, Any]:
         grad = sum(float(p.grad.norm()) for p in model.parameters() if p.grad is not None)
         model.zero_grad(set_to_none=True)
         cpu.append(time.process_time() - started)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before)
         losses.append((loss / count, grad))
     return {
         "case": case,
@@ -243,24 +247,36 @@ def memory_child(case: str, variant: str, steps: int) -> dict[str, Any]:
         "learned_tokens": count,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "step_cpu_s": [round(c, 2) for c in cpu],
+        "step_page_faults": faults,  # minor faults: pages mapped afresh (what unmapping freed blocks costs)
         "loss_and_grad_norm": losses,  # equal across variants (float tolerance): same arithmetic, other memory
     }
 
 
 def memory(args: argparse.Namespace) -> dict[str, Any]:
-    """Peak RSS of an fp32 training step per row case and variant, one process each; earlier runs are kept in the file."""
+    """Peak RSS of an fp32 training step per row case and variant, one process each; earlier runs are kept in the file.
+
+    With --side-by-side a case's variants run at the same time, so their CPU seconds are taken
+    under the same load (on a shared machine, one after another they are not comparable).
+    """
     runs = []
     for case in args.cases:
-        for variant in args.variants:
-            code = (
+        codes = [
+            (
                 f"import json,sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_train as b; "
                 f"print('RESULT', json.dumps(b.memory_child({case!r}, {variant!r}, {args.steps})))"
             )
-            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-            runs.append(
-                {**json.loads(next(line for line in out.splitlines() if line.startswith("RESULT"))[7:]), "load_1min": os.getloadavg()[0]}
-            )
-            print(runs[-1], flush=True)
+            for variant in args.variants
+        ]
+        groups = [codes] if args.side_by_side else [[code] for code in codes]
+        for group in groups:
+            children = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for code in group]
+            for child in children:
+                out, _ = child.communicate()
+                if child.returncode:
+                    raise SystemExit(f"a memory run failed (exit {child.returncode}); its command: {child.args}")
+                result = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT"))[7:])
+                runs.append({**result, "load_1min": os.getloadavg()[0], "side_by_side": args.side_by_side})
+                print(runs[-1], flush=True)
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_engines import machine_info
 
@@ -408,8 +424,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2, help="memory: training steps per run (the first allocates)")
     parser.add_argument("--cases", nargs="+", default=list(MEMORY_CASES), help="memory: rows as kind:tokens, kind qa, raft or text")
     parser.add_argument(
-        "--variants", nargs="+", default=list(MEMORY_VARIANTS), choices=("before", "heap", "after"), help="memory: code paths"
+        "--variants", nargs="+", default=list(MEMORY_VARIANTS), choices=("before", "heap", "after", "after-4mb"), help="memory: code paths"
     )
+    parser.add_argument("--side-by-side", action="store_true", help="memory: run a case's variants at once (CPU seconds under one load)")
     args = parser.parse_args()
     started = time.perf_counter()
     result = {"demo": demo, "throughput": throughput, "memory": memory, "eval": evaluate, "serving": serving}[args.command](args)
