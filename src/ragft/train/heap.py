@@ -7,10 +7,12 @@ those allocations (a few MB to tens of MB each) from its heap once its *dynamic*
 risen past them, and the freed heap blocks stay mapped: ~1.1 GB of a 3.9 GB peak was memory the
 process no longer used (`malloc_trim(0)` after the step returned it). With a fixed threshold every
 block of at least MMAP_THRESHOLD_BYTES is its own mapping, unmapped when freed, so the resident
-memory follows what is live. The cost is the page faults of mapping them afresh (~2.8 million per
-512-token step): measured with three processes side by side (so under the same load), a 512-token
-step took ~20% more CPU time than with glibc's default (peak 2.6 GB vs 3.9 GB); a 4 MB threshold
-was the middle point (3.1 GB, +9%). Memory is the constraint this serves (a 4 GB laptop target).
+memory follows what is live. The cost is the page faults of mapping them afresh (~2.7 million per
+512-token step). `bench_train.py memory --cases qa:512 --variants before after after-4mb
+--side-by-side` (the three at once, so under one load): peak 4.0 / 2.6 / 3.1 GB, 16.6 / 22.8 /
+19.7 CPU-s per step. So this costs ~35% of a step's CPU time for 1.4 GB; a 4 MB threshold is the
+middle point. Memory is what this serves (a 4 GB target on a laptop without bf16 units); the
+hybrid arm's real training peaked at 2.9 GB with 128 KB, 3.5 GB with 4 MB, 5.0 GB before.
 """
 
 from __future__ import annotations
