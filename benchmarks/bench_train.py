@@ -1,7 +1,7 @@
 """Measure the fine-tuned and hybrid arms on the sample corpus (CPU).
 
     python benchmarks/bench_train.py throughput [--examples 48] [--threads 2]
-    python benchmarks/bench_train.py memory [--steps 2] [--rows 512 1024] # peak RSS per row length, checkpointing on/off
+    python benchmarks/bench_train.py memory [--steps 2] [--cases qa:512 text:512] [--variants before after] [--side-by-side]
     python benchmarks/bench_train.py demo [--arm finetuned|hybrid] [--workspace DIR] [--max-chunks 20]
     python benchmarks/bench_train.py eval [--workspace DIR] [--limit 30]
     python benchmarks/bench_train.py serving [--workspace DIR]     # LoRA overhead at inference
@@ -9,8 +9,9 @@
 `throughput` trains the same examples, model and settings with ragft's trainer (as shipped, and in
 fp32 to separate packing from bf16) and with a plain `transformers.Trainer` + PEFT run with padding
 (fp32, and with `bf16=True`), each in its own process (so peak memory is each one's own), in the
-same benchmark run. `memory` times fp32 steps on one 512- and one 1,024-token row, with and
-without gradient checkpointing, each in its own process (peak RSS is the process's). `demo` runs `train_arm` with the workspace's defaults.
+same benchmark run. `memory` times fp32 steps (gradient checkpointing on) on rows of
+each kind and length, with the previous and the current memory handling, each in its own process
+(peak RSS is the process's). `demo` runs `train_arm` with the workspace's defaults.
 `eval` answers closed-book with base and finetuned (trained questions; held-out paraphrases;
 reversed questions that give a trained answer and ask for the sentence's subject; the hand-written
 gold questions about trained facts, i.e. indirect wording; all gold fact questions; general
@@ -182,55 +183,110 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def memory_child(row_tokens: int, checkpointing: bool, steps: int) -> dict[str, Any]:
-    """Peak RSS and CPU time of `steps` fp32 training steps (forward + backward) on one row (called in a subprocess)."""
+MEMORY_CASES = ("qa:256", "qa:512", "qa:768", "raft:704", "text:512")  # kind:row tokens (see memory_row)
+MEMORY_VARIANTS = ("before", "after")
+
+
+def memory_row(case: str) -> Any:
+    """One row of random token ids for `case` ("kind:tokens"), learned where that kind of example learns.
+
+    qa: the last eighth (a question-answer example's answer); raft: the last 48 tokens (a short answer after
+    a long prompt of passages, as the hybrid arm's RAFT rows: ~700 tokens with a distractor); text: every
+    token but the first (a chunk learned as text: the LM head runs on the whole row).
+    """
     import torch
 
-    from ragft.models.transformers_backend import default_hf_model_dir
     from ragft.train.data import PackedRow
-    from ragft.train.trainer import LoraSettings, answer_loss, load_lora_model
 
-    _, model = load_lora_model(default_hf_model_dir(), LoraSettings(precision="fp32", gradient_checkpointing=checkpointing))
-    ids = torch.randint(100, 20_000, (row_tokens,), generator=torch.Generator().manual_seed(0)).tolist()
-    answer = row_tokens // 8  # the answer-only loss of a QA row: the last eighth learned
-    row = PackedRow(ids, list(range(row_tokens)), [-100] * (row_tokens - answer) + ids[-answer:], [1] * row_tokens)
+    kind, _, size = case.partition(":")
+    tokens = int(size)
+    learned = {"qa": tokens // 8, "raft": 48, "text": tokens - 1}[kind]
+    ids = torch.randint(100, 20_000, (tokens,), generator=torch.Generator().manual_seed(0)).tolist()
+    return PackedRow(ids, list(range(tokens)), [-100] * (tokens - learned) + ids[-learned:], [1] * tokens)
+
+
+def memory_child(case: str, variant: str, steps: int) -> dict[str, Any]:
+    """Peak RSS and CPU time of `steps` fp32 training steps (forward + backward) on one row (called in a subprocess).
+
+    variant "after" is the trainer as shipped: glibc's mmap threshold fixed (`train.heap`) and the LM head
+    backpropagated one 128-row slice at a time (`answer_backward`). "before" reproduces the previous code:
+    glibc's dynamic threshold and every 512-row slice's loss summed, then one `backward()`. "heap" is the
+    fixed threshold alone, with the summed loss of "before" (which of the two the memory comes from).
+    "after-4mb" is "after" with a 4 MB threshold (glibc's heap serves smaller blocks: fewer page faults).
+    """
+
+    from ragft.models.transformers_backend import default_hf_model_dir
+    from ragft.train import heap, trainer
+
+    if variant in ("before", "heap"):
+        trainer.LOGIT_SLICE_ROWS = 512
+    if variant == "before":
+        trainer.return_freed_blocks_promptly = lambda: False  # type: ignore[assignment]  # glibc left as it is
+    if variant == "after-4mb":
+        trainer.return_freed_blocks_promptly = lambda: heap.return_freed_blocks_promptly(4 << 20)  # type: ignore[assignment]
+    _, model = trainer.load_lora_model(default_hf_model_dir(), trainer.LoraSettings(precision="fp32", gradient_checkpointing=True))
+    row = memory_row(case)
     model.train()
-    cpu, losses = [], []
+    cpu, losses, faults = [], [], []
     for _ in range(steps):
-        started = time.process_time()
-        loss, count = answer_loss(model, row)
-        (loss / count).backward()
+        started, faults_before = time.process_time(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        if variant.startswith("after"):
+            loss, count = trainer.answer_backward(model, row, lambda x: x / len(row.input_ids))
+        else:
+            summed, count = trainer.answer_loss(model, row)
+            (summed / len(row.input_ids)).backward()
+            loss = float(summed.detach())
         grad = sum(float(p.grad.norm()) for p in model.parameters() if p.grad is not None)
         model.zero_grad(set_to_none=True)
         cpu.append(time.process_time() - started)
-        losses.append((float(loss.detach()) / count, grad))
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before)
+        losses.append((loss / count, grad))
     return {
-        "row_tokens": row_tokens,
-        "gradient_checkpointing": checkpointing,
+        "case": case,
+        "variant": variant,
+        "learned_tokens": count,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "step_cpu_s": [round(c, 2) for c in cpu],
-        "loss_and_grad_norm": losses,  # identical with and without checkpointing: same arithmetic, recomputed
+        "step_page_faults": faults,  # minor faults: pages mapped afresh (what unmapping freed blocks costs)
+        "loss_and_grad_norm": losses,  # equal across variants (float tolerance): same arithmetic, other memory
     }
 
 
 def memory(args: argparse.Namespace) -> dict[str, Any]:
-    """Peak RSS of an fp32 training step per row length, with and without gradient checkpointing, one process each."""
+    """Peak RSS of an fp32 training step per row case and variant, one process each; earlier runs are kept in the file.
+
+    With --side-by-side a case's variants run at the same time, so their CPU seconds are taken
+    under the same load (on a shared machine, one after another they are not comparable).
+    """
     runs = []
-    for row_tokens in args.rows:
-        for checkpointing in (False, True):
-            code = (
+    for case in args.cases:
+        codes = [
+            (
                 f"import json,sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_train as b; "
-                f"print('RESULT', json.dumps(b.memory_child({row_tokens}, {checkpointing}, {args.steps})))"
+                f"print('RESULT', json.dumps(b.memory_child({case!r}, {variant!r}, {args.steps})))"
             )
-            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-            runs.append(
-                {**json.loads(next(line for line in out.splitlines() if line.startswith("RESULT"))[7:]), "load_1min": os.getloadavg()[0]}
-            )
-            print(runs[-1], flush=True)
+            for variant in args.variants
+        ]
+        groups = [codes] if args.side_by_side else [[code] for code in codes]
+        for group in groups:
+            children = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for code in group]
+            for child in children:
+                out, _ = child.communicate()
+                if child.returncode:
+                    raise SystemExit(f"a memory run failed (exit {child.returncode}); its command: {child.args}")
+                result = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT"))[7:])
+                runs.append({**result, "load_1min": os.getloadavg()[0], "side_by_side": args.side_by_side})
+                print(runs[-1], flush=True)
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_engines import machine_info
 
-    return {"command": " ".join(["python", *sys.argv]), "steps": args.steps, "runs": runs, "cpu": machine_info()}
+    previous = RESULTS / f"train_memory{'_' + args.tag if args.tag else ''}.json"
+    earlier: list[Any] = []
+    if previous.is_file():
+        old = json.loads(previous.read_text())
+        earlier = [*old.pop("earlier_runs", []), old]
+    command = " ".join(["python", *sys.argv])
+    return {"command": command, "steps": args.steps, "runs": runs, "cpu": machine_info(), "earlier_runs": earlier}
 
 
 def demo(args: argparse.Namespace) -> dict[str, Any]:
@@ -366,7 +422,11 @@ def main() -> None:
     parser.add_argument("--tag", default="", help="suffix for the results file name")
     parser.add_argument("--limit", type=int, default=30)
     parser.add_argument("--steps", type=int, default=2, help="memory: training steps per run (the first allocates)")
-    parser.add_argument("--rows", type=int, nargs="+", default=[512, 1024], help="memory: row lengths in tokens")
+    parser.add_argument("--cases", nargs="+", default=list(MEMORY_CASES), help="memory: rows as kind:tokens, kind qa, raft or text")
+    parser.add_argument(
+        "--variants", nargs="+", default=list(MEMORY_VARIANTS), choices=("before", "heap", "after", "after-4mb"), help="memory: code paths"
+    )
+    parser.add_argument("--side-by-side", action="store_true", help="memory: run a case's variants at once (CPU seconds under one load)")
     args = parser.parse_args()
     started = time.perf_counter()
     result = {"demo": demo, "throughput": throughput, "memory": memory, "eval": evaluate, "serving": serving}[args.command](args)

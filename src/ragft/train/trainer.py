@@ -35,8 +35,9 @@ from ragft.train.data import (
     epoch_batches,
     pack_rows,
 )
+from ragft.train.heap import return_freed_blocks_promptly
 
-LOGIT_SLICE_ROWS = 512  # answer positions per LM-head slice: bounds the logits held at once
+LOGIT_SLICE_ROWS = 128  # answer positions per LM-head slice: bounds the logits held at once (128 x 152k x 4 B = 78 MB)
 # A step's examples go into rows up to this long, gradients accumulated: activation memory grows with a row's
 # length (and attention with its square), while a shorter row only repeats the shared system prompt more often.
 MAX_ROW_TOKENS = 512
@@ -118,7 +119,7 @@ def load_lora_model(model_dir: Path, settings: LoraSettings) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     quiet_transformers()
-
+    return_freed_blocks_promptly()  # else glibc keeps ~1 GB of a step's freed activations resident (train/heap.py)
     if settings.threads > 0:
         torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
@@ -163,28 +164,74 @@ def answer_loss(model: Any, row: PackedRow) -> tuple[Any, int]:
     """(sum of cross-entropy over the row's answer tokens, their count); logits only where needed.
 
     The row goes to the model's device; bf16 or fp16 base weights run under autocast in their dtype.
+    With gradients on, every slice's logits stay in the graph until `backward()`: training uses
+    `answer_backward`, which holds one slice at a time.
     """
     import torch
-    import torch.nn.functional as F
+
+    selected, wanted = _answer_hidden(model, row)
+    total = torch.zeros((), dtype=torch.float32, device=wanted.device)
+    for s in range(0, len(wanted), LOGIT_SLICE_ROWS):
+        total = total + _slice_loss(model, selected[s : s + LOGIT_SLICE_ROWS], wanted[s : s + LOGIT_SLICE_ROWS])
+    return total, len(wanted)
+
+
+def answer_backward(model: Any, row: PackedRow, weight: Callable[[Any], Any]) -> tuple[float, int]:
+    """Backpropagate `weight(answer loss)` of one row, the LM head one slice at a time; returns (loss sum, count).
+
+    The gradients equal those of `weight(answer_loss(model, row)[0]).backward()` for a linear
+    `weight` (a scale: 1 / the step's answer tokens, the fp16 loss scale), but the graph holds one
+    slice's logits and log-softmax (LOGIT_SLICE_ROWS x the 152k vocabulary, ~78 MB each in fp32)
+    instead of every slice's: the head runs on a detached copy of the hidden states, each slice's
+    loss is backpropagated into it at once, and the model's layers get the summed gradient last.
+    A 512-token text row (every token learned) kept ~0.9 GB of head activations the other way.
+    """
+    selected, wanted = _answer_hidden(model, row)
+    if not len(wanted):
+        return 0.0, 0
+    head_input = selected.detach().requires_grad_()
+    total = 0.0
+    for s in range(0, len(wanted), LOGIT_SLICE_ROWS):
+        loss = _slice_loss(model, head_input[s : s + LOGIT_SLICE_ROWS], wanted[s : s + LOGIT_SLICE_ROWS])
+        weight(loss).backward()
+        total += float(loss.detach())
+    selected.backward(head_input.grad)
+    return total, len(wanted)
+
+
+def _answer_hidden(model: Any, row: PackedRow) -> tuple[Any, Any]:
+    """(final hidden states at the positions whose next token is learned, those tokens) on the model's device."""
+    import torch
 
     causal_lm = model.get_base_model()
     device = causal_lm.device
     ids = torch.tensor([row.input_ids], device=device)
     positions = torch.tensor([row.position_ids], device=device)
-    low_precision = causal_lm.dtype in (torch.bfloat16, torch.float16)
-    autocast_dtype = causal_lm.dtype if low_precision else torch.bfloat16  # unused when fp32 (autocast disabled)
     mask = row.attention_mask(causal_lm.dtype).to(device)
-    with torch.autocast(device_type=device.type, dtype=autocast_dtype, enabled=low_precision):
+    with _autocast(causal_lm):
         hidden = causal_lm.model(input_ids=ids, position_ids=positions, attention_mask=mask, use_cache=False).last_hidden_state[0]
     targets = torch.tensor(row.labels[1:], device=device)
     learned = targets != -100
-    selected, wanted = hidden[:-1][learned], targets[learned]
-    total = torch.zeros((), dtype=torch.float32, device=device)
-    for s in range(0, len(wanted), LOGIT_SLICE_ROWS):
-        with torch.autocast(device_type=device.type, dtype=autocast_dtype, enabled=low_precision):
-            logits = causal_lm.lm_head(selected[s : s + LOGIT_SLICE_ROWS])
-        total = total + F.cross_entropy(logits.float(), wanted[s : s + LOGIT_SLICE_ROWS], reduction="sum")
-    return total, int(learned.sum())
+    return hidden[:-1][learned], targets[learned]
+
+
+def _slice_loss(model: Any, hidden: Any, wanted: Any) -> Any:
+    """Summed cross-entropy of the LM head's logits for `hidden` (one slice of answer positions) against `wanted`."""
+    import torch.nn.functional as F
+
+    causal_lm = model.get_base_model()
+    with _autocast(causal_lm):
+        logits = causal_lm.lm_head(hidden)
+    return F.cross_entropy(logits.float(), wanted, reduction="sum")
+
+
+def _autocast(causal_lm: Any) -> Any:
+    """Autocast in the base weights' dtype where it is bf16 or fp16; a no-op context for fp32 weights."""
+    import torch
+
+    low_precision = causal_lm.dtype in (torch.bfloat16, torch.float16)
+    dtype = causal_lm.dtype if low_precision else torch.bfloat16  # unused when fp32 (autocast disabled)
+    return torch.autocast(device_type=causal_lm.device.type, dtype=dtype, enabled=low_precision)
 
 
 def train_lora(
@@ -266,10 +313,13 @@ def train_lora(
             rows = pack_rows([encoded[i] for i in batch], MAX_ROW_TOKENS)
             step_answer_tokens = sum(encoded[i].answer_tokens for i in batch)
             loss_sum, count = 0.0, 0
+
+            def weight(loss: Any, per_token: float = 1 / max(step_answer_tokens, 1)) -> Any:
+                return scaler.scale(loss * per_token)
+
             for row in rows:  # gradient accumulation over rows = one big row, without its quadratic attention
-                row_loss, row_count = answer_loss(model, row)
-                scaler.scale(row_loss / max(step_answer_tokens, 1)).backward()
-                loss_sum, count = loss_sum + float(row_loss.detach()), count + row_count
+                row_loss, row_count = answer_backward(model, row, weight)
+                loss_sum, count = loss_sum + row_loss, count + row_count
             scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             scaler.step(optimizer)  # skipped (and the scale lowered) when fp16 gradients overflowed
