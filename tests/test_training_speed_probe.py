@@ -33,15 +33,15 @@ class ComputeClock:
 
 @pytest.fixture
 def clocked(monkeypatch: pytest.MonkeyPatch) -> ComputeClock:
-    """Time is spent only in `answer_loss`, in proportion to the tokens the row really computes."""
+    """Time is spent only in the model's forward pass over a row, in proportion to the tokens it really computes."""
     clock = ComputeClock()
-    real = trainer.answer_loss
+    real = trainer._answer_hidden
 
-    def answer_loss(model: Any, row: PackedRow) -> tuple[Any, int]:
+    def answer_hidden(model: Any, row: PackedRow) -> tuple[Any, Any]:
         clock.now += row.tokens / COMPUTED_TOKENS_PER_S
         return real(model, row)
 
-    monkeypatch.setattr(trainer, "answer_loss", answer_loss)
+    monkeypatch.setattr(trainer, "_answer_hidden", answer_hidden)
     monkeypatch.setattr(time, "perf_counter", clock)
     return clock
 
